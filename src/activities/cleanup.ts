@@ -1,0 +1,55 @@
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { log } from '@temporalio/activity';
+import { withDestination } from '../destinations/index.js';
+import { errorMessage } from '../errors.js';
+import type { Manifest } from '../shared.js';
+import { jobContext, runActivity, stagingDir, type ActivityDeps } from './context.js';
+
+export interface CleanupInput {
+  job: string;
+  workflowId: string;
+  /** Temporary files to remove, per destination. Final files are never named here. */
+  temporary: { destination: string; path: string }[];
+  /** On success: recorded as the job's last backup on this worker (the size estimate for the next run). */
+  manifest?: Manifest;
+}
+
+export interface CleanupResult {
+  removed: string[];
+  problems: string[];
+}
+
+/**
+ * Compensation and tidy-up: removes the run's temporary files on the destinations and its staging folder.
+ * It never touches a final file. Problems are retried by Temporal while the destination is unreachable.
+ */
+export function cleanup(deps: ActivityDeps) {
+  return (input: CleanupInput): Promise<CleanupResult> => runActivity(async () => {
+    const { config } = jobContext(deps, input.job);
+    const removed: string[] = [];
+    for (const t of input.temporary) {
+      if (!t.path.endsWith('.tmp')) throw new Error(`refusing to remove ${t.path}: not a temporary file`);
+      await withDestination(config, t.destination, async (d) => {
+        if (await d.remove(t.path)) removed.push(`${t.destination}:${t.path}`);
+      });
+    }
+    const staging = stagingDir(config, input.workflowId);
+    await rm(staging, { recursive: true, force: true });
+    removed.push(staging);
+    const problems: string[] = [];
+    if (input.manifest) {
+      try {
+        const dir = path.join(config.stateDir, 'last');
+        await mkdir(dir, { recursive: true });
+        const file = path.join(dir, `${input.job}.json`);
+        await writeFile(`${file}.tmp`, JSON.stringify(input.manifest, null, 2));
+        await rename(`${file}.tmp`, file);
+      } catch (err) {
+        problems.push(`could not record the last backup: ${errorMessage(err)}`);
+        log.warn('could not record the last backup', { error: errorMessage(err) });
+      }
+    }
+    return { removed, problems };
+  });
+}

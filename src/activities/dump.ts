@@ -1,0 +1,88 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, open } from 'node:fs/promises';
+import path from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Context } from '@temporalio/activity';
+import { BackupError } from '../errors.js';
+import { BLOCK, padding, tarHeader } from '../lib/tar.js';
+import type { ComponentResult } from '../shared.js';
+import { createSource } from '../sources/index.js';
+import { ARTIFACT_FILE, jobContext, progressReporter, runActivity, stagingDir, type ActivityDeps } from './context.js';
+
+export interface DumpInput {
+  job: string;
+  workflowId: string;
+  source: string;
+  /** Where this component starts in the artifact: the end of the previous one. */
+  offset: number;
+  slot: string;
+}
+
+/**
+ * Dumps one source straight into the run's artifact in staging: a tar member whose header is reserved first and
+ * filled in once the size is known, so the compressed bytes are written once and hashed while written.
+ * A retry truncates back to `offset` and starts the member again.
+ */
+export function dump(deps: ActivityDeps) {
+  return (input: DumpInput): Promise<ComponentResult> => runActivity(async () => {
+    const { config, job } = jobContext(deps, input.job);
+    const cfg = job.sources.find((s) => s.name === input.source);
+    if (!cfg) throw new BackupError('CONFIG_INVALID', `job "${input.job}" has no source "${input.source}" any more`);
+    const source = createSource(cfg);
+    const dir = stagingDir(config, input.workflowId);
+    await mkdir(dir, { recursive: true });
+    const file = path.join(dir, ARTIFACT_FILE);
+    const fh = await open(file, 'a+').then(async (h) => { await h.close(); return open(file, 'r+'); });
+    try {
+      await fh.truncate(input.offset);
+      await fh.write(Buffer.alloc(BLOCK), 0, BLOCK, input.offset);
+    } finally {
+      await fh.close();
+    }
+    const hash = createHash('sha256');
+    let size = 0;
+    const report = progressReporter({ step: 'dump', source: input.source });
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        hash.update(chunk);
+        size += chunk.length;
+        report(size);
+        cb(null, chunk);
+      },
+    });
+    const out = createWriteStream(file, { flags: 'r+', start: input.offset + BLOCK });
+    // An error on the file (disk full) destroys `counter`, which fails the source's pipeline too.
+    const written = pipeline(counter, out);
+    written.catch(() => undefined);
+    let outcome;
+    try {
+      outcome = await source.dump(counter, { signal: Context.current().cancellationSignal, stagingDir: dir, compressionLevel: config.settings.compressionLevel });
+      await written;
+    } catch (err) {
+      out.destroy();
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === 'ENOSPC') {
+        throw new BackupError('STAGING_SPACE', `the staging disk filled up while dumping source "${input.source}" into ${dir}`, { cause: err, hint: `free space under ${config.stateDir}` });
+      }
+      throw err;
+    }
+    if (size === 0) throw new BackupError('SOURCE_EMPTY', `source "${input.source}" produced no data`);
+    const member = `${input.source}.${source.extension}`;
+    const end = input.offset + BLOCK + size + padding(size);
+    const fh2 = await open(file, 'r+');
+    try {
+      await fh2.write(tarHeader(member, size, new Date(input.slot)), 0, BLOCK, input.offset);
+      const pad = padding(size);
+      if (pad) await fh2.write(Buffer.alloc(pad), 0, pad, input.offset + BLOCK + size);
+      await fh2.truncate(end);
+    } finally {
+      await fh2.close();
+    }
+    return {
+      name: input.source, type: source.type, member, offset: input.offset, end, size,
+      sha256: hash.digest('hex'), warnings: outcome.warnings, stats: outcome.stats,
+    };
+  });
+}

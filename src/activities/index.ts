@@ -1,0 +1,28 @@
+import { archive } from './archive.js';
+import { cleanup } from './cleanup.js';
+import type { ActivityDeps } from './context.js';
+import { dump } from './dump.js';
+import { finalize } from './finalize.js';
+import { notifiersOf, notify } from './notify.js';
+import { preflight } from './preflight.js';
+import { upload } from './upload.js';
+import { verify } from './verify.js';
+
+export type { ActivityDeps } from './context.js';
+
+/** The steps of a backup run, bound to the worker's config file. */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    preflight: preflight(deps),
+    dump: dump(deps),
+    archive: archive(deps),
+    upload: upload(deps),
+    verify: verify(deps),
+    finalize: finalize(deps),
+    cleanup: cleanup(deps),
+    notify: notify(deps),
+    notifiersOf: notifiersOf(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

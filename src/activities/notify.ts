@@ -1,0 +1,29 @@
+import { log } from '@temporalio/activity';
+import { createNotifier } from '../notifiers/index.js';
+import { renderMessage } from '../notifiers/message.js';
+import type { BackupEvent } from '../shared.js';
+import { currentRun, jobContext, runActivity, type ActivityDeps } from './context.js';
+
+export interface NotifyInput {
+  job: string;
+  notifier: string;
+  event: BackupEvent;
+}
+
+/** Sends one event through one notifier. Retried by Temporal; a notifier never changes the backup's outcome. */
+export function notify(deps: ActivityDeps) {
+  return (input: NotifyInput): Promise<{ sent: boolean; messageId?: string }> => runActivity(async () => {
+    const { config } = jobContext(deps, input.job);
+    const notifier = createNotifier(config, input.notifier);
+    if (!notifier.wants(input.event)) return { sent: false };
+    const message = renderMessage(input.event, { uiUrl: config.temporal.uiUrl, namespace: currentRun().namespace });
+    await notifier.send(input.event, message);
+    log.info('notification sent', { notifier: input.notifier, kind: input.event.kind, messageId: message.id });
+    return { sent: true, messageId: message.id };
+  });
+}
+
+/** The notifiers of a job, for failures that happen before the run's plan exists. */
+export function notifiersOf(deps: ActivityDeps) {
+  return (input: { job: string }): Promise<string[]> => runActivity(async () => jobContext(deps, input.job).job.notify);
+}

@@ -1,0 +1,93 @@
+import { mkdir, readFile, statfs } from 'node:fs/promises';
+import path from 'node:path';
+import { taskQueueOf } from '../config/load.js';
+import { withDestination } from '../destinations/index.js';
+import { BackupError } from '../errors.js';
+import { createSource } from '../sources/index.js';
+import { formatBytes, layout, type BackupType, type Manifest, type RunPlan } from '../shared.js';
+import { currentRun, jobContext, runActivity, stagingDir, type ActivityDeps } from './context.js';
+
+export interface PreflightInput {
+  job: string;
+  type: BackupType;
+  tier?: string;
+  slot: string;
+}
+
+/** The last finalized manifest of a job on this worker, if any: the best estimate of the next run's size. */
+export async function lastManifest(stateDir: string, job: string): Promise<Manifest | undefined> {
+  try {
+    return JSON.parse(await readFile(path.join(stateDir, 'last', `${job}.json`), 'utf8')) as Manifest;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Checks, before anything is dumped, that the run can succeed: the job exists, every destination is reachable
+ * (host key checked), no backup for this slot exists yet, and there is room for the estimated size locally and
+ * on every destination. Returns the run's plan (names and paths only).
+ */
+export function preflight(deps: ActivityDeps) {
+  return (input: PreflightInput): Promise<RunPlan> => runActivity(async () => {
+    const { config, job } = jobContext(deps, input.job);
+    const { workflowId, taskQueue } = currentRun();
+    if (taskQueue !== taskQueueOf(config, job)) {
+      throw new BackupError('CONFIG_INVALID', `job "${input.job}" runs on task queue "${taskQueueOf(config, job)}", but this run was started on "${taskQueue}"`, {
+        hint: `start it with --task-queue ${taskQueueOf(config, job)}`,
+      });
+    }
+    const tier = input.tier ?? job.tier;
+    const slot = new Date(input.slot);
+    const paths = layout(input.job, input.type, tier, slot, workflowId);
+    const margin = 1 + config.settings.spaceMargin / 100;
+    const last = await lastManifest(config.stateDir, input.job);
+    let estimate: number;
+    let basis: string;
+    if (last) {
+      estimate = last.artifact.size;
+      basis = `the last backup (${formatBytes(last.artifact.size)})`;
+    } else {
+      const sizes = await Promise.all(job.sources.map((s) => createSource(s).estimate()));
+      estimate = sizes.reduce((a, b) => a + b, 0);
+      basis = `the uncompressed size of the sources (${formatBytes(estimate)}; no earlier backup to go by)`;
+    }
+    const needed = Math.ceil(estimate * margin);
+
+    const staging = stagingDir(config, workflowId);
+    await mkdir(staging, { recursive: true });
+    const local = await statfs(staging);
+    const localFree = local.bavail * local.bsize;
+    if (localFree < needed) {
+      throw new BackupError('STAGING_SPACE', `not enough space for staging on the worker: ${formatBytes(localFree)} free in ${staging}, ${formatBytes(needed)} needed (estimated from ${basis}, +${config.settings.spaceMargin}%)`, {
+        hint: `free space under ${config.stateDir} or move stateDir to a larger disk`,
+      });
+    }
+
+    const destinations: RunPlan['destinations'] = [];
+    for (const name of job.destinations) {
+      await withDestination(config, name, async (d) => {
+        const free = await d.freeBytes();
+        if (free !== undefined && free < needed) {
+          throw new BackupError('DESTINATION_SPACE', `not enough space on destination "${name}" (${d.location}): ${formatBytes(free)} free, ${formatBytes(needed)} needed (estimated from ${basis}, +${config.settings.spaceMargin}%)`, {
+            hint: 'free space on the destination or remove old backups',
+          });
+        }
+        if (await d.stat(paths.manifestPath)) {
+          throw new BackupError('DESTINATION_EXISTS', `destination "${name}" already holds a finalized backup for this slot: ${paths.finalPath}`, {
+            hint: 'a slot is backed up once; start a run for another slot',
+          });
+        }
+      });
+      destinations.push({ name, type: config.destinations[name]!.type, dir: paths.dir, finalPath: paths.finalPath, tempPath: paths.tempPath, manifestPath: paths.manifestPath });
+    }
+    return {
+      job: input.job, type: input.type, tier, slot: input.slot, workflowId, artifactName: paths.artifactName,
+      sources: job.sources.map((s) => ({ name: s.name, type: s.type })),
+      destinations, notifiers: job.notify,
+      retries: config.settings.retries, heartbeatTimeoutMs: config.settings.heartbeatTimeout,
+      verifyAttempts: config.settings.verifyAttempts, notifyTimeoutMs: config.settings.notifyTimeout,
+      warnings: input.type === 'diff' ? ['differential backups are not implemented yet: this diff run stored a full backup'] : [],
+    };
+  });
+}

@@ -1,0 +1,45 @@
+import { Context } from '@temporalio/activity';
+import { withDestination } from '../destinations/index.js';
+import { BackupError } from '../errors.js';
+import type { VerifyResult } from '../shared.js';
+import { jobContext, progressReporter, runActivity, type ActivityDeps } from './context.js';
+
+export interface VerifyInput {
+  job: string;
+  destination: string;
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+/**
+ * Re-reads the stored file where it is stored: its size and a fresh SHA-256 must equal the local ones.
+ * A missing file or a missing hash is a failure, never a pass (incident 01).
+ */
+export function verify(deps: ActivityDeps) {
+  return (input: VerifyInput): Promise<VerifyResult> => runActivity(async () => {
+    const { config } = jobContext(deps, input.job);
+    const report = progressReporter({ step: 'verify', destination: input.destination });
+    // A remote hash command reports nothing until it is done: keep heartbeating meanwhile (the SSH keepalive
+    // catches a dead connection).
+    const ctx = Context.current();
+    const timer = setInterval(() => ctx.heartbeat({ step: 'verify', destination: input.destination }), 5000);
+    try {
+      return await withDestination(config, input.destination, async (d) => {
+        const st = await d.stat(input.path);
+        if (!st) throw new BackupError('VERIFY_MISSING', `verify: ${input.path} does not exist on destination "${input.destination}" (${d.location}) after the upload`);
+        if (st.size !== input.size) {
+          throw new BackupError('VERIFY_MISMATCH', `verify: ${input.path} on destination "${input.destination}" has ${st.size} bytes, ${input.size} were uploaded`);
+        }
+        const { sha256, method } = await d.sha256(input.path, { signal: ctx.cancellationSignal, onProgress: report });
+        if (!/^[0-9a-f]{64}$/.test(sha256)) throw new BackupError('VERIFY_MISMATCH', `verify: no valid SHA-256 for ${input.path} on destination "${input.destination}" (${method})`);
+        if (sha256 !== input.sha256) {
+          throw new BackupError('VERIFY_MISMATCH', `verify: SHA-256 mismatch for ${input.path} on destination "${input.destination}" (${method}): stored ${sha256}, uploaded ${input.sha256}`);
+        }
+        return { size: st.size, sha256, method };
+      });
+    } finally {
+      clearInterval(timer);
+    }
+  });
+}

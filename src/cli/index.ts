@@ -1,0 +1,76 @@
+import { Command, Option } from 'commander';
+import { Runtime, DefaultLogger } from '@temporalio/worker';
+import { loadConfig } from '../config/load.js';
+import { BACKUPCTL_VERSION } from '../lib/exec.js';
+import { runWorkers } from '../worker.js';
+import { configCheckCommand } from './config-check.js';
+import { EXIT, fail } from './output.js';
+import { cancelCommand, runCommand } from './run.js';
+import { upCommand } from './up.js';
+
+function installRuntime(): void {
+  // Ctrl-C is handled by the commands (worker first, then the dev server).
+  Runtime.install({ logger: new DefaultLogger((process.env.BACKUPCTL_LOG_LEVEL ?? 'INFO') as 'INFO'), shutdownSignals: [] });
+}
+
+const program = new Command('backupctl')
+  .description('Durable, verified backups orchestrated by Temporal')
+  .version(BACKUPCTL_VERSION)
+  .option('-c, --config <file>', 'config file (default: $BACKUPCTL_CONFIG or ./backup.yml)');
+
+const action = <A extends unknown[]>(fn: (...args: A) => Promise<number>) => async (...args: A) => {
+  try {
+    process.exitCode = await fn(...args);
+  } catch (err) {
+    fail(err);
+  }
+};
+const cfg = () => program.opts<{ config?: string }>().config;
+
+program.command('up')
+  .description('start the embedded Temporal dev server (unless TEMPORAL_ADDRESS is set) and the worker')
+  .option('--run <job>', 'start this job once the worker is ready')
+  .option('--exit', 'with --run: stop when the run is done (exit code as for run --wait)')
+  .option('--port <port>', 'dev server gRPC port', '7233')
+  .option('--ui-port <port>', 'Web UI port', '8233')
+  .action(action(async (opts: { run?: string; exit?: boolean; port?: string; uiPort?: string }) => {
+    installRuntime();
+    return upCommand({ config: cfg(), ...opts });
+  }));
+
+program.command('worker')
+  .description('run the worker for the jobs in the config (connects like the temporal CLI: TEMPORAL_ADDRESS, ...)')
+  .action(action(async () => {
+    installRuntime();
+    const { file } = loadConfig(cfg());
+    const controller = new AbortController();
+    const stop = () => controller.abort();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    await runWorkers({ configFile: file, signal: controller.signal, onReady: (q) => process.stderr.write(`worker polling task queue(s) ${q.join(', ')}\n`) });
+    return EXIT.OK;
+  }));
+
+program.command('run <job>')
+  .description('start a backup run of a job; prints the workflow ID and Web UI link')
+  .addOption(new Option('--type <type>', 'backup type').choices(['full', 'diff']).default('full'))
+  .option('--slot <time>', 'ISO time of the slot (default: now)')
+  .option('--wait', 'wait for the result: exit 0 ok, 1 failed, 3 ok with warnings')
+  .option('--json', 'print the result as JSON')
+  .action(action((job: string, opts: { type: 'full' | 'diff'; slot?: string; wait?: boolean; json?: boolean }) => runCommand(job, { config: cfg(), ...opts })));
+
+program.command('cancel <workflowId>')
+  .description('cancel a run: its temporary files and staging are removed and a "cancelled" notification is sent')
+  .option('--wait', 'wait until the cleanup is done')
+  .action(action((id: string, opts: { wait?: boolean }) => cancelCommand(id, opts)));
+
+const configCmd = program.command('config').description('config file commands');
+configCmd.command('check')
+  .description('validate the config, then check sources, destinations (SSH login, host key, write access, free space) and notifiers')
+  .action(action(() => configCheckCommand({ config: cfg() })));
+
+program.exitOverride((err) => {
+  process.exit(err.exitCode === 0 ? 0 : EXIT.USAGE);
+});
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,106 @@
+import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
+import { CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
+import { getJob, loadConfig, taskQueueOf } from '../config/load.js';
+import { BackupError } from '../errors.js';
+import { BACKUP_WORKFLOW, PROGRESS_QUERY, backupWorkflowId, formatBytes, rfc3339Seconds, type BackupInput, type BackupResult, type BackupType } from '../shared.js';
+import { connectClient } from '../temporal.js';
+import { EXIT, uiLink } from './output.js';
+
+export interface RunOptions {
+  config?: string;
+  type: BackupType;
+  slot?: string;
+  wait?: boolean;
+  json?: boolean;
+  client?: Client;
+  namespace?: string;
+}
+
+/** Starts a backup run; with `wait`, follows it and returns the exit code (0 ok, 1 failed, 3 ok with warnings). */
+export async function runCommand(jobName: string, opts: RunOptions): Promise<number> {
+  const { config } = loadConfig(opts.config);
+  const job = getJob(config, jobName);
+  if (opts.type !== 'full' && opts.type !== 'diff') throw new BackupError('CONFIG_INVALID', `--type must be full or diff, not "${opts.type}"`);
+  const slot = opts.slot ? new Date(opts.slot) : new Date();
+  if (Number.isNaN(slot.getTime())) throw new BackupError('CONFIG_INVALID', `--slot "${opts.slot}" is not an ISO time`);
+  slot.setUTCMilliseconds(0);
+  const conn = opts.client ? { client: opts.client, namespace: opts.namespace ?? 'default' } : await connectClient();
+  const { client, namespace } = conn;
+  const workflowId = backupWorkflowId(jobName, opts.type, slot);
+  const input: BackupInput = { job: jobName, type: opts.type, slot: rfc3339Seconds(slot) };
+  let handle;
+  try {
+    handle = await client.workflow.start(BACKUP_WORKFLOW, {
+      taskQueue: taskQueueOf(config, job), workflowId, args: [input],
+      workflowIdConflictPolicy: 'FAIL', workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      staticSummary: `backup ${jobName} (${opts.type}) for slot ${input.slot}`,
+    });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      throw new BackupError('DESTINATION_EXISTS', `a run for job ${jobName} (${opts.type}) slot ${input.slot} already exists: ${workflowId}`, { hint: 'each slot runs once; see it in the Web UI' });
+    }
+    throw err;
+  }
+  const link = uiLink(config.temporal.uiUrl, namespace, workflowId);
+  if (!opts.json) process.stdout.write(`started ${workflowId}\n${link}\n`);
+  if (!opts.wait) {
+    if (opts.json) process.stdout.write(`${JSON.stringify({ status: 'started', workflowId, runId: handle.firstExecutionRunId, link })}\n`);
+    return EXIT.OK;
+  }
+  const tty = process.stderr.isTTY && !opts.json;
+  let timer: NodeJS.Timeout | undefined;
+  if (tty) {
+    timer = setInterval(() => {
+      void (async () => {
+        const [p, d] = await Promise.all([
+          handle.query<{ step: string }>(PROGRESS_QUERY).catch(() => undefined),
+          handle.describe().catch(() => undefined),
+        ]);
+        const details = d?.raw.pendingActivities?.[0]?.heartbeatDetails?.payloads?.[0];
+        const hb = details ? defaultPayloadConverter.fromPayload<{ bytes?: number; total?: number }>(details) : undefined;
+        const bytes = hb?.bytes ? ` ${formatBytes(hb.bytes)}${hb.total ? ` of ${formatBytes(hb.total)}` : ''}` : '';
+        if (p) process.stderr.write(`\r\x1b[K${p.step}${bytes}`);
+      })();
+    }, 1000);
+  }
+  try {
+    const result = (await handle.result()) as BackupResult;
+    if (tty) process.stderr.write('\r\x1b[K');
+    const primary = result.locations[0];
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify({ status: result.status, workflowId, remotePath: primary?.path, destination: primary?.destination, locations: result.locations, size: result.size, sha256: result.sha256, warnings: result.warnings, link })}\n`);
+    } else {
+      process.stdout.write(`${result.status === 'succeeded' ? 'succeeded' : 'succeeded with warnings'}: ${formatBytes(result.size)} sha256 ${result.sha256}\n`);
+      for (const l of result.locations) process.stdout.write(`  ${l.destination}: ${l.path}\n`);
+      for (const w of result.warnings) process.stdout.write(`  warning: ${w}\n`);
+    }
+    return result.warnings.length > 0 ? EXIT.WARNINGS : EXIT.OK;
+  } catch (err) {
+    if (tty) process.stderr.write('\r\x1b[K');
+    if (!(err instanceof WorkflowFailedError)) throw err;
+    const cancelled = err.cause instanceof CancelledFailure;
+    const message = cancelled ? 'cancelled' : err.cause?.message ?? err.message;
+    if (opts.json) process.stdout.write(`${JSON.stringify({ status: cancelled ? 'cancelled' : 'failed', workflowId, error: message, link })}\n`);
+    else process.stderr.write(`${cancelled ? 'cancelled' : 'failed'}: ${message}\n${link}\n`);
+    return EXIT.FAILED;
+  } finally {
+    clearInterval(timer);
+    if (!opts.client) await conn.client.connection.close();
+  }
+}
+
+/** Requests cancellation: the run removes its temporary files and staging, then sends a "cancelled" notification. */
+export async function cancelCommand(workflowId: string, opts: { wait?: boolean }): Promise<number> {
+  const { client } = await connectClient();
+  try {
+    const handle = client.workflow.getHandle(workflowId);
+    await handle.cancel();
+    process.stdout.write(`cancellation requested for ${workflowId}\n`);
+    if (opts.wait) {
+      await handle.result().then(() => process.stdout.write('the run had already finished\n'), () => process.stdout.write('cancelled; cleanup done\n'));
+    }
+    return EXIT.OK;
+  } finally {
+    await client.connection.close();
+  }
+}

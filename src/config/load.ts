@@ -1,0 +1,123 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import { Config, type Job } from './schema.js';
+import { BackupError } from '../errors.js';
+
+export interface LoadedConfig {
+  /** Absolute path of the config file. */
+  file: string;
+  config: Config;
+}
+
+/** `--config`, else `BACKUPCTL_CONFIG`, else `./backup.yml`. */
+export function configPath(explicit?: string): string {
+  return path.resolve(explicit ?? process.env.BACKUPCTL_CONFIG ?? 'backup.yml');
+}
+
+/** One problem in a config file, located by line and field. */
+export interface ConfigProblem {
+  line: number | undefined;
+  field: string;
+  message: string;
+}
+
+export class ConfigError extends BackupError {
+  readonly problems: ConfigProblem[];
+  constructor(file: string, problems: ConfigProblem[]) {
+    const lines = problems.map((p) => `  ${file}${p.line ? `:${p.line}` : ''}: ${p.field ? `${p.field}: ` : ''}${p.message}`);
+    super('CONFIG_INVALID', `invalid config ${file}:\n${lines.join('\n')}`, { hint: 'fix the fields above; the reference is in README.md, "Configuration"' });
+    this.problems = problems;
+  }
+}
+
+function lineOf(doc: Document, counter: LineCounter, fieldPath: (string | number)[]): number | undefined {
+  // Walk up until a node exists: a missing field is reported at its parent's line.
+  for (let n = fieldPath.length; n >= 0; n--) {
+    const node = n === 0 ? doc.contents : doc.getIn(fieldPath.slice(0, n), true);
+    if (isNode(node) && node.range) return counter.linePos(node.range[0]).line;
+  }
+  return undefined;
+}
+
+const fieldName = (p: (string | number | symbol)[]) => p.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)).join('').replace(/^\./, '');
+
+/** Parses and validates a config text; `file` is used for messages and for resolving relative paths. */
+export function parseConfig(text: string, file: string): LoadedConfig {
+  const counter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(file, doc.errors.map((e) => ({
+      line: e.linePos?.[0]?.line, field: '', message: `YAML syntax: ${e.message.split('\n')[0]}`,
+    })));
+  }
+  const result = Config.safeParse(doc.toJS() ?? {});
+  if (!result.success) {
+    throw new ConfigError(file, result.error.issues.map((issue) => {
+      const p = issue.path.filter((k): k is string | number => typeof k !== 'symbol');
+      let message = issue.message;
+      if (issue.code === 'invalid_type' && message.startsWith('Invalid input: expected')) message = message.replace('Invalid input: ', '');
+      if (issue.code === 'unrecognized_keys') message = `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+      return { line: lineOf(doc, counter, p), field: fieldName(issue.path), message };
+    }));
+  }
+  const config = result.data;
+  const problems: ConfigProblem[] = [];
+  for (const [jobName, job] of Object.entries(config.jobs)) {
+    job.destinations.forEach((d, i) => {
+      if (!config.destinations[d]) problems.push({ line: lineOf(doc, counter, ['jobs', jobName, 'destinations', i]), field: `jobs.${jobName}.destinations[${i}]`, message: `no destination named "${d}" (defined: ${Object.keys(config.destinations).join(', ') || 'none'})` });
+    });
+    job.notify.forEach((n, i) => {
+      if (!config.notifiers[n]) problems.push({ line: lineOf(doc, counter, ['jobs', jobName, 'notify', i]), field: `jobs.${jobName}.notify[${i}]`, message: `no notifier named "${n}" (defined: ${Object.keys(config.notifiers).join(', ') || 'none'})` });
+    });
+    const seen = new Set<string>();
+    job.sources.forEach((s, i) => {
+      if (seen.has(s.name)) problems.push({ line: lineOf(doc, counter, ['jobs', jobName, 'sources', i, 'name']), field: `jobs.${jobName}.sources[${i}].name`, message: `duplicate source name "${s.name}"` });
+      seen.add(s.name);
+    });
+  }
+  if (problems.length > 0) throw new ConfigError(file, problems);
+  return { file, config: resolvePaths(config, path.dirname(file)) };
+}
+
+/** Relative paths in the config are relative to the config file, not to the current directory. */
+function resolvePaths(config: Config, dir: string): Config {
+  const abs = (p: string) => path.resolve(dir, p.replace(/^~(?=$|\/)/, process.env.HOME ?? '~'));
+  for (const d of Object.values(config.destinations)) {
+    if (d.type === 'local') d.path = abs(d.path);
+    if (d.type === 'sftp') {
+      d.privateKey = abs(d.privateKey);
+      if (d.knownHosts) d.knownHosts = abs(d.knownHosts);
+      if (d.passphrase && 'file' in d.passphrase) d.passphrase.file = abs(d.passphrase.file);
+    }
+  }
+  for (const n of Object.values(config.notifiers)) if (n.password && 'file' in n.password) n.password.file = abs(n.password.file);
+  for (const job of Object.values(config.jobs)) for (const s of job.sources) if (s.type === 'files') s.paths = s.paths.map(abs);
+  config.stateDir = abs(config.stateDir);
+  return config;
+}
+
+export function loadConfig(explicit?: string): LoadedConfig {
+  const file = configPath(explicit);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new BackupError('CONFIG_NOT_FOUND', `cannot read config ${file}: ${(err as Error).message}`, {
+      hint: 'pass --config FILE or set BACKUPCTL_CONFIG', cause: err,
+    });
+  }
+  return parseConfig(text, file);
+}
+
+export function getJob(config: Config, name: string): Job {
+  const job = config.jobs[name];
+  if (!job) {
+    throw new BackupError('JOB_UNKNOWN', `no job named "${name}" in the config (jobs: ${Object.keys(config.jobs).join(', ')})`);
+  }
+  return job;
+}
+
+export function taskQueueOf(config: Config, job: Job): string {
+  return job.taskQueue ?? config.temporal.taskQueue;
+}

@@ -1,0 +1,176 @@
+import { createHash } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import type { LocalDestination } from '../../config/schema.js';
+import { BackupError } from '../../errors.js';
+import type { DestinationSession, UploadOptions } from '../types.js';
+import { ThreadHasher } from '../../lib/hasher.js';
+
+const CHUNK = 1024 * 1024;
+
+function ioError(err: unknown, what: string): BackupError {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'ENOSPC' || e.code === 'EDQUOT') return new BackupError('DESTINATION_SPACE', `${what}: the destination disk is full (${e.code})`, { cause: err, hint: 'free space on the destination or remove old backups' });
+  if (e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS') return new BackupError('DESTINATION_IO', `${what}: ${e.message}`, { cause: err, permanent: true, hint: 'check that the worker user may write to the destination directory' });
+  if (e.code === 'ENOENT') return new BackupError('DESTINATION_UNREACHABLE', `${what}: ${e.message}`, { cause: err, hint: 'is the share mounted?' });
+  return new BackupError('DESTINATION_IO', `${what}: ${e.message}`, { cause: err });
+}
+
+/** A directory on the worker, for example a mounted NAS share. */
+export class LocalSession implements DestinationSession {
+  readonly type = 'local' as const;
+  readonly location: string;
+  constructor(readonly name: string, private readonly cfg: LocalDestination) {
+    this.location = `file://${cfg.path}`;
+  }
+
+  private abs(p: string): string {
+    const full = path.resolve(this.cfg.path, p);
+    if (!full.startsWith(path.resolve(this.cfg.path))) throw new Error(`path escapes the destination: ${p}`);
+    return full;
+  }
+
+  async connect(): Promise<this> {
+    try {
+      const s = await stat(this.cfg.path);
+      if (!s.isDirectory()) throw new Error('not a directory');
+    } catch (err) {
+      throw new BackupError('DESTINATION_UNREACHABLE', `destination "${this.name}": ${this.cfg.path} is not a usable directory: ${(err as Error).message}`, {
+        cause: err, hint: 'create the directory, or mount the share, before the run',
+      });
+    }
+    return this;
+  }
+
+  async freeBytes(): Promise<number> {
+    const s = await statfs(this.cfg.path);
+    return s.bavail * s.bsize;
+  }
+
+  async checkWritable(): Promise<void> {
+    const probe = `.backupctl-probe-${process.pid}-${Date.now()}`;
+    await this.writeSmallFile(probe, Buffer.from('probe'));
+    await this.remove(probe);
+  }
+
+  async upload(localFile: string, p: string, opts: UploadOptions = {}): Promise<{ bytes: number; sha256: string }> {
+    const target = this.abs(p);
+    const src = await open(localFile, 'r');
+    let dst;
+    try {
+      await mkdir(path.dirname(target), { recursive: true });
+      dst = await open(target, 'w');
+    } catch (err) {
+      await src.close();
+      throw ioError(err, `destination "${this.name}": cannot create ${target}`);
+    }
+    const hasher = new ThreadHasher();
+    let bytes = 0;
+    try {
+      for (;;) {
+        opts.signal?.throwIfAborted();
+        const buf = Buffer.allocUnsafeSlow(CHUNK);
+        const { bytesRead } = await src.read(buf, 0, CHUNK, null);
+        if (bytesRead === 0) break;
+        let off = 0;
+        while (off < bytesRead) off += (await dst.write(buf, off, bytesRead - off, bytes + off)).bytesWritten;
+        bytes += bytesRead;
+        await hasher.update(buf, bytesRead);
+        opts.onProgress?.(bytes);
+      }
+      await dst.sync();
+      return { bytes, sha256: await hasher.digest() };
+    } catch (err) {
+      hasher.destroy();
+      if (err instanceof BackupError || (err as Error).name === 'AbortError') throw err;
+      throw ioError(err, `destination "${this.name}": writing ${target}`);
+    } finally {
+      await src.close();
+      await dst.close();
+    }
+  }
+
+  async stat(p: string): Promise<{ size: number } | undefined> {
+    try {
+      const s = await stat(this.abs(p));
+      return { size: s.size };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw ioError(err, `destination "${this.name}": stat ${p}`);
+    }
+  }
+
+  async sha256(p: string, opts: UploadOptions = {}): Promise<{ sha256: string; method: string }> {
+    const h = createHash('sha256');
+    let fh;
+    try {
+      fh = await open(this.abs(p), 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new BackupError('VERIFY_MISSING', `destination "${this.name}": ${p} does not exist`);
+      throw ioError(err, `destination "${this.name}": reading ${p}`);
+    }
+    try {
+      const buf = Buffer.allocUnsafe(CHUNK);
+      let done = 0;
+      for (;;) {
+        opts.signal?.throwIfAborted();
+        const { bytesRead } = await fh.read(buf, 0, CHUNK, null);
+        if (bytesRead === 0) break;
+        h.update(buf.subarray(0, bytesRead));
+        done += bytesRead;
+        opts.onProgress?.(done);
+      }
+    } finally {
+      await fh.close();
+    }
+    return { sha256: h.digest('hex'), method: 'read back' };
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    try {
+      await rename(this.abs(from), this.abs(to));
+    } catch (err) {
+      throw ioError(err, `destination "${this.name}": renaming ${from} to ${to}`);
+    }
+  }
+
+  async writeSmallFile(p: string, data: Buffer): Promise<void> {
+    const target = this.abs(p);
+    const tmp = `${target}.${process.pid}.tmp`;
+    try {
+      await mkdir(path.dirname(target), { recursive: true });
+      const fh = await open(tmp, 'w');
+      try {
+        await fh.writeFile(data);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, target);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw ioError(err, `destination "${this.name}": writing ${p}`);
+    }
+  }
+
+  async readSmallFile(p: string): Promise<Buffer | undefined> {
+    try {
+      return await readFile(this.abs(p));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw ioError(err, `destination "${this.name}": reading ${p}`);
+    }
+  }
+
+  async remove(p: string): Promise<boolean> {
+    try {
+      await unlink(this.abs(p));
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw ioError(err, `destination "${this.name}": removing ${p}`);
+    }
+  }
+
+  release(): void {}
+}

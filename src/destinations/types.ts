@@ -1,0 +1,34 @@
+/**
+ * A destination stores finished backups. All paths are relative to the destination's root (POSIX `/`).
+ * Errors are `BackupError`s: `permanent` ones (auth, host key, no space, permission) are never retried.
+ */
+export interface UploadOptions {
+  signal?: AbortSignal;
+  /** Called with the bytes the destination has acknowledged so far. */
+  onProgress?: (bytes: number) => void;
+}
+
+export interface DestinationSession {
+  readonly name: string;
+  readonly type: 'local' | 'sftp';
+  /** A human description, e.g. `sftp://backup@nas:22/volume1/backups`. */
+  readonly location: string;
+  /** Free bytes available at the root, or undefined when the destination cannot tell. */
+  freeBytes(): Promise<number | undefined>;
+  /** Writes, reads back and removes a small probe file under the root. */
+  checkWritable(): Promise<void>;
+  /** Streams a local file to `path` (creating its directories), returning the SHA-256 of what was sent. */
+  upload(localFile: string, path: string, opts?: UploadOptions): Promise<{ bytes: number; sha256: string }>;
+  stat(path: string): Promise<{ size: number } | undefined>;
+  /** SHA-256 of the stored file, computed where it is stored (or read back). Throws VERIFY_MISSING if absent. */
+  sha256(path: string, opts?: UploadOptions): Promise<{ sha256: string; method: string }>;
+  /** Atomically renames; replaces an existing target. */
+  rename(from: string, to: string): Promise<void>;
+  /** Writes a small file atomically (temporary name, fsync, rename). */
+  writeSmallFile(path: string, data: Buffer): Promise<void>;
+  readSmallFile(path: string): Promise<Buffer | undefined>;
+  /** Removes a file; false when it did not exist. */
+  remove(path: string): Promise<boolean>;
+  /** Releases the session (a cached connection may stay open for reuse). */
+  release(): void;
+}

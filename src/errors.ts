@@ -1,0 +1,66 @@
+/**
+ * One error class for the whole project. Every error carries a stable `code` (listed once here) so that logs,
+ * notifications, CLI exit codes and Temporal's `nonRetryableErrorTypes` can refer to it. `permanent` errors are
+ * never retried: retrying an authentication failure or a host key mismatch only hides it.
+ */
+export const ERROR_CODES = {
+  CONFIG_INVALID: { permanent: true },
+  CONFIG_NOT_FOUND: { permanent: true },
+  JOB_UNKNOWN: { permanent: true },
+  SECRET_UNAVAILABLE: { permanent: true },
+  SOURCE_UNREADABLE: { permanent: true },
+  SOURCE_EMPTY: { permanent: true },
+  DUMP_FAILED: { permanent: false },
+  ARCHIVE_FAILED: { permanent: false },
+  STAGING_SPACE: { permanent: true },
+  DESTINATION_UNREACHABLE: { permanent: false },
+  DESTINATION_AUTH: { permanent: true },
+  HOST_KEY_MISMATCH: { permanent: true },
+  DESTINATION_SPACE: { permanent: true },
+  DESTINATION_IO: { permanent: false },
+  DESTINATION_EXISTS: { permanent: true },
+  UPLOAD_CORRUPTED: { permanent: true },
+  // Not retried by the verify step itself: the workflow uploads again (a bounded number of times) instead.
+  VERIFY_MISMATCH: { permanent: true },
+  VERIFY_MISSING: { permanent: true },
+  FINALIZE_FAILED: { permanent: false },
+  NOTIFY_FAILED: { permanent: false },
+  TEMPORAL_UNAVAILABLE: { permanent: true },
+} as const satisfies Record<string, { permanent: boolean }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class BackupError extends Error {
+  readonly code: ErrorCode;
+  readonly permanent: boolean;
+  /** What the operator can do about it, shown after the message. */
+  readonly hint: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; hint?: string; permanent?: boolean } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'BackupError';
+    this.code = code;
+    this.permanent = options.permanent ?? ERROR_CODES[code].permanent;
+    this.hint = options.hint;
+  }
+
+  /** The message with its hint, as shown to people. */
+  get detail(): string {
+    return this.hint ? `${this.message}\nHINT: ${this.hint}` : this.message;
+  }
+}
+
+export function isBackupError(err: unknown): err is BackupError {
+  return err instanceof BackupError;
+}
+
+/** Error codes that must never be retried, for `RetryPolicy.nonRetryableErrorTypes`. */
+export const PERMANENT_CODES: string[] = Object.entries(ERROR_CODES)
+  .filter(([, v]) => v.permanent)
+  .map(([k]) => k);
+
+export function errorMessage(err: unknown): string {
+  if (err instanceof BackupError) return err.detail;
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

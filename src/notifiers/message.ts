@@ -1,0 +1,66 @@
+import { createHash } from 'node:crypto';
+import { formatBytes, type BackupEvent } from '../shared.js';
+import type { RenderedMessage } from './types.js';
+
+export interface MessageContext {
+  uiUrl: string;
+  namespace: string;
+}
+
+function duration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s < 120 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
+}
+
+export function runLink(ctx: MessageContext, workflowId: string, runId?: string): string {
+  const base = ctx.uiUrl.replace(/\/+$/, '');
+  return `${base}/namespaces/${encodeURIComponent(ctx.namespace)}/workflows/${encodeURIComponent(workflowId)}${runId ? `/${runId}` : ''}/history`;
+}
+
+/** One text for every notifier: what happened, where, and what to look at next. */
+export function renderMessage(event: BackupEvent, ctx: MessageContext): RenderedMessage {
+  const workflowId = event.kind === 'success' ? event.result.workflowId : event.workflowId;
+  const id = createHash('sha256').update(`${workflowId}\0${event.kind}`).digest('hex').slice(0, 32);
+  if (event.kind === 'success') {
+    const r = event.result;
+    const warn = r.warnings.length > 0;
+    const lines = [
+      `Backup ${warn ? 'succeeded with warnings' : 'succeeded'}: job ${r.job}, ${r.type}, slot ${r.slot}.`,
+      '',
+      ...(warn ? ['WARNINGS:', ...r.warnings.map((w) => `  - ${w}`), ''] : []),
+      `Size:     ${formatBytes(r.size)} (${r.size} bytes)`,
+      `SHA-256:  ${r.sha256}`,
+      `Duration: ${duration(r.durationMs)}`,
+      'Stored and verified (size and SHA-256 re-read from the stored file) at:',
+      ...r.locations.map((l) => `  - ${l.destination}: ${l.path}`),
+      '',
+      `Run: ${runLink(ctx, r.workflowId)}`,
+      `Workflow ID: ${r.workflowId}`,
+    ];
+    return { id, subject: `[backupctl] ${warn ? 'WARNING' : 'OK'}: ${r.job} ${r.type} backup ${r.slot}${warn ? ` (${r.warnings.length} warning${r.warnings.length > 1 ? 's' : ''})` : ''}`, text: lines.join('\n') };
+  }
+  const cancelled = event.kind === 'cancelled';
+  const lines = [
+    cancelled
+      ? `Backup CANCELLED during the ${event.step} step: job ${event.job}, ${event.type}, slot ${event.slot}.`
+      : `Backup FAILED in the ${event.step} step: job ${event.job}, ${event.type}, slot ${event.slot}.`,
+    '',
+    `Step:     ${event.step}`,
+    `Error:    ${event.error}`,
+    `Code:     ${event.code}`,
+    `Attempts: ${event.attempts}`,
+    `Duration: ${duration(event.durationMs)}`,
+    '',
+    event.finalized.length > 0
+      ? `Already stored and verified before the failure: ${event.finalized.map((l) => `${l.destination}: ${l.path}`).join(', ')}`
+      : 'No backup was stored for this slot. Temporary files and local staging were removed; earlier backups were not touched.',
+    '',
+    `Run: ${runLink(ctx, event.workflowId, event.runId)}`,
+    `Workflow ID: ${event.workflowId}`,
+  ];
+  return {
+    id,
+    subject: `[backupctl] ${cancelled ? 'CANCELLED' : 'FAILED'}: ${event.job} ${event.type} backup ${event.slot} (${event.step})`,
+    text: lines.join('\n'),
+  };
+}

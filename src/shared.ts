@@ -1,0 +1,144 @@
+/**
+ * Types and pure helpers shared by the workflow (deterministic sandbox), activities and the CLI.
+ * No Node built-ins here: the workflow bundle imports this file.
+ */
+
+export const BACKUP_WORKFLOW = 'backupWorkflow';
+export const CANCEL_SIGNAL = 'cancel';
+export const PROGRESS_QUERY = 'progress';
+
+export type BackupType = 'full' | 'diff';
+
+/** The workflow's input: plain JSON, so that `temporal workflow start --input '{"job":"app"}'` works. */
+export interface BackupInput {
+  job: string;
+  type?: BackupType;
+  /** ISO time of the schedule slot; defaults to the scheduled time, or the start time for manual runs. */
+  slot?: string;
+  tier?: string;
+}
+
+export type Step = 'preflight' | 'dump' | 'archive' | 'upload' | 'verify' | 'finalize' | 'notify' | 'cleanup';
+
+export interface DestinationPlan {
+  name: string;
+  type: 'local' | 'sftp';
+  /** Directory, final file, temporary file and manifest, relative to the destination's root. */
+  dir: string;
+  finalPath: string;
+  tempPath: string;
+  manifestPath: string;
+}
+
+/** What preflight resolved from the config: names and paths only, never secrets (the Web UI shows it all). */
+export interface RunPlan {
+  job: string;
+  type: BackupType;
+  tier: string;
+  slot: string;
+  workflowId: string;
+  artifactName: string;
+  sources: { name: string; type: string }[];
+  destinations: DestinationPlan[];
+  notifiers: string[];
+  retries: number;
+  heartbeatTimeoutMs: number;
+  verifyAttempts: number;
+  notifyTimeoutMs: number;
+  warnings: string[];
+}
+
+export interface ComponentResult {
+  name: string;
+  type: string;
+  /** Member name inside the artifact. */
+  member: string;
+  /** Offset of the member's header in the artifact, and of the end of its padded data. */
+  offset: number;
+  end: number;
+  size: number;
+  sha256: string;
+  warnings: string[];
+  stats: Record<string, number | string>;
+}
+
+export interface Manifest {
+  format: 'backupctl-manifest/1';
+  job: string;
+  type: BackupType;
+  tier: string;
+  slot: string;
+  workflowId: string;
+  runId: string;
+  createdAt: string;
+  artifact: { name: string; size: number; sha256: string; format: 'tar' };
+  components: { name: string; type: string; member: string; size: number; sha256: string; stats: Record<string, number | string> }[];
+  warnings: string[];
+  tools: Record<string, string>;
+}
+
+export interface ArchiveResult {
+  size: number;
+  sha256: string;
+  manifest: Manifest;
+}
+
+export interface UploadResult { bytes: number; sha256: string; durationMs: number }
+
+export interface VerifyResult { size: number; sha256: string; method: string }
+
+export interface BackupResult {
+  status: 'succeeded' | 'succeeded_with_warnings';
+  workflowId: string;
+  job: string;
+  type: BackupType;
+  slot: string;
+  size: number;
+  sha256: string;
+  locations: { destination: string; path: string }[];
+  warnings: string[];
+  durationMs: number;
+}
+
+export type BackupEvent =
+  | { kind: 'success'; result: BackupResult }
+  | { kind: 'failure' | 'cancelled'; job: string; type: BackupType; slot: string; workflowId: string; runId: string;
+      step: Step; error: string; code: string; attempts: number; finalized: { destination: string; path: string }[];
+      durationMs: number };
+
+/** `2025-11-04T03:00:00.000Z` → `2025-11-04T03:00:00Z` (what Temporal appends to scheduled workflow IDs). */
+export function rfc3339Seconds(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** One workflow ID per job, type and slot: a second start for the same slot is rejected by Temporal. */
+export function backupWorkflowId(job: string, type: BackupType, slot: Date): string {
+  return `backup-${job}-${type}-${rfc3339Seconds(slot)}`;
+}
+
+const pad = (n: number) => String(n).padStart(2, '0');
+
+/** Remote layout: `<tier>/YYYY/MM/DD/HHMM/<job>-<type>-<YYYYMMDDTHHMMSSZ>.tar`, in UTC. */
+export function layout(job: string, type: BackupType, tier: string, slot: Date, workflowId: string) {
+  const y = slot.getUTCFullYear(), mo = pad(slot.getUTCMonth() + 1), d = pad(slot.getUTCDate());
+  const hm = `${pad(slot.getUTCHours())}${pad(slot.getUTCMinutes())}`;
+  const stamp = `${y}${mo}${d}T${hm}${pad(slot.getUTCSeconds())}Z`;
+  const dir = `${tier}/${y}/${mo}/${d}/${hm}`;
+  const artifactName = `${job}-${type}-${stamp}.tar`;
+  const safeId = workflowId.replace(/[^A-Za-z0-9._:-]/g, '_');
+  return {
+    dir,
+    artifactName,
+    finalPath: `${dir}/${artifactName}`,
+    tempPath: `${dir}/.${artifactName}.${safeId}.tmp`,
+    manifestPath: `${dir}/${artifactName}.manifest.json`,
+  };
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
+}

@@ -1,0 +1,31 @@
+import type { Writable } from 'node:stream';
+
+export interface DumpContext {
+  signal: AbortSignal;
+  /** Staging directory of the run, for side files (listings, option files). */
+  stagingDir: string;
+  compressionLevel: number;
+}
+
+export interface DumpOutcome {
+  /** Problems that did not make the dump unusable, e.g. tar's "file changed as we read it". */
+  warnings: string[];
+  /** Facts recorded in the manifest (file count, bytes before compression, ...). */
+  stats: Record<string, number | string>;
+}
+
+/**
+ * A source writes one component, already compressed, to `out`. It throws a `BackupError` when the dump is not
+ * usable (failed, empty, truncated); it must never hand a partial dump to the archive as if it were complete.
+ */
+export interface Source {
+  readonly name: string;
+  readonly type: string;
+  /** File extension of the component inside the artifact, e.g. `tar.zst`. */
+  readonly extension: string;
+  dump(out: Writable, ctx: DumpContext): Promise<DumpOutcome>;
+  /** Upper bound of the bytes a dump will produce, for the space check. */
+  estimate(): Promise<number>;
+  /** Checks that the source can be read, for `config check`. */
+  check(): Promise<string>;
+}

@@ -1,0 +1,66 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { createActivities } from './activities/index.js';
+import { loadConfig, taskQueueOf } from './config/load.js';
+import { closeDestinations } from './destinations/index.js';
+import { connectNative } from './temporal.js';
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+
+/** The workflow code, bundled once per process (compiled `.js` when installed, `.ts` under the test runner). */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  const js = fileURLToPath(new URL('./workflows/index.js', import.meta.url));
+  const workflowsPath = existsSync(js) ? js : fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
+  bundle ??= bundleWorkflowCode({ workflowsPath, logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never });
+  return bundle;
+}
+
+export interface WorkerOptions {
+  configFile: string;
+  connection?: NativeConnection;
+  namespace?: string;
+  /** Replace or wrap activities (tests inject faults between steps this way). */
+  activities?: (a: ReturnType<typeof createActivities>) => ReturnType<typeof createActivities>;
+}
+
+/**
+ * Creates one Temporal worker per task queue used by the config's jobs. Every activity of a run executes on the
+ * job's queue, i.e. on the host that holds the run's staging folder.
+ */
+export async function createWorkers(opts: WorkerOptions): Promise<{ workers: Worker[]; taskQueues: string[]; close(): Promise<void> }> {
+  const { config } = loadConfig(opts.configFile);
+  const own = opts.connection ? undefined : await connectNative();
+  const connection = opts.connection ?? own!.connection;
+  const namespace = opts.namespace ?? own?.namespace ?? 'default';
+  const taskQueues = [...new Set(Object.values(config.jobs).map((j) => taskQueueOf(config, j)))];
+  let activities = createActivities({ configFile: opts.configFile });
+  if (opts.activities) activities = opts.activities(activities);
+  const workflowBundleCode = await workflowBundle();
+  const workers = await Promise.all(taskQueues.map((taskQueue) => Worker.create({
+    connection, namespace, taskQueue, activities, workflowBundle: workflowBundleCode,
+    shutdownGraceTime: '10s', maxConcurrentActivityTaskExecutions: 4,
+  })));
+  return {
+    workers, taskQueues,
+    async close() {
+      await closeDestinations();
+      if (own) await own.connection.close();
+    },
+  };
+}
+
+/** Runs the workers until `signal` aborts (or the process gets SIGINT/SIGTERM). */
+export async function runWorkers(opts: WorkerOptions & { signal?: AbortSignal; onReady?: (taskQueues: string[]) => void }): Promise<void> {
+  const w = await createWorkers(opts);
+  const stop = () => { for (const worker of w.workers) if (worker.getState() === 'RUNNING') worker.shutdown(); };
+  opts.signal?.addEventListener('abort', stop, { once: true });
+  try {
+    const running = Promise.all(w.workers.map((worker) => worker.run()));
+    opts.onReady?.(w.taskQueues);
+    await running;
+  } finally {
+    opts.signal?.removeEventListener('abort', stop);
+    await w.close();
+  }
+}

@@ -1,0 +1,179 @@
+import {
+  ActivityFailure, ApplicationFailure, CancellationScope, TimeoutFailure, defineQuery, defineSignal, isCancellation, log,
+  proxyActivities, setHandler, workflowInfo, type ActivityOptions,
+} from '@temporalio/workflow';
+import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
+import type { Activities } from '../activities/index.js';
+import type { FailureDetails } from '../activities/context.js';
+import {
+  CANCEL_SIGNAL, PROGRESS_QUERY, rfc3339Seconds, type BackupEvent, type BackupInput, type BackupResult, type BackupType,
+  type ComponentResult, type RunPlan, type Step,
+} from '../shared.js';
+
+export const cancelSignal = defineSignal<[string?]>(CANCEL_SIGNAL);
+export const progressQuery = defineQuery<{ step: Step; finalized: { destination: string; path: string }[] }>(PROGRESS_QUERY);
+
+const ScheduledStartTime = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
+
+/** Codes after which retrying the step is pointless (mirrors `ERROR_CODES` entries marked permanent). */
+const NON_RETRYABLE = [
+  'CONFIG_INVALID', 'CONFIG_NOT_FOUND', 'JOB_UNKNOWN', 'SECRET_UNAVAILABLE', 'SOURCE_UNREADABLE', 'SOURCE_EMPTY', 'STAGING_SPACE',
+  'DESTINATION_AUTH', 'HOST_KEY_MISMATCH', 'DESTINATION_SPACE', 'DESTINATION_EXISTS', 'UPLOAD_CORRUPTED', 'VERIFY_MISMATCH', 'VERIFY_MISSING',
+];
+
+function retry(maximumAttempts: number) {
+  return { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts, nonRetryableErrorTypes: NON_RETRYABLE };
+}
+
+const quick = proxyActivities<Activities>({ startToCloseTimeout: '5m', retry: retry(5) });
+
+/** Failure facts for the notification: the stable code, the message, and how many attempts were made. */
+function describeFailure(err: unknown, maxAttempts: number): { code: string; error: string; attempts: number } {
+  let e: unknown = err;
+  let attempts = 1;
+  if (e instanceof ActivityFailure) {
+    attempts = e.retryState === 'MAXIMUM_ATTEMPTS_REACHED' || e.retryState === 'TIMEOUT' ? maxAttempts : 1;
+    e = e.cause ?? e;
+  }
+  if (e instanceof ApplicationFailure) {
+    const details = e.details?.[0] as FailureDetails | undefined;
+    if (details?.attempt) attempts = details.attempt;
+    return { code: e.type ?? 'Error', error: e.message, attempts };
+  }
+  if (e instanceof TimeoutFailure) {
+    const what = e.timeoutType === 'HEARTBEAT' ? 'no progress reported within the heartbeat timeout (stalled)' : `timed out (${e.timeoutType})`;
+    return { code: 'TIMEOUT', error: what, attempts };
+  }
+  return { code: 'Error', error: err instanceof Error ? err.message : String(err), attempts };
+}
+
+/**
+ * One backup run: preflight → dump (one activity per source) → archive → for each destination: upload → verify
+ * (re-upload on mismatch, bounded) → finalize → cleanup → notify. Success is returned only after every destination
+ * re-read the stored file and matched size and SHA-256. Any failure or cancellation runs the compensation (temporary
+ * files and staging removed, finalized backups untouched) in a non-cancellable scope, notifies, and then fails
+ * (or is cancelled) so that the Web UI and `temporal workflow list` show it.
+ */
+export async function backupWorkflow(input: BackupInput): Promise<BackupResult> {
+  const info = workflowInfo();
+  const startedAt = Date.now();
+  if (typeof input !== 'object' || input === null || typeof input.job !== 'string' || input.job === '') {
+    throw ApplicationFailure.nonRetryable('input must be a JSON object with a "job" name, e.g. {"job":"app"}', 'CONFIG_INVALID');
+  }
+  const type: BackupType = input.type ?? 'full';
+  if (type !== 'full' && type !== 'diff') throw ApplicationFailure.nonRetryable(`unknown backup type "${String(type)}": use "full" or "diff"`, 'CONFIG_INVALID');
+  let scheduled: Date | undefined;
+  try {
+    scheduled = info.typedSearchAttributes.get(ScheduledStartTime);
+  } catch {
+    scheduled = undefined;
+  }
+  const slotDate = input.slot ? new Date(input.slot) : scheduled ?? info.startTime;
+  if (Number.isNaN(slotDate.getTime())) throw ApplicationFailure.nonRetryable(`slot "${input.slot}" is not an ISO time`, 'CONFIG_INVALID');
+  const slot = rfc3339Seconds(slotDate);
+
+  let step: Step = 'preflight';
+  let plan: RunPlan | undefined;
+  const finalized: { destination: string; path: string }[] = [];
+  const uploaded = new Set<string>();
+  const warnings: string[] = [];
+  setHandler(progressQuery, () => ({ step, finalized }));
+
+  const main = new CancellationScope();
+  setHandler(cancelSignal, (reason) => {
+    log.info('cancel signal received', { reason });
+    main.cancel();
+  });
+
+  const notifyAll = async (event: BackupEvent, notifiers: string[], timeoutMs: number) => {
+    const n = proxyActivities<Activities>({ scheduleToCloseTimeout: timeoutMs, startToCloseTimeout: '2m', retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '1m' } });
+    await Promise.all(notifiers.map(async (notifier) => {
+      try {
+        await n.notify({ job: input.job, notifier, event });
+      } catch (err) {
+        // A notifier that fails never hides or replaces the backup's own outcome.
+        log.error('notification failed', { notifier, kind: event.kind, error: describeFailure(err, 1).error });
+      }
+    }));
+  };
+
+  try {
+    const result = await main.run(async () => {
+      plan = await quick.preflight({ job: input.job, type, tier: input.tier, slot });
+      warnings.push(...plan.warnings);
+      const long: ActivityOptions = { startToCloseTimeout: '24h', heartbeatTimeout: plan.heartbeatTimeoutMs, retry: retry(plan.retries) };
+      const steps = proxyActivities<Activities>(long);
+
+      step = 'dump';
+      const components: ComponentResult[] = [];
+      let offset = 0;
+      for (const source of plan.sources) {
+        const c = await steps.dump({ job: input.job, workflowId: info.workflowId, source: source.name, offset, slot });
+        components.push(c);
+        warnings.push(...c.warnings);
+        offset = c.end;
+      }
+
+      step = 'archive';
+      const archived = await steps.archive({
+        job: input.job, type, tier: plan.tier, slot, workflowId: info.workflowId, artifactName: plan.artifactName, components, warnings: plan.warnings,
+      });
+
+      for (const d of plan.destinations) {
+        for (let attempt = 1; ; attempt++) {
+          step = 'upload';
+          uploaded.add(d.name);
+          await steps.upload({ job: input.job, workflowId: info.workflowId, destination: d.name, tempPath: d.tempPath, size: archived.size, sha256: archived.sha256 });
+          step = 'verify';
+          try {
+            await steps.verify({ job: input.job, destination: d.name, path: d.tempPath, size: archived.size, sha256: archived.sha256 });
+            break;
+          } catch (err) {
+            const f = describeFailure(err, plan.retries);
+            if (!(f.code === 'VERIFY_MISMATCH' || f.code === 'VERIFY_MISSING') || attempt >= plan.verifyAttempts) throw err;
+            warnings.push(`destination "${d.name}": verification failed (${f.error}); uploaded again (attempt ${attempt + 1} of ${plan.verifyAttempts})`);
+          }
+        }
+        step = 'finalize';
+        const done = await steps.finalize({ job: input.job, destination: d.name, tempPath: d.tempPath, finalPath: d.finalPath, manifestPath: d.manifestPath, manifest: { ...archived.manifest, warnings: [...warnings] } });
+        finalized.push({ destination: d.name, path: done.path });
+      }
+
+      step = 'cleanup';
+      await quick.cleanup({ job: input.job, workflowId: info.workflowId, temporary: [], manifest: archived.manifest });
+      const r: BackupResult = {
+        status: warnings.length > 0 ? 'succeeded_with_warnings' : 'succeeded',
+        workflowId: info.workflowId, job: input.job, type, slot, size: archived.size, sha256: archived.sha256,
+        locations: finalized, warnings, durationMs: Date.now() - startedAt,
+      };
+      return r;
+    });
+    step = 'notify';
+    await notifyAll({ kind: 'success', result: { ...result, durationMs: Date.now() - startedAt } }, plan!.notifiers, plan!.notifyTimeoutMs);
+    return result;
+  } catch (err) {
+    const cancelled = isCancellation(err);
+    const failure = describeFailure(err, plan?.retries ?? 5);
+    log.error(cancelled ? 'backup cancelled' : 'backup failed', { step, ...failure });
+    await CancellationScope.nonCancellable(async () => {
+      const temporary = plan ? plan.destinations.filter((d) => uploaded.has(d.name) && !finalized.some((f) => f.destination === d.name)).map((d) => ({ destination: d.name, path: d.tempPath })) : [];
+      try {
+        await quick.cleanup({ job: input.job, workflowId: info.workflowId, temporary });
+      } catch (cleanupErr) {
+        log.error('cleanup failed', { error: describeFailure(cleanupErr, 5).error });
+        failure.error += `\n(cleanup also failed: ${describeFailure(cleanupErr, 5).error})`;
+      }
+      {
+        // Preflight may fail before the plan exists (host key, space): the notifiers still come from the config.
+        const notifiers = plan?.notifiers ?? (await quick.notifiersOf({ job: input.job }).catch(() => [] as string[]));
+        await notifyAll({
+          kind: cancelled ? 'cancelled' : 'failure', job: input.job, type, slot, workflowId: info.workflowId, runId: info.runId,
+          step, error: cancelled ? 'the run was cancelled' : failure.error, code: cancelled ? 'CANCELLED' : failure.code,
+          attempts: failure.attempts, finalized, durationMs: Date.now() - startedAt,
+        }, notifiers, plan?.notifyTimeoutMs ?? 30 * 60_000);
+      }
+    });
+    if (cancelled) throw err;
+    throw ApplicationFailure.create({ message: `backup ${input.job} failed in the ${step} step: ${failure.error}`, type: failure.code, nonRetryable: true });
+  }
+}

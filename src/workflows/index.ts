@@ -1,0 +1,1 @@
+export { backupWorkflow, cancelSignal, progressQuery } from './backup.js';
