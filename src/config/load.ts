@@ -48,7 +48,7 @@ export function parseConfig(text: string, file: string): LoadedConfig {
   const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(file, doc.errors.map((e) => ({
-      line: e.linePos?.[0]?.line, field: '', message: `YAML syntax: ${e.message.split('\n')[0]}`,
+      line: counter.linePos(e.pos[0]).line, field: '', message: `YAML syntax: ${e.message.split('\n')[0]}`,
     })));
   }
   const result = Config.safeParse(doc.toJS() ?? {});
@@ -57,7 +57,10 @@ export function parseConfig(text: string, file: string): LoadedConfig {
       const p = issue.path.filter((k): k is string | number => typeof k !== 'symbol');
       let message = issue.message;
       if (issue.code === 'invalid_type' && message.startsWith('Invalid input: expected')) message = message.replace('Invalid input: ', '');
-      if (issue.code === 'unrecognized_keys') message = `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+      if (issue.code === 'unrecognized_keys') {
+        message = `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+        return { line: lineOf(doc, counter, [...p, issue.keys[0]!]), field: fieldName(issue.path), message };
+      }
       return { line: lineOf(doc, counter, p), field: fieldName(issue.path), message };
     }));
   }

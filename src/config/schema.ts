@@ -62,7 +62,7 @@ export const SftpDestination = z.strictObject({
   error: 'set exactly one of knownHosts (a known_hosts file) or hostKey (a pinned SHA256: fingerprint); host key checking cannot be turned off',
   path: ['hostKey'],
 });
-export const Destination = z.union([LocalDestination, SftpDestination]);
+export const Destination = z.discriminatedUnion('type', [LocalDestination, SftpDestination]);
 export type Destination = z.infer<typeof Destination>;
 export type SftpDestination = z.infer<typeof SftpDestination>;
 export type LocalDestination = z.infer<typeof LocalDestination>;

@@ -1,0 +1,128 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { inject } from 'vitest';
+import { stringify } from 'yaml';
+import { createWorkers, type WorkerOptions } from '../../src/worker.js';
+import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
+import { startSshd, type SshdHandle, type SshdOptions } from '../helpers/sshd.js';
+import { makeTempDir, type TempDir } from '../helpers/util.js';
+
+let runtimeInstalled = false;
+
+/** Real servers for one test file: Temporal (shared dev server), OpenSSH on loopback, an SMTP sink. */
+export interface Env {
+  tmp: TempDir;
+  sshd: SshdHandle;
+  smtp: SmtpSink;
+  client: Client;
+  native: NativeConnection;
+  address: string;
+  close(): Promise<void>;
+}
+
+export async function startEnv(sshdOpts: SshdOptions = {}): Promise<Env> {
+  if (!runtimeInstalled) {
+    Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
+    runtimeInstalled = true;
+  }
+  const address = inject('temporalAddress');
+  process.env.TEMPORAL_ADDRESS = address;
+  const [tmp, sshd, smtp] = await Promise.all([makeTempDir(), startSshd(sshdOpts), startSmtpSink({ auth: { user: 'mailer', pass: 'smtp-secret-Zq7' } })]);
+  const connection = await Connection.connect({ address });
+  const native = await NativeConnection.connect({ address });
+  return {
+    tmp, sshd, smtp, address, native, client: new Client({ connection }),
+    async close() {
+      await connection.close();
+      await native.close();
+      await Promise.all([sshd.stop(), smtp.stop(), tmp.cleanup()]);
+    },
+  };
+}
+
+let counter = 0;
+
+export interface JobSetup {
+  configFile: string;
+  taskQueue: string;
+  dataDir: string;
+  stateDir: string;
+  config: Record<string, unknown>;
+}
+
+/** Writes a config with one files job `app` → sftp destination `nas` → email notifier `ops`, on its own task queue. */
+export async function writeJob(env: Env, patch: (cfg: Record<string, any>) => void = () => undefined): Promise<JobSetup> {
+  const n = ++counter;
+  const base = path.join(env.tmp.path, `job${n}`);
+  const dataDir = path.join(base, 'data');
+  await mkdir(path.join(dataDir, 'sub'), { recursive: true });
+  await writeFile(path.join(dataDir, 'hello.txt'), 'hello backup\n');
+  await writeFile(path.join(dataDir, 'sub', 'numbers.csv'), Array.from({ length: 2000 }, (_, i) => `${i},${i * i}`).join('\n'));
+  const taskQueue = `test-${process.pid}-${n}-${Date.now()}`;
+  const config: Record<string, any> = {
+    stateDir: path.join(base, 'state'),
+    temporal: { taskQueue, uiUrl: 'http://localhost:8233' },
+    settings: { retries: 3, heartbeatTimeout: '5s', notifyTimeout: '1m' },
+    destinations: {
+      nas: {
+        type: 'sftp', host: env.sshd.host, port: env.sshd.port, user: env.sshd.user, privateKey: env.sshd.clientKeyPath,
+        hostKey: env.sshd.hostKeyFingerprint, path: env.sshd.root,
+      },
+    },
+    notifiers: {
+      ops: { type: 'email', host: env.smtp.host, port: env.smtp.port, user: 'mailer', password: { env: 'TEST_SMTP_PASSWORD' }, from: 'backupctl@example.test', to: ['ops@example.test'] },
+    },
+    jobs: { app: { sources: [{ name: 'app-files', type: 'files', paths: [dataDir] }], destinations: ['nas'], notify: ['ops'] } },
+  };
+  process.env.TEST_SMTP_PASSWORD = 'smtp-secret-Zq7';
+  patch(config);
+  const configFile = path.join(base, 'backup.yml');
+  await writeFile(configFile, stringify(config));
+  return { configFile, taskQueue, dataDir, stateDir: config.stateDir as string, config };
+}
+
+/** Runs an in-process worker for `fn`'s duration. */
+export async function withWorker<T>(env: Env, job: JobSetup, fn: () => Promise<T>, activities?: WorkerOptions['activities']): Promise<T> {
+  const w = await createWorkers({ configFile: job.configFile, connection: env.native, namespace: 'default', activities });
+  try {
+    return await w.workers[0]!.runUntil(fn);
+  } finally {
+    await w.close();
+  }
+}
+
+/** Every file under a directory, relative to it. */
+export function listFiles(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else out.push(path.relative(dir, p));
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+export function sha256File(file: string): string {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
+
+export function fileSize(file: string): number {
+  return statSync(file).size;
+}
+
+/**
+ * The run's history as text with every payload decoded: what the Web UI shows. Searching the raw history would
+ * miss a secret hidden in base64.
+ */
+export async function historyText(handle: { fetchHistory(): Promise<unknown> }): Promise<string> {
+  const raw = JSON.stringify(await handle.fetchHistory());
+  const decoded = [...raw.matchAll(/"data":"([A-Za-z0-9+/=]+)"/g)].map((m) => Buffer.from(m[1]!, 'base64').toString('utf8'));
+  return `${raw}\n${decoded.join('\n')}`;
+}
