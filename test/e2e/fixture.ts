@@ -55,7 +55,10 @@ export interface JobSetup {
 }
 
 /** Writes a config with one files job `app` → sftp destination `nas` → email notifier `ops`, on its own task queue. */
-export async function writeJob(env: Env, patch: (cfg: Record<string, any>) => void = () => undefined): Promise<JobSetup> {
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests patch the config freely, like a person editing YAML
+type LooseConfig = Record<string, any>;
+
+export async function writeJob(env: Env, patch: (cfg: LooseConfig) => void = () => undefined): Promise<JobSetup> {
   const n = ++counter;
   const base = path.join(env.tmp.path, `job${n}`);
   const dataDir = path.join(base, 'data');
@@ -63,7 +66,7 @@ export async function writeJob(env: Env, patch: (cfg: Record<string, any>) => vo
   await writeFile(path.join(dataDir, 'hello.txt'), 'hello backup\n');
   await writeFile(path.join(dataDir, 'sub', 'numbers.csv'), Array.from({ length: 2000 }, (_, i) => `${i},${i * i}`).join('\n'));
   const taskQueue = `test-${process.pid}-${n}-${Date.now()}`;
-  const config: Record<string, any> = {
+  const config: LooseConfig = {
     stateDir: path.join(base, 'state'),
     temporal: { taskQueue, uiUrl: 'http://localhost:8233' },
     settings: { retries: 3, heartbeatTimeout: '5s', notifyTimeout: '1m' },

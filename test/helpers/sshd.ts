@@ -1,0 +1,295 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { getFreePort } from './free-port.js';
+import { LogBuffer, isProcessAlive, killAll, listDescendants, makeTempDir, runCommand, type RunResult } from './util.js';
+
+export interface SshdOptions {
+  /** Account allowed to log in (default: the user running the tests; root in CI). */
+  user?: string;
+  /** Add `ForceCommand internal-sftp`: the account can use SFTP but cannot run commands. */
+  sftpOnly?: boolean;
+  /** Extra sshd_config lines, appended verbatim. */
+  extraConfig?: readonly string[];
+}
+
+export interface SshdHandle {
+  host: '127.0.0.1';
+  port: number;
+  user: string;
+  /** Temp dir holding keys, config, pid file; removed by stop(). */
+  dir: string;
+  /** Empty writable directory (absolute path) to use as a backup target on the "remote" side. */
+  root: string;
+  /** ed25519 private key (no passphrase) authorised for `user`. */
+  clientKeyPath: string;
+  /** Host key fingerprint as `ssh-keygen -lf` prints it: 'SHA256:…'. */
+  hostKeyFingerprint: string;
+  /** The host public key line, "ssh-ed25519 AAAA…". */
+  hostPublicKey: string;
+  /** known_hosts file with the entry for [127.0.0.1]:port. */
+  knownHostsPath: string;
+  /** Path of the generated sshd_config. */
+  configPath: string;
+  /** PID of the listening sshd. */
+  pid: number;
+  sftpOnly: boolean;
+  /**
+   * OpenSSH client options for this server (no destination):
+   * `-F none -i key -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile=… -o StrictHostKeyChecking=yes -p port`.
+   * Use as `ssh ${sshArgs} user@127.0.0.1 cmd`; for sftp/scp replace `-p` by `-P`.
+   */
+  sshArgs: readonly string[];
+  /** sshd's stderr so far (LogLevel VERBOSE). */
+  log(): string;
+  /** Kill sshd and every session process it started, then remove `dir`. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const SSHD_START_TIMEOUT_MS = 15_000;
+
+function sshdPath(): string {
+  // sshd re-executes itself, so it must be started by absolute path.
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (!path.isAbsolute(dir)) continue;
+    const candidate = path.join(dir, 'sshd');
+    if (existsSync(candidate)) return candidate;
+  }
+  return '/usr/sbin/sshd';
+}
+
+async function mustRun(file: string, args: readonly string[]): Promise<RunResult> {
+  const result = await runCommand(file, args, { timeoutMs: 30_000 });
+  if (result.code !== 0) {
+    throw new Error(`${file} ${args.join(' ')} failed (exit ${result.code}):\n${result.stderr}${result.stdout}`);
+  }
+  return result;
+}
+
+async function lookupIds(user: string): Promise<{ uid: number; gid: number }> {
+  const uid = await mustRun('id', ['-u', user]);
+  const gid = await mustRun('id', ['-g', user]);
+  return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+}
+
+/**
+ * Start a throwaway OpenSSH server on a free 127.0.0.1 port, with fresh host and client keys.
+ * Requires openssh-server. As root, /run/sshd is created if missing.
+ */
+export async function startSshd(opts: SshdOptions = {}): Promise<SshdHandle> {
+  const user = opts.user ?? os.userInfo().username;
+  const sftpOnly = opts.sftpOnly ?? false;
+  const sshd = sshdPath();
+  const isRoot = process.getuid?.() === 0;
+  if (isRoot) await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
+
+  const tmp = await makeTempDir('backupctl-sshd-');
+  try {
+    const dir = tmp.path;
+    const hostKey = path.join(dir, 'host_key');
+    const clientKeyPath = path.join(dir, 'client_key');
+    const authorizedKeys = path.join(dir, 'authorized_keys');
+    const knownHostsPath = path.join(dir, 'known_hosts');
+    const configPath = path.join(dir, 'sshd_config');
+    const pidFile = path.join(dir, 'sshd.pid');
+    const root = path.join(dir, 'remote');
+
+    await mustRun('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'backupctl-test-host', '-f', hostKey]);
+    await mustRun('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'backupctl-test-client', '-f', clientKeyPath]);
+    await writeFile(authorizedKeys, await readFile(`${clientKeyPath}.pub`), { mode: 0o600 });
+    await mkdir(root, { mode: 0o700 });
+
+    const hostPublicKey = (await readFile(`${hostKey}.pub`, 'utf8')).trim().split(/\s+/).slice(0, 2).join(' ');
+    const fingerprint = (await mustRun('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${hostKey}.pub`])).stdout.split(/\s+/)[1] ?? '';
+    if (!fingerprint.startsWith('SHA256:')) throw new Error(`unexpected ssh-keygen -lf output for ${hostKey}.pub`);
+
+    if (user !== os.userInfo().username) {
+      // Another account logs in: it must reach authorized_keys (sshd reads it as that user) and own the target dir.
+      if (!isRoot) throw new Error(`startSshd: only root can serve another user (${user})`);
+      const { uid, gid } = await lookupIds(user);
+      await chmod(dir, 0o711);
+      await chown(authorizedKeys, uid, gid);
+      await chown(root, uid, gid);
+    }
+
+    const sshArgsFor = (port: number): string[] => [
+      '-F', 'none',
+      '-i', clientKeyPath,
+      '-o', 'IdentitiesOnly=yes',
+      '-o', 'IdentityAgent=none',
+      '-o', 'BatchMode=yes',
+      '-o', `UserKnownHostsFile=${knownHostsPath}`,
+      '-o', 'GlobalKnownHostsFile=/dev/null',
+      '-o', 'StrictHostKeyChecking=yes',
+      '-o', 'ConnectTimeout=10',
+      '-p', String(port),
+    ];
+
+    let lastError: Error | undefined;
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      const port = await getFreePort();
+      const config = [
+        `Port ${port}`,
+        'ListenAddress 127.0.0.1',
+        `HostKey ${hostKey}`,
+        `PidFile ${pidFile}`,
+        `AuthorizedKeysFile ${authorizedKeys}`,
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'PubkeyAuthentication yes',
+        'UsePAM no',
+        'StrictModes no',
+        'UseDNS no',
+        'PrintMotd no',
+        'PrintLastLog no',
+        'LogLevel VERBOSE',
+        `AllowUsers ${user}`,
+        'PermitRootLogin prohibit-password',
+        // Backup tests open several connections and channels at once.
+        'MaxStartups 100:30:200',
+        'MaxSessions 100',
+        'Subsystem sftp internal-sftp',
+        ...(sftpOnly ? ['ForceCommand internal-sftp', 'AllowTcpForwarding no', 'X11Forwarding no', 'PermitTTY no'] : []),
+        ...(opts.extraConfig ?? []),
+        '',
+      ].join('\n');
+      await writeFile(configPath, config, { mode: 0o600 });
+      await mustRun(sshd, ['-t', '-f', configPath]);
+      await writeFile(knownHostsPath, `[127.0.0.1]:${port} ${hostPublicKey}\n`, { mode: 0o600 });
+
+      try {
+        const started = await launch(sshd, configPath, port);
+        let stopping: Promise<void> | undefined;
+        const stop = (): Promise<void> => {
+          stopping ??= (async () => {
+            await started.stop();
+            await tmp.cleanup();
+          })();
+          return stopping;
+        };
+        return {
+          host: '127.0.0.1',
+          port,
+          user,
+          dir,
+          root,
+          clientKeyPath,
+          hostKeyFingerprint: fingerprint,
+          hostPublicKey,
+          knownHostsPath,
+          configPath,
+          pid: started.pid,
+          sftpOnly,
+          sshArgs: sshArgsFor(port),
+          log: started.log,
+          stop,
+        };
+      } catch (err) {
+        lastError = err as Error;
+        if (!(err instanceof PortClashError)) throw err;
+      }
+    }
+    throw lastError ?? new Error('could not start sshd');
+  } catch (err) {
+    await tmp.cleanup();
+    throw err;
+  }
+}
+
+/** `startSshd({ ...opts, sftpOnly: true })`: the account can only use the SFTP subsystem. */
+export function startSshdSftpOnly(opts: Omit<SshdOptions, 'sftpOnly'> = {}): Promise<SshdHandle> {
+  return startSshd({ ...opts, sftpOnly: true });
+}
+
+class PortClashError extends Error {}
+
+interface Launched {
+  pid: number;
+  log(): string;
+  stop(): Promise<void>;
+}
+
+function launch(sshd: string, configPath: string, port: number): Promise<Launched> {
+  const logs = new LogBuffer();
+  const child = spawn(sshd, ['-D', '-e', '-f', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let exited = false;
+  const exitPromise = new Promise<void>((resolve) => {
+    child.once('exit', () => {
+      exited = true;
+      resolve();
+    });
+    child.once('error', (err) => {
+      logs.append(`spawn error: ${err.message}\n`);
+      exited = true;
+      resolve();
+    });
+  });
+
+  // Session processes call setsid(), so they are not in sshd's process group: find them via /proc.
+  const killTree = (): void => {
+    const pid = child.pid;
+    if (pid === undefined) return;
+    const descendants = listDescendants(pid);
+    if (!exited) killAll([pid], 'SIGKILL');
+    killAll(descendants, 'SIGKILL');
+  };
+  process.once('exit', killTree);
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      const pid = child.pid;
+      const descendants = pid === undefined ? [] : listDescendants(pid);
+      if (!exited) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        await exitPromise;
+        clearTimeout(timer);
+      }
+      killAll(descendants, 'SIGKILL');
+      const deadline = Date.now() + 5_000;
+      while (descendants.some(isProcessAlive) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      process.removeListener('exit', killTree);
+    })();
+    return stopping;
+  };
+
+  return new Promise<Launched>((resolve, reject) => {
+    let settled = false;
+    const finish = (err?: Error): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      child.stderr.removeListener('data', onReady);
+      if (err) {
+        stop().then(() => reject(err), () => reject(err));
+      } else {
+        resolve({ pid: child.pid as number, log: () => logs.toString(), stop });
+      }
+    };
+    const onReady = (): void => {
+      const text = logs.toString();
+      if (text.includes(`Server listening on 127.0.0.1 port ${port}`)) finish();
+      else if (/Address already in use|Cannot bind any address/i.test(text)) {
+        finish(new PortClashError(`sshd could not bind port ${port}:\n${text}`));
+      }
+    };
+    const timer = setTimeout(() => {
+      finish(new Error(`sshd did not report "Server listening" within ${SSHD_START_TIMEOUT_MS} ms:\n${logs.toString()}`));
+    }, SSHD_START_TIMEOUT_MS);
+    child.stderr.on('data', (chunk: Buffer) => logs.append(chunk));
+    child.stderr.on('data', onReady);
+    void exitPromise.then(() => {
+      const text = logs.toString();
+      if (/Address already in use|Cannot bind any address/i.test(text)) {
+        finish(new PortClashError(`sshd could not bind port ${port}:\n${text}`));
+      } else {
+        finish(new Error(`sshd exited during startup:\n${text}`));
+      }
+    });
+  });
+}
