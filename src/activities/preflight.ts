@@ -54,16 +54,6 @@ export function preflight(deps: ActivityDeps) {
     }
     const needed = Math.ceil(estimate * margin);
 
-    const staging = stagingDir(config, workflowId);
-    await mkdir(staging, { recursive: true });
-    const local = await statfs(staging);
-    const localFree = local.bavail * local.bsize;
-    if (localFree < needed) {
-      throw new BackupError('STAGING_SPACE', `not enough space for staging on the worker: ${formatBytes(localFree)} free in ${staging}, ${formatBytes(needed)} needed (estimated from ${basis}, +${config.settings.spaceMargin}%)`, {
-        hint: `free space under ${config.stateDir} or move stateDir to a larger disk`,
-      });
-    }
-
     const destinations: RunPlan['destinations'] = [];
     for (const name of job.destinations) {
       await withDestination(config, name, async (d) => {
@@ -81,6 +71,16 @@ export function preflight(deps: ActivityDeps) {
       });
       destinations.push({ name, type: config.destinations[name]!.type, dir: paths.dir, finalPath: paths.finalPath, tempPath: paths.tempPath, manifestPath: paths.manifestPath });
     }
+    const staging = stagingDir(config, workflowId);
+    await mkdir(staging, { recursive: true });
+    const local = await statfs(staging);
+    const localFree = local.bavail * local.bsize;
+    if (localFree < needed) {
+      throw new BackupError('STAGING_SPACE', `not enough space for staging on the worker: ${formatBytes(localFree)} free in ${staging}, ${formatBytes(needed)} needed (estimated from ${basis}, +${config.settings.spaceMargin}%)`, {
+        hint: `free space under ${config.stateDir} or move stateDir to a larger disk`,
+      });
+    }
+
     return {
       job: input.job, type: input.type, tier, slot: input.slot, workflowId, artifactName: paths.artifactName,
       sources: job.sources.map((s) => ({ name: s.name, type: s.type })),

@@ -179,6 +179,22 @@ describe('a verified backup, end to end (Temporal dev server, OpenSSH, SMTP)', (
     expect(listFiles(path.join(job.stateDir, 'staging'))).toEqual([]);
   });
 
+  it('a remote disk too full for the estimated size fails in preflight, before any dump', async () => {
+    const job = await writeJob(env);
+    // A sparse 10 TiB file: no earlier backup to go by, so the estimate is the sources' apparent size.
+    execFileSync('truncate', ['-s', '10T', path.join(job.dataDir, 'huge.sparse')]);
+    const before = remoteFiles();
+    const handle = await withWorker(env, job, async () => { const h = await start(job); await h.result().catch(() => undefined); return h; });
+    const err = await failureOf(handle.result());
+    expect(err.cause?.message).toMatch(/failed in the preflight step: not enough space on destination "nas" \(sftp:\/\/.*\): [\d.]+ [KMGT]iB free, 12\.0 TiB needed/);
+    expect((err.cause as { type?: string }).type).toBe('DESTINATION_SPACE');
+    const history = await handle.fetchHistory();
+    expect(history.events?.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'dump')).toBe(false);
+    expect(remoteFiles()).toEqual(before);
+    const mail = await env.smtp.waitFor((m) => m.text?.includes(handle.workflowId) === true);
+    expect(mail.subject).toMatch(/FAILED: .*\(preflight\)/);
+  });
+
   it('an SFTP-only account (no commands) is verified by reading the file back', async () => {
     const sftpOnly = await startSshd({ sftpOnly: true });
     try {

@@ -161,8 +161,11 @@ export class SftpSession implements DestinationSession {
 
   async freeBytes(): Promise<number | undefined> {
     if (!this.has('statvfs@openssh.com')) return undefined;
-    const st = await call<{ bavail: number; frsize: number }>((cb) => this.sftp.ext_openssh_statvfs(this.cfg.path, cb as never));
-    return Number(st.bavail) * Number(st.frsize);
+    const st = await call<{ f_bavail: number | bigint; f_frsize: number | bigint }>((cb) => this.sftp.ext_openssh_statvfs(this.cfg.path, cb as never))
+      .catch((err: unknown) => { throw this.mapError(err, 'statvfs'); });
+    const free = Number(st.f_bavail) * Number(st.f_frsize);
+    if (!Number.isFinite(free)) throw new BackupError('DESTINATION_IO', `${this.where()}: statvfs returned no usable free space`);
+    return free;
   }
 
   async checkWritable(): Promise<void> {

@@ -1,0 +1,69 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Manifest } from '../../src/shared.js';
+import { runCommand } from '../helpers/util.js';
+import { listFiles, sha256File, startEnv, withWorker, writeJob, type Env } from './fixture.js';
+
+const cli = path.resolve(import.meta.dirname, '../../bin/backupctl.js');
+
+let env: Env;
+beforeAll(async () => { env = await startEnv(); });
+afterAll(async () => { await env?.close(); });
+
+const backupctl = (args: string[]) => runCommand(process.execPath, [cli, ...args], { timeoutMs: 120_000, env: { ...process.env, TEMPORAL_ADDRESS: env.address } });
+
+describe('backupctl CLI against real servers', () => {
+  it('run --wait --json into a local destination: exit 0, the result names the stored, verified file', async () => {
+    const job = await writeJob(env, (c) => {
+      const dir = path.join(env.tmp.path, 'nas-share');
+      mkdirSync(dir, { recursive: true });
+      c.destinations = { nas: { type: 'local', path: dir } };
+    });
+    const r = await withWorker(env, job, () => backupctl(['--config', job.configFile, 'run', 'app', '--wait', '--json']));
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { status: string; workflowId: string; remotePath: string; size: number; sha256: string; warnings: string[] };
+    expect(out).toMatchObject({ status: 'succeeded', warnings: [], workflowId: expect.stringMatching(/^backup-app-full-\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/) });
+    const final = path.join(env.tmp.path, 'nas-share', out.remotePath);
+    expect(sha256File(final)).toBe(out.sha256);
+    const manifest = JSON.parse(readFileSync(`${final}.manifest.json`, 'utf8')) as Manifest;
+    expect(manifest.artifact).toMatchObject({ size: out.size, sha256: out.sha256 });
+    expect(listFiles(path.join(env.tmp.path, 'nas-share')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('run --wait exits 1 on failure and prints the step and the Web UI link', async () => {
+    const job = await writeJob(env, (c) => { c.jobs.app.sources[0].paths = ['/nonexistent/for-cli-test']; });
+    const r = await withWorker(env, job, () => backupctl(['--config', job.configFile, 'run', 'app', '--wait']));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/failed: backup app failed in the dump step: source "app-files": tar exited 2/);
+    expect(r.stderr).toMatch(/http:\/\/localhost:8233\/namespaces\/default\/workflows\/backup-app-full-/);
+  });
+
+  it('config check logs in over SSH, checks write access and free space, and verifies SMTP, without backing up', async () => {
+    const job = await writeJob(env);
+    const before = listFiles(env.sshd.root);
+    const r = await backupctl(['--config', job.configFile, 'config', 'check']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/ok {4}job app source app-files: files: /);
+    expect(r.stdout).toMatch(new RegExp(`ok {4}destination nas: sftp://${env.sshd.user}@127\\.0\\.0\\.1:${env.sshd.port}\\S+ reachable, writable, [\\d.]+ [KMGT]iB free`));
+    expect(r.stdout).toMatch(/ok {4}notifier ops: smtp 127\.0\.0\.1:\d+ accepts connections and the login for mailer/);
+    expect(listFiles(env.sshd.root)).toEqual(before);
+
+    // A wrong SMTP password and a wrong host key fail the check (exit 1) and say what failed.
+    const bad = readFileSync(job.configFile, 'utf8').replace(/hostKey: .*/, 'hostKey: SHA256:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB');
+    const badFile = path.join(path.dirname(job.configFile), 'bad.yml');
+    writeFileSync(badFile, bad);
+    const r2 = await runCommand(process.execPath, [cli, '--config', badFile, 'config', 'check'], { timeoutMs: 60_000, env: { ...process.env, TEST_SMTP_PASSWORD: 'wrong' } });
+    expect(r2.code).toBe(1);
+    expect(r2.stdout).toMatch(/FAIL {2}destination nas: .*host key mismatch/);
+    expect(r2.stdout).toMatch(/FAIL {2}notifier ops: .*authentication failed/);
+  });
+
+  it('an unknown job is a usage error (exit 2)', async () => {
+    const job = await writeJob(env);
+    const r = await backupctl(['--config', job.configFile, 'run', 'nope']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/no job named "nope" in the config \(jobs: app\)/);
+  });
+});
+
