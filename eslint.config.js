@@ -7,7 +7,7 @@ const nodeBuiltins = [
 ];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.tools/**', '.backupctl/**', 'examples/**'] },
+  { ignores: ['dist/**', '.bench-build/**', 'bench-results/**', 'node_modules/**', '.tools/**', '.backupctl/**', 'examples/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
