@@ -1,0 +1,58 @@
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { getFreePort, isPortOpen } from '../helpers/free-port.js';
+import { makeTempDir, runCommand, waitFor, type TempDir } from '../helpers/util.js';
+import { listFiles, sha256File } from './fixture.js';
+
+const repo = path.resolve(import.meta.dirname, '../..');
+const cli = path.join(repo, 'bin', 'backupctl.js');
+
+let tmp: TempDir;
+beforeAll(async () => {
+  tmp = await makeTempDir();
+  // The quick start's example, copied so that the test writes nothing into the repository.
+  cpSync(path.join(repo, 'examples'), path.join(tmp.path, 'examples'), { recursive: true, filter: (p) => !p.includes(`${path.sep}backups${path.sep}`) });
+});
+afterAll(async () => { await tmp?.cleanup(); });
+
+function envWithoutTemporal() {
+  const env = { ...process.env, TEMPORAL_CLI_PATH: inject('temporalCliPath') };
+  delete env.TEMPORAL_ADDRESS;
+  return env;
+}
+
+describe('backupctl up (the quick start) on the embedded dev server', () => {
+  it('up --run app --exit: starts the dev server and the worker, backs up the example, stops both', async () => {
+    const [port, uiPort] = [await getFreePort(), await getFreePort()];
+    const config = path.join(tmp.path, 'examples', 'backup.yml');
+    const r = await runCommand(process.execPath, [cli, '--config', config, 'up', '--run', 'app', '--exit', '--port', String(port), '--ui-port', String(uiPort)], { timeoutMs: 180_000, env: envWithoutTemporal() });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^succeeded: .* sha256 [0-9a-f]{64}$/m);
+    const stored = listFiles(path.join(tmp.path, 'examples', 'backups')).filter((f) => f.endsWith('.tar'));
+    expect(stored).toHaveLength(1);
+    const manifest = JSON.parse(readFileSync(path.join(tmp.path, 'examples', 'backups', `${stored[0]}.manifest.json`), 'utf8')) as { artifact: { sha256: string } };
+    expect(sha256File(path.join(tmp.path, 'examples', 'backups', stored[0]!))).toBe(manifest.artifact.sha256);
+    expect(existsSync(path.join(tmp.path, '.backupctl', 'temporal.db'))).toBe(true);
+    expect(await isPortOpen(port)).toBe(false);
+  });
+
+  it('Ctrl-C stops the worker, then the server', async () => {
+    const [port, uiPort] = [await getFreePort(), await getFreePort()];
+    const config = path.join(tmp.path, 'examples', 'backup.yml');
+    writeFileSync(config, readFileSync(config, 'utf8'));
+    const child = spawn(process.execPath, [cli, '--config', config, 'up', '--port', String(port), '--ui-port', String(uiPort)], { env: envWithoutTemporal(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await waitFor(() => stderr.includes('worker polling'), { timeoutMs: 120_000, description: 'the worker to start' });
+    expect(await isPortOpen(uiPort)).toBe(true); // the Web UI
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(stderr).toMatch(/stopping the worker[\s\S]*stopping the Temporal dev server/);
+    expect(await isPortOpen(port)).toBe(false);
+    const health = await runCommand(inject('temporalCliPath'), ['operator', 'cluster', 'health', '--address', `127.0.0.1:${port}`], { timeoutMs: 20_000 });
+    expect(health.code).not.toBe(0);
+  });
+});
