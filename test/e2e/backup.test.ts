@@ -7,6 +7,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { BACKUP_WORKFLOW, backupWorkflowId, type BackupResult, type Manifest } from '../../src/shared.js';
+import { closeDestinations } from '../../src/destinations/index.js';
 import { startSshd } from '../helpers/sshd.js';
 import { runCommand, waitFor } from '../helpers/util.js';
 import { fileSize, historyText, listFiles, sha256File, startEnv, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
@@ -41,6 +42,9 @@ const mailsFor = (workflowId: string) => env.smtp.messages.filter((m) => m.text?
 describe('a verified backup, end to end (Temporal dev server, OpenSSH, SMTP)', () => {
   it('happy path: lands under tier/slot with its manifest, the remote hash matches, the success mail has the details', async () => {
     const job = await writeJob(env);
+    await closeDestinations();
+    const logins = () => env.sshd.log().match(/Accepted publickey/g)?.length ?? 0;
+    const loginsBefore = logins();
     const handle = await withWorker(env, job, async () => {
       const h = await start(job);
       await h.result();
@@ -48,6 +52,8 @@ describe('a verified backup, end to end (Temporal dev server, OpenSSH, SMTP)', (
     });
     const result = (await handle.result()) as BackupResult;
     expect(result.status).toBe('succeeded');
+    // One SSH connection served preflight, upload, verify and finalize.
+    expect(logins() - loginsBefore).toBe(1);
     expect(result.locations).toEqual([{ destination: 'nas', path: expect.stringMatching(/^daily\/2025\/11\/04\/03\d\d\/app-full-20251104T03\d\d00Z\.tar$/) }]);
     const final = path.join(env.sshd.root, result.locations[0]!.path);
     const manifest = JSON.parse(readFileSync(`${final}.manifest.json`, 'utf8')) as Manifest;

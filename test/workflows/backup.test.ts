@@ -1,0 +1,142 @@
+import { randomUUID } from 'node:crypto';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { Activities } from '../../src/activities/index.js';
+import { BACKUP_WORKFLOW, type BackupEvent, type BackupResult, type RunPlan } from '../../src/shared.js';
+import { workflowBundle } from '../../src/worker.js';
+
+// Workflow tier: the real workflow on the dev server, with scripted activities, to pin down its decisions
+// (re-upload bound, compensation scope, notification on every path) independent of the servers.
+
+let client: Client;
+let native: NativeConnection;
+beforeAll(async () => {
+  Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
+  const address = inject('temporalAddress');
+  client = new Client({ connection: await Connection.connect({ address }) });
+  native = await NativeConnection.connect({ address });
+});
+afterAll(async () => {
+  await client?.connection.close();
+  await native?.close();
+});
+
+const plan = (destinations: string[]): RunPlan => ({
+  job: 'app', type: 'full', tier: 'daily', slot: '2025-11-04T03:00:00Z', workflowId: 'w', artifactName: 'a.tar',
+  sources: [{ name: 'files', type: 'files' }],
+  destinations: destinations.map((name) => ({ name, type: 'sftp', dir: 'd', finalPath: `d/a.tar`, tempPath: `d/.a.tar.${name}.tmp`, manifestPath: 'd/a.tar.manifest.json' })),
+  notifiers: ['ops'], retries: 2, heartbeatTimeoutMs: 10_000, verifyAttempts: 2, notifyTimeoutMs: 3_000, warnings: [],
+});
+
+interface Calls { upload: string[]; cleanup: unknown[]; events: BackupEvent[]; finalize: string[] }
+
+function scripted(overrides: Partial<Record<keyof Activities, unknown>>, destinations = ['nas']): { activities: Activities; calls: Calls } {
+  const calls: Calls = { upload: [], cleanup: [], events: [], finalize: [] };
+  const base = {
+    preflight: async () => plan(destinations),
+    dump: async () => ({ name: 'files', type: 'files', member: 'files.tar.zst', offset: 0, end: 1024, size: 100, sha256: 'c'.repeat(64), warnings: [], stats: {} }),
+    archive: async () => ({ size: 2048, sha256: 'a'.repeat(64), manifest: { artifact: { size: 2048, sha256: 'a'.repeat(64) } } }),
+    upload: async (i: { destination: string }) => { calls.upload.push(i.destination); return { bytes: 2048, sha256: 'a'.repeat(64), durationMs: 1 }; },
+    verify: async () => ({ size: 2048, sha256: 'a'.repeat(64), method: 'test' }),
+    finalize: async (i: { destination: string; finalPath: string }) => { calls.finalize.push(i.destination); return { path: i.finalPath }; },
+    cleanup: async (i: unknown) => { calls.cleanup.push(i); return { removed: [], problems: [] }; },
+    notify: async (i: { event: BackupEvent }) => { calls.events.push(i.event); return { sent: true }; },
+    notifiersOf: async () => ['ops'],
+  };
+  const wrapped = Object.fromEntries(Object.entries({ ...base, ...overrides }).map(([k, fn]) => [k, fn])) as unknown as Activities;
+  // Overrides see the same call log.
+  for (const k of ['upload', 'cleanup', 'notify', 'finalize'] as const) {
+    if (overrides[k]) {
+      const o = overrides[k] as (i: never) => Promise<unknown>;
+      const record = base[k] as (i: never) => Promise<unknown>;
+      (wrapped as unknown as Record<string, unknown>)[k] = async (i: never) => { await record(i).catch(() => undefined); return o(i); };
+    }
+  }
+  return { activities: wrapped, calls };
+}
+
+async function runWith(activities: Activities): Promise<{ result?: BackupResult; error?: WorkflowFailedError }> {
+  const taskQueue = `wf-${randomUUID()}`;
+  const worker = await Worker.create({ connection: native, taskQueue, activities, workflowBundle: await workflowBundle() });
+  return worker.runUntil(async () => {
+    try {
+      return { result: await client.workflow.execute(BACKUP_WORKFLOW, { taskQueue, workflowId: `wf-${randomUUID()}`, args: [{ job: 'app', slot: '2025-11-04T03:00:00Z' }] }) as BackupResult };
+    } catch (err) {
+      return { error: err as WorkflowFailedError };
+    }
+  });
+}
+
+describe('backup workflow decisions', () => {
+  it('a verify mismatch uploads again up to verifyAttempts, then fails; cleanup removes the temporary file; the failure is notified', async () => {
+    const { activities, calls } = scripted({ verify: async () => { throw ApplicationFailure.create({ type: 'VERIFY_MISMATCH', message: 'mismatch', nonRetryable: true }); } });
+    const { error } = await runWith(activities);
+    expect(error?.cause?.message).toMatch(/failed in the verify step: mismatch/);
+    expect(calls.upload).toEqual(['nas', 'nas']);
+    expect(calls.finalize).toEqual([]);
+    expect(calls.cleanup).toEqual([expect.objectContaining({ temporary: [{ destination: 'nas', path: 'd/.a.tar.nas.tmp' }] })]);
+    expect(calls.events).toEqual([expect.objectContaining({ kind: 'failure', step: 'verify', code: 'VERIFY_MISMATCH' })]);
+  });
+
+  it('a failing cleanup does not stop the failure notification, which mentions it', async () => {
+    const { activities, calls } = scripted({
+      dump: async () => { throw ApplicationFailure.create({ type: 'SOURCE_UNREADABLE', message: 'cannot stat', nonRetryable: true }); },
+      cleanup: async () => { throw ApplicationFailure.create({ type: 'DESTINATION_IO', message: 'cleanup broke', nonRetryable: true }); },
+    });
+    const { error } = await runWith(activities);
+    expect(error?.cause?.message).toMatch(/dump step: cannot stat/);
+    expect(calls.events).toHaveLength(1);
+    expect((calls.events[0] as { error: string }).error).toMatch(/cannot stat\n\(cleanup also failed: cleanup broke\)/);
+  });
+
+  it('a notifier that keeps failing never changes a successful outcome', async () => {
+    const { activities } = scripted({ notify: async () => { throw ApplicationFailure.create({ type: 'NOTIFY_FAILED', message: 'smtp down' }); } });
+    const { result, error } = await runWith(activities);
+    expect(error).toBeUndefined();
+    expect(result?.status).toBe('succeeded');
+  });
+
+  it('a notifier that keeps failing never turns a failure into anything else', async () => {
+    const { activities } = scripted({
+      upload: async () => { throw ApplicationFailure.create({ type: 'DESTINATION_SPACE', message: 'remote disk is full', nonRetryable: true }); },
+      notify: async () => { throw ApplicationFailure.create({ type: 'NOTIFY_FAILED', message: 'smtp down' }); },
+    });
+    const { error } = await runWith(activities);
+    expect(error?.cause?.message).toMatch(/upload step: remote disk is full/);
+    expect((error?.cause as ApplicationFailure).type).toBe('DESTINATION_SPACE');
+  });
+
+  it('with two destinations, a failure on the second keeps the first finalized backup and removes only the second temporary file', async () => {
+    const { activities, calls } = scripted({
+      upload: async (i: { destination: string }) => {
+        if (i.destination === 'offsite') throw ApplicationFailure.create({ type: 'DESTINATION_AUTH', message: 'auth failed', nonRetryable: true });
+        return { bytes: 2048, sha256: 'a'.repeat(64), durationMs: 1 };
+      },
+    }, ['nas', 'offsite']);
+    const { error } = await runWith(activities);
+    expect(error?.cause?.message).toMatch(/upload step: auth failed/);
+    expect(calls.finalize).toEqual(['nas']);
+    expect(calls.cleanup).toEqual([expect.objectContaining({ temporary: [{ destination: 'offsite', path: 'd/.a.tar.offsite.tmp' }] })]);
+    expect(calls.events[0]).toMatchObject({ kind: 'failure', finalized: [{ destination: 'nas', path: 'd/a.tar' }] });
+  });
+
+  it('transient failures are retried with backoff and the attempts are reported', async () => {
+    let n = 0;
+    const { activities, calls } = scripted({ upload: async () => { n++; throw ApplicationFailure.create({ type: 'DESTINATION_UNREACHABLE', message: 'connection lost' }); } });
+    const { error } = await runWith(activities);
+    expect(n).toBe(2); // plan.retries
+    expect(error?.cause?.message).toMatch(/upload step: connection lost/);
+    expect(calls.events[0]).toMatchObject({ attempts: 2, code: 'DESTINATION_UNREACHABLE' });
+  });
+
+  it('input that is not a job is refused without running anything', async () => {
+    const { activities, calls } = scripted({});
+    const taskQueue = `wf-${randomUUID()}`;
+    const worker = await Worker.create({ connection: native, taskQueue, activities, workflowBundle: await workflowBundle() });
+    const err = await worker.runUntil(client.workflow.execute(BACKUP_WORKFLOW, { taskQueue, workflowId: `wf-${randomUUID()}`, args: [{ jb: 'x' } as never] }).catch((e: unknown) => e));
+    expect((err as WorkflowFailedError).cause?.message).toMatch(/input must be a JSON object with a "job" name/);
+    expect(calls.upload).toEqual([]);
+  });
+});
