@@ -18,7 +18,7 @@ beforeAll(async () => {
 afterAll(async () => { await tmp?.cleanup(); });
 
 function envWithoutTemporal() {
-  const env = { ...process.env, TEMPORAL_CLI_PATH: inject('temporalCliPath') };
+  const env: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_CLI_PATH: inject('temporalCliPath') };
   delete env.TEMPORAL_ADDRESS;
   return env;
 }
