@@ -1,3 +1,5 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,6 +31,35 @@ describe('backupctl CLI against real servers', () => {
     const manifest = JSON.parse(readFileSync(`${final}.manifest.json`, 'utf8')) as Manifest;
     expect(manifest.artifact).toMatchObject({ size: out.size, sha256: out.sha256 });
     expect(listFiles(path.join(env.tmp.path, 'nas-share')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('a file changing while it is archived is a warning, not a failure: exit 3, recorded in the manifest and the mail', async () => {
+    const share = path.join(env.tmp.path, 'nas-warn');
+    mkdirSync(share, { recursive: true });
+    const job = await writeJob(env, (c) => { c.destinations = { nas: { type: 'local', path: share } }; });
+    const busy = path.join(job.dataDir, 'busy.log');
+    writeFileSync(busy, randomBytes(64 * 1024 * 1024));
+    // A writer appending to the file while tar reads it (incident 03's "file changed as we read it").
+    const writer = spawn('sh', ['-c', `while :; do echo x >> '${busy}'; done`], { stdio: 'ignore' });
+    let r;
+    try {
+      r = await withWorker(env, job, () => backupctl(['--config', job.configFile, 'run', 'app', '--wait', '--json']));
+    } finally {
+      writer.kill('SIGKILL');
+    }
+    expect(r.code, r.stderr).toBe(3);
+    const out = JSON.parse(r.stdout) as { status: string; workflowId: string; remotePath: string; sha256: string; warnings: string[] };
+    expect(out.status).toBe('succeeded_with_warnings');
+    expect(out.warnings.join('\n')).toMatch(/source "app-files": files changed while being archived \(tar exit 1\): .*busy\.log: file changed as we read it/);
+    const final = path.join(share, out.remotePath);
+    expect(sha256File(final)).toBe(out.sha256);
+    const manifest = JSON.parse(readFileSync(`${final}.manifest.json`, 'utf8')) as Manifest;
+    expect(manifest.warnings.join('\n')).toMatch(/file changed as we read it/);
+    // The archive is still valid: the component lists and its hash matches.
+    expect(execFileSync('sh', ['-c', `tar -xOf '${final}' app-files.tar.zst | zstd -dc | tar -t | grep -c busy.log`], { encoding: 'utf8' }).trim()).toBe('1');
+    const mail = await env.smtp.waitFor((m) => m.text?.includes(out.workflowId) === true);
+    expect(mail.subject).toMatch(/^\[backupctl\] WARNING: app full backup .* \(1 warning\)$/);
+    expect(mail.text).toMatch(/WARNINGS:\n {2}- source "app-files": files changed while being archived/);
   });
 
   it('run --wait exits 1 on failure and prints the step and the Web UI link', async () => {
