@@ -172,6 +172,20 @@ describe('a verified backup, end to end (Temporal dev server, OpenSSH, SMTP)', (
     }
   });
 
+  it('a key the server does not accept is a permanent failure: one attempt, a clear message, nothing uploaded', async () => {
+    const key = path.join(env.tmp.path, 'unknown_key');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+    const job = await writeJob(env, (c) => { c.destinations.nas.privateKey = key; });
+    const before = remoteFiles();
+    const handle = await withWorker(env, job, async () => { const h = await start(job); await h.result().catch(() => undefined); return h; });
+    const err = await failureOf(handle.result());
+    expect(err.cause?.message).toMatch(new RegExp(`preflight step: destination "nas" \\(${env.sshd.user}@127\\.0\\.0\\.1:\\d+\\): authentication failed for user ${env.sshd.user} with key ${key}`));
+    expect((err.cause as { type?: string }).type).toBe('DESTINATION_AUTH');
+    const mail = await env.smtp.waitFor((m) => m.text?.includes(handle.workflowId) === true);
+    expect(mail.text).toContain('Attempts: 1');
+    expect(remoteFiles()).toEqual(before);
+  });
+
   it('a files source that cannot be read → failure mail naming the source; nothing uploaded', async () => {
     const job = await writeJob(env, (c) => { c.jobs.app.sources[0].paths = ['/nonexistent/backupctl-test']; });
     const before = remoteFiles();
