@@ -11,6 +11,10 @@ export const ERROR_CODES = {
   SOURCE_UNREADABLE: { permanent: true },
   SOURCE_EMPTY: { permanent: true },
   DUMP_FAILED: { permanent: false },
+  // The dump tool said it succeeded but its output fails the source's check (no trailer, unreadable TOC, below minSize).
+  DUMP_INCOMPLETE: { permanent: true },
+  // The database refused the configured credentials.
+  DATABASE_AUTH: { permanent: true },
   ARCHIVE_FAILED: { permanent: false },
   STAGING_SPACE: { permanent: true },
   DESTINATION_UNREACHABLE: { permanent: false },

@@ -5,6 +5,12 @@ export interface DumpContext {
   /** Staging directory of the run, for side files (listings, option files). */
   stagingDir: string;
   compressionLevel: number;
+  /**
+   * Records progress when a source works for a long time without writing to `out` (PostgreSQL spools and checks each
+   * database's dump before it enters the component). Optional: without it such a source writes zero-length chunks to
+   * `out`, which the caller's byte counter also heartbeats on.
+   */
+  heartbeat?: () => void;
 }
 
 export interface DumpOutcome {

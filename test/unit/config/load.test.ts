@@ -37,7 +37,7 @@ describe('config', () => {
   it('resolves relative paths against the config file', () => {
     const { config } = parseConfig(base.replace('/srv/backups', 'backups').replace('/srv/app', 'data'), '/etc/backupctl/backup.yml');
     expect(config.destinations.nas).toMatchObject({ path: '/etc/backupctl/backups' });
-    expect(config.jobs.app!.sources[0]!.paths).toEqual(['/etc/backupctl/data']);
+    expect(config.jobs.app!.sources[0]).toMatchObject({ paths: ['/etc/backupctl/data'] });
   });
 
   it('names the line and field of a wrong type', () => {

@@ -1,0 +1,180 @@
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
+import path from 'node:path';
+import { Transform, type Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { TailBuffer } from './tail-buffer.js';
+
+/** How a child process ended. */
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface Proc {
+  child: ChildProcess;
+  /** Settles when the process has exited and its output is closed; rejects when it cannot be started (ENOENT, EACCES). */
+  done: Promise<Exit>;
+  /** The last bytes of its stderr (16 KiB). */
+  stderr(): string;
+  /** SIGKILL, if still running. */
+  kill(): void;
+}
+
+export interface SpawnOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** stdin, stdout (stderr is always a pipe, kept as a tail). Default: stdin ignored, stdout piped. */
+  stdin?: 'ignore' | 'pipe';
+  stdout?: 'ignore' | 'pipe';
+  /** Kills the process (SIGKILL) when aborted. */
+  signal?: AbortSignal;
+}
+
+/** Starts a program without a shell. Its stderr is kept as a bounded tail; the process is killed when `signal` aborts. */
+export function spawnProc(cmd: string, args: readonly string[], opts: SpawnOptions = {}): Proc {
+  const stdio: StdioOptions = [opts.stdin ?? 'ignore', opts.stdout ?? 'pipe', 'pipe'];
+  const child = spawn(cmd, args, { stdio, env: opts.env ?? process.env, cwd: opts.cwd });
+  const err = new TailBuffer(16 * 1024);
+  child.stderr!.on('data', (d: Buffer) => err.push(d));
+  const kill = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  opts.signal?.addEventListener('abort', kill, { once: true });
+  if (opts.signal?.aborted) kill();
+  const done = new Promise<Exit>((resolve, reject) => {
+    child.once('error', (e) => {
+      opts.signal?.removeEventListener('abort', kill);
+      reject(e);
+    });
+    child.once('close', (code, signal) => {
+      opts.signal?.removeEventListener('abort', kill);
+      resolve({ code, signal });
+    });
+  });
+  done.catch(() => undefined); // awaited by the caller; avoid an unhandled rejection if it gives up earlier
+  if (child.stdin) child.stdin.on('error', () => undefined); // EPIPE when the program exits first: reported by its exit
+  return { child, done, stderr: () => err.toString(), kill };
+}
+
+/** Runs a program to completion; stdout is collected up to `maxStdout` bytes (the rest is counted, not kept). */
+export async function runCapture(cmd: string, args: readonly string[], opts: SpawnOptions & { maxStdout?: number } = {}): Promise<Exit & { stdout: string; stderr: string }> {
+  const p = spawnProc(cmd, args, { ...opts, stdout: 'pipe' });
+  const max = opts.maxStdout ?? 1 << 20;
+  const chunks: Buffer[] = [];
+  let kept = 0;
+  p.child.stdout!.on('data', (d: Buffer) => {
+    if (kept >= max) return;
+    chunks.push(d.subarray(0, max - kept));
+    kept += Math.min(d.length, max - kept);
+  });
+  const exit = await p.done;
+  return { ...exit, stdout: Buffer.concat(chunks).toString('utf8'), stderr: p.stderr() };
+}
+
+/** "exited 2", "was killed by SIGKILL". */
+export function describeExit(e: Exit): string {
+  if (e.code !== null) return `exited ${e.code}`;
+  return `was killed by ${e.signal ?? 'a signal'}`;
+}
+
+/** The last `n` non-empty lines of a tool's output, for error messages. */
+export function lastLines(text: string, n = 10): string {
+  return text.split('\n').map((l) => l.trimEnd()).filter((l) => l !== '').slice(-n).join('\n');
+}
+
+/** Replaces every occurrence of each secret (of 4 characters or more) with `***`. */
+export function redact(text: string, secrets: readonly (string | undefined)[]): string {
+  let out = text;
+  for (const s of secrets) {
+    if (s && s.length >= 4) out = out.split(s).join('***');
+  }
+  return out;
+}
+
+/** The full path of `cmd` on PATH (or `cmd` itself when it contains a slash and is executable), or undefined. */
+export async function which(cmd: string, envPath = process.env.PATH ?? ''): Promise<string | undefined> {
+  const isExe = (p: string) => access(p, constants.X_OK).then(() => true, () => false);
+  if (cmd.includes('/')) return (await isExe(cmd)) ? cmd : undefined;
+  for (const dir of envPath.split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, cmd);
+    if (await isExe(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+/** Starts `zstd -T0 -<level>` reading stdin and writing stdout. */
+export function spawnZstd(level: number, signal: AbortSignal): Proc {
+  return spawnProc('zstd', ['-q', '-c', '-T0', `-${level}`], { stdin: 'pipe', stdout: 'pipe', signal });
+}
+
+export interface PipeOptions {
+  cmd: string;
+  args: readonly string[];
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** zstd level; undefined: the output goes to `out` as it is. */
+  compressionLevel?: number;
+  /** Keep this many bytes of the end of the raw output (before compression). */
+  tailBytes?: number;
+  signal: AbortSignal;
+}
+
+export interface PipeResult {
+  /** How the dump program ended. */
+  exit: Exit;
+  stderr: string;
+  /** How zstd ended, when compressing. */
+  compressor?: Exit & { stderr: string };
+  /** Bytes the program wrote, before compression. */
+  bytes: number;
+  /** The last `tailBytes` of the program's output. */
+  tail: Buffer;
+}
+
+/**
+ * Runs a dump program and streams its stdout (through zstd -T0 when a level is given) into `out`, which it ends.
+ * The raw output is counted and its tail kept as it passes, so that it can be checked without reading it again.
+ * Both processes are killed when `signal` aborts or when writing to `out` fails. Never judges the exit codes: the
+ * caller does. Rejects when the program cannot be started or `out` fails.
+ */
+export async function pipeCommand(o: PipeOptions, out: Writable): Promise<PipeResult> {
+  const local = new AbortController();
+  const abort = () => local.abort();
+  o.signal.addEventListener('abort', abort, { once: true });
+  if (o.signal.aborted) abort();
+  const producer = spawnProc(o.cmd, o.args, { env: o.env, cwd: o.cwd, signal: local.signal });
+  const zstd = o.compressionLevel === undefined ? undefined : spawnZstd(o.compressionLevel, local.signal);
+  const tail = new TailBuffer(Math.max(1, o.tailBytes ?? 1));
+  let bytes = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      bytes += chunk.length;
+      tail.push(chunk);
+      cb(null, chunk);
+    },
+  });
+  const fail = <T>(p: Promise<T>) => p.catch((e: unknown) => { abort(); throw e; });
+  try {
+    const flows: Promise<unknown>[] = [fail(producer.done)];
+    if (zstd) {
+      // A failure feeding zstd (EPIPE when zstd dies) shows in zstd's exit code; the program then gets SIGPIPE.
+      flows.push(pipeline(producer.child.stdout as Readable, tap, zstd.child.stdin as Writable).catch(() => { producer.kill(); }));
+      flows.push(fail(zstd.done));
+      flows.push(fail(pipeline(zstd.child.stdout as Readable, out, { signal: local.signal })));
+    } else {
+      flows.push(fail(pipeline(producer.child.stdout as Readable, tap, out, { signal: local.signal })));
+    }
+    await Promise.all(flows);
+    const exit = await producer.done;
+    const result: PipeResult = { exit, stderr: producer.stderr(), bytes, tail: tail.contents() };
+    if (zstd) result.compressor = { ...(await zstd.done), stderr: zstd.stderr() };
+    return result;
+  } finally {
+    o.signal.removeEventListener('abort', abort);
+    producer.kill();
+    zstd?.kill();
+  }
+}
