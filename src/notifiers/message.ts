@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { formatBytes, type BackupEvent } from '../shared.js';
+import { eventWorkflowId, formatBytes, type BackupEvent } from '../shared.js';
 import type { RenderedMessage } from './types.js';
 
 export interface MessageContext {
@@ -19,8 +19,25 @@ export function runLink(ctx: MessageContext, workflowId: string, runId?: string)
 
 /** One text for every notifier: what happened, where, and what to look at next. */
 export function renderMessage(event: BackupEvent, ctx: MessageContext): RenderedMessage {
-  const workflowId = event.kind === 'success' ? event.result.workflowId : event.workflowId;
-  const id = createHash('sha256').update(`${workflowId}\0${event.kind}`).digest('hex').slice(0, 32);
+  const workflowId = eventWorkflowId(event);
+  // Stable across resends: the same run and event always get the same ID (an alert: the same job, problems and check).
+  const key = workflowId ?? (event.kind === 'alert' ? `${event.job}\0${event.checkedAt}\0${event.problems.join('\n')}` : '');
+  const id = createHash('sha256').update(`${key}\0${event.kind}`).digest('hex').slice(0, 32);
+  if (event.kind === 'start') {
+    return { id, subject: `[backupctl] started: ${event.job} ${event.type} backup ${event.slot}`, text: `Backup started: job ${event.job}, ${event.type}, slot ${event.slot}.\n\nRun: ${runLink(ctx, event.workflowId, event.runId)}` };
+  }
+  if (event.kind === 'skipped') {
+    return {
+      id, subject: `[backupctl] SKIPPED: ${event.job} ${event.type} backup ${event.slot}`,
+      text: [`Backup SKIPPED: job ${event.job}, ${event.type}, slot ${event.slot}.`, '', `Reason: ${event.reason}`, '', 'No backup was stored for this slot.', '', `Run: ${runLink(ctx, event.workflowId, event.runId)}`, `Workflow ID: ${event.workflowId}`].join('\n'),
+    };
+  }
+  if (event.kind === 'alert') {
+    return {
+      id, subject: `[backupctl] ALERT: ${event.job}: ${event.problems[0]}${event.problems.length > 1 ? ` (+${event.problems.length - 1} more)` : ''}`,
+      text: [`Monitoring found problems with job ${event.job} (checked ${event.checkedAt}):`, '', ...event.problems.map((p) => `  - ${p}`), '', `Runs: ${ctx.uiUrl.replace(/\/+$/, '')}/namespaces/${encodeURIComponent(ctx.namespace)}/workflows?query=${encodeURIComponent(`BackupJob="${event.job}"`)}`].join('\n'),
+    };
+  }
   if (event.kind === 'success') {
     const r = event.result;
     const warn = r.warnings.length > 0;

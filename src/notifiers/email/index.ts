@@ -11,6 +11,7 @@ export class EmailNotifier implements Notifier {
   constructor(readonly name: string, private readonly cfg: EmailConfig) {}
 
   wants(event: BackupEvent): boolean {
+    if (event.kind === 'start') return false;
     return event.kind !== 'success' || this.cfg.onSuccess;
   }
 
