@@ -18,7 +18,7 @@ export interface BackupInput {
   tier?: string;
 }
 
-export type Step = 'preflight' | 'dump' | 'archive' | 'upload' | 'verify' | 'finalize' | 'notify' | 'cleanup';
+export type Step = 'lock' | 'preflight' | 'dump' | 'archive' | 'upload' | 'verify' | 'finalize' | 'notify' | 'cleanup';
 
 export interface DestinationPlan {
   name: string;
@@ -40,6 +40,8 @@ export interface RunPlan {
   artifactName: string;
   sources: { name: string; type: string }[];
   destinations: DestinationPlan[];
+  /** Destinations that already hold this slot's finalized backup (an earlier run of the same slot). */
+  alreadyStored: { destination: string; path: string }[];
   notifiers: string[];
   retries: number;
   heartbeatTimeoutMs: number;
@@ -100,11 +102,39 @@ export interface BackupResult {
   durationMs: number;
 }
 
+/** Something a notifier may report. Plain JSON (it is an activity input): names and paths, never secrets. */
+/** A run that did nothing on purpose (the job lock was held too long by another run). Not a backup. */
+export interface SkippedResult {
+  status: 'skipped';
+  workflowId: string;
+  job: string;
+  type: BackupType;
+  slot: string;
+  reason: string;
+}
+
 export type BackupEvent =
+  /** A run began (dead-man's-switch pings: healthchecks `/start`). */
+  | { kind: 'start'; job: string; type: BackupType; slot: string; workflowId: string; runId: string }
   | { kind: 'success'; result: BackupResult }
   | { kind: 'failure' | 'cancelled'; job: string; type: BackupType; slot: string; workflowId: string; runId: string;
       step: Step; error: string; code: string; attempts: number; finalized: { destination: string; path: string }[];
-      durationMs: number };
+      durationMs: number }
+  /** The run did nothing, on purpose: another run of the job held the job lock too long. */
+  | { kind: 'skipped'; job: string; type: BackupType; slot: string; workflowId: string; runId: string; reason: string }
+  /** Monitoring found a problem without a run: stale backups, a missing or paused schedule, repeated failures. */
+  | { kind: 'alert'; job: string; problems: string[]; checkedAt: string };
+
+/** The workflow ID (for message IDs and links) an event belongs to, if any. */
+export function eventWorkflowId(e: BackupEvent): string | undefined {
+  if (e.kind === 'success') return e.result.workflowId;
+  if (e.kind === 'alert') return undefined;
+  return e.workflowId;
+}
+
+export function eventJob(e: BackupEvent): string {
+  return e.kind === 'success' ? e.result.job : e.job;
+}
 
 /** `2025-11-04T03:00:00.000Z` → `2025-11-04T03:00:00Z` (what Temporal appends to scheduled workflow IDs). */
 export function rfc3339Seconds(d: Date): string {
@@ -142,3 +172,25 @@ export function formatBytes(n: number): string {
   while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
   return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
 }
+
+export const JOB_LOCK_WORKFLOW = 'jobLockWorkflow';
+export const FRESHNESS_WORKFLOW = 'freshnessWorkflow';
+export const ACQUIRE_SIGNAL = 'acquire';
+export const RELEASE_SIGNAL = 'release';
+export const LOCK_GRANTED_SIGNAL = 'lockGranted';
+
+/**
+ * One lock workflow per job serialises its runs, whatever started them. Its ID includes the job's task queue: the
+ * same job name in another config (another host, another queue) is another job.
+ */
+export function lockWorkflowId(job: string, taskQueue: string): string {
+  return `backup-lock-${taskQueue}-${job}`;
+}
+
+export interface LockRequest {
+  workflowId: string;
+  runId: string;
+}
+
+/** The custom search attributes backupctl sets on runs (registered by `backupctl up` and the worker). */
+export const SEARCH_ATTRIBUTE_NAMES = { job: 'BackupJob', type: 'BackupType', outcome: 'BackupOutcome' } as const;

@@ -1,7 +1,9 @@
 import { Client, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { NativeConnection } from '@temporalio/worker';
+import proto from '@temporalio/proto';
 import { BackupError } from './errors.js';
+import { SEARCH_ATTRIBUTE_NAMES } from './shared.js';
 
 /**
  * Connection settings the way the `temporal` CLI reads them: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
@@ -36,4 +38,27 @@ export async function connectNative(): Promise<{ connection: NativeConnection; n
   } catch (err) {
     throw unavailable(connectionOptions.address, err);
   }
+}
+
+/**
+ * Registers backupctl's search attributes (BackupJob, BackupType, BackupOutcome: Keyword) when the server lacks
+ * them. A run upserts them; on a server without them its workflow task would fail.
+ */
+export async function ensureSearchAttributes(client: Client, namespace: string): Promise<string[]> {
+  const names = Object.values(SEARCH_ATTRIBUTE_NAMES);
+  const existing = await client.connection.operatorService.listSearchAttributes({ namespace });
+  const known = new Set([...Object.keys(existing.customAttributes ?? {}), ...Object.keys(existing.systemAttributes ?? {})]);
+  const missing = names.filter((n) => !known.has(n));
+  if (missing.length === 0) return [];
+  try {
+    await client.connection.operatorService.addSearchAttributes({
+      namespace,
+      searchAttributes: Object.fromEntries(missing.map((n) => [n, proto.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
+    });
+  } catch (err) {
+    throw new BackupError('TEMPORAL_UNAVAILABLE', `the Temporal namespace "${namespace}" lacks the search attributes ${missing.join(', ')} and they could not be added: ${(err as Error).message}`, {
+      cause: err, hint: missing.map((n) => `temporal operator search-attribute create --namespace ${namespace} --name ${n} --type Keyword`).join('; '),
+    });
+  }
+  return missing;
 }

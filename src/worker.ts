@@ -4,7 +4,8 @@ import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSo
 import { createActivities } from './activities/index.js';
 import { loadConfig, taskQueueOf } from './config/load.js';
 import { closeDestinations } from './destinations/index.js';
-import { connectNative } from './temporal.js';
+import { applySchedules } from './schedules/index.js';
+import { connectClient, connectNative, ensureSearchAttributes } from './temporal.js';
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 
@@ -52,8 +53,24 @@ export async function createWorkers(opts: WorkerOptions): Promise<{ workers: Wor
   };
 }
 
-/** Runs the workers until `signal` aborts (or the process gets SIGINT/SIGTERM). */
-export async function runWorkers(opts: WorkerOptions & { signal?: AbortSignal; onReady?: (taskQueues: string[]) => void }): Promise<void> {
+/**
+ * Runs the workers until `signal` aborts. With `applySchedules`, first registers the search attributes and, if
+ * `monitoring.applyOnStart`, reconciles the schedules with the config.
+ */
+export async function runWorkers(opts: WorkerOptions & { signal?: AbortSignal; applySchedules?: boolean; onReady?: (taskQueues: string[]) => void }): Promise<void> {
+  if (opts.applySchedules) {
+    const { config } = loadConfig(opts.configFile);
+    const { client, namespace } = await connectClient();
+    try {
+      const added = await ensureSearchAttributes(client, namespace);
+      if (added.length) process.stderr.write(`registered search attributes ${added.join(', ')}\n`);
+      if (config.monitoring.applyOnStart) {
+        for (const c of await applySchedules(client, config)) if (c.action !== 'unchanged') process.stderr.write(`schedule ${c.action}: ${c.id} ${c.description}\n`);
+      }
+    } finally {
+      await client.connection.close();
+    }
+  }
   const w = await createWorkers(opts);
   const stop = () => { for (const worker of w.workers) if (worker.getState() === 'RUNNING') worker.shutdown(); };
   opts.signal?.addEventListener('abort', stop, { once: true });

@@ -32,9 +32,10 @@ export function dump(deps: ActivityDeps) {
     if (!cfg) throw new BackupError('CONFIG_INVALID', `job "${input.job}" has no source "${input.source}" any more`);
     const source = createSource(cfg);
     const dir = stagingDir(config, input.workflowId);
-    await mkdir(dir, { recursive: true });
+    // Staging holds database dumps: only the worker's user may read it.
+    await mkdir(dir, { recursive: true, mode: 0o700 });
     const file = path.join(dir, ARTIFACT_FILE);
-    const fh = await open(file, 'a+').then(async (h) => { await h.close(); return open(file, 'r+'); });
+    const fh = await open(file, 'a+', 0o600).then(async (h) => { await h.close(); return open(file, 'r+'); });
     try {
       await fh.truncate(input.offset);
       await fh.write(Buffer.alloc(BLOCK), 0, BLOCK, input.offset);
@@ -58,7 +59,11 @@ export function dump(deps: ActivityDeps) {
     written.catch(() => undefined);
     let outcome;
     try {
-      outcome = await source.dump(counter, { signal: Context.current().cancellationSignal, stagingDir: dir, compressionLevel: config.settings.compressionLevel });
+      outcome = await source.dump(counter, {
+        signal: Context.current().cancellationSignal, stagingDir: dir, compressionLevel: config.settings.compressionLevel,
+        // Sources that spool before they write (pg_dump + pg_restore --list) still report that they are alive.
+        heartbeat: () => report(size),
+      });
       await written;
     } catch (err) {
       out.destroy();

@@ -4,6 +4,8 @@ import type { ActivityDeps } from './context.js';
 import { dump } from './dump.js';
 import { finalize } from './finalize.js';
 import { notifiersOf, notify } from './notify.js';
+import { isRunning, requestLock } from './lock.js';
+import { checkFreshness } from './monitor.js';
 import { preflight } from './preflight.js';
 import { upload } from './upload.js';
 import { verify } from './verify.js';
@@ -22,6 +24,9 @@ export function createActivities(deps: ActivityDeps) {
     cleanup: cleanup(deps),
     notify: notify(deps),
     notifiersOf: notifiersOf(deps),
+    requestLock: requestLock(deps),
+    isRunning: isRunning(),
+    checkFreshness: checkFreshness(deps),
   };
 }
 

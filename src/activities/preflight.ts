@@ -55,7 +55,14 @@ export function preflight(deps: ActivityDeps) {
     const needed = Math.ceil(estimate * margin);
 
     const destinations: RunPlan['destinations'] = [];
+    const alreadyStored: RunPlan['alreadyStored'] = [];
     for (const name of job.destinations) {
+      // A slot is backed up once: a destination that already holds this slot's finalized backup is left alone.
+      const stored = await withDestination(config, name, async (d) => Boolean(await d.stat(paths.manifestPath)));
+      if (stored) {
+        alreadyStored.push({ destination: name, path: paths.finalPath });
+        continue;
+      }
       await withDestination(config, name, async (d) => {
         const free = await d.freeBytes();
         if (free !== undefined && free < needed) {
@@ -63,16 +70,18 @@ export function preflight(deps: ActivityDeps) {
             hint: 'free space on the destination or remove old backups',
           });
         }
-        if (await d.stat(paths.manifestPath)) {
-          throw new BackupError('DESTINATION_EXISTS', `destination "${name}" already holds a finalized backup for this slot: ${paths.finalPath}`, {
-            hint: 'a slot is backed up once; start a run for another slot',
-          });
-        }
       });
       destinations.push({ name, type: config.destinations[name]!.type, dir: paths.dir, finalPath: paths.finalPath, tempPath: paths.tempPath, manifestPath: paths.manifestPath });
     }
+    if (destinations.length === 0) {
+      return {
+        job: input.job, type: input.type, tier, slot: input.slot, workflowId, artifactName: paths.artifactName, sources: [], destinations, alreadyStored,
+        notifiers: job.notify, retries: config.settings.retries, heartbeatTimeoutMs: config.settings.heartbeatTimeout,
+        verifyAttempts: config.settings.verifyAttempts, notifyTimeoutMs: config.settings.notifyTimeout, warnings: [],
+      };
+    }
     const staging = stagingDir(config, workflowId);
-    await mkdir(staging, { recursive: true });
+    await mkdir(staging, { recursive: true, mode: 0o700 });
     const local = await statfs(staging);
     const localFree = local.bavail * local.bsize;
     if (localFree < needed) {
@@ -84,7 +93,7 @@ export function preflight(deps: ActivityDeps) {
     return {
       job: input.job, type: input.type, tier, slot: input.slot, workflowId, artifactName: paths.artifactName,
       sources: job.sources.map((s) => ({ name: s.name, type: s.type })),
-      destinations, notifiers: job.notify,
+      destinations, alreadyStored, notifiers: job.notify,
       retries: config.settings.retries, heartbeatTimeoutMs: config.settings.heartbeatTimeout,
       verifyAttempts: config.settings.verifyAttempts, notifyTimeoutMs: config.settings.notifyTimeout,
       warnings: input.type === 'diff' ? ['differential backups are not implemented yet: this diff run stored a full backup'] : [],

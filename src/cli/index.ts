@@ -7,10 +7,18 @@ import { configCheckCommand } from './config-check.js';
 import { EXIT, fail } from './output.js';
 import { cancelCommand, runCommand } from './run.js';
 import { upCommand } from './up.js';
+import { schedulesApplyCommand, schedulesListCommand } from './schedules.js';
+import { statusCommand } from './status.js';
 
-function installRuntime(): void {
+function installRuntime(configFile?: string): void {
+  const metrics = configFile ? loadConfig(configFile).config.metrics : undefined;
   // Ctrl-C is handled by the commands (worker first, then the dev server).
-  Runtime.install({ logger: new DefaultLogger((process.env.BACKUPCTL_LOG_LEVEL ?? 'INFO') as 'INFO'), shutdownSignals: [] });
+  Runtime.install({
+    logger: new DefaultLogger((process.env.BACKUPCTL_LOG_LEVEL ?? 'INFO') as 'INFO'),
+    shutdownSignals: [],
+    // The Temporal SDK's worker metrics (task slots, poll latency, activity execution latency, ...) for Prometheus.
+    telemetryOptions: metrics ? { metrics: { prometheus: { bindAddress: metrics.prometheus } } } : undefined,
+  });
 }
 
 const program = new Command('backupctl')
@@ -34,20 +42,20 @@ program.command('up')
   .option('--port <port>', 'dev server gRPC port', '7233')
   .option('--ui-port <port>', 'Web UI port', '8233')
   .action(action(async (opts: { run?: string; exit?: boolean; port?: string; uiPort?: string }) => {
-    installRuntime();
+    installRuntime(cfg());
     return upCommand({ config: cfg(), ...opts });
   }));
 
 program.command('worker')
   .description('run the worker for the jobs in the config (connects like the temporal CLI: TEMPORAL_ADDRESS, ...)')
   .action(action(async () => {
-    installRuntime();
+    installRuntime(cfg());
     const { file } = loadConfig(cfg());
     const controller = new AbortController();
     const stop = () => controller.abort();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    await runWorkers({ configFile: file, signal: controller.signal, onReady: (q) => process.stderr.write(`worker polling task queue(s) ${q.join(', ')}\n`) });
+    await runWorkers({ configFile: file, signal: controller.signal, applySchedules: true, onReady: (q) => process.stderr.write(`worker polling task queue(s) ${q.join(', ')}\n`) });
     return EXIT.OK;
   }));
 
@@ -59,10 +67,24 @@ program.command('run <job>')
   .option('--json', 'print the result as JSON')
   .action(action((job: string, opts: { type: 'full' | 'diff'; slot?: string; wait?: boolean; json?: boolean }) => runCommand(job, { config: cfg(), ...opts })));
 
-program.command('cancel <workflowId>')
-  .description('cancel a run: its temporary files and staging are removed and a "cancelled" notification is sent')
+program.command('cancel <workflowIdOrJob>')
+  .description('cancel a run (or every running run of a job): temporary files and staging are removed and a "cancelled" notification is sent')
   .option('--wait', 'wait until the cleanup is done')
-  .action(action((id: string, opts: { wait?: boolean }) => cancelCommand(id, opts)));
+  .action(action((id: string, opts: { wait?: boolean }) => cancelCommand(id, { ...opts, config: cfg() })));
+
+const schedulesCmd = program.command('schedules').description('Temporal Schedules declared in the config');
+schedulesCmd.command('apply')
+  .description('create missing schedules, update changed ones, delete the ones the config no longer has (only backupctl\'s)')
+  .action(action(() => schedulesApplyCommand({ config: cfg() })));
+schedulesCmd.command('list')
+  .description('each schedule with its next runs, its last run and result, and whether it is paused')
+  .option('--json', 'print JSON')
+  .action(action((opts: { json?: boolean }) => schedulesListCommand({ config: cfg(), ...opts })));
+
+program.command('status [job]')
+  .description('per job: newest backup per type (age, size, location), running run, schedules, health; exit 0 ok, 3 warning, 1 failing or stale')
+  .option('--json', 'print JSON')
+  .action(action((job: string | undefined, opts: { json?: boolean }) => statusCommand({ config: cfg(), job, ...opts })));
 
 const configCmd = program.command('config').description('config file commands');
 configCmd.command('check')

@@ -2,7 +2,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client 
 import { CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
 import { getJob, loadConfig, taskQueueOf } from '../config/load.js';
 import { BackupError } from '../errors.js';
-import { BACKUP_WORKFLOW, PROGRESS_QUERY, backupWorkflowId, formatBytes, rfc3339Seconds, type BackupInput, type BackupResult, type BackupType } from '../shared.js';
+import { BACKUP_WORKFLOW, PROGRESS_QUERY, backupWorkflowId, formatBytes, rfc3339Seconds, type BackupInput, type BackupResult, type BackupType, type SkippedResult } from '../shared.js';
 import { connectClient } from '../temporal.js';
 import { EXIT, uiLink } from './output.js';
 
@@ -64,8 +64,13 @@ export async function runCommand(jobName: string, opts: RunOptions): Promise<num
     }, 1000);
   }
   try {
-    const result = (await handle.result()) as BackupResult;
+    const result = (await handle.result()) as BackupResult | SkippedResult;
     if (tty) process.stderr.write('\r\x1b[K');
+    if (result.status === 'skipped') {
+      if (opts.json) process.stdout.write(`${JSON.stringify({ status: 'skipped', workflowId, reason: result.reason, link })}\n`);
+      else process.stderr.write(`skipped: ${result.reason}\n`);
+      return EXIT.FAILED;
+    }
     const primary = result.locations[0];
     if (opts.json) {
       process.stdout.write(`${JSON.stringify({ status: result.status, workflowId, remotePath: primary?.path, destination: primary?.destination, locations: result.locations, size: result.size, sha256: result.sha256, warnings: result.warnings, link })}\n`);
@@ -89,15 +94,36 @@ export async function runCommand(jobName: string, opts: RunOptions): Promise<num
   }
 }
 
-/** Requests cancellation: the run removes its temporary files and staging, then sends a "cancelled" notification. */
-export async function cancelCommand(workflowId: string, opts: { wait?: boolean }): Promise<number> {
+/**
+ * Requests cancellation of a run, or of every running run of a job: each removes its temporary files and staging,
+ * then sends a "cancelled" notification.
+ */
+export async function cancelCommand(target: string, opts: { wait?: boolean; config?: string }): Promise<number> {
   const { client } = await connectClient();
   try {
-    const handle = client.workflow.getHandle(workflowId);
-    await handle.cancel();
-    process.stdout.write(`cancellation requested for ${workflowId}\n`);
+    let ids = [target];
+    let jobs: string[] = [];
+    try {
+      jobs = Object.keys(loadConfig(opts.config).config.jobs);
+    } catch {
+      jobs = [];
+    }
+    if (jobs.includes(target)) {
+      ids = [];
+      for await (const w of client.workflow.list({ query: `BackupJob="${target}" AND ExecutionStatus="Running" AND WorkflowType="${BACKUP_WORKFLOW}"` })) ids.push(w.workflowId);
+      if (ids.length === 0) {
+        process.stdout.write(`no running run of job ${target}\n`);
+        return EXIT.OK;
+      }
+    }
+    for (const id of ids) {
+      await client.workflow.getHandle(id).cancel();
+      process.stdout.write(`cancellation requested for ${id}\n`);
+    }
     if (opts.wait) {
-      await handle.result().then(() => process.stdout.write('the run had already finished\n'), () => process.stdout.write('cancelled; cleanup done\n'));
+      for (const id of ids) {
+        await client.workflow.getHandle(id).result().then(() => process.stdout.write(`${id}: had already finished\n`), () => process.stdout.write(`${id}: cancelled; cleanup done\n`));
+      }
     }
     return EXIT.OK;
   } finally {

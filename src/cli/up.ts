@@ -27,7 +27,7 @@ export async function upCommand(opts: { config?: string; run?: string; exit?: bo
   let code: number = EXIT.OK;
   try {
     await runWorkers({
-      configFile: file, signal: controller.signal,
+      configFile: file, signal: controller.signal, applySchedules: true,
       onReady: (queues) => {
         process.stderr.write(`worker polling task queue(s) ${queues.join(', ')}; Ctrl-C to stop\n`);
         if (opts.run) {

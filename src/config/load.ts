@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
-import { Config, type Job } from './schema.js';
+import { Config, notifierSecretRefs, sourceSecretRefs, type Job } from './schema.js';
 import { BackupError } from '../errors.js';
 
 export interface LoadedConfig {
@@ -94,8 +94,16 @@ function resolvePaths(config: Config, dir: string): Config {
       if (d.passphrase && 'file' in d.passphrase) d.passphrase.file = abs(d.passphrase.file);
     }
   }
-  for (const n of Object.values(config.notifiers)) if (n.password && 'file' in n.password) n.password.file = abs(n.password.file);
-  for (const job of Object.values(config.jobs)) for (const s of job.sources) if (s.type === 'files') s.paths = s.paths.map(abs);
+  for (const n of Object.values(config.notifiers)) for (const ref of notifierSecretRefs(n)) if ('file' in ref) ref.file = abs(ref.file);
+  for (const job of Object.values(config.jobs)) {
+    for (const s of job.sources) {
+      for (const ref of sourceSecretRefs(s)) if ('file' in ref) ref.file = abs(ref.file);
+      if (s.type === 'files') s.paths = s.paths.map(abs);
+      if (s.type === 'mysql' && s.socket) s.socket = abs(s.socket);
+      if (s.type === 'postgres' && s.binDir) s.binDir = abs(s.binDir);
+      if (s.type === 'command' && s.cwd) s.cwd = abs(s.cwd);
+    }
+  }
   config.stateDir = abs(config.stateDir);
   return config;
 }

@@ -27,8 +27,17 @@ export interface DestinationSession {
   /** Writes a small file atomically (temporary name, fsync, rename). */
   writeSmallFile(path: string, data: Buffer): Promise<void>;
   readSmallFile(path: string): Promise<Buffer | undefined>;
+  /** Entries of a directory (names only, no `.` or `..`); undefined when the directory does not exist. */
+  list(dir: string): Promise<DirEntry[] | undefined>;
   /** Removes a file; false when it did not exist. */
   remove(path: string): Promise<boolean>;
   /** Releases the session (a cached connection may stay open for reuse). */
   release(): void;
+}
+
+export interface DirEntry {
+  name: string;
+  type: 'file' | 'dir' | 'other';
+  size: number;
+  mtimeMs: number;
 }

@@ -1,24 +1,29 @@
 import {
-  ActivityFailure, ApplicationFailure, CancellationScope, TimeoutFailure, defineQuery, defineSignal, isCancellation, log,
-  proxyActivities, setHandler, workflowInfo, type ActivityOptions,
+  ActivityFailure, ApplicationFailure, CancellationScope, TimeoutFailure, condition, defineQuery, defineSignal,
+  getExternalWorkflowHandle, isCancellation, log, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes,
+  workflowInfo, type ActivityOptions,
 } from '@temporalio/workflow';
 import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
+import { lockGrantedSignal, releaseSignal } from './lock.js';
 import type { Activities } from '../activities/index.js';
 import type { FailureDetails } from '../activities/context.js';
 import {
-  CANCEL_SIGNAL, PROGRESS_QUERY, rfc3339Seconds, type BackupEvent, type BackupInput, type BackupResult, type BackupType,
-  type ComponentResult, type RunPlan, type Step,
+  CANCEL_SIGNAL, PROGRESS_QUERY, SEARCH_ATTRIBUTE_NAMES, rfc3339Seconds, type BackupEvent, type BackupInput, type BackupResult, type BackupType,
+  type ComponentResult, type RunPlan, type SkippedResult, type Step,
 } from '../shared.js';
 
 export const cancelSignal = defineSignal<[string?]>(CANCEL_SIGNAL);
 export const progressQuery = defineQuery<{ step: Step; finalized: { destination: string; path: string }[] }>(PROGRESS_QUERY);
 
 const ScheduledStartTime = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
+const BackupJob = defineSearchAttributeKey(SEARCH_ATTRIBUTE_NAMES.job, SearchAttributeType.KEYWORD);
+const BackupTypeKey = defineSearchAttributeKey(SEARCH_ATTRIBUTE_NAMES.type, SearchAttributeType.KEYWORD);
+const BackupOutcome = defineSearchAttributeKey(SEARCH_ATTRIBUTE_NAMES.outcome, SearchAttributeType.KEYWORD);
 
 /** Codes after which retrying the step is pointless (mirrors `ERROR_CODES` entries marked permanent). */
 const NON_RETRYABLE = [
   'CONFIG_INVALID', 'CONFIG_NOT_FOUND', 'JOB_UNKNOWN', 'SECRET_UNAVAILABLE', 'SOURCE_UNREADABLE', 'SOURCE_EMPTY', 'STAGING_SPACE',
-  'DESTINATION_AUTH', 'HOST_KEY_MISMATCH', 'DESTINATION_SPACE', 'DESTINATION_EXISTS', 'UPLOAD_CORRUPTED', 'VERIFY_MISMATCH', 'VERIFY_MISSING',
+  'DESTINATION_AUTH', 'HOST_KEY_MISMATCH', 'DUMP_INCOMPLETE', 'DATABASE_AUTH', 'DESTINATION_SPACE', 'DESTINATION_EXISTS', 'UPLOAD_CORRUPTED', 'VERIFY_MISMATCH', 'VERIFY_MISSING',
 ];
 
 function retry(maximumAttempts: number) {
@@ -48,13 +53,16 @@ function describeFailure(err: unknown, maxAttempts: number): { code: string; err
 }
 
 /**
- * One backup run: preflight → dump (one activity per source) → archive → for each destination: upload → verify
- * (re-upload on mismatch, bounded) → finalize → cleanup → notify. Success is returned only after every destination
- * re-read the stored file and matched size and SHA-256. Any failure or cancellation runs the compensation (temporary
- * files and staging removed, finalized backups untouched) in a non-cancellable scope, notifies, and then fails
- * (or is cancelled) so that the Web UI and `temporal workflow list` show it.
+ * One backup run: lock → preflight → dump (one activity per source) → archive → for each destination: upload →
+ * verify (re-upload on mismatch, bounded) → finalize → cleanup → notify. Success is returned only after every
+ * destination re-read the stored file and matched size and SHA-256. Any failure or cancellation runs the compensation
+ * (temporary files and staging removed, finalized backups untouched) in a non-cancellable scope, notifies, and then
+ * fails (or is cancelled) so that the Web UI and `temporal workflow list` show it.
+ *
+ * Two runs of one job never dump or upload at once: each run first takes the job's lock (a lock workflow, asked
+ * with signal-with-start), waits for it at most `lockWait`, and is otherwise skipped with a notification.
  */
-export async function backupWorkflow(input: BackupInput): Promise<BackupResult> {
+export async function backupWorkflow(input: BackupInput): Promise<BackupResult | SkippedResult> {
   const info = workflowInfo();
   const startedAt = Date.now();
   if (typeof input !== 'object' || input === null || typeof input.job !== 'string' || input.job === '') {
@@ -71,12 +79,17 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult> 
   const slotDate = input.slot ? new Date(input.slot) : scheduled ?? info.startTime;
   if (Number.isNaN(slotDate.getTime())) throw ApplicationFailure.nonRetryable(`slot "${input.slot}" is not an ISO time`, 'CONFIG_INVALID');
   const slot = rfc3339Seconds(slotDate);
+  upsertSearchAttributes([{ key: BackupJob, value: input.job }, { key: BackupTypeKey, value: type }]);
+  const outcome = (value: string) => upsertSearchAttributes([{ key: BackupOutcome, value }]);
 
-  let step: Step = 'preflight';
+  let step: Step = 'lock';
   let plan: RunPlan | undefined;
+  let notifiers: string[] | undefined;
+  let notifyTimeoutMs = 30 * 60_000;
   const finalized: { destination: string; path: string }[] = [];
   const uploaded = new Set<string>();
   const warnings: string[] = [];
+  const details = (text: string) => setCurrentDetails(`**${input.job}** ${type} backup, slot ${slot}: ${text}`);
   setHandler(progressQuery, () => ({ step, finalized }));
 
   const main = new CancellationScope();
@@ -85,9 +98,9 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult> 
     main.cancel();
   });
 
-  const notifyAll = async (event: BackupEvent, notifiers: string[], timeoutMs: number) => {
+  const notifyAll = async (event: BackupEvent, timeoutMs = notifyTimeoutMs) => {
     const n = proxyActivities<Activities>({ scheduleToCloseTimeout: timeoutMs, startToCloseTimeout: '2m', retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '1m' } });
-    await Promise.all(notifiers.map(async (notifier) => {
+    await Promise.all((notifiers ?? []).map(async (notifier) => {
       try {
         await n.notify({ job: input.job, notifier, event });
       } catch (err) {
@@ -97,10 +110,42 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult> 
     }));
   };
 
+  let lock: { id: string; held: boolean } | undefined;
+  let startPing: Promise<void> = Promise.resolve();
+  let skipReason: string | undefined;
+  let granted = false;
+  setHandler(lockGrantedSignal, () => { granted = true; });
+  const releaseLock = async () => {
+    if (!lock) return;
+    try {
+      await getExternalWorkflowHandle(lock.id).signal(releaseSignal, { workflowId: info.workflowId, runId: info.runId });
+    } catch (err) {
+      log.warn('could not release the job lock (the lock frees it when it sees this run ended)', { error: String(err) });
+    }
+  };
+
   try {
     const result = await main.run(async () => {
+      details('waiting for the job lock');
+      const l = await quick.requestLock({ job: input.job });
+      lock = { id: l.lockWorkflowId, held: false };
+      notifiers = l.notifiers;
+      notifyTimeoutMs = l.notifyTimeoutMs;
+      if (!(await condition(() => granted, l.waitMs))) return undefined;
+      lock.held = true;
+      // The start ping (dead-man's switch) goes out beside the run: a slow or dead notifier never delays the backup.
+      startPing = notifyAll({ kind: 'start', job: input.job, type, slot, workflowId: info.workflowId, runId: info.runId }, 20_000);
+
+      step = 'preflight';
+      details('preflight');
       plan = await quick.preflight({ job: input.job, type, tier: input.tier, slot });
+      notifiers = plan.notifiers;
+      notifyTimeoutMs = plan.notifyTimeoutMs;
       warnings.push(...plan.warnings);
+      if (plan.destinations.length === 0) {
+        skipReason = `slot ${slot} is already backed up (${plan.alreadyStored.map((a) => `${a.destination}:${a.path}`).join(', ')}); each slot runs once`;
+        return undefined;
+      }
       const long: ActivityOptions = { startToCloseTimeout: '24h', heartbeatTimeout: plan.heartbeatTimeoutMs, retry: retry(plan.retries) };
       const steps = proxyActivities<Activities>(long);
 
@@ -108,6 +153,7 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult> 
       const components: ComponentResult[] = [];
       let offset = 0;
       for (const source of plan.sources) {
+        details(`dump of ${source.name}`);
         const c = await steps.dump({ job: input.job, workflowId: info.workflowId, source: source.name, offset, slot });
         components.push(c);
         warnings.push(...c.warnings);
@@ -115,6 +161,7 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult> 
       }
 
       step = 'archive';
+      details('archive');
       const archived = await steps.archive({
         job: input.job, type, tier: plan.tier, slot, workflowId: info.workflowId, artifactName: plan.artifactName, components, warnings: plan.warnings,
       });
@@ -122,9 +169,11 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult> 
       for (const d of plan.destinations) {
         for (let attempt = 1; ; attempt++) {
           step = 'upload';
+          details(`upload to ${d.name}`);
           uploaded.add(d.name);
           await steps.upload({ job: input.job, workflowId: info.workflowId, destination: d.name, tempPath: d.tempPath, size: archived.size, sha256: archived.sha256 });
           step = 'verify';
+          details(`verify on ${d.name}`);
           try {
             await steps.verify({ job: input.job, destination: d.name, path: d.tempPath, size: archived.size, sha256: archived.sha256 });
             break;
@@ -135,6 +184,7 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult> 
           }
         }
         step = 'finalize';
+        details(`finalize on ${d.name}`);
         const done = await steps.finalize({ job: input.job, destination: d.name, tempPath: d.tempPath, finalPath: d.finalPath, manifestPath: d.manifestPath, manifest: { ...archived.manifest, warnings: [...warnings] } });
         finalized.push({ destination: d.name, path: done.path });
       }
@@ -148,8 +198,21 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult> 
       };
       return r;
     });
+    await CancellationScope.nonCancellable(releaseLock);
+    if (!result) {
+      await startPing;
+      const reason = skipReason ?? `another run of job ${input.job} held the job lock for more than the lockWait of this job; this run was skipped so that two runs never dump or upload at once`;
+      log.warn('backup skipped', { reason });
+      outcome('skipped');
+      details(`skipped: ${reason}`);
+      await notifyAll({ kind: 'skipped', job: input.job, type, slot, workflowId: info.workflowId, runId: info.runId, reason });
+      return { status: 'skipped', workflowId: info.workflowId, job: input.job, type, slot, reason };
+    }
+    await startPing;
     step = 'notify';
-    await notifyAll({ kind: 'success', result: { ...result, durationMs: Date.now() - startedAt } }, plan!.notifiers, plan!.notifyTimeoutMs);
+    outcome(result.status);
+    details(`${result.status}: ${result.locations.map((l) => `${l.destination}:${l.path}`).join(', ')}`);
+    await notifyAll({ kind: 'success', result: { ...result, durationMs: Date.now() - startedAt } });
     return result;
   } catch (err) {
     const cancelled = isCancellation(err);
@@ -163,15 +226,17 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult> 
         log.error('cleanup failed', { error: describeFailure(cleanupErr, 5).error });
         failure.error += `\n(cleanup also failed: ${describeFailure(cleanupErr, 5).error})`;
       }
-      {
-        // Preflight may fail before the plan exists (host key, space): the notifiers still come from the config.
-        const notifiers = plan?.notifiers ?? (await quick.notifiersOf({ job: input.job }).catch(() => [] as string[]));
-        await notifyAll({
-          kind: cancelled ? 'cancelled' : 'failure', job: input.job, type, slot, workflowId: info.workflowId, runId: info.runId,
-          step, error: cancelled ? 'the run was cancelled' : failure.error, code: cancelled ? 'CANCELLED' : failure.code,
-          attempts: failure.attempts, finalized, durationMs: Date.now() - startedAt,
-        }, notifiers, plan?.notifyTimeoutMs ?? 30 * 60_000);
-      }
+      await releaseLock();
+      outcome(cancelled ? 'cancelled' : 'failed');
+      details(`${cancelled ? 'cancelled' : 'failed'} in the ${step} step: ${failure.error}`);
+      await startPing;
+      // Preflight may fail before the plan exists (host key, space): the notifiers still come from the config.
+      notifiers ??= await quick.notifiersOf({ job: input.job }).catch(() => [] as string[]);
+      await notifyAll({
+        kind: cancelled ? 'cancelled' : 'failure', job: input.job, type, slot, workflowId: info.workflowId, runId: info.runId,
+        step, error: cancelled ? 'the run was cancelled' : failure.error, code: cancelled ? 'CANCELLED' : failure.code,
+        attempts: failure.attempts, finalized, durationMs: Date.now() - startedAt,
+      });
     });
     if (cancelled) throw err;
     throw ApplicationFailure.create({ message: `backup ${input.job} failed in the ${step} step: ${failure.error}`, type: failure.code, nonRetryable: true });

@@ -1,1 +1,3 @@
 export { backupWorkflow, cancelSignal, progressQuery } from './backup.js';
+export { jobLockWorkflow, acquireSignal, releaseSignal, lockGrantedSignal, lockStateQuery } from './lock.js';
+export { freshnessWorkflow } from './freshness.js';

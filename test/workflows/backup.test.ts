@@ -4,7 +4,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Activities } from '../../src/activities/index.js';
-import { BACKUP_WORKFLOW, type BackupEvent, type BackupResult, type RunPlan } from '../../src/shared.js';
+import { Context } from '@temporalio/activity';
+import { BACKUP_WORKFLOW, LOCK_GRANTED_SIGNAL, type BackupEvent, type BackupResult, type RunPlan } from '../../src/shared.js';
 import { workflowBundle } from '../../src/worker.js';
 
 // Workflow tier: the real workflow on the dev server, with scripted activities, to pin down its decisions
@@ -27,7 +28,7 @@ const plan = (destinations: string[]): RunPlan => ({
   job: 'app', type: 'full', tier: 'daily', slot: '2025-11-04T03:00:00Z', workflowId: 'w', artifactName: 'a.tar',
   sources: [{ name: 'files', type: 'files' }],
   destinations: destinations.map((name) => ({ name, type: 'sftp', dir: 'd', finalPath: `d/a.tar`, tempPath: `d/.a.tar.${name}.tmp`, manifestPath: 'd/a.tar.manifest.json' })),
-  notifiers: ['ops'], retries: 2, heartbeatTimeoutMs: 10_000, verifyAttempts: 2, notifyTimeoutMs: 3_000, warnings: [],
+  alreadyStored: [], notifiers: ['ops'], retries: 2, heartbeatTimeoutMs: 10_000, verifyAttempts: 2, notifyTimeoutMs: 3_000, warnings: [],
 });
 
 interface Calls { upload: string[]; cleanup: unknown[]; events: BackupEvent[]; finalize: string[] }
@@ -44,6 +45,12 @@ function scripted(overrides: Partial<Record<keyof Activities, unknown>>, destina
     cleanup: async (i: unknown) => { calls.cleanup.push(i); return { removed: [], problems: [] }; },
     notify: async (i: { event: BackupEvent }) => { calls.events.push(i.event); return { sent: true }; },
     notifiersOf: async () => ['ops'],
+    // The lock is granted at once (the real lock workflow is tested end to end).
+    requestLock: async () => {
+      const { workflowId, runId } = Context.current().info.workflowExecution!;
+      await Context.current().client.workflow.getHandle(workflowId, runId).signal(LOCK_GRANTED_SIGNAL, { lock: 'test-lock' });
+      return { lockWorkflowId: 'test-lock', waitMs: 60_000, notifiers: ['ops'], notifyTimeoutMs: 3_000 };
+    },
   };
   const wrapped = Object.fromEntries(Object.entries({ ...base, ...overrides }).map(([k, fn]) => [k, fn])) as unknown as Activities;
   // Overrides see the same call log.
@@ -77,7 +84,7 @@ describe('backup workflow decisions', () => {
     expect(calls.upload).toEqual(['nas', 'nas']);
     expect(calls.finalize).toEqual([]);
     expect(calls.cleanup).toEqual([expect.objectContaining({ temporary: [{ destination: 'nas', path: 'd/.a.tar.nas.tmp' }] })]);
-    expect(calls.events).toEqual([expect.objectContaining({ kind: 'failure', step: 'verify', code: 'VERIFY_MISMATCH' })]);
+    expect(calls.events).toEqual([expect.objectContaining({ kind: 'start' }), expect.objectContaining({ kind: 'failure', step: 'verify', code: 'VERIFY_MISMATCH' })]);
   });
 
   it('a failing cleanup does not stop the failure notification, which mentions it', async () => {
@@ -87,8 +94,8 @@ describe('backup workflow decisions', () => {
     });
     const { error } = await runWith(activities);
     expect(error?.cause?.message).toMatch(/dump step: cannot stat/);
-    expect(calls.events).toHaveLength(1);
-    expect((calls.events[0] as { error: string }).error).toMatch(/cannot stat\n\(cleanup also failed: cleanup broke\)/);
+    expect(calls.events.map((e) => e.kind)).toEqual(['start', 'failure']);
+    expect((calls.events[1] as { error: string }).error).toMatch(/cannot stat\n\(cleanup also failed: cleanup broke\)/);
   });
 
   it('a notifier that keeps failing never changes a successful outcome', async () => {
@@ -119,7 +126,7 @@ describe('backup workflow decisions', () => {
     expect(error?.cause?.message).toMatch(/upload step: auth failed/);
     expect(calls.finalize).toEqual(['nas']);
     expect(calls.cleanup).toEqual([expect.objectContaining({ temporary: [{ destination: 'offsite', path: 'd/.a.tar.offsite.tmp' }] })]);
-    expect(calls.events[0]).toMatchObject({ kind: 'failure', finalized: [{ destination: 'nas', path: 'd/a.tar' }] });
+    expect(calls.events[1]).toMatchObject({ kind: 'failure', finalized: [{ destination: 'nas', path: 'd/a.tar' }] });
   });
 
   it('transient failures are retried with backoff and the attempts are reported', async () => {
@@ -128,7 +135,7 @@ describe('backup workflow decisions', () => {
     const { error } = await runWith(activities);
     expect(n).toBe(2); // plan.retries
     expect(error?.cause?.message).toMatch(/upload step: connection lost/);
-    expect(calls.events[0]).toMatchObject({ attempts: 2, code: 'DESTINATION_UNREACHABLE' });
+    expect(calls.events[1]).toMatchObject({ attempts: 2, code: 'DESTINATION_UNREACHABLE' });
   });
 
   it('input that is not a job is refused without running anything', async () => {

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { LocalDestination } from '../../config/schema.js';
 import { BackupError } from '../../errors.js';
-import type { DestinationSession, UploadOptions } from '../types.js';
+import type { DestinationSession, DirEntry, UploadOptions } from '../types.js';
 import { ThreadHasher } from '../../lib/hasher.js';
 
 const CHUNK = 1024 * 1024;
@@ -159,6 +159,20 @@ export class LocalSession implements DestinationSession {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw ioError(err, `destination "${this.name}": reading ${p}`);
+    }
+  }
+
+  async list(dir: string): Promise<DirEntry[] | undefined> {
+    const full = this.abs(dir);
+    try {
+      const entries = await readdir(full, { withFileTypes: true });
+      return await Promise.all(entries.map(async (e) => {
+        const st = await stat(path.join(full, e.name)).catch(() => undefined);
+        return { name: e.name, type: e.isDirectory() ? 'dir' : e.isFile() ? 'file' : 'other', size: st?.size ?? 0, mtimeMs: st?.mtimeMs ?? 0 } as DirEntry;
+      }));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw ioError(err, `destination "${this.name}": listing ${dir}`);
     }
   }
 

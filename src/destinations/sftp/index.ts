@@ -7,7 +7,7 @@ import { readSecret } from '../../config/secrets.js';
 import { BackupError } from '../../errors.js';
 import { ThreadHasher } from '../../lib/hasher.js';
 import { checkKnownHosts, fingerprint } from '../../lib/known-hosts.js';
-import type { DestinationSession, UploadOptions } from '../types.js';
+import type { DestinationSession, DirEntry, UploadOptions } from '../types.js';
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02). */
 const FX = { EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4 } as const;
@@ -385,6 +385,20 @@ export class SftpSession implements DestinationSession {
     } catch (err) {
       if ((err as SftpError).code === FX.NO_SUCH_FILE) return undefined;
       throw this.mapError(err, `reading ${p}`);
+    }
+  }
+
+  async list(dir: string): Promise<DirEntry[] | undefined> {
+    try {
+      const entries = await call<{ filename: string; attrs: Stats }[]>((cb) => this.sftp.readdir(this.abs(dir), cb as never));
+      return entries.map((e) => ({
+        name: e.filename,
+        type: e.attrs.isDirectory() ? 'dir' : e.attrs.isFile() ? 'file' : 'other',
+        size: e.attrs.size, mtimeMs: e.attrs.mtime * 1000,
+      }));
+    } catch (err) {
+      if ((err as SftpError).code === FX.NO_SUCH_FILE) return undefined;
+      throw this.mapError(err, `listing ${dir}`);
     }
   }
 

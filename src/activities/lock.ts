@@ -1,0 +1,34 @@
+import { Context } from '@temporalio/activity';
+import { ACQUIRE_SIGNAL, JOB_LOCK_WORKFLOW, lockWorkflowId, type LockRequest } from '../shared.js';
+import { currentRun, jobContext, runActivity, type ActivityDeps } from './context.js';
+
+export interface LockInfo {
+  lockWorkflowId: string;
+  /** How long a run waits for the lock before it is skipped. */
+  waitMs: number;
+  notifiers: string[];
+  notifyTimeoutMs: number;
+}
+
+/** Asks the job's lock workflow for the lock, starting it if needed (signal-with-start). */
+export function requestLock(deps: ActivityDeps) {
+  return (input: { job: string }): Promise<LockInfo> => runActivity(async () => {
+    const { config, job } = jobContext(deps, input.job);
+    const { workflowId, runId, taskQueue } = currentRun();
+    const id = lockWorkflowId(input.job, taskQueue);
+    const request: LockRequest = { workflowId, runId };
+    await Context.current().client.workflow.signalWithStart(JOB_LOCK_WORKFLOW, {
+      workflowId: id, taskQueue, args: [{ job: input.job }], signal: ACQUIRE_SIGNAL, signalArgs: [request],
+      staticSummary: `lock of job ${input.job}: one run at a time`,
+    });
+    return { lockWorkflowId: id, waitMs: job.lockWait, notifiers: job.notify, notifyTimeoutMs: config.settings.notifyTimeout };
+  });
+}
+
+/** Whether a workflow run is still running (the lock frees a holder that ended without releasing). */
+export function isRunning() {
+  return async (input: LockRequest): Promise<boolean> => {
+    const d = await Context.current().client.workflow.getHandle(input.workflowId, input.runId).describe();
+    return d.status.name === 'RUNNING';
+  };
+}

@@ -1,0 +1,48 @@
+import { Context, log } from '@temporalio/activity';
+import { loadConfig } from '../config/load.js';
+import { errorMessage } from '../errors.js';
+import { jobStatus, type JobStatus } from '../monitor.js';
+import { createNotifier } from '../notifiers/index.js';
+import { renderMessage } from '../notifiers/message.js';
+import type { BackupEvent } from '../shared.js';
+import { currentRun, runActivity, type ActivityDeps } from './context.js';
+
+export interface FreshnessReport {
+  checkedAt: string;
+  jobs: JobStatus[];
+  notified: string[];
+}
+
+/**
+ * Silence is an alarm: for every job, the newest finalized backup per type must be younger than its threshold,
+ * every declared schedule must exist and run, and runs must not keep failing. Problems are notified through the
+ * job's notifiers.
+ */
+export function checkFreshness(deps: ActivityDeps) {
+  return (input: { notify: boolean }): Promise<FreshnessReport> => runActivity(async () => {
+    const { config } = loadConfig(deps.configFile);
+    const client = Context.current().client;
+    const checkedAt = new Date().toISOString();
+    const jobs: JobStatus[] = [];
+    const notified: string[] = [];
+    for (const name of Object.keys(config.jobs)) {
+      Context.current().heartbeat({ job: name });
+      const status = await jobStatus(config, client, name);
+      jobs.push(status);
+      if (!input.notify || status.problems.length === 0) continue;
+      const event: BackupEvent = { kind: 'alert', job: name, problems: status.problems, checkedAt };
+      const message = renderMessage(event, { uiUrl: config.temporal.uiUrl, namespace: currentRun().namespace });
+      for (const n of new Set([...config.jobs[name]!.notify, ...config.monitoring.notify])) {
+        try {
+          const notifier = createNotifier(config, n);
+          if (!notifier.wants(event)) continue;
+          await notifier.send(event, message);
+          notified.push(`${name}:${n}`);
+        } catch (err) {
+          log.error('alert notification failed', { job: name, notifier: n, error: errorMessage(err) });
+        }
+      }
+    }
+    return { checkedAt, jobs, notified };
+  });
+}

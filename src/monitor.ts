@@ -1,0 +1,159 @@
+import { ScheduleNotFoundError, type Client } from '@temporalio/client';
+import type { Config } from './config/schema.js';
+import { withDestination } from './destinations/index.js';
+import type { DestinationSession } from './destinations/types.js';
+import { errorMessage } from './errors.js';
+import { scheduleId, scheduleName } from './schedules/index.js';
+import { formatBytes, type BackupType, type Manifest } from './shared.js';
+
+export interface BackupInfo {
+  type: BackupType;
+  slot: string;
+  ageMs: number;
+  size: number;
+  sha256: string;
+  destination: string;
+  path: string;
+  workflowId: string;
+}
+
+export type Health = 'ok' | 'warning' | 'failing' | 'stale';
+
+export interface JobStatus {
+  job: string;
+  health: Health;
+  newest: Partial<Record<BackupType, BackupInfo>>;
+  running: { workflowId: string; startTime: string }[];
+  schedules: { id: string; name: string; type: BackupType; state: 'active' | 'paused' | 'missing'; note?: string; nextRuns: string[] }[];
+  lastRuns: { workflowId: string; status: string; outcome?: string; closeTime?: string }[];
+  problems: string[];
+}
+
+const hours = (ms: number) => `${Math.round(ms / 360_000) / 10} h`;
+const byNameDesc = (a: { name: string }, b: { name: string }) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0);
+
+/**
+ * The newest finalized backup per type on one destination, read from the manifests (a file without a manifest is no
+ * backup). Walks `<tier>/YYYY/MM/DD/HHMM/` newest first and stops once every type is found.
+ */
+export async function newestOnDestination(d: DestinationSession, job: string, types: BackupType[], now = Date.now()): Promise<Partial<Record<BackupType, BackupInfo>>> {
+  const found: Partial<Record<BackupType, BackupInfo>> = {};
+  const pattern = new RegExp(`^${job.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-(full|diff)-\\d{8}T\\d{6}Z\\.tar\\.manifest\\.json$`);
+  const dirs = async (p: string, re: RegExp) => ((await d.list(p)) ?? []).filter((e) => e.type === 'dir' && re.test(e.name)).sort(byNameDesc);
+  const tiers = ((await d.list('')) ?? []).filter((e) => e.type === 'dir' && !e.name.startsWith('.'));
+  for (const tier of tiers) {
+    const inTier = new Set<BackupType>();
+    // Directories are walked newest first: once every type was seen in this tier, older folders cannot win.
+    const timeDirs = async function* () {
+      for (const y of await dirs(tier.name, /^\d{4}$/)) {
+        for (const m of await dirs(`${tier.name}/${y.name}`, /^\d\d$/)) {
+          for (const day of await dirs(`${tier.name}/${y.name}/${m.name}`, /^\d\d$/)) {
+            for (const t of await dirs(`${tier.name}/${y.name}/${m.name}/${day.name}`, /^\d{4}$/)) yield `${tier.name}/${y.name}/${m.name}/${day.name}/${t.name}`;
+          }
+        }
+      }
+    };
+    for await (const dir of timeDirs()) {
+      for (const f of ((await d.list(dir)) ?? []).filter((e) => e.type === 'file' && pattern.test(e.name))) {
+        let manifest: Manifest;
+        try {
+          manifest = JSON.parse((await d.readSmallFile(`${dir}/${f.name}`))!.toString()) as Manifest;
+        } catch {
+          continue; // an unreadable manifest is no proof of a backup
+        }
+        inTier.add(manifest.type);
+        const prev = found[manifest.type];
+        if (!prev || manifest.slot > prev.slot) {
+          found[manifest.type] = {
+            type: manifest.type, slot: manifest.slot, ageMs: now - Date.parse(manifest.slot), size: manifest.artifact.size,
+            sha256: manifest.artifact.sha256, destination: d.name, path: `${dir}/${manifest.artifact.name}`, workflowId: manifest.workflowId,
+          };
+        }
+      }
+      if (types.every((t) => inTier.has(t))) break;
+    }
+  }
+  return found;
+}
+
+function escapeQuery(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+}
+
+/** Everything `status` shows and the freshness check judges, for one job. */
+export async function jobStatus(config: Config, client: Client, jobName: string, now = Date.now()): Promise<JobStatus> {
+  const job = config.jobs[jobName]!;
+  const problems: string[] = [];
+  const types: BackupType[] = [...new Set(job.schedules.map((s) => s.type))];
+  if (types.length === 0) types.push('full');
+
+  const newest: JobStatus['newest'] = {};
+  for (const name of job.destinations) {
+    try {
+      const found = await withDestination(config, name, (d) => newestOnDestination(d, jobName, types, now));
+      for (const t of types) if (found[t] && (!newest[t] || found[t]!.slot > newest[t]!.slot)) newest[t] = found[t];
+    } catch (err) {
+      problems.push(`destination "${name}" cannot be read: ${errorMessage(err).split('\n')[0]}`);
+    }
+  }
+  let stale = false;
+  for (const t of types) {
+    const b = newest[t];
+    const limit = job.freshness[t];
+    if (!b) {
+      stale = true;
+      problems.push(`no finalized ${t} backup found on ${job.destinations.join(', ')}`);
+    } else if (b.ageMs > limit) {
+      stale = true;
+      problems.push(`the newest ${t} backup is ${hours(b.ageMs)} old (threshold ${hours(limit)}): ${b.destination}:${b.path}`);
+    }
+  }
+
+  const schedules: JobStatus['schedules'] = [];
+  let scheduleProblem = false;
+  for (const [i, def] of job.schedules.entries()) {
+    const id = scheduleId(jobName, def, i);
+    try {
+      const d = await client.schedule.getHandle(id).describe();
+      const paused = d.state.paused;
+      schedules.push({ id, name: scheduleName(def, i), type: def.type, state: paused ? 'paused' : 'active', note: d.state.note, nextRuns: d.info.nextActionTimes.slice(0, 3).map((t) => t.toISOString()) });
+      if (paused && !def.paused) {
+        scheduleProblem = true;
+        problems.push(`schedule ${id} is paused${d.state.note ? ` (${d.state.note})` : ''}: no ${def.type} backups run`);
+      }
+    } catch (err) {
+      if (!(err instanceof ScheduleNotFoundError)) throw err;
+      scheduleProblem = true;
+      schedules.push({ id, name: scheduleName(def, i), type: def.type, state: 'missing', nextRuns: [] });
+      problems.push(`schedule ${id} is missing on the Temporal server: no ${def.type} backups run (run backupctl schedules apply)`);
+    }
+  }
+
+  const running: JobStatus['running'] = [];
+  for await (const w of client.workflow.list({ query: `BackupJob="${escapeQuery(jobName)}" AND ExecutionStatus="Running"` })) {
+    running.push({ workflowId: w.workflowId, startTime: w.startTime.toISOString() });
+  }
+  const lastRuns: JobStatus['lastRuns'] = [];
+  for await (const w of client.workflow.list({ query: `BackupJob="${escapeQuery(jobName)}" AND ExecutionStatus!="Running"` })) {
+    const outcome = w.searchAttributes?.BackupOutcome?.[0] as string | undefined;
+    lastRuns.push({ workflowId: w.workflowId, status: w.status.name, outcome, closeTime: w.closeTime?.toISOString() });
+    if (lastRuns.length >= 10) break;
+  }
+  lastRuns.sort((a, b) => (b.closeTime ?? '').localeCompare(a.closeTime ?? ''));
+  const recent = lastRuns.slice(0, job.failingAfter);
+  const failing = recent.length >= job.failingAfter && recent.every((r) => r.status === 'FAILED' || r.status === 'TIMED_OUT' || r.status === 'TERMINATED');
+  if (failing) problems.push(`the last ${recent.length} runs failed (newest: ${recent[0]!.workflowId})`);
+
+  const health: Health = stale ? 'stale' : failing ? 'failing' : scheduleProblem || problems.length > 0 || lastRuns[0]?.outcome === 'succeeded_with_warnings' ? 'warning' : 'ok';
+  return { job: jobName, health, newest, running, schedules, lastRuns, problems };
+}
+
+export function renderStatus(s: JobStatus): string {
+  const lines = [`${s.job}: ${s.health.toUpperCase()}`];
+  for (const [t, b] of Object.entries(s.newest)) lines.push(`  newest ${t}: ${b.slot} (${hours(b.ageMs)} ago), ${formatBytes(b.size)}, ${b.destination}:${b.path}`);
+  for (const r of s.running) lines.push(`  running: ${r.workflowId} since ${r.startTime}`);
+  for (const sc of s.schedules) lines.push(`  schedule ${sc.name} (${sc.type}): ${sc.state}${sc.nextRuns[0] ? `, next ${sc.nextRuns[0]}` : ''}`);
+  if (s.lastRuns[0]) lines.push(`  last run: ${s.lastRuns[0].workflowId} ${s.lastRuns[0].outcome ?? s.lastRuns[0].status.toLowerCase()}`);
+  for (const p of s.problems) lines.push(`  problem: ${p}`);
+  return lines.join('\n');
+}
