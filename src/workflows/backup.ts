@@ -1,5 +1,5 @@
 import {
-  ActivityFailure, ApplicationFailure, CancellationScope, TimeoutFailure, condition, defineQuery, defineSignal,
+  ActivityFailure, ApplicationFailure, CancellationScope, CancelledFailure, TimeoutFailure, condition, defineQuery, defineSignal,
   getExternalWorkflowHandle, isCancellation, log, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes,
   workflowInfo, type ActivityOptions,
 } from '@temporalio/workflow';
@@ -238,7 +238,8 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult |
         attempts: failure.attempts, finalized, durationMs: Date.now() - startedAt,
       });
     });
-    if (cancelled) throw err;
+    // An external cancel request ends the run as Canceled; a `cancel` signal ends it failed with a CancelledFailure.
+    if (cancelled) throw err instanceof CancelledFailure ? err : new CancelledFailure(`backup ${input.job} was cancelled during the ${step} step`);
     throw ApplicationFailure.create({ message: `backup ${input.job} failed in the ${step} step: ${failure.error}`, type: failure.code, nonRetryable: true });
   }
 }
