@@ -1,0 +1,280 @@
+/**
+ * Comparison 2: a verified full backup of the mixed dataset to the loopback sshd.
+ * backupctl (Temporal workflow, in-process worker) against a good shell script (the notes' case "b").
+ */
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { stringify } from 'yaml';
+import { closeDestinations } from '../src/destinations/index.js';
+import type { BackupResult } from '../src/shared.js';
+import { createWorkers } from '../src/worker.js';
+import type { SshdHandle } from '../test/helpers/sshd.js';
+import { startTemporalDevServer } from '../test/helpers/temporal-server.js';
+import { runCommand } from '../test/helpers/util.js';
+import type { DatasetInfo } from './dataset.js';
+import { median, summarize, type Summary } from './stats.js';
+import { log, measure, sha256File, shellQuote, sync } from './sys.js';
+import { sftpArgs, type RunRecord } from './transport.js';
+
+export interface PhaseTimes {
+  /** Per activity type (summed over its executions): schedule-to-start and start-to-close, seconds. */
+  activities: { type: string; queueS: number; runS: number; attempts: number }[];
+  /** WorkflowExecutionStarted → WorkflowExecutionCompleted, seconds. */
+  workflowS: number;
+  /** Time in the workflow not covered by an activity's execution (workflow tasks, scheduling), seconds. */
+  outsideActivitiesS: number;
+}
+
+export interface BackupContender {
+  name: string;
+  description: string;
+  runs: (RunRecord & { phases?: Record<string, number>; outputBytes?: number })[];
+  warmup: (RunRecord & { phases?: Record<string, number>; outputBytes?: number })[];
+  summary: Summary;
+  /** Median per phase over the measured runs, seconds. */
+  phaseMedians: Record<string, number>;
+}
+
+export interface BackupReport {
+  dataset: DatasetInfo & { sqlZstdRatio: number; duBytes: number };
+  reps: number;
+  contenders: BackupContender[];
+  /** Baseline median ÷ backupctl median (> 1: backupctl is faster). */
+  speedup: number;
+  target: string;
+  verified: { remoteSha256: string; resultSha256: string; size: number; remoteSize: number };
+  temporalStartSeconds: number;
+  workerCreateSeconds: number;
+}
+
+type HistoryEvent = {
+  eventId?: unknown;
+  eventTime?: { seconds?: unknown; nanos?: number | null } | null;
+  activityTaskScheduledEventAttributes?: { activityType?: { name?: string | null } | null } | null;
+  activityTaskStartedEventAttributes?: { scheduledEventId?: unknown; attempt?: number | null } | null;
+  activityTaskCompletedEventAttributes?: { scheduledEventId?: unknown } | null;
+  workflowExecutionStartedEventAttributes?: unknown;
+  workflowExecutionCompletedEventAttributes?: unknown;
+};
+
+const tsMs = (t: HistoryEvent['eventTime']): number => (t ? Number(String(t.seconds ?? 0)) * 1000 + (t.nanos ?? 0) / 1e6 : Number.NaN);
+
+/** Activity timings from the run's history: where the workflow's time goes. */
+export async function phasesFromHistory(handle: WorkflowHandle): Promise<PhaseTimes> {
+  const history = await handle.fetchHistory();
+  const events = (history.events ?? []) as HistoryEvent[];
+  const scheduled = new Map<string, { type: string; at: number }>();
+  const started = new Map<string, { at: number; attempt: number }>();
+  const byType = new Map<string, { queueS: number; runS: number; attempts: number }>();
+  let wfStart = Number.NaN;
+  let wfEnd = Number.NaN;
+  let inActivities = 0;
+  for (const e of events) {
+    const at = tsMs(e.eventTime);
+    const id = String(e.eventId);
+    if (e.workflowExecutionStartedEventAttributes) wfStart = at;
+    if (e.workflowExecutionCompletedEventAttributes) wfEnd = at;
+    if (e.activityTaskScheduledEventAttributes) scheduled.set(id, { type: e.activityTaskScheduledEventAttributes.activityType?.name ?? '?', at });
+    if (e.activityTaskStartedEventAttributes) started.set(String(e.activityTaskStartedEventAttributes.scheduledEventId), { at, attempt: e.activityTaskStartedEventAttributes.attempt ?? 1 });
+    if (e.activityTaskCompletedEventAttributes) {
+      const sid = String(e.activityTaskCompletedEventAttributes.scheduledEventId);
+      const s = scheduled.get(sid);
+      const st = started.get(sid);
+      if (!s || !st) continue;
+      const t = byType.get(s.type) ?? { queueS: 0, runS: 0, attempts: 0 };
+      t.queueS += (st.at - s.at) / 1000;
+      t.runS += (at - st.at) / 1000;
+      t.attempts += st.attempt;
+      byType.set(s.type, t);
+      inActivities += (at - st.at) / 1000;
+    }
+  }
+  const workflowS = (wfEnd - wfStart) / 1000;
+  return {
+    activities: [...byType].map(([type, t]) => ({ type, ...t })),
+    workflowS,
+    outsideActivitiesS: workflowS - inActivities,
+  };
+}
+
+/** Removes everything under `dir` but keeps `dir`. */
+async function emptyDir(dir: string): Promise<void> {
+  for (const entry of await readdir(dir)) await rm(path.join(dir, entry), { recursive: true, force: true });
+}
+
+function baselineScript(o: { sshd: SshdHandle; dataset: string; staging: string; remoteDir: string; batch: string }): string {
+  const ssh = ['ssh', ...o.sshd.sshArgs, `${o.sshd.user}@${o.sshd.host}`].map(shellQuote).join(' ');
+  const sftp = ['sftp', '-q', '-b', o.batch, ...sftpArgs(o.sshd), `${o.sshd.user}@${o.sshd.host}`].map(shellQuote).join(' ');
+  const local = path.join(o.staging, 'a.tar.zst');
+  const remote = path.join(o.remoteDir, 'a.tar.zst');
+  // The notes' case "b": archive to staging, hash, upload to .tmp, re-hash remotely, rename. Phase marks go to stdout.
+  return `set -euo pipefail
+mark() { echo "MARK $1 $(date +%s.%N)"; }
+mark start
+tar -cf - -C ${shellQuote(path.dirname(o.dataset))} ${shellQuote(path.basename(o.dataset))} | zstd -T0 -3 -q -o ${shellQuote(local)}
+mark archive
+sum=$(sha256sum ${shellQuote(local)} | cut -d' ' -f1)
+mark hash
+${sftp}
+mark upload
+rsum=$(${ssh} sha256sum ${shellQuote(`${remote}.tmp`)} | cut -d' ' -f1)
+[ "$sum" = "$rsum" ] || { echo "checksum mismatch: $sum != $rsum" >&2; exit 3; }
+mark verify
+${ssh} mv ${shellQuote(`${remote}.tmp`)} ${shellQuote(remote)}
+mark rename
+echo "SHA $sum"
+`;
+}
+
+function baselinePhases(stdout: string): Record<string, number> {
+  const marks = [...stdout.matchAll(/^MARK (\S+) (\d+\.\d+)$/gm)].map((m) => ({ name: m[1]!, t: Number(m[2]) }));
+  const out: Record<string, number> = {};
+  for (let i = 1; i < marks.length; i++) out[marks[i]!.name] = marks[i]!.t - marks[i - 1]!.t;
+  return out;
+}
+
+export async function runBackup(opts: {
+  sshd: SshdHandle; tmp: string; dataset: DatasetInfo; reps: number; warmup: number; onCleanup: (fn: () => Promise<void>) => void;
+}): Promise<BackupReport> {
+  const { sshd, tmp, dataset } = opts;
+  const du = await runCommand('du', ['-sb', dataset.dir]);
+  const duBytes = Number(du.stdout.split('\t')[0]);
+  const z = await runCommand('bash', ['-c', `zstd -T0 -3 -q -c ${shellQuote(path.join(dataset.dir, 'sql', 'dump.sql'))} | wc -c`], { timeoutMs: 5 * 60_000 });
+  const sqlZstdRatio = dataset.sqlBytes / Number(z.stdout.trim());
+  log(`backup: dataset ${dataset.files} files, ${(dataset.bytes / 1e6).toFixed(1)} MB (du -sb ${(duBytes / 1e6).toFixed(1)} MB), SQL zstd -3 ratio ${sqlZstdRatio.toFixed(2)}x`);
+
+  // Temporal: dev server, runtime, connections, worker.
+  let t = Date.now();
+  const server = await startTemporalDevServer();
+  opts.onCleanup(() => server.stop());
+  const temporalStartSeconds = (Date.now() - t) / 1000;
+  Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
+  const native = await NativeConnection.connect({ address: server.address });
+  opts.onCleanup(() => native.close());
+  const connection = await Connection.connect({ address: server.address });
+  opts.onCleanup(() => connection.close());
+  const client = new Client({ connection, namespace: 'default' });
+
+  const stateDir = path.join(tmp, 'state');
+  const taskQueue = `bench-${process.pid}`;
+  const configFile = path.join(tmp, 'backup.yml');
+  await writeFile(configFile, stringify({
+    stateDir,
+    temporal: { taskQueue, uiUrl: 'http://localhost:8233' },
+    settings: { heartbeatTimeout: '60s' },
+    destinations: {
+      nas: {
+        type: 'sftp', host: sshd.host, port: sshd.port, user: sshd.user, privateKey: sshd.clientKeyPath,
+        hostKey: sshd.hostKeyFingerprint, path: sshd.root,
+      },
+    },
+    jobs: { bench: { sources: [{ name: 'data', type: 'files', paths: [dataset.dir] }], destinations: ['nas'] } },
+  }));
+  t = Date.now();
+  const w = await createWorkers({ configFile, connection: native, namespace: 'default' });
+  opts.onCleanup(() => w.close());
+  const workerCreateSeconds = (Date.now() - t) / 1000;
+  log(`backup: Temporal dev server at ${server.address} (${temporalStartSeconds.toFixed(1)} s), worker created (${workerCreateSeconds.toFixed(1)} s, bundling included)`);
+
+  const staging = path.join(tmp, 'baseline-staging');
+  const remoteDir = path.join(sshd.root, 'baseline');
+  const batch = path.join(tmp, 'baseline.batch');
+  const script = path.join(tmp, 'baseline.sh');
+  await mkdir(staging, { recursive: true });
+  await writeFile(batch, `put ${path.join(staging, 'a.tar.zst')} ${path.join(remoteDir, 'a.tar.zst')}.tmp\n`);
+  await writeFile(script, baselineScript({ sshd, dataset: dataset.dir, staging, remoteDir, batch }));
+
+  const mine: BackupContender = {
+    name: 'backupctl', description: 'backupWorkflow via Temporal: preflight, dump (tar | zstd -T0 -3 into staging), archive (hash), upload, remote verify, finalize, cleanup',
+    runs: [], warmup: [], summary: summarize([], 1), phaseMedians: {},
+  };
+  const base: BackupContender = {
+    name: 'script (b)', description: 'bash: tar | zstd -T0 -3 -o; sha256sum; sftp -b put .tmp (default cipher); ssh sha256sum; ssh mv',
+    runs: [], warmup: [], summary: summarize([], 1), phaseMedians: {},
+  };
+  let verified: BackupReport['verified'] | undefined;
+
+  const runMine = async (rep: number) => {
+    const workflowId = `bench-${rep <= 0 ? `warmup${-rep}` : rep}`;
+    const slot = new Date(Date.UTC(2025, 0, 1, 0, rep + 10)).toISOString().replace('.000Z', 'Z');
+    const m = await measure(async () => {
+      const handle = await client.workflow.start('backupWorkflow', { taskQueue, workflowId, args: [{ job: 'bench', slot }] });
+      return { handle, result: (await handle.result()) as BackupResult };
+    }, { servers: [sshd.pid, server.pid] });
+    const { handle, result } = m.value;
+    if (!result.status.startsWith('succeeded') || result.locations.length !== 1) throw new Error(`backupctl run ${workflowId}: unexpected result ${JSON.stringify(result)}`);
+    const remoteFile = path.join(sshd.root, result.locations[0]!.path);
+    if (!verified) {
+      const remoteSha256 = await sha256File(remoteFile);
+      const remoteSize = (await stat(remoteFile)).size;
+      verified = { remoteSha256, resultSha256: result.sha256, size: result.size, remoteSize };
+      if (remoteSha256 !== result.sha256 || remoteSize !== result.size) throw new Error(`backupctl: remote file ${remoteFile} (${remoteSize} bytes, ${remoteSha256}) differs from the result (${result.size} bytes, ${result.sha256})`);
+    }
+    const ph = await phasesFromHistory(handle);
+    const phases: Record<string, number> = { 'start→result (client)': m.seconds, workflow: ph.workflowS };
+    for (const a of ph.activities) {
+      phases[a.type] = a.runS;
+      phases[`${a.type} (queue)`] = a.queueS;
+      if (a.attempts > 1) log(`  warning: ${a.type} took ${a.attempts} attempts in ${workflowId}`);
+    }
+    phases['outside activities'] = ph.outsideActivitiesS;
+    const rec = {
+      rep, seconds: m.seconds, mbps: dataset.bytes / 1e6 / m.seconds, busyCores: m.busyCores, nodeCpuS: m.nodeCpuS, childCpuS: m.childCpuS,
+      nodePeakRssMiB: m.nodePeakRssMiB, maxRssBeforeMiB: m.maxRssBeforeMiB, maxRssAfterMiB: m.maxRssAfterMiB, nodeRssBeforeMiB: m.nodeRssBeforeMiB, serverCpuS: m.serverCpuS, foreignCores: m.foreignCores,
+      phases, outputBytes: result.size, extra: { workflowId, status: result.status, durationMs: result.durationMs, warnings: result.warnings },
+    };
+    (rep <= 0 ? mine.warmup : mine.runs).push(rec);
+    const phaseText = ph.activities.map((a) => `${a.type} ${a.runS.toFixed(2)}`).join(', ');
+    log(`  ${rep <= 0 ? 'warm-up' : `rep ${rep}`} backupctl: ${m.seconds.toFixed(2)} s (${phaseText}; outside activities ${ph.outsideActivitiesS.toFixed(2)}), busy cores ${m.busyCores.toFixed(2)}, foreign load ${m.foreignCores.toFixed(2)} cores, node peak RSS ${m.nodePeakRssMiB?.toFixed(0) ?? '?'} MiB`);
+    // Untimed: remove the backup and the last-backup record (preflight then estimates from du each time), drop the
+    // cached SSH connection (a scheduled run would find none), flush.
+    await emptyDir(sshd.root);
+    await rm(path.join(stateDir, 'last', 'bench.json'), { force: true });
+    await closeDestinations();
+    await sync();
+  };
+
+  const runBase = async (rep: number) => {
+    await mkdir(remoteDir, { recursive: true });
+    await rm(path.join(staging, 'a.tar.zst'), { force: true });
+    await sync();
+    const m = await measure(() => runCommand('bash', [script], { timeoutMs: 15 * 60_000 }), { servers: [sshd.pid, server.pid] });
+    if (m.value.code !== 0) throw new Error(`baseline script failed (exit ${m.value.code}):\n${m.value.stderr}${m.value.stdout}`);
+    const phases = baselinePhases(m.value.stdout);
+    const outputBytes = (await stat(path.join(remoteDir, 'a.tar.zst'))).size;
+    const rec = {
+      rep, seconds: m.seconds, mbps: dataset.bytes / 1e6 / m.seconds, busyCores: m.busyCores, nodeCpuS: m.nodeCpuS, childCpuS: m.childCpuS,
+      serverCpuS: m.serverCpuS, foreignCores: m.foreignCores, phases, outputBytes,
+    };
+    (rep <= 0 ? base.warmup : base.runs).push(rec);
+    log(`  ${rep <= 0 ? 'warm-up' : `rep ${rep}`} script (b): ${m.seconds.toFixed(2)} s (${Object.entries(phases).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}), busy cores ${m.busyCores.toFixed(2)}, foreign load ${m.foreignCores.toFixed(2)} cores`);
+    await emptyDir(sshd.root);
+    await rm(path.join(staging, 'a.tar.zst'), { force: true });
+    await sync();
+  };
+
+  await w.workers[0]!.runUntil(async () => {
+    for (let rep = 1 - opts.warmup; rep <= opts.reps; rep++) {
+      await runMine(rep);
+      await runBase(rep);
+    }
+  });
+
+  for (const c of [mine, base]) {
+    c.summary = summarize(c.runs.map((r) => r.seconds), dataset.bytes);
+    const keys = [...new Set(c.runs.flatMap((r) => Object.keys(r.phases ?? {})))];
+    c.phaseMedians = Object.fromEntries(keys.map((k) => [k, median(c.runs.map((r) => r.phases?.[k] ?? Number.NaN).filter(Number.isFinite))]));
+  }
+  return {
+    dataset: { ...dataset, sqlZstdRatio, duBytes },
+    reps: opts.reps,
+    contenders: [mine, base],
+    speedup: base.summary.median / mine.summary.median,
+    target: 'backupctl faster than the shell script (b): speed-up > 1',
+    verified: verified!,
+    temporalStartSeconds,
+    workerCreateSeconds,
+  };
+}

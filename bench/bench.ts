@@ -1,0 +1,258 @@
+/**
+ * `npm run bench`: backupctl against the reference tools on this machine (see /work/shared/notes/performance-baseline.md).
+ *
+ *  1. Transport: SFTP upload of a random file (default 1 GiB) to a loopback sshd: backupctl's SftpSession against
+ *     OpenSSH `sftp` with the same cipher (aes128-gcm), with and without a separate SHA-256 of the file.
+ *  2. Verified full backup of a ~1 GiB mixed dataset: the backupctl workflow (Temporal dev server, in-process worker)
+ *     against a good shell script (tar | zstd, sha256sum, sftp put .tmp, ssh sha256sum, ssh mv).
+ *
+ * Contenders alternate (A B A B …). Prints a table and writes bench-results/<timestamp>.json.
+ *
+ * Environment:
+ *   BENCH_REPS           measured repetitions per contender (default 5)
+ *   BENCH_WARMUP         untimed warm-up runs per contender before them (default 1)
+ *   BENCH_SIZE_MB        transport file size in MiB (default 1024 = 1 GiB)
+ *   BENCH_DATASET_SCALE  dataset size factor (default 1.0 = 1.05 GB, 30,004 files)
+ *   BENCH_PROFILE        auto | on | off: compare parallelWrites 32/64/128 (auto: when below the transport target)
+ *   BENCH_PROFILE_REPS   repetitions for that comparison (default 3)
+ *   BENCH_ONLY           transport | backup: run one comparison only
+ * Quick smoke run: BENCH_REPS=1 BENCH_SIZE_MB=64 BENCH_DATASET_SCALE=0.05 npm run bench
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startSshd } from '../test/helpers/sshd.js';
+import { makeTempDir, runCommand, sleep } from '../test/helpers/util.js';
+import type { BackupReport } from './backup.js';
+import { generateDataset } from './dataset.js';
+import { fmt, table } from './stats.js';
+import { loadAvg, log, measure } from './sys.js';
+import { runTransport, type TransportReport } from './transport.js';
+
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+function envNumber(name: string, fallback: number, min: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v < min) throw new Error(`${name}=${raw}: expected a number >= ${min}`);
+  return v;
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+let cleaning: Promise<void> | undefined;
+function cleanupAll(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const fn of cleanups.reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        log(`cleanup problem: ${(err as Error).message}`);
+      }
+    }
+  })();
+  return cleaning;
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    log(`${sig}: cleaning up`);
+    void cleanupAll().finally(() => process.exit(130));
+  });
+}
+
+/** Machine-wide busy cores over an idle second: other load that would disturb the measurements. */
+async function backgroundLoad(): Promise<number> {
+  return (await measure(() => sleep(1000))).busyCores;
+}
+
+async function toolVersions(): Promise<Record<string, string>> {
+  const first = async (cmd: string, args: string[]) => {
+    const r = await runCommand(cmd, args).catch(() => undefined);
+    return (r?.stdout || r?.stderr || 'unknown').trim().split('\n')[0]!;
+  };
+  return {
+    node: process.version,
+    openssh: await first('ssh', ['-V']),
+    openssl: await first('openssl', ['version']),
+    zstd: await first('zstd', ['--version']),
+    tar: await first('tar', ['--version']),
+    kernel: os.release(),
+  };
+}
+
+const range = (min: number, max: number, d = 2) => `${fmt(min, d)}–${fmt(max, d)}`;
+
+function transportTable(t: TransportReport): string {
+  const rows = [...t.contenders, ...(t.profile?.contenders ?? [])].map((c) => {
+    const med = (f: (r: (typeof c.runs)[number]) => number | undefined) => {
+      const v = c.runs.map(f).filter((x): x is number => x !== undefined && Number.isFinite(x)).sort((a, b) => a - b);
+      return v.length ? v[Math.floor((v.length - 1) / 2)] : undefined;
+    };
+    const ratio = c.name === 'backupctl' || c.name.startsWith('backupctl ') ? '' : fmt(t.contenders[0]!.summary.mbps.median / c.summary.mbps.median);
+    return [
+      c.name, String(c.summary.n), `${fmt(c.summary.median)} [${range(c.summary.min, c.summary.max)}]`,
+      `${fmt(c.summary.mbps.median, 0)} [${range(c.summary.mbps.worst, c.summary.mbps.best, 0)}]`, ratio,
+      fmt(med((r) => r.nodeCpuS + r.childCpuS)), fmt(med((r) => r.serverCpuS)), fmt(med((r) => r.busyCores)), fmt(med((r) => r.foreignCores)),
+      fmt(med((r) => r.nodePeakRssMiB ?? r.clientMaxRssMiB), 0),
+    ];
+  });
+  return table(['contender', 'n', 's median [min–max]', 'MB/s median [min–max]', 'backupctl ÷ it', 'client CPU s', 'sshd CPU s', 'busy cores', 'foreign cores', 'peak RSS MiB'], rows);
+}
+
+function backupTables(b: BackupReport): string {
+  const [mine, base] = b.contenders as [BackupReport['contenders'][number], BackupReport['contenders'][number]];
+  const rows = b.contenders.map((c) => {
+    const med = (f: (r: (typeof c.runs)[number]) => number | undefined) => {
+      const v = c.runs.map(f).filter((x): x is number => x !== undefined && Number.isFinite(x)).sort((a, b) => a - b);
+      return v.length ? v[Math.floor((v.length - 1) / 2)] : undefined;
+    };
+    return [
+      c.name, String(c.summary.n), `${fmt(c.summary.median)} [${range(c.summary.min, c.summary.max)}]`,
+      `${fmt(c.summary.mbps.median, 1)} [${range(c.summary.mbps.worst, c.summary.mbps.best, 1)}]`,
+      fmt(base.summary.median / c.summary.median), fmt(med((r) => r.outputBytes) !== undefined ? med((r) => r.outputBytes)! / 1e6 : undefined, 1),
+      fmt(med((r) => r.nodeCpuS + r.childCpuS)), fmt(med((r) => r.serverCpuS)), fmt(med((r) => r.busyCores)), fmt(med((r) => r.foreignCores)),
+      fmt(med((r) => r.nodePeakRssMiB), 0),
+    ];
+  });
+  const main = table(['contender', 'n', 's median [min–max]', 'MB/s of source median [min–max]', 'speed-up vs script', 'output MB', 'client CPU s', 'server CPU s', 'busy cores', 'foreign cores', 'node peak RSS MiB'], rows);
+  const order = ['preflight', 'preflight (queue)', 'dump', 'dump (queue)', 'archive', 'archive (queue)', 'upload', 'upload (queue)', 'verify', 'verify (queue)', 'finalize', 'finalize (queue)', 'cleanup', 'cleanup (queue)', 'outside activities', 'workflow', 'start→result (client)'];
+  const mineKeys = [...order.filter((k) => k in mine.phaseMedians), ...Object.keys(mine.phaseMedians).filter((k) => !order.includes(k))];
+  const phases = table(['backupctl phase (workflow history)', 'median s'], mineKeys.map((k) => [k, fmt(mine.phaseMedians[k], 3)]));
+  const baseOrder = ['archive', 'hash', 'upload', 'verify', 'rename'];
+  const basePhases = table(['script (b) phase', 'median s'], baseOrder.filter((k) => k in base.phaseMedians).map((k) => [k, fmt(base.phaseMedians[k], 3)]));
+  return `${main}\n\n${phases}\n\n${basePhases}`;
+}
+
+/**
+ * The Temporal CLI for the dev server. The test helper looks for scripts/install-temporal.sh next to its own file,
+ * which is not there in the compiled .bench-build tree, so resolve it here (same order as the script) and pass it on.
+ */
+async function ensureTemporalCli(): Promise<void> {
+  if (process.env.TEMPORAL_CLI_PATH) return;
+  const r = await runCommand('bash', [path.join(REPO_ROOT, 'scripts', 'install-temporal.sh')], { cwd: REPO_ROOT, timeoutMs: 20 * 60_000 });
+  const cli = r.stdout.trim().split('\n').pop()?.trim();
+  if (r.code !== 0 || !cli) throw new Error(`scripts/install-temporal.sh failed (exit ${r.code}); set TEMPORAL_CLI_PATH to a temporal CLI binary:\n${r.stderr}`);
+  process.env.TEMPORAL_CLI_PATH = cli;
+}
+
+async function main(): Promise<void> {
+  const reps = Math.floor(envNumber('BENCH_REPS', 5, 1));
+  const warmup = Math.floor(envNumber('BENCH_WARMUP', 1, 0));
+  const sizeMiB = Math.floor(envNumber('BENCH_SIZE_MB', 1024, 1));
+  const scale = envNumber('BENCH_DATASET_SCALE', 1, 0.001);
+  const profileReps = Math.floor(envNumber('BENCH_PROFILE_REPS', 3, 1));
+  const profile = (process.env.BENCH_PROFILE ?? 'auto') as 'auto' | 'on' | 'off';
+  if (!['auto', 'on', 'off'].includes(profile)) throw new Error(`BENCH_PROFILE=${profile}: expected auto, on or off`);
+  const only = process.env.BENCH_ONLY ?? '';
+  if (!['', 'transport', 'backup'].includes(only)) throw new Error(`BENCH_ONLY=${only}: expected transport or backup`);
+
+  const startedAt = new Date();
+  const results: Record<string, unknown> = {
+    startedAt: startedAt.toISOString(),
+    settings: { reps, warmup, sizeMiB, scale, profile, profileReps, only: only || 'all' },
+    machine: {
+      cores: os.availableParallelism(), cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      tools: await toolVersions(),
+    },
+    load: {} as Record<string, unknown>,
+    notes: [
+      'MB = 1e6 bytes. Throughput = bytes (transport: file size; backup: dataset source bytes) / wall seconds.',
+      'Contenders run interleaved (A B A B …); warm-up runs are listed separately and not in the statistics.',
+      'Between runs (untimed) the uploaded files are removed and `sync` is run; backupctl also forgets its cached SSH connection and its last-backup record.',
+      'nodePeakRssMiB: VmHWM of the whole bench process after resetting it via /proc/self/clear_refs before each run (process-wide: includes the Temporal runtime and the bench itself). maxRssBefore/AfterMiB: process.resourceUsage().maxRSS, a never-reset high-water mark.',
+      'busyCores: machine-wide (sshd and any other load included). client CPU s: the node process plus its reaped children (tar, zstd, sftp, ssh, bash, openssl). server CPU s: the sshd tree (transport) or sshd + Temporal dev server trees (backup).',
+      'foreignCores: machine-wide busy cores not accounted for by this process, its children or the servers (other users of this shared machine); a noise indicator, ideally ~0.',
+      'Peak RSS of OpenSSH contenders: GNU time %M of the client command (largest process).',
+      'backupctl fsyncs the uploaded file (fsync@openssh.com); OpenSSH sftp does not.',
+    ],
+  };
+  const load = results.load as Record<string, unknown>;
+  load.start = { loadavg: loadAvg(), idleBusyCores: await backgroundLoad() };
+
+  const tmp = await makeTempDir('backupctl-bench-');
+  cleanups.push(() => tmp.cleanup());
+  log(`temp dir ${tmp.path}; reps ${reps} (+${warmup} warm-up), transport ${sizeMiB} MiB, dataset scale ${scale}; load ${loadAvg().join(' ')}`);
+  const sshd = await startSshd();
+  cleanups.push(() => sshd.stop());
+  log(`sshd on ${sshd.host}:${sshd.port} as ${sshd.user}, root ${sshd.root}`);
+
+  let transport: TransportReport | undefined;
+  let backup: BackupReport | undefined;
+  const errors: Record<string, string> = {};
+  // A failing comparison is reported, but does not discard the other one's results.
+  const section = async (name: string, fn: () => Promise<void>) => {
+    try {
+      await fn();
+    } catch (err) {
+      errors[name] = err instanceof Error ? err.stack ?? err.message : String(err);
+      log(`${name} comparison failed: ${errors[name]}`);
+    }
+  };
+  try {
+    if (only !== 'backup') {
+      await section('transport', async () => {
+        load.transport = { loadavg: loadAvg(), idleBusyCores: await backgroundLoad() };
+        transport = await runTransport({ sshd, tmp: tmp.path, reps, warmup, sizeMiB, profile, profileReps });
+        results.transport = transport;
+      });
+    }
+    if (only !== 'transport') {
+      await section('backup', async () => {
+        await ensureTemporalCli();
+        // Loaded only here: it pulls in the worker and Temporal, which the transport comparison does not need.
+        const { runBackup } = await import('./backup.js');
+        log(`dataset: generating (scale ${scale})`);
+        const dataset = await generateDataset(path.join(tmp.path, 'src', 'dataset'), scale);
+        log(`dataset: ${dataset.files} files, ${(dataset.bytes / 1e6).toFixed(1)} MB in ${dataset.seconds.toFixed(1)} s`);
+        load.backup = { loadavg: loadAvg(), idleBusyCores: await backgroundLoad() };
+        backup = await runBackup({ sshd, tmp: tmp.path, dataset, reps, warmup, onCleanup: (fn) => { cleanups.push(fn); } });
+        results.backup = backup;
+      });
+    }
+  } finally {
+    load.end = { loadavg: loadAvg() };
+    results.finishedAt = new Date().toISOString();
+    if (Object.keys(errors).length > 0) results.errors = errors;
+    await cleanupAll();
+  }
+
+  const out: string[] = [];
+  out.push(`backupctl benchmark, ${results.startedAt as string}: ${os.availableParallelism()} cores, reps ${reps} interleaved (+${warmup} warm-up each), load average at start ${((load.start as { loadavg: number[] }).loadavg).join(" ")}`);
+  if (transport) {
+    out.push('', `1. Transport: SFTP upload of ${(transport.fileBytes / 1e6).toFixed(1)} MB from /dev/urandom to loopback sshd (ssh2 cipher: ${transport.ssh2Cipher ?? '?'}); MB = 1e6 bytes`);
+    out.push(transportTable(transport));
+    for (const [k, v] of Object.entries(transport.ratios)) out.push(`ratio of medians ${k}: ${fmt(v)}`);
+    const r = transport.ratios['backupctl / sftp-gcm'] ?? Number.NaN;
+    out.push(`target (${transport.target}): ${r >= 0.9 ? 'MET' : 'NOT MET'} (${fmt(r)}×)`);
+  }
+  if (backup) {
+    out.push('', `2. Verified full backup of the mixed dataset: ${backup.dataset.files} files, ${(backup.dataset.bytes / 1e6).toFixed(1)} MB (SQL zstd -3 ratio ${fmt(backup.dataset.sqlZstdRatio)}×)`);
+    out.push(backupTables(backup));
+    out.push(`ratio of medians script (b) ÷ backupctl (speed-up): ${fmt(backup.speedup)}`);
+    out.push(`target (${backup.target}): ${backup.speedup > 1 ? 'MET' : 'NOT MET'} (${fmt(backup.speedup)}×)`);
+    out.push(`remote copy verified once: sha256 ${backup.verified.remoteSha256 === backup.verified.resultSha256 ? 'matches' : 'DIFFERS'} the result (${backup.verified.size} bytes)`);
+  }
+  const resultsDir = path.join(REPO_ROOT, 'bench-results');
+  await mkdir(resultsDir, { recursive: true });
+  const file = path.join(resultsDir, `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+  await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
+  for (const [name, err] of Object.entries(errors)) out.push('', `${name} comparison FAILED: ${err.split('\n')[0]}`);
+  out.push('', `results: ${path.relative(process.cwd(), file)}`);
+  process.stdout.write(`${out.join('\n')}\n`);
+  if (Object.keys(errors).length > 0) process.exitCode = 1;
+}
+
+main().then(
+  () => {
+    const code = process.exitCode ?? 0;
+    // Anything still holding the event loop open (it should not) must not keep the bench alive.
+    setTimeout(() => process.exit(code), 5000).unref();
+  },
+  async (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    await cleanupAll();
+    process.exit(1);
+  },
+);

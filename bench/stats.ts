@@ -1,0 +1,40 @@
+/** Summary statistics and plain-text tables for the benchmark report. MB = 1e6 bytes. */
+
+export interface Summary {
+  n: number;
+  /** Wall seconds. */
+  median: number;
+  min: number;
+  max: number;
+  /** Throughput in MB/s (1e6 bytes per second) at the median, the fastest and the slowest run. */
+  mbps: { median: number; best: number; worst: number };
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+export function summarize(seconds: readonly number[], bytes: number): Summary {
+  const med = median(seconds);
+  const min = Math.min(...seconds);
+  const max = Math.max(...seconds);
+  return {
+    n: seconds.length,
+    median: med,
+    min,
+    max,
+    mbps: { median: bytes / 1e6 / med, best: bytes / 1e6 / min, worst: bytes / 1e6 / max },
+  };
+}
+
+export const fmt = (v: number | undefined, digits = 2): string => (v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(digits));
+
+/** Renders rows as a left-aligned text table with a header rule. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) => cells.map((c, i) => (c ?? '').padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}

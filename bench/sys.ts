@@ -1,0 +1,161 @@
+/** Process and machine measurements read from /proc (Linux), plus small shell helpers. */
+import { readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { listDescendants, runCommand, sleep, type RunResult } from '../test/helpers/util.js';
+
+const CLK_TCK = 100; // USER_HZ on Linux
+
+/** Machine-wide CPU jiffies: busy and total (all cores). */
+function machineCpu(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = v.reduce((a, b) => a + b, 0);
+  const idle = (v[3] ?? 0) + (v[4] ?? 0); // idle + iowait
+  return { busy: total - idle, total };
+}
+
+/** CPU seconds of this process (all threads) and of its waited-for descendants (tar, zstd, sftp, ssh, bash …). */
+function ownCpu(): { self: number; children: number } {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  // Fields 14–17 (utime, stime, cutime, cstime) are at indexes 11–14 after "pid (comm) ".
+  return { self: (f[11]! + f[12]!) / CLK_TCK, children: (f[13]! + f[14]!) / CLK_TCK };
+}
+
+/** CPU seconds of a process tree: every live member's own time plus what it has reaped; 0 for a vanished process. */
+function treeCpu(pid: number): number {
+  let ticks = 0;
+  for (const p of [pid, ...listDescendants(pid)]) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+      ticks += f[11]! + f[12]! + f[13]! + f[14]!;
+    } catch {
+      // exited meanwhile: its time is in its parent's cutime once reaped
+    }
+  }
+  return ticks / CLK_TCK;
+}
+
+/** Resets this process's peak RSS (VmHWM) by writing 5 to /proc/self/clear_refs; false if the kernel refuses. */
+function resetPeakRss(): boolean {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** VmHWM of this process in KiB (peak RSS since start or since the last reset). */
+function peakRssKiB(): number | undefined {
+  const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) : undefined;
+}
+
+export interface Measured<T> {
+  value: T;
+  seconds: number;
+  /** Busy cores machine-wide during the run (of `os.availableParallelism()`), sshd included. */
+  busyCores: number;
+  /** CPU seconds of this node process (all threads) during the run. */
+  nodeCpuS: number;
+  /** CPU seconds of child processes reaped during the run (tar, zstd, sftp, ssh, bash, …). */
+  childCpuS: number;
+  /** Peak RSS of this node process during the run (MiB), if VmHWM could be reset first. */
+  nodePeakRssMiB?: number;
+  /** process.resourceUsage().maxRSS before and after (MiB): process-wide high-water mark, never reset. */
+  maxRssBeforeMiB: number;
+  maxRssAfterMiB: number;
+  /** RSS of this node process just before the run (MiB): what the peak grew from. */
+  nodeRssBeforeMiB: number;
+  /** CPU seconds of the server process trees passed in `servers` (sshd and its sessions, the Temporal dev server). */
+  serverCpuS: number;
+  /**
+   * Cores busy with work that is neither this process, its children nor the servers (other users of the machine),
+   * averaged over the run plus a short settling pause after it. A noise indicator: near 0 on a quiet machine.
+   */
+  foreignCores: number;
+}
+
+export interface MeasureOptions {
+  /** PIDs of server processes whose trees count as part of the system under test. */
+  servers?: readonly number[];
+}
+
+const SETTLE_MS = 300;
+
+/** Times `fn` and records CPU use and memory around it. The /proc reads happen outside the timed span. */
+export async function measure<T>(fn: () => Promise<T>, opts: MeasureOptions = {}): Promise<Measured<T>> {
+  const servers = opts.servers ?? [];
+  const serverCpu = () => servers.reduce((sum, pid) => sum + treeCpu(pid), 0);
+  const srv0 = serverCpu();
+  const maxRssBefore = process.resourceUsage().maxRSS / 1024;
+  const rssBefore = process.memoryUsage.rss() / 2 ** 20;
+  const canReset = resetPeakRss();
+  const cpu0 = machineCpu();
+  const own0 = ownCpu();
+  const t0 = performance.now();
+  const value = await fn();
+  const t1 = performance.now();
+  const own1 = ownCpu();
+  const cpu1 = machineCpu();
+  const hwm = canReset ? peakRssKiB() : undefined;
+  const seconds = (t1 - t0) / 1000;
+  const cores = os.availableParallelism();
+  // Let servers reap their session processes (the SSH connection may close just after the run), then account.
+  await sleep(SETTLE_MS);
+  const cpu2 = machineCpu();
+  const own2 = ownCpu();
+  const srv2 = serverCpu();
+  const windowS = (performance.now() - t0) / 1000;
+  const machineBusyS = ((cpu2.busy - cpu0.busy) / Math.max(1, cpu2.total - cpu0.total)) * cores * windowS;
+  const serverCpuS = srv2 - srv0;
+  const foreign = machineBusyS - (own2.self - own0.self) - (own2.children - own0.children) - serverCpuS;
+  return {
+    serverCpuS,
+    foreignCores: Math.max(0, foreign / windowS),
+    value,
+    seconds,
+    busyCores: cpu1.total > cpu0.total ? ((cpu1.busy - cpu0.busy) / (cpu1.total - cpu0.total)) * cores : 0,
+    nodeCpuS: own1.self - own0.self,
+    childCpuS: own1.children - own0.children,
+    nodePeakRssMiB: hwm === undefined ? undefined : hwm / 1024,
+    maxRssBeforeMiB: maxRssBefore,
+    maxRssAfterMiB: process.resourceUsage().maxRSS / 1024,
+    nodeRssBeforeMiB: rssBefore,
+  };
+}
+
+/** Runs a command and throws with its output if it fails. */
+export async function mustRun(file: string, args: readonly string[], timeoutMs = 10 * 60_000): Promise<RunResult> {
+  const r = await runCommand(file, args, { timeoutMs });
+  if (r.code !== 0) throw new Error(`${file} ${args.join(' ')} failed (exit ${r.code ?? r.signal}):\n${r.stderr}${r.stdout}`);
+  return r;
+}
+
+/** `openssl dgst -sha256` of a local file (SHA-NI; about 1.3 GB/s here). */
+export async function sha256File(file: string): Promise<string> {
+  const r = await mustRun('openssl', ['dgst', '-sha256', '-r', file]);
+  const m = /^([0-9a-f]{64})\b/.exec(r.stdout.trim());
+  if (!m) throw new Error(`openssl dgst printed no hash for ${file}: ${r.stdout}`);
+  return m[1]!;
+}
+
+/** Flush dirty pages so that one run's writeback does not land in the next run (untimed). */
+export async function sync(): Promise<void> {
+  await mustRun('sync', []);
+}
+
+export function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+export function loadAvg(): number[] {
+  return os.loadavg().map((v) => Math.round(v * 100) / 100);
+}
+
+export function log(message: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
