@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   VERIFY_MISSING: { permanent: true },
   FINALIZE_FAILED: { permanent: false },
   NOTIFY_FAILED: { permanent: false },
+  SIZE_ANOMALY: { permanent: true },
   TEMPORAL_UNAVAILABLE: { permanent: true },
 } as const satisfies Record<string, { permanent: boolean }>;
 

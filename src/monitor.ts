@@ -32,43 +32,48 @@ export interface JobStatus {
 const hours = (ms: number) => `${Math.round(ms / 360_000) / 10} h`;
 const byNameDesc = (a: { name: string }, b: { name: string }) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0);
 
-/**
- * The newest finalized backup per type on one destination, read from the manifests (a file without a manifest is no
- * backup). Walks `<tier>/YYYY/MM/DD/HHMM/` newest first and stops once every type is found.
- */
-export async function newestOnDestination(d: DestinationSession, job: string, types: BackupType[], now = Date.now()): Promise<Partial<Record<BackupType, BackupInfo>>> {
-  const found: Partial<Record<BackupType, BackupInfo>> = {};
-  const pattern = new RegExp(`^${job.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-(full|diff)-\\d{8}T\\d{6}Z\\.tar\\.manifest\\.json$`);
+const escapeRe = (v: string) => v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Manifests of a job in one tier, newest slot first (walks `<tier>/YYYY/MM/DD/HHMM/`, reading only what it yields). */
+export async function* manifestsNewestFirst(d: DestinationSession, tier: string, job: string): AsyncGenerator<{ dir: string; manifest: Manifest }> {
+  const pattern = new RegExp(`^${escapeRe(job)}-(full|diff)-\\d{8}T\\d{6}Z\\.tar\\.manifest\\.json$`);
   const dirs = async (p: string, re: RegExp) => ((await d.list(p)) ?? []).filter((e) => e.type === 'dir' && re.test(e.name)).sort(byNameDesc);
-  const tiers = ((await d.list('')) ?? []).filter((e) => e.type === 'dir' && !e.name.startsWith('.'));
-  for (const tier of tiers) {
-    const inTier = new Set<BackupType>();
-    // Directories are walked newest first: once every type was seen in this tier, older folders cannot win.
-    const timeDirs = async function* () {
-      for (const y of await dirs(tier.name, /^\d{4}$/)) {
-        for (const m of await dirs(`${tier.name}/${y.name}`, /^\d\d$/)) {
-          for (const day of await dirs(`${tier.name}/${y.name}/${m.name}`, /^\d\d$/)) {
-            for (const t of await dirs(`${tier.name}/${y.name}/${m.name}/${day.name}`, /^\d{4}$/)) yield `${tier.name}/${y.name}/${m.name}/${day.name}/${t.name}`;
+  for (const y of await dirs(tier, /^\d{4}$/)) {
+    for (const m of await dirs(`${tier}/${y.name}`, /^\d\d$/)) {
+      for (const day of await dirs(`${tier}/${y.name}/${m.name}`, /^\d\d$/)) {
+        for (const t of await dirs(`${tier}/${y.name}/${m.name}/${day.name}`, /^\d{4}$/)) {
+          const dir = `${tier}/${y.name}/${m.name}/${day.name}/${t.name}`;
+          const files = ((await d.list(dir)) ?? []).filter((e) => e.type === 'file' && pattern.test(e.name)).sort(byNameDesc);
+          for (const f of files) {
+            try {
+              yield { dir, manifest: JSON.parse((await d.readSmallFile(`${dir}/${f.name}`))!.toString()) as Manifest };
+            } catch {
+              // an unreadable manifest is no proof of a backup
+            }
           }
         }
       }
-    };
-    for await (const dir of timeDirs()) {
-      for (const f of ((await d.list(dir)) ?? []).filter((e) => e.type === 'file' && pattern.test(e.name))) {
-        let manifest: Manifest;
-        try {
-          manifest = JSON.parse((await d.readSmallFile(`${dir}/${f.name}`))!.toString()) as Manifest;
-        } catch {
-          continue; // an unreadable manifest is no proof of a backup
-        }
-        inTier.add(manifest.type);
-        const prev = found[manifest.type];
-        if (!prev || manifest.slot > prev.slot) {
-          found[manifest.type] = {
-            type: manifest.type, slot: manifest.slot, ageMs: now - Date.parse(manifest.slot), size: manifest.artifact.size,
-            sha256: manifest.artifact.sha256, destination: d.name, path: `${dir}/${manifest.artifact.name}`, workflowId: manifest.workflowId,
-          };
-        }
+    }
+  }
+}
+
+/**
+ * The newest finalized backup per type on one destination, read from the manifests (a file without a manifest is no
+ * backup). Stops walking a tier once every type was found in it.
+ */
+export async function newestOnDestination(d: DestinationSession, job: string, types: BackupType[], now = Date.now()): Promise<Partial<Record<BackupType, BackupInfo>>> {
+  const found: Partial<Record<BackupType, BackupInfo>> = {};
+  const tiers = ((await d.list('')) ?? []).filter((e) => e.type === 'dir' && !e.name.startsWith('.'));
+  for (const tier of tiers) {
+    const inTier = new Set<BackupType>();
+    for await (const { dir, manifest } of manifestsNewestFirst(d, tier.name, job)) {
+      inTier.add(manifest.type);
+      const prev = found[manifest.type];
+      if (!prev || manifest.slot > prev.slot) {
+        found[manifest.type] = {
+          type: manifest.type, slot: manifest.slot, ageMs: now - Date.parse(manifest.slot), size: manifest.artifact.size,
+          sha256: manifest.artifact.sha256, destination: d.name, path: `${dir}/${manifest.artifact.name}`, workflowId: manifest.workflowId,
+        };
       }
       if (types.every((t) => inTier.has(t))) break;
     }

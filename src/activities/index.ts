@@ -1,4 +1,5 @@
 import { archive } from './archive.js';
+import { checkSizes } from './check-sizes.js';
 import { cleanup } from './cleanup.js';
 import type { ActivityDeps } from './context.js';
 import { dump } from './dump.js';
@@ -18,6 +19,7 @@ export function createActivities(deps: ActivityDeps) {
     preflight: preflight(deps),
     dump: dump(deps),
     archive: archive(deps),
+    checkSizes: checkSizes(deps),
     upload: upload(deps),
     verify: verify(deps),
     finalize: finalize(deps),

@@ -266,6 +266,18 @@ export const Job = z.strictObject({
   /** The newest finalized backup of a type older than this is stale (freshness check and `status`). */
   freshness: z.strictObject({ full: Duration.default(25 * 3_600_000), diff: Duration.default(7 * 3_600_000) })
     .default({ full: 25 * 3_600_000, diff: 7 * 3_600_000 }),
+  /**
+   * Size anomaly detection per component: this run's size against the median of the last `window` runs of the same
+   * job, tier and type (read from the manifests on the job's first destination). A drop of more than `dropPercent`
+   * marks the run with a warning, or fails it with `action: fail`.
+   */
+  sizeAnomaly: z.strictObject({
+    dropPercent: z.number().int().min(1).max(99).default(50),
+    window: z.number().int().min(1).max(50).default(7),
+    /** Runs needed before the check applies. */
+    minHistory: z.number().int().min(1).max(50).default(3),
+    action: z.enum(['warn', 'fail']).default('warn'),
+  }).default({ dropPercent: 50, window: 7, minHistory: 3, action: 'warn' }),
   /** Consecutive failed runs after which the job counts as failing. */
   failingAfter: z.number().int().min(1).max(100).default(2),
 });

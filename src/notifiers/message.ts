@@ -54,7 +54,8 @@ export function renderMessage(event: BackupEvent, ctx: MessageContext): Rendered
       `Run: ${runLink(ctx, r.workflowId)}`,
       `Workflow ID: ${r.workflowId}`,
     ];
-    return { id, subject: `[backupctl] ${warn ? 'WARNING' : 'OK'}: ${r.job} ${r.type} backup ${r.slot}${warn ? ` (${r.warnings.length} warning${r.warnings.length > 1 ? 's' : ''})` : ''}`, text: lines.join('\n') };
+    const headline = warn ? ` (${r.warnings.length} warning${r.warnings.length > 1 ? 's' : ''}${r.warnings[0]!.startsWith('size anomaly') ? `: ${r.warnings[0]!.slice(0, 120)}` : ''})` : '';
+    return { id, subject: `[backupctl] ${warn ? 'WARNING' : 'OK'}: ${r.job} ${r.type} backup ${r.slot}${headline}`, text: lines.join('\n') };
   }
   const cancelled = event.kind === 'cancelled';
   const lines = [

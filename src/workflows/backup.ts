@@ -23,7 +23,7 @@ const BackupOutcome = defineSearchAttributeKey(SEARCH_ATTRIBUTE_NAMES.outcome, S
 /** Codes after which retrying the step is pointless (mirrors `ERROR_CODES` entries marked permanent). */
 const NON_RETRYABLE = [
   'CONFIG_INVALID', 'CONFIG_NOT_FOUND', 'JOB_UNKNOWN', 'SECRET_UNAVAILABLE', 'SOURCE_UNREADABLE', 'SOURCE_EMPTY', 'STAGING_SPACE',
-  'DESTINATION_AUTH', 'HOST_KEY_MISMATCH', 'DUMP_INCOMPLETE', 'DATABASE_AUTH', 'DESTINATION_SPACE', 'DESTINATION_EXISTS', 'UPLOAD_CORRUPTED', 'VERIFY_MISMATCH', 'VERIFY_MISSING',
+  'DESTINATION_AUTH', 'HOST_KEY_MISMATCH', 'DUMP_INCOMPLETE', 'DATABASE_AUTH', 'SIZE_ANOMALY', 'DESTINATION_SPACE', 'DESTINATION_EXISTS', 'UPLOAD_CORRUPTED', 'VERIFY_MISMATCH', 'VERIFY_MISSING',
 ];
 
 function retry(maximumAttempts: number) {
@@ -160,10 +160,15 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult |
         offset = c.end;
       }
 
+      details('size check');
+      const sizes = await quick.checkSizes({ job: input.job, type, tier: plan.tier, workflowId: info.workflowId, components });
+      // Anomalies go first: the notification headlines the first warning.
+      warnings.unshift(...sizes.warnings);
+
       step = 'archive';
       details('archive');
       const archived = await steps.archive({
-        job: input.job, type, tier: plan.tier, slot, workflowId: info.workflowId, artifactName: plan.artifactName, components, warnings: plan.warnings,
+        job: input.job, type, tier: plan.tier, slot, workflowId: info.workflowId, artifactName: plan.artifactName, components, warnings: [...sizes.warnings, ...plan.warnings],
       });
 
       for (const d of plan.destinations) {

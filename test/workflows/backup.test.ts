@@ -45,6 +45,7 @@ function scripted(overrides: Partial<Record<keyof Activities, unknown>>, destina
     cleanup: async (i: unknown) => { calls.cleanup.push(i); return { removed: [], problems: [] }; },
     notify: async (i: { event: BackupEvent }) => { calls.events.push(i.event); return { sent: true }; },
     notifiersOf: async () => ['ops'],
+    checkSizes: async () => ({ warnings: [], history: 0 }),
     // The lock is granted at once (the real lock workflow is tested end to end).
     requestLock: async () => {
       const { workflowId, runId } = Context.current().info.workflowExecution!;
