@@ -4,7 +4,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/shared.js';
-import { runCommand } from '../helpers/util.js';
+import { getFreePort } from '../helpers/free-port.js';
+import { runCommand, waitFor } from '../helpers/util.js';
 import { listFiles, sha256File, startEnv, withWorker, writeJob, type Env } from './fixture.js';
 
 const cli = path.resolve(import.meta.dirname, '../../bin/backupctl.js');
@@ -88,6 +89,31 @@ describe('backupctl CLI against real servers', () => {
     expect(r2.code).toBe(1);
     expect(r2.stdout).toMatch(/FAIL {2}destination nas: .*host key mismatch/);
     expect(r2.stdout).toMatch(/FAIL {2}notifier ops: .*authentication failed/);
+  });
+
+  it('backupctl worker applies the schedules on start and serves Prometheus metrics when configured', async () => {
+    const port = await getFreePort();
+    const job = await writeJob(env, (c) => {
+      c.metrics = { prometheus: `127.0.0.1:${port}` };
+      c.jobs.app.schedules = [{ name: 'nightly', type: 'full', cron: '30 2 * * *', timezone: 'Europe/Berlin' }];
+    });
+    const child = spawn(process.execPath, [cli, '--config', job.configFile, 'worker'], { env: { ...process.env, TEMPORAL_ADDRESS: env.address, BACKUPCTL_LOG_LEVEL: 'WARN' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    try {
+      await waitFor(() => stderr.includes('worker polling'), { timeoutMs: 60_000, description: `the worker (${stderr})` });
+      expect(stderr).toMatch(/schedule created: backupctl-app-nightly/);
+      const metrics = await waitFor(async () => {
+        const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        return /temporal_\w+/.test(text) ? text : undefined;
+      }, { timeoutMs: 30_000, description: 'the metrics endpoint' });
+      expect(metrics).toMatch(/temporal_worker_task_slots_available|temporal_num_pollers|temporal_request/);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      await env.client.schedule.getHandle('backupctl-app-nightly').delete().catch(() => undefined);
+      await env.client.schedule.getHandle(`backupctl-freshness-${job.taskQueue}`).delete().catch(() => undefined);
+    }
   });
 
   it('an unknown job is a usage error (exit 2)', async () => {
