@@ -69,7 +69,7 @@ export class LocalSession implements DestinationSession {
     try {
       for (;;) {
         opts.signal?.throwIfAborted();
-        const buf = Buffer.allocUnsafeSlow(CHUNK);
+        const buf = hasher.take(CHUNK);
         const { bytesRead } = await src.read(buf, 0, CHUNK, null);
         if (bytesRead === 0) break;
         let off = 0;

@@ -230,7 +230,7 @@ export class SftpSession implements DestinationSession {
       for (;;) {
         while (inFlight >= inFlightMax && !failure) await new Promise<void>((r) => (wake = r));
         if (failure) break;
-        const buf = Buffer.allocUnsafeSlow(maxWrite);
+        const buf = hasher.take(maxWrite);
         const { bytesRead } = await src.read(buf, 0, maxWrite, readPos);
         if (bytesRead === 0) break;
         if (throttle) await throttle.take(bytesRead, opts.signal);
