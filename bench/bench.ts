@@ -5,6 +5,9 @@
  *     OpenSSH `sftp` with the same cipher (aes128-gcm), with and without a separate SHA-256 of the file.
  *  2. Verified full backup of a ~1 GiB mixed dataset: the backupctl workflow (Temporal dev server, in-process worker)
  *     against a good shell script (tar | zstd, sha256sum, sftp put .tmp, ssh sha256sum, ssh mv).
+ *  3. Only with BENCH_ONLY=postgres (not part of the default run): one verified backup of a generated PostgreSQL
+ *     database of ≥ 1 GiB through the real path (a separate `backupctl worker` process, `backupctl run --wait --json`,
+ *     Temporal dev server, loopback sshd): wall time, phases, the worker's peak RSS, artifact size (bench/postgres.ts).
  *
  * Contenders alternate (A B A B …). Prints a table and writes bench-results/<timestamp>.json.
  *
@@ -15,7 +18,8 @@
  *   BENCH_DATASET_SCALE  dataset size factor (default 1.0 = 1.05 GB, 30,004 files)
  *   BENCH_PROFILE        auto | on | off: compare parallelWrites 32/64/128 (auto: when below the transport target)
  *   BENCH_PROFILE_REPS   repetitions for that comparison (default 3)
- *   BENCH_ONLY           transport | backup: run one comparison only
+ *   BENCH_ONLY           transport | backup | postgres: run one section only (postgres runs only when asked for)
+ *   BENCH_PG_GIB         postgres: target pg_database_size in GiB (default 1.2; ≥ 1.0 for the 1 GiB requirement)
  * Quick smoke run: BENCH_REPS=1 BENCH_SIZE_MB=64 BENCH_DATASET_SCALE=0.05 npm run bench
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -25,6 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { startSshd } from '../test/helpers/sshd.js';
 import { makeTempDir, runCommand, sleep } from '../test/helpers/util.js';
 import type { BackupReport } from './backup.js';
+import type { PostgresReport } from './postgres.js';
 import { generateDataset } from './dataset.js';
 import { fmt, table } from './stats.js';
 import { loadAvg, log, measure } from './sys.js';
@@ -125,6 +130,44 @@ function backupTables(b: BackupReport): string {
   return `${main}\n\n${phases}\n\n${basePhases}`;
 }
 
+function postgresText(p: PostgresReport): string {
+  const GIB = 2 ** 30;
+  const d = p.database;
+  const out: string[] = [];
+  out.push(`3. Verified backup of a PostgreSQL database (${p.server.version}; ${p.server.pgDump}) through a separate \`backupctl worker\` process and \`backupctl run --wait --json\`, to loopback sshd; one run`);
+  out.push(`database ${d.name}: pg_database_size ${d.sizeBytes} bytes = ${fmt(d.sizeGiB, 3)} GiB (target ${d.targetGiB} GiB; ≥ 1.0 GiB: ${d.atLeast1GiB ? 'yes' : 'NO'}), generated in ${fmt(d.generateSeconds, 1)} s`);
+  out.push(table(['table', 'rows', 'total MiB', 'heap MiB', 'indexes MiB'], d.tables.map((t) => [
+    t.name, t.rows.toLocaleString('en'), fmt(t.totalBytes / 2 ** 20, 1), fmt(t.heapBytes / 2 ** 20, 1), fmt(t.indexBytes / 2 ** 20, 1),
+  ])));
+  const comp = p.artifact.components[0];
+  const dumpBytes = comp ? Number(comp.stats[`database.${d.name}.bytes`] ?? Number.NaN) : Number.NaN;
+  const c = p.run.cpuSeconds;
+  out.push('', table(['measure', 'value'], [
+    ['wall time, run start→result (s)', fmt(p.run.wallSeconds, 2)],
+    ['database MB/s (pg_database_size ÷ wall)', fmt(p.run.dbMBps, 1)],
+    ['result', `${p.run.status} (exit ${p.run.exitCode ?? '?'})${p.run.warnings.length ? `, ${p.run.warnings.length} warning(s)` : ''}`],
+    ['worker peak RSS, VmHWM before stop (MiB)', fmt(p.worker.peakRssMiB, 0)],
+    ['worker VmHWM when ready / VmRSS at stop (MiB)', `${fmt(p.worker.readyHwmMiB, 0)} / ${fmt(p.worker.rssAtStopMiB, 0)}`],
+    ['worker tree peak RSS, sampled 250 ms (MiB)', `${fmt(p.worker.treePeakRssMiB, 0)} (${p.worker.treeSamples} samples)`],
+    ['pg_dump -Fc -Z0 output (MB)', fmt(dumpBytes / 1e6, 1)],
+    ['artifact size (bytes)', `${p.artifact.size} (${fmt(p.artifact.size / 1e6, 1)} MB, ${fmt(p.artifact.size / GIB, 3)} GiB)`],
+    ['database ÷ artifact', `${fmt(p.artifact.ratioToDatabase, 2)}×`],
+    ['remote sha256 = result = manifest', `${p.verified.ok ? 'yes' : 'NO'} (${p.verified.remoteSha256})`],
+    ['CPU s: worker tree / postgres / sshd / temporal / run CLI', [c.worker, c.postgres, c.sshd, c.temporal, c.runCli].map((v) => fmt(v, 1)).join(' / ')],
+    ['busy cores / foreign cores (of ' + String(os.availableParallelism()) + ')', `${fmt(p.run.busyCores)} / ${fmt(p.run.foreignCores)}`],
+    ['load average before run (1/5/15 min)', p.load.beforeRun.loadavg.join(' ')],
+    ['load average after run (1/5/15 min)', p.load.afterRun.loadavg.join(' ')],
+    ['worker start → polling / Temporal dev server start (s)', `${fmt(p.worker.startSeconds, 1)} / ${fmt(p.temporalStartSeconds, 1)}`],
+  ]));
+  const order = ['requestLock', 'preflight', 'dump', 'checkSizes', 'archive', 'upload', 'verify', 'finalize', 'cleanup', 'notify'];
+  const keys = Object.keys(p.phases);
+  const names = [...order.filter((k) => k in p.phases), ...keys.filter((k) => !k.endsWith(' (queue)') && !order.includes(k) && !['workflow', 'outside activities', 'start→result (client)'].includes(k))];
+  const rows = names.map((k) => [k, fmt(p.phases[k], 3), fmt(p.phases[`${k} (queue)`], 3), String(p.attempts[k] ?? '')]);
+  for (const k of ['outside activities', 'workflow', 'start→result (client)']) if (k in p.phases) rows.push([k, fmt(p.phases[k], 3), '', '']);
+  out.push('', table(['phase (workflow history)', 's', 'queued s', 'attempts'], rows));
+  return out.join('\n');
+}
+
 /**
  * The Temporal CLI for the dev server. The test helper looks for scripts/install-temporal.sh next to its own file,
  * which is not there in the compiled .bench-build tree, so resolve it here (same order as the script) and pass it on.
@@ -146,12 +189,13 @@ async function main(): Promise<void> {
   const profile = (process.env.BENCH_PROFILE ?? 'auto') as 'auto' | 'on' | 'off';
   if (!['auto', 'on', 'off'].includes(profile)) throw new Error(`BENCH_PROFILE=${profile}: expected auto, on or off`);
   const only = process.env.BENCH_ONLY ?? '';
-  if (!['', 'transport', 'backup'].includes(only)) throw new Error(`BENCH_ONLY=${only}: expected transport or backup`);
+  if (!['', 'transport', 'backup', 'postgres'].includes(only)) throw new Error(`BENCH_ONLY=${only}: expected transport, backup or postgres`);
+  const pgGiB = envNumber('BENCH_PG_GIB', 1.2, 0.01);
 
   const startedAt = new Date();
   const results: Record<string, unknown> = {
     startedAt: startedAt.toISOString(),
-    settings: { reps, warmup, sizeMiB, scale, profile, profileReps, only: only || 'all' },
+    settings: { reps, warmup, sizeMiB, scale, profile, profileReps, only: only || 'all', ...(only === 'postgres' ? { pgGiB } : {}) },
     machine: {
       cores: os.availableParallelism(), cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30),
       tools: await toolVersions(),
@@ -180,6 +224,7 @@ async function main(): Promise<void> {
 
   let transport: TransportReport | undefined;
   let backup: BackupReport | undefined;
+  let postgres: PostgresReport | undefined;
   const errors: Record<string, string> = {};
   // A failing comparison is reported, but does not discard the other one's results.
   const section = async (name: string, fn: () => Promise<void>) => {
@@ -191,14 +236,14 @@ async function main(): Promise<void> {
     }
   };
   try {
-    if (only !== 'backup') {
+    if (only === '' || only === 'transport') {
       await section('transport', async () => {
         load.transport = { loadavg: loadAvg(), idleBusyCores: await backgroundLoad() };
         transport = await runTransport({ sshd, tmp: tmp.path, reps, warmup, sizeMiB, profile, profileReps });
         results.transport = transport;
       });
     }
-    if (only !== 'transport') {
+    if (only === '' || only === 'backup') {
       await section('backup', async () => {
         await ensureTemporalCli();
         // Loaded only here: it pulls in the worker and Temporal, which the transport comparison does not need.
@@ -209,6 +254,15 @@ async function main(): Promise<void> {
         load.backup = { loadavg: loadAvg(), idleBusyCores: await backgroundLoad() };
         backup = await runBackup({ sshd, tmp: tmp.path, dataset, reps, warmup, onCleanup: (fn) => { cleanups.push(fn); } });
         results.backup = backup;
+      });
+    }
+    if (only === 'postgres') {
+      await section('postgres', async () => {
+        await ensureTemporalCli();
+        const { runPostgres } = await import('./postgres.js');
+        load.postgres = { loadavg: loadAvg(), idleBusyCores: await backgroundLoad() };
+        postgres = await runPostgres({ sshd, tmp: tmp.path, targetGiB: pgGiB, onCleanup: (fn) => { cleanups.push(fn); } });
+        results.postgres = postgres;
       });
     }
   } finally {
@@ -234,6 +288,7 @@ async function main(): Promise<void> {
     out.push(`target (${backup.target}): ${backup.speedup > 1 ? 'MET' : 'NOT MET'} (${fmt(backup.speedup)}×)`);
     out.push(`remote copy verified once: sha256 ${backup.verified.remoteSha256 === backup.verified.resultSha256 ? 'matches' : 'DIFFERS'} the result (${backup.verified.size} bytes)`);
   }
+  if (postgres) out.push('', postgresText(postgres));
   const resultsDir = path.join(REPO_ROOT, 'bench-results');
   await mkdir(resultsDir, { recursive: true });
   const file = path.join(resultsDir, `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);

@@ -24,7 +24,7 @@ function ownCpu(): { self: number; children: number } {
 }
 
 /** CPU seconds of a process tree: every live member's own time plus what it has reaped; 0 for a vanished process. */
-function treeCpu(pid: number): number {
+export function treeCpu(pid: number): number {
   let ticks = 0;
   for (const p of [pid, ...listDescendants(pid)]) {
     try {
