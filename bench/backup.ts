@@ -4,9 +4,9 @@
  */
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { writeSftpJobConfig } from './config.js';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { stringify } from 'yaml';
 import { closeDestinations } from '../src/destinations/index.js';
 import type { BackupResult } from '../src/shared.js';
 import { createWorkers } from '../src/worker.js';
@@ -157,21 +157,9 @@ export async function runBackup(opts: {
   opts.onCleanup(() => connection.close());
   const client = new Client({ connection, namespace: 'default' });
 
-  const stateDir = path.join(tmp, 'state');
-  const taskQueue = `bench-${process.pid}`;
-  const configFile = path.join(tmp, 'backup.yml');
-  await writeFile(configFile, stringify({
-    stateDir,
-    temporal: { taskQueue, uiUrl: 'http://localhost:8233' },
-    settings: { heartbeatTimeout: '60s' },
-    destinations: {
-      nas: {
-        type: 'sftp', host: sshd.host, port: sshd.port, user: sshd.user, privateKey: sshd.clientKeyPath,
-        hostKey: sshd.hostKeyFingerprint, path: sshd.root,
-      },
-    },
-    jobs: { bench: { sources: [{ name: 'data', type: 'files', paths: [dataset.dir] }], destinations: ['nas'] } },
-  }));
+  const { configFile, stateDir, taskQueue } = await writeSftpJobConfig(tmp, 'bench', sshd, {
+    bench: { sources: [{ name: 'data', type: 'files', paths: [dataset.dir] }], destinations: ['nas'] },
+  });
   t = Date.now();
   const w = await createWorkers({ configFile, connection: native, namespace: 'default' });
   opts.onCleanup(() => w.close());

@@ -14,12 +14,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { writeSftpJobConfig } from './config.js';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
-import { stringify } from 'yaml';
 import type { Manifest } from '../src/shared.js';
 import { startPostgres, type PostgresHandle } from '../test/helpers/postgres.js';
 import type { SshdHandle } from '../test/helpers/sshd.js';
@@ -306,26 +306,12 @@ export async function runPostgres(opts: {
   const server = await startTemporalDevServer();
   opts.onCleanup(() => server.stop());
   const temporalStartSeconds = (Date.now() - t) / 1000;
-  const stateDir = path.join(tmp, 'pg-state');
-  const taskQueue = `bench-pg-${process.pid}`;
-  const configFile = path.join(tmp, 'pg-backup.yml');
-  await writeFile(configFile, stringify({
-    stateDir,
-    temporal: { taskQueue, uiUrl: 'http://localhost:8233' },
-    settings: { heartbeatTimeout: '60s' },
-    destinations: {
-      nas: {
-        type: 'sftp', host: sshd.host, port: sshd.port, user: sshd.user, privateKey: sshd.clientKeyPath,
-        hostKey: sshd.hostKeyFingerprint, path: sshd.root,
-      },
+  const { configFile } = await writeSftpJobConfig(tmp, 'bench-pg', sshd, {
+    [JOB]: {
+      sources: [{ name: 'pg', type: 'postgres', host: pg.host, port: pg.port, user: 'backup', password: { env: PASSWORD_ENV }, databases: [DB] }],
+      destinations: ['nas'],
     },
-    jobs: {
-      [JOB]: {
-        sources: [{ name: 'pg', type: 'postgres', host: pg.host, port: pg.port, user: 'backup', password: { env: PASSWORD_ENV }, databases: [DB] }],
-        destinations: ['nas'],
-      },
-    },
-  }));
+  });
   const env: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: 'default', [PASSWORD_ENV]: password };
   for (const k of ['PGHOST', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGDATABASE']) delete env[k];
 

@@ -4,19 +4,13 @@ import path from 'node:path';
 import { BackupError } from '../errors.js';
 import { toolVersions } from '../lib/exec.js';
 import { END_OF_ARCHIVE } from '../lib/tar.js';
-import type { ArchiveResult, BackupType, ComponentResult, Manifest } from '../shared.js';
+import type { ArchiveResult, ComponentResult, Manifest, RunPlan } from '../shared.js';
 import { ARTIFACT_FILE, currentRun, jobContext, progressReporter, runActivity, stagingDir, type ActivityDeps } from './context.js';
 
-export interface ArchiveInput {
-  job: string;
-  type: BackupType;
-  tier: string;
-  slot: string;
-  workflowId: string;
-  artifactName: string;
+export type ArchiveInput = Pick<RunPlan, 'job' | 'type' | 'tier' | 'slot' | 'workflowId' | 'artifactName'> & {
   components: ComponentResult[];
   warnings: string[];
-}
+};
 
 /**
  * Seals the artifact (end-of-archive blocks after the last component), computes its size and SHA-256, and

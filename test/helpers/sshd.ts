@@ -4,7 +4,7 @@ import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { getFreePort } from './free-port.js';
-import { LogBuffer, isProcessAlive, killAll, listDescendants, makeTempDir, runCommand, type RunResult } from './util.js';
+import { LogBuffer, watchExit, isProcessAlive, killAll, listDescendants, makeTempDir, runCommand, type RunResult } from './util.js';
 
 export interface SshdOptions {
   /** Account allowed to log in (default: the user running the tests; root in CI). */
@@ -214,25 +214,15 @@ interface Launched {
 function launch(sshd: string, configPath: string, port: number): Promise<Launched> {
   const logs = new LogBuffer();
   const child = spawn(sshd, ['-D', '-e', '-f', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let exited = false;
-  const exitPromise = new Promise<void>((resolve) => {
-    child.once('exit', () => {
-      exited = true;
-      resolve();
-    });
-    child.once('error', (err) => {
-      logs.append(`spawn error: ${err.message}\n`);
-      exited = true;
-      resolve();
-    });
-  });
+  const watched = watchExit(child, logs);
+  const exitPromise = watched.done;
 
   // Session processes call setsid(), so they are not in sshd's process group: find them via /proc.
   const killTree = (): void => {
     const pid = child.pid;
     if (pid === undefined) return;
     const descendants = listDescendants(pid);
-    if (!exited) killAll([pid], 'SIGKILL');
+    if (!watched.exited()) killAll([pid], 'SIGKILL');
     killAll(descendants, 'SIGKILL');
   };
   process.once('exit', killTree);
@@ -242,7 +232,7 @@ function launch(sshd: string, configPath: string, port: number): Promise<Launche
     stopping ??= (async () => {
       const pid = child.pid;
       const descendants = pid === undefined ? [] : listDescendants(pid);
-      if (!exited) {
+      if (!watched.exited()) {
         child.kill('SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
         await exitPromise;

@@ -3,7 +3,7 @@ import { constants as fsConstants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { getFreePort } from './free-port.js';
-import { LogBuffer, runCommand, sleep } from './util.js';
+import { LogBuffer, watchExit, runCommand, sleep } from './util.js';
 
 /** Search attributes the dev server registers for backupctl's workflows. */
 export const TEST_SEARCH_ATTRIBUTES: Readonly<Record<string, 'Keyword'>> = {
@@ -133,27 +133,17 @@ async function startOnce(cliPath: string, port: number, opts: TemporalDevServerO
   child.stdout.on('data', (chunk: Buffer) => logs.append(chunk));
   child.stderr.on('data', (chunk: Buffer) => logs.append(chunk));
 
-  let exited = false;
-  const exitPromise = new Promise<void>((resolve) => {
-    child.once('exit', () => {
-      exited = true;
-      resolve();
-    });
-    child.once('error', (err) => {
-      logs.append(`spawn error: ${err.message}\n`);
-      exited = true;
-      resolve();
-    });
-  });
+  const watched = watchExit(child, logs);
+  const exitPromise = watched.done;
   const killOnExit = (): void => {
-    if (!exited) child.kill('SIGKILL');
+    if (!watched.exited()) child.kill('SIGKILL');
   };
   process.once('exit', killOnExit);
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      if (!exited) {
+      if (!watched.exited()) {
         child.kill('SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
         await exitPromise;
@@ -166,7 +156,7 @@ async function startOnce(cliPath: string, port: number, opts: TemporalDevServerO
 
   const deadline = Date.now() + (opts.startTimeoutMs ?? 60_000);
   for (;;) {
-    if (exited) {
+    if (watched.exited()) {
       await stop();
       const text = logs.toString();
       const message = `temporal server start-dev exited before becoming healthy (port ${port}):\n${text}`;

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -127,6 +127,23 @@ export class LogBuffer {
   toString(): string {
     return this.text;
   }
+}
+
+/** Tracks a child's end (exit, or a spawn error logged into `logs`): `exited()` now, `done` later. */
+export function watchExit(child: ChildProcess, logs: LogBuffer): { exited(): boolean; done: Promise<void> } {
+  let exited = false;
+  const done = new Promise<void>((resolve) => {
+    child.once('exit', () => {
+      exited = true;
+      resolve();
+    });
+    child.once('error', (err) => {
+      logs.append(`spawn error: ${err.message}\n`);
+      exited = true;
+      resolve();
+    });
+  });
+  return { exited: () => exited, done };
 }
 
 /** Whether a process with this PID exists. */
