@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKUP_WORKFLOW, backupWorkflowId, type BackupResult } from '../../src/shared.js';
 import { startMariadb, type MariadbHandle } from '../helpers/mariadb.js';
 import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
+import { waitFor } from '../helpers/util.js';
 import { historyText, listFiles, sha256File, startEnv, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
 
 // Issue 3 end to end: database sources inside real runs (Temporal, sshd, SMTP, MariaDB, PostgreSQL all on loopback).
@@ -139,4 +140,28 @@ describe('database sources in real runs', () => {
     expect((failed.result as WorkflowFailedError).cause?.message).toMatch(/size anomaly: component "shop-db"/);
     expect(listFiles(env.sshd.root).filter((f) => f.includes(failed.handle.workflowId))).toEqual([]);
   });
+
+  // Last: it kills the MariaDB server.
+  it('a MariaDB server stopped mid-dump: the run fails, the failure is mailed, nothing is uploaded', async () => {
+    await maria.sql('CREATE TABLE shop.big (id INT PRIMARY KEY, a CHAR(32), b CHAR(32)) ENGINE=InnoDB; INSERT INTO shop.big SELECT seq, MD5(seq), MD5(-seq) FROM seq_1_to_1500000;', 'shop');
+    const job = await dbJob((c) => { c.jobs.app.sources = c.jobs.app.sources.filter((s: { type: string }) => s.type === 'mysql'); c.settings.retries = 1; });
+    const before = listFiles(env.sshd.root);
+    const s = slot();
+    const workflowId = backupWorkflowId('app', 'full', s);
+    const artifact = path.join(job.stateDir, 'staging', workflowId, 'artifact.tar');
+    const { handle, result } = await withWorker(env, job, async () => {
+      const h = await env.client.workflow.start(BACKUP_WORKFLOW, { taskQueue: job.taskQueue, workflowId, args: [{ job: 'app', slot: s.toISOString() }] });
+      await waitFor(() => existsSync(artifact) && statSync(artifact).size > 1024 * 1024, { timeoutMs: 60_000, intervalMs: 20, description: 'the dump to be under way' });
+      await maria.kill('SIGKILL');
+      const r = await h.result().then((x) => x as BackupResult, (e: unknown) => e as WorkflowFailedError);
+      return { handle: h, result: r };
+    });
+    expect(result).toBeInstanceOf(WorkflowFailedError);
+    expect((result as WorkflowFailedError).cause?.message).toMatch(/failed in the dump step: .*shop-db/s);
+    const mail = await env.smtp.waitFor((m) => m.text?.includes(handle.workflowId) === true);
+    expect(mail.subject).toMatch(/FAILED: .*\(dump\)/);
+    expect(listFiles(env.sshd.root)).toEqual(before);
+    expect(existsSync(path.join(job.stateDir, 'staging', workflowId))).toBe(false);
+  });
 });
+
