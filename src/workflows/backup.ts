@@ -110,15 +110,15 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult |
     }));
   };
 
-  let lock: { id: string; held: boolean } | undefined;
+  let lockId: string | undefined;
   let startPing: Promise<void> = Promise.resolve();
   let skipReason: string | undefined;
   let granted = false;
   setHandler(lockGrantedSignal, () => { granted = true; });
   const releaseLock = async () => {
-    if (!lock) return;
+    if (!lockId) return;
     try {
-      await getExternalWorkflowHandle(lock.id).signal(releaseSignal, { workflowId: info.workflowId, runId: info.runId });
+      await getExternalWorkflowHandle(lockId).signal(releaseSignal, { workflowId: info.workflowId, runId: info.runId });
     } catch (err) {
       log.warn('could not release the job lock (the lock frees it when it sees this run ended)', { error: String(err) });
     }
@@ -128,11 +128,10 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult |
     const result = await main.run(async () => {
       details('waiting for the job lock');
       const l = await quick.requestLock({ job: input.job });
-      lock = { id: l.lockWorkflowId, held: false };
+      lockId = l.lockWorkflowId;
       notifiers = l.notifiers;
       notifyTimeoutMs = l.notifyTimeoutMs;
       if (!(await condition(() => granted, l.waitMs))) return undefined;
-      lock.held = true;
       // The start ping (dead-man's switch) goes out beside the run: a slow or dead notifier never delays the backup.
       startPing = notifyAll({ kind: 'start', job: input.job, type, slot, workflowId: info.workflowId, runId: info.runId }, 20_000);
 
