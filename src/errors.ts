@@ -55,11 +55,7 @@ export class BackupError extends Error {
   }
 }
 
-export function isBackupError(err: unknown): err is BackupError {
-  return err instanceof BackupError;
-}
-
-/** Error codes that must never be retried, for `RetryPolicy.nonRetryableErrorTypes`. */
+/** Error codes that must never be retried, for `RetryPolicy.nonRetryableErrorTypes` (the workflow imports this). */
 export const PERMANENT_CODES: string[] = Object.entries(ERROR_CODES)
   .filter(([, v]) => v.permanent)
   .map(([k]) => k);

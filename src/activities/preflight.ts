@@ -58,19 +58,20 @@ export function preflight(deps: ActivityDeps) {
     const alreadyStored: RunPlan['alreadyStored'] = [];
     for (const name of job.destinations) {
       // A slot is backed up once: a destination that already holds this slot's finalized backup is left alone.
-      const stored = await withDestination(config, name, async (d) => Boolean(await d.stat(paths.manifestPath)));
-      if (stored) {
-        alreadyStored.push({ destination: name, path: paths.finalPath });
-        continue;
-      }
-      await withDestination(config, name, async (d) => {
+      const stored = await withDestination(config, name, async (d) => {
+        if (await d.stat(paths.manifestPath)) return true;
         const free = await d.freeBytes();
         if (free !== undefined && free < needed) {
           throw new BackupError('DESTINATION_SPACE', `not enough space on destination "${name}" (${d.location}): ${formatBytes(free)} free, ${formatBytes(needed)} needed (estimated from ${basis}, +${config.settings.spaceMargin}%)`, {
             hint: 'free space on the destination or remove old backups',
           });
         }
+        return false;
       });
+      if (stored) {
+        alreadyStored.push({ destination: name, path: paths.finalPath });
+        continue;
+      }
       destinations.push({ name, type: config.destinations[name]!.type, dir: paths.dir, finalPath: paths.finalPath, tempPath: paths.tempPath, manifestPath: paths.manifestPath });
     }
     if (destinations.length === 0) {

@@ -4,6 +4,7 @@ import {
   workflowInfo, type ActivityOptions,
 } from '@temporalio/workflow';
 import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
+import { PERMANENT_CODES } from '../errors.js';
 import { lockGrantedSignal, releaseSignal } from './lock.js';
 import type { Activities } from '../activities/index.js';
 import type { FailureDetails } from '../activities/context.js';
@@ -20,14 +21,8 @@ const BackupJob = defineSearchAttributeKey(SEARCH_ATTRIBUTE_NAMES.job, SearchAtt
 const BackupTypeKey = defineSearchAttributeKey(SEARCH_ATTRIBUTE_NAMES.type, SearchAttributeType.KEYWORD);
 const BackupOutcome = defineSearchAttributeKey(SEARCH_ATTRIBUTE_NAMES.outcome, SearchAttributeType.KEYWORD);
 
-/** Codes after which retrying the step is pointless (mirrors `ERROR_CODES` entries marked permanent). */
-const NON_RETRYABLE = [
-  'CONFIG_INVALID', 'CONFIG_NOT_FOUND', 'JOB_UNKNOWN', 'SECRET_UNAVAILABLE', 'SOURCE_UNREADABLE', 'SOURCE_EMPTY', 'STAGING_SPACE',
-  'DESTINATION_AUTH', 'HOST_KEY_MISMATCH', 'DUMP_INCOMPLETE', 'DATABASE_AUTH', 'SIZE_ANOMALY', 'DESTINATION_SPACE', 'DESTINATION_EXISTS', 'UPLOAD_CORRUPTED', 'VERIFY_MISMATCH', 'VERIFY_MISSING',
-];
-
 function retry(maximumAttempts: number) {
-  return { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts, nonRetryableErrorTypes: NON_RETRYABLE };
+  return { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts, nonRetryableErrorTypes: PERMANENT_CODES };
 }
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '5m', retry: retry(5) });
