@@ -77,6 +77,21 @@ export interface Manifest {
   components: { name: string; type: string; member: string; size: number; sha256: string; stats: Record<string, number | string> }[];
   warnings: string[];
   tools: Record<string, string>;
+  /**
+   * A differential run's base: the finalized full it holds the changes against. Restore unpacks the base first, then
+   * this artifact (files components are GNU tar `--listed-incremental` archives, so deletions are applied too).
+   * Absent on a full.
+   */
+  base?: ManifestBase;
+}
+
+export interface ManifestBase {
+  workflowId: string;
+  slot: string;
+  /** The base artifact's final path, relative to the destination's root, and its size and SHA-256. */
+  path: string;
+  size: number;
+  sha256: string;
 }
 
 export interface ArchiveResult {
