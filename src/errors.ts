@@ -31,6 +31,10 @@ export const ERROR_CODES = {
   NOTIFY_FAILED: { permanent: false },
   SIZE_ANOMALY: { permanent: true },
   TEMPORAL_UNAVAILABLE: { permanent: true },
+  // A diff run's base full has no GNU tar snapshot on this worker any more (state lost between preflight and dump).
+  SNAPSHOT_MISSING: { permanent: true },
+  // A retention rule would delete every backup of a tier: nothing is deleted.
+  RETENTION_REFUSED: { permanent: true },
 } as const satisfies Record<string, { permanent: boolean }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

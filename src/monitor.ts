@@ -32,26 +32,35 @@ export interface JobStatus {
 const hours = (ms: number) => `${Math.round(ms / 360_000) / 10} h`;
 const byNameDesc = (a: { name: string }, b: { name: string }) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0);
 
-const escapeRe = (v: string) => v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+export const escapeRe = (v: string) => v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-/** Manifests of a job in one tier, newest slot first (walks `<tier>/YYYY/MM/DD/HHMM/`, reading only what it yields). */
-export async function* manifestsNewestFirst(d: DestinationSession, tier: string, job: string): AsyncGenerator<{ dir: string; manifest: Manifest }> {
-  const pattern = new RegExp(`^${escapeRe(job)}-(full|diff)-\\d{8}T\\d{6}Z\\.tar\\.manifest\\.json$`);
+/** The slot folders `<tier>/YYYY/MM/DD/HHMM` of one tier, newest first (lists only as far as it is read). */
+export async function* slotDirsNewestFirst(d: DestinationSession, tier: string): AsyncGenerator<string> {
   const dirs = async (p: string, re: RegExp) => ((await d.list(p)) ?? []).filter((e) => e.type === 'dir' && re.test(e.name)).sort(byNameDesc);
   for (const y of await dirs(tier, /^\d{4}$/)) {
     for (const m of await dirs(`${tier}/${y.name}`, /^\d\d$/)) {
       for (const day of await dirs(`${tier}/${y.name}/${m.name}`, /^\d\d$/)) {
-        for (const t of await dirs(`${tier}/${y.name}/${m.name}/${day.name}`, /^\d{4}$/)) {
-          const dir = `${tier}/${y.name}/${m.name}/${day.name}/${t.name}`;
-          const files = ((await d.list(dir)) ?? []).filter((e) => e.type === 'file' && pattern.test(e.name)).sort(byNameDesc);
-          for (const f of files) {
-            try {
-              yield { dir, manifest: JSON.parse((await d.readSmallFile(`${dir}/${f.name}`))!.toString()) as Manifest };
-            } catch {
-              // an unreadable manifest is no proof of a backup
-            }
-          }
-        }
+        for (const t of await dirs(`${tier}/${y.name}/${m.name}/${day.name}`, /^\d{4}$/)) yield `${tier}/${y.name}/${m.name}/${day.name}/${t.name}`;
+      }
+    }
+  }
+}
+
+/** The tier folders on a destination (every top-level folder but hidden ones). */
+export async function tiersOf(d: DestinationSession): Promise<string[]> {
+  return ((await d.list('')) ?? []).filter((e) => e.type === 'dir' && !e.name.startsWith('.')).map((e) => e.name).sort();
+}
+
+/** Manifests of a job in one tier, newest slot first (walks `<tier>/YYYY/MM/DD/HHMM/`, reading only what it yields). */
+export async function* manifestsNewestFirst(d: DestinationSession, tier: string, job: string): AsyncGenerator<{ dir: string; manifest: Manifest }> {
+  const pattern = new RegExp(`^${escapeRe(job)}-(full|diff)-\\d{8}T\\d{6}Z\\.tar\\.manifest\\.json$`);
+  for await (const dir of slotDirsNewestFirst(d, tier)) {
+    const files = ((await d.list(dir)) ?? []).filter((e) => e.type === 'file' && pattern.test(e.name)).sort(byNameDesc);
+    for (const f of files) {
+      try {
+        yield { dir, manifest: JSON.parse((await d.readSmallFile(`${dir}/${f.name}`))!.toString()) as Manifest };
+      } catch {
+        // an unreadable manifest is no proof of a backup
       }
     }
   }
@@ -63,10 +72,9 @@ export async function* manifestsNewestFirst(d: DestinationSession, tier: string,
  */
 export async function newestOnDestination(d: DestinationSession, job: string, types: BackupType[], now = Date.now()): Promise<Partial<Record<BackupType, BackupInfo>>> {
   const found: Partial<Record<BackupType, BackupInfo>> = {};
-  const tiers = ((await d.list('')) ?? []).filter((e) => e.type === 'dir' && !e.name.startsWith('.'));
-  for (const tier of tiers) {
+  for (const tier of await tiersOf(d)) {
     const inTier = new Set<BackupType>();
-    for await (const { dir, manifest } of manifestsNewestFirst(d, tier.name, job)) {
+    for await (const { dir, manifest } of manifestsNewestFirst(d, tier, job)) {
       inTier.add(manifest.type);
       const prev = found[manifest.type];
       if (!prev || manifest.slot > prev.slot) {

@@ -48,6 +48,10 @@ export interface RunPlan {
   verifyAttempts: number;
   notifyTimeoutMs: number;
   warnings: string[];
+  /** A diff run's base full (absent on a full, and on a diff that had to become a full: `type` says which). */
+  base?: ManifestBase;
+  /** The job has a retention policy: prune after a successful run. */
+  prune?: boolean;
 }
 
 export interface ComponentResult {
@@ -62,6 +66,19 @@ export interface ComponentResult {
   sha256: string;
   warnings: string[];
   stats: Record<string, number | string>;
+  /** Files sources: the GNU tar snapshot (`--listed-incremental`) stored as the member after the component. */
+  snapshot?: SnapshotMember;
+}
+
+/**
+ * The GNU tar snapshot file of a files component, stored in the artifact as its own member (`<source>.snar`), so that
+ * a diff can be taken against a full even when the worker's local copy is lost. `offset` is the member's header.
+ */
+export interface SnapshotMember {
+  member: string;
+  offset: number;
+  size: number;
+  sha256: string;
 }
 
 export interface Manifest {
@@ -74,7 +91,7 @@ export interface Manifest {
   runId: string;
   createdAt: string;
   artifact: { name: string; size: number; sha256: string; format: 'tar' };
-  components: { name: string; type: string; member: string; size: number; sha256: string; stats: Record<string, number | string> }[];
+  components: { name: string; type: string; member: string; size: number; sha256: string; stats: Record<string, number | string>; snapshot?: SnapshotMember }[];
   warnings: string[];
   tools: Record<string, string>;
   /**
@@ -115,6 +132,10 @@ export interface BackupResult {
   locations: { destination: string; path: string }[];
   warnings: string[];
   durationMs: number;
+  /** A diff's base full. */
+  base?: ManifestBase;
+  /** What retention removed after the run (jobs with a retention policy). */
+  pruned?: string[];
 }
 
 /** Something a notifier may report. Plain JSON (it is an activity input): names and paths, never secrets. */
@@ -190,6 +211,7 @@ export function formatBytes(n: number): string {
 
 export const JOB_LOCK_WORKFLOW = 'jobLockWorkflow';
 export const FRESHNESS_WORKFLOW = 'freshnessWorkflow';
+export const PRUNE_WORKFLOW = 'pruneWorkflow';
 export const ACQUIRE_SIGNAL = 'acquire';
 export const RELEASE_SIGNAL = 'release';
 export const LOCK_GRANTED_SIGNAL = 'lockGranted';

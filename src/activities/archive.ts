@@ -4,12 +4,14 @@ import path from 'node:path';
 import { BackupError } from '../errors.js';
 import { toolVersions } from '../lib/exec.js';
 import { END_OF_ARCHIVE } from '../lib/tar.js';
-import type { ArchiveResult, ComponentResult, Manifest, RunPlan } from '../shared.js';
+import type { ArchiveResult, ComponentResult, Manifest, ManifestBase, RunPlan } from '../shared.js';
 import { ARTIFACT_FILE, currentRun, jobContext, progressReporter, runActivity, stagingDir, type ActivityDeps } from './context.js';
 
 export type ArchiveInput = Pick<RunPlan, 'job' | 'type' | 'tier' | 'slot' | 'workflowId' | 'artifactName'> & {
   components: ComponentResult[];
   warnings: string[];
+  /** A diff's base full. */
+  base?: ManifestBase;
 };
 
 /**
@@ -55,9 +57,10 @@ export function archive(deps: ActivityDeps) {
       workflowId: input.workflowId, runId: currentRun().runId,
       createdAt: new Date().toISOString(),
       artifact: { name: input.artifactName, size, sha256: hash.digest('hex'), format: 'tar' },
-      components: input.components.map((c) => ({ name: c.name, type: c.type, member: c.member, size: c.size, sha256: c.sha256, stats: c.stats })),
+      components: input.components.map((c) => ({ name: c.name, type: c.type, member: c.member, size: c.size, sha256: c.sha256, stats: c.stats, ...(c.snapshot ? { snapshot: c.snapshot } : {}) })),
       warnings: [...input.warnings, ...input.components.flatMap((c) => c.warnings)],
       tools: await toolVersions(),
+      ...(input.base ? { base: input.base } : {}),
     };
     await writeFile(path.join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2));
     return { size, sha256: manifest.artifact.sha256, manifest };

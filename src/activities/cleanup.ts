@@ -4,6 +4,7 @@ import { log } from '@temporalio/activity';
 import { withDestination } from '../destinations/index.js';
 import { errorMessage } from '../errors.js';
 import type { Manifest } from '../shared.js';
+import { commitSnapshots } from '../snapshots.js';
 import { jobContext, runActivity, stagingDir, type ActivityDeps } from './context.js';
 
 export interface CleanupInput {
@@ -35,6 +36,11 @@ export function cleanup(deps: ActivityDeps) {
       });
     }
     const staging = stagingDir(config, input.workflowId);
+    // A full that every destination finalized and verified becomes the base of the next diffs: only now, never earlier.
+    if (input.manifest?.type === 'full') {
+      const sources = input.manifest.components.filter((c) => c.snapshot).map((c) => c.name);
+      await commitSnapshots(config, input.job, input.manifest.workflowId, staging, sources);
+    }
     await rm(staging, { recursive: true, force: true });
     removed.push(staging);
     const problems: string[] = [];

@@ -1,5 +1,6 @@
-import { createWriteStream } from 'node:fs';
-import { mkdir, open } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { copyFile, mkdir, open, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -7,8 +8,9 @@ import { Context } from '@temporalio/activity';
 import { BackupError } from '../errors.js';
 import { BatchingHasher } from '../lib/hasher.js';
 import { BLOCK, padding, tarHeader } from '../lib/tar.js';
-import type { ComponentResult } from '../shared.js';
-import { createSource } from '../sources/index.js';
+import type { ComponentResult, SnapshotMember } from '../shared.js';
+import { snapshotDir, snapshotFile } from '../snapshots.js';
+import { createSource, type DumpContext } from '../sources/index.js';
 import { ARTIFACT_FILE, jobContext, progressReporter, runActivity, stagingDir, type ActivityDeps } from './context.js';
 
 export interface DumpInput {
@@ -18,6 +20,8 @@ export interface DumpInput {
   /** Where this component starts in the artifact: the end of the previous one. */
   offset: number;
   slot: string;
+  /** A diff run: the workflow ID of its base full, whose GNU tar snapshot files sources dump against. */
+  base?: string;
 }
 
 /**
@@ -35,6 +39,21 @@ export function dump(deps: ActivityDeps) {
     // Staging holds database dumps: only the worker's user may read it.
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const file = path.join(dir, ARTIFACT_FILE);
+    // Files sources: a full writes a level-0 snapshot; a diff works on a copy of its base full's (never on the original).
+    let snapshot: DumpContext['snapshot'];
+    if (cfg.type === 'files') {
+      const staged = snapshotFile(dir, input.source);
+      await rm(staged, { force: true });
+      if (input.base) {
+        const from = snapshotFile(snapshotDir(config, input.job, input.base), input.source);
+        await copyFile(from, staged).catch((err: unknown) => {
+          throw new BackupError('SNAPSHOT_MISSING', `source "${input.source}": the snapshot of base full ${input.base} is gone from this worker (${from}): ${(err as Error).message}`, {
+            cause: err, hint: 'run the diff again (it then takes the snapshot from the full\'s artifact, or becomes a full)',
+          });
+        });
+      }
+      snapshot = { file: staged, differential: input.base !== undefined };
+    }
     const fh = await open(file, 'a+', 0o600).then(async (h) => { await h.close(); return open(file, 'r+'); });
     try {
       await fh.truncate(input.offset);
@@ -63,6 +82,7 @@ export function dump(deps: ActivityDeps) {
         signal: Context.current().cancellationSignal, stagingDir: dir, compressionLevel: config.settings.compressionLevel,
         // Sources that spool before they write (pg_dump + pg_restore --list) still report that they are alive.
         heartbeat: () => report(size),
+        snapshot,
       });
       await written;
     } catch (err) {
@@ -77,7 +97,7 @@ export function dump(deps: ActivityDeps) {
     const sha256 = await hash.digest();
     if (size === 0) throw new BackupError('SOURCE_EMPTY', `source "${input.source}" produced no data`);
     const member = `${input.source}.${source.extension}`;
-    const end = input.offset + BLOCK + size + padding(size);
+    let end = input.offset + BLOCK + size + padding(size);
     const fh2 = await open(file, 'r+');
     try {
       await fh2.write(tarHeader(member, size, new Date(input.slot)), 0, BLOCK, input.offset);
@@ -87,9 +107,32 @@ export function dump(deps: ActivityDeps) {
     } finally {
       await fh2.close();
     }
+    let snapshotMember: SnapshotMember | undefined;
+    if (snapshot && !snapshot.differential) {
+      snapshotMember = await appendMember(file, snapshot.file, `${input.source}.snar`, end, new Date(input.slot));
+      end = snapshotMember.offset + BLOCK + snapshotMember.size + padding(snapshotMember.size);
+    }
     return {
       name: input.source, type: source.type, member, offset: input.offset, end, size,
-      sha256, warnings: outcome.warnings, stats: outcome.stats,
+      sha256, warnings: outcome.warnings, stats: outcome.stats, ...(snapshotMember ? { snapshot: snapshotMember } : {}),
     };
   });
+}
+
+/** Appends a small local file (a GNU tar snapshot) to the artifact as a member at `offset`, streamed and hashed. */
+async function appendMember(artifact: string, from: string, member: string, offset: number, mtime: Date): Promise<SnapshotMember> {
+  const { size } = await stat(from);
+  const hash = createHash('sha256');
+  const fh = await open(artifact, 'r+');
+  try {
+    await fh.write(tarHeader(member, size, mtime), 0, BLOCK, offset);
+    const pad = padding(size);
+    if (pad) await fh.write(Buffer.alloc(pad), 0, pad, offset + BLOCK + size);
+    await fh.truncate(offset + BLOCK + size + pad);
+  } finally {
+    await fh.close();
+  }
+  const hasher = new Transform({ transform(chunk: Buffer, _enc, cb) { hash.update(chunk); cb(null, chunk); } });
+  await pipeline(createReadStream(from), hasher, createWriteStream(artifact, { flags: 'r+', start: offset + BLOCK }));
+  return { member, offset, size, sha256: hash.digest('hex') };
 }

@@ -8,6 +8,7 @@ import { notifiersOf, notify } from './notify.js';
 import { isRunning, requestLock } from './lock.js';
 import { checkFreshness } from './monitor.js';
 import { preflight } from './preflight.js';
+import { prune } from './prune.js';
 import { upload } from './upload.js';
 import { verify } from './verify.js';
 
@@ -29,6 +30,7 @@ export function createActivities(deps: ActivityDeps) {
     requestLock: requestLock(deps),
     isRunning: isRunning(),
     checkFreshness: checkFreshness(deps),
+    prune: prune(deps),
   };
 }
 

@@ -6,11 +6,14 @@ import { createNotifier } from '../notifiers/index.js';
 import { renderMessage } from '../notifiers/message.js';
 import type { BackupEvent } from '../shared.js';
 import { currentRun, runActivity, type ActivityDeps } from './context.js';
+import { sweepOrphans, type OrphanReport } from './prune.js';
 
 export interface FreshnessReport {
   checkedAt: string;
   jobs: JobStatus[];
   notified: string[];
+  /** The orphan sweep of every job's destinations (temporary files of no running workflow, past the grace period). */
+  orphans: OrphanReport[];
 }
 
 /**
@@ -25,10 +28,15 @@ export function checkFreshness(deps: ActivityDeps) {
     const checkedAt = new Date().toISOString();
     const jobs: JobStatus[] = [];
     const notified: string[] = [];
+    const orphans: OrphanReport[] = [];
     for (const name of Object.keys(config.jobs)) {
       Context.current().heartbeat({ job: name });
       const status = await jobStatus(config, client, name);
       jobs.push(status);
+      const swept = await sweepOrphans(config, name, client, { dryRun: false });
+      orphans.push(...swept.orphans);
+      for (const o of swept.orphans.filter((x) => x.action === 'removed')) log.info('orphaned temporary file removed', { ...o });
+      status.problems.push(...swept.problems);
       if (!input.notify || status.problems.length === 0) continue;
       const event: BackupEvent = { kind: 'alert', job: name, problems: status.problems, checkedAt };
       const message = renderMessage(event, { uiUrl: config.temporal.uiUrl, namespace: currentRun().namespace });
@@ -43,6 +51,6 @@ export function checkFreshness(deps: ActivityDeps) {
         }
       }
     }
-    return { checkedAt, jobs, notified };
+    return { checkedAt, jobs, notified, orphans };
   });
 }

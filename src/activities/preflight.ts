@@ -6,6 +6,7 @@ import { BackupError } from '../errors.js';
 import { createSource } from '../sources/index.js';
 import { formatBytes, layout, type BackupType, type Manifest, type RunPlan } from '../shared.js';
 import { currentRun, jobContext, runActivity, stagingDir, type ActivityDeps } from './context.js';
+import { chooseBase } from './diff-base.js';
 
 export interface PreflightInput {
   job: string;
@@ -39,7 +40,19 @@ export function preflight(deps: ActivityDeps) {
     }
     const tier = input.tier ?? job.tier;
     const slot = new Date(input.slot);
-    const paths = layout(input.job, input.type, tier, slot, workflowId);
+    // A diff stores what changed since its base full; without a usable full it becomes a full, and says so.
+    const warnings: string[] = [];
+    let type = input.type;
+    let base: RunPlan['base'];
+    if (type === 'diff') {
+      const chosen = await chooseBase(config, input.job, job, job.destinations);
+      base = chosen.base;
+      if (!base) {
+        type = 'full';
+        warnings.push(`no usable full backup to take a diff against (${chosen.reason}): this diff run stored a full backup, the base of the next diffs`);
+      }
+    }
+    const paths = layout(input.job, type, tier, slot, workflowId);
     const margin = 1 + config.settings.spaceMargin / 100;
     const last = await lastManifest(config.stateDir, input.job);
     let estimate: number;
@@ -76,7 +89,7 @@ export function preflight(deps: ActivityDeps) {
     }
     if (destinations.length === 0) {
       return {
-        job: input.job, type: input.type, tier, slot: input.slot, workflowId, artifactName: paths.artifactName, sources: [], destinations, alreadyStored,
+        job: input.job, type, tier, slot: input.slot, workflowId, artifactName: paths.artifactName, sources: [], destinations, alreadyStored,
         notifiers: job.notify, retries: config.settings.retries, heartbeatTimeoutMs: config.settings.heartbeatTimeout,
         verifyAttempts: config.settings.verifyAttempts, notifyTimeoutMs: config.settings.notifyTimeout, warnings: [],
       };
@@ -92,12 +105,12 @@ export function preflight(deps: ActivityDeps) {
     }
 
     return {
-      job: input.job, type: input.type, tier, slot: input.slot, workflowId, artifactName: paths.artifactName,
+      job: input.job, type, tier, slot: input.slot, workflowId, artifactName: paths.artifactName,
       sources: job.sources.map((s) => ({ name: s.name, type: s.type })),
       destinations, alreadyStored, notifiers: job.notify,
       retries: config.settings.retries, heartbeatTimeoutMs: config.settings.heartbeatTimeout,
       verifyAttempts: config.settings.verifyAttempts, notifyTimeoutMs: config.settings.notifyTimeout,
-      warnings: input.type === 'diff' ? ['differential backups are not implemented yet: this diff run stored a full backup'] : [],
+      warnings, ...(base ? { base } : {}), prune: job.retention !== undefined,
     };
   });
 }

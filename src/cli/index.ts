@@ -5,6 +5,8 @@ import { BACKUPCTL_VERSION } from '../lib/exec.js';
 import { runWorkers } from '../worker.js';
 import { configCheckCommand } from './config-check.js';
 import { EXIT, fail } from './output.js';
+import { listCommand } from './list.js';
+import { pruneCommand } from './prune.js';
 import { cancelCommand, runCommand } from './run.js';
 import { upCommand } from './up.js';
 import { schedulesApplyCommand, schedulesListCommand } from './schedules.js';
@@ -85,6 +87,17 @@ program.command('status [job]')
   .description('per job: newest backup per type (age, size, location), running run, schedules, health; exit 0 ok, 3 warning, 1 failing or stale')
   .option('--json', 'print JSON')
   .action(action((job: string | undefined, opts: { json?: boolean }) => statusCommand({ config: cfg(), job, ...opts })));
+
+program.command('list <job>')
+  .description('the finalized backups (with manifest) on each destination: type, slot, size, SHA-256, and a diff\'s base full')
+  .option('--json', 'print JSON')
+  .action(action((job: string, opts: { json?: boolean }) => listCommand(job, { config: cfg(), ...opts })));
+
+program.command('prune <job>')
+  .description('apply the job\'s retention policy, remove orphaned temporary files and stale staging; exit 1 if refused')
+  .option('--dry-run', 'report what would be removed, remove nothing')
+  .option('--json', 'print JSON')
+  .action(action((job: string, opts: { dryRun?: boolean; json?: boolean }) => pruneCommand(job, { config: cfg(), ...opts })));
 
 const configCmd = program.command('config').description('config file commands');
 configCmd.command('check')

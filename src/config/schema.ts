@@ -253,6 +253,12 @@ export function notifierSecretRefs(n: Notifier): SecretRef[] {
   }
 }
 
+/** A number keeps that many newest backups of the tier; a duration keeps those whose slot is younger. */
+export const RetentionRule = z.union([
+  z.number().int().min(1, { error: 'keep at least 1 backup (a rule that keeps nothing is refused)' }).transform((count) => ({ count })),
+  z.string().regex(DURATION_RE, { error: 'expected a count of backups (14) or an age such as 30d' }).transform((v) => ({ maxAgeMs: Duration.parse(v) })),
+], { error: 'expected a count of backups (14) or an age such as 30d' });
+
 export const Job = z.strictObject({
   tier: Name.default('daily'),
   taskQueue: z.string().min(1).optional(),
@@ -280,6 +286,8 @@ export const Job = z.strictObject({
   }).default({ dropPercent: 50, window: 7, minHistory: 3, action: 'warn' }),
   /** Consecutive failed runs after which the job counts as failing. */
   failingAfter: z.number().int().min(1).max(100).default(2),
+  /** Retention per tier (see src/retention.ts): a count of newest backups (`daily: 14`) or an age (`daily: 30d`). */
+  retention: z.record(Name, RetentionRule).optional(),
 });
 export type Job = z.infer<typeof Job>;
 
@@ -312,6 +320,8 @@ export const Settings = z.strictObject({
   notifyTimeout: Duration.default(30 * 60_000),
   /** zstd compression level. */
   compressionLevel: z.number().int().min(1).max(19).default(3),
+  /** A destination's temporary file (or a staging folder) of no running workflow is removed once this old. */
+  orphanGrace: Duration.default(3_600_000),
 });
 
 export const Config = z.strictObject({

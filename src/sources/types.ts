@@ -11,6 +11,11 @@ export interface DumpContext {
    * `out`, which the caller's byte counter also heartbeats on.
    */
   heartbeat?: () => void;
+  /**
+   * Files sources: the GNU tar snapshot file (`--listed-incremental`). Absent file: a level-0 (full) dump that creates
+   * it; `differential`: a copy of the base full's snapshot, so only what changed since that full is stored.
+   */
+  snapshot?: { file: string; differential: boolean };
 }
 
 export interface DumpOutcome {

@@ -148,21 +148,22 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult |
       let offset = 0;
       for (const source of plan.sources) {
         details(`dump of ${source.name}`);
-        const c = await steps.dump({ job: input.job, workflowId: info.workflowId, source: source.name, offset, slot });
+        const c = await steps.dump({ job: input.job, workflowId: info.workflowId, source: source.name, offset, slot, ...(plan.base ? { base: plan.base.workflowId } : {}) });
         components.push(c);
         warnings.push(...c.warnings);
         offset = c.end;
       }
 
       details('size check');
-      const sizes = await quick.checkSizes({ job: input.job, type, tier: plan.tier, workflowId: info.workflowId, components });
+      const sizes = await quick.checkSizes({ job: input.job, type: plan.type, tier: plan.tier, workflowId: info.workflowId, components });
       // Anomalies go first: the notification headlines the first warning.
       warnings.unshift(...sizes.warnings);
 
       step = 'archive';
       details('archive');
       const archived = await steps.archive({
-        job: input.job, type, tier: plan.tier, slot, workflowId: info.workflowId, artifactName: plan.artifactName, components, warnings: [...sizes.warnings, ...plan.warnings],
+        job: input.job, type: plan.type, tier: plan.tier, slot, workflowId: info.workflowId, artifactName: plan.artifactName, components, warnings: [...sizes.warnings, ...plan.warnings],
+        ...(plan.base ? { base: plan.base } : {}),
       });
 
       for (const d of plan.destinations) {
@@ -190,10 +191,25 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult |
 
       step = 'cleanup';
       await quick.cleanup({ job: input.job, workflowId: info.workflowId, temporary: [], manifest: archived.manifest });
+      // Retention after a successful run: its failure is reported (a warning), never turns this backup into a failure.
+      let pruned: string[] | undefined;
+      if (plan.prune) {
+        details('prune');
+        const p = proxyActivities<Activities>({ startToCloseTimeout: '1h', heartbeatTimeout: '2m', retry: retry(3) });
+        try {
+          const report = await CancellationScope.nonCancellable(() => p.prune({ job: input.job, dryRun: false }));
+          pruned = report.destinations.flatMap((r) => r.removed.map((path) => `${r.destination}:${path}`));
+          if (report.refused) warnings.push(`retention refused, nothing was deleted: ${report.refused}`);
+          warnings.push(...report.problems.map((problem) => `retention: ${problem}`));
+        } catch (err) {
+          warnings.push(`retention failed (the backup itself succeeded): ${describeFailure(err, 3).error}`);
+        }
+      }
       const r: BackupResult = {
         status: warnings.length > 0 ? 'succeeded_with_warnings' : 'succeeded',
-        workflowId: info.workflowId, job: input.job, type, slot, size: archived.size, sha256: archived.sha256,
+        workflowId: info.workflowId, job: input.job, type: plan.type, slot, size: archived.size, sha256: archived.sha256,
         locations: finalized, warnings, durationMs: Date.now() - startedAt,
+        ...(plan.base ? { base: plan.base } : {}), ...(pruned ? { pruned } : {}),
       };
       return r;
     });

@@ -1,3 +1,4 @@
 export { backupWorkflow, cancelSignal, progressQuery } from './backup.js';
 export { jobLockWorkflow, acquireSignal, releaseSignal, lockGrantedSignal, lockStateQuery } from './lock.js';
 export { freshnessWorkflow } from './freshness.js';
+export { pruneWorkflow } from './prune.js';

@@ -25,8 +25,10 @@ export class FilesSource implements Source {
   constructor(private readonly cfg: Config) {}
   get name(): string { return this.cfg.name; }
 
-  private tarArgs(listFile: string): string[] {
+  private tarArgs(listFile: string, snapshotFile?: string): string[] {
     const args = ['--create', '--file=-', '-vv', `--index-file=${listFile}`, '--directory=/', '--sparse', '--one-file-system'];
+    // Device numbers change across reboots and remounts (NFS): they must not turn a diff into a full copy.
+    if (snapshotFile) args.push(`--listed-incremental=${snapshotFile}`, '--no-check-device');
     for (const ex of this.cfg.exclude) args.push(`--exclude=${ex}`);
     args.push('--');
     // Paths relative to / so that tar does not warn about removing the leading slash; restore with -C /.
@@ -36,7 +38,7 @@ export class FilesSource implements Source {
 
   async dump(out: Writable, ctx: DumpContext): Promise<DumpOutcome> {
     const listFile = path.join(ctx.stagingDir, `${this.name}.list`);
-    const tar = spawn('tar', this.tarArgs(listFile), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const tar = spawn('tar', this.tarArgs(listFile, ctx.snapshot?.file), { stdio: ['ignore', 'pipe', 'pipe'] });
     const zstd = spawn('zstd', ['-q', '-c', '-T0', `-${ctx.compressionLevel}`], { stdio: ['pipe', 'pipe', 'pipe'] });
     let tarErr = '';
     let zstdErr = '';
@@ -69,7 +71,8 @@ export class FilesSource implements Source {
         });
       }
       const stats = await this.listingStats(listFile);
-      if (stats.files === 0) {
+      // A diff of unchanged data holds no file, only the directories' listings (which record deletions).
+      if (ctx.snapshot?.differential ? stats.entries === 0 : stats.files === 0) {
         throw new BackupError('SOURCE_EMPTY', `source "${this.name}": no files to back up under ${this.cfg.paths.join(', ')}`, {
           hint: 'an empty component is treated as a failure: check the paths and excludes',
         });

@@ -1,0 +1,175 @@
+import { readdir, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { Context, log } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/common';
+import { catalogDestination, type CatalogEntry } from '../catalog.js';
+import type { Config } from '../config/schema.js';
+import { withDestination } from '../destinations/index.js';
+import { errorMessage } from '../errors.js';
+import { planRetention } from '../retention.js';
+import { jobContext, runActivity, type ActivityDeps } from './context.js';
+
+export interface PruneInput {
+  job: string;
+  /** Report what would be removed, remove nothing. */
+  dryRun: boolean;
+}
+
+export interface OrphanReport {
+  destination: string;
+  path: string;
+  workflowId: string;
+  action: 'removed' | 'kept';
+  reason: string;
+}
+
+export interface PruneReport {
+  job: string;
+  dryRun: boolean;
+  destinations: {
+    destination: string;
+    /** Backups kept, with why. */
+    kept: { path: string; slot: string; type: string; reasons: string[] }[];
+    /** Backups removed (with dryRun: that would be removed). */
+    removed: string[];
+    /** Files retention does not touch, and why (no manifest, unreadable manifest, ...). */
+    leftAlone: { path: string; reason: string }[];
+    refused?: string;
+    problems: string[];
+  }[];
+  orphans: OrphanReport[];
+  staging: { path: string; action: 'removed' | 'kept'; reason: string }[];
+  /** Any rule refused on any destination (nothing was removed there). */
+  refused?: string;
+  problems: string[];
+}
+
+/** Whether a workflow is running; undefined when Temporal cannot tell (then nothing of it is touched). */
+async function runningState(client: Client, workflowId: string): Promise<'running' | 'ended' | 'unknown'> {
+  try {
+    const d = await client.workflow.getHandle(workflowId).describe();
+    return d.status.name === 'RUNNING' ? 'running' : 'ended';
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError || (err as Error).name === 'WorkflowNotFoundError') return 'ended';
+    log.warn('could not ask Temporal about a workflow', { workflowId, error: errorMessage(err) });
+    return 'unknown';
+  }
+}
+
+/**
+ * Orphan sweep on a job's destinations: temporary upload files (`.<artifact>.<workflow ID>.tmp`) older than
+ * `orphanGrace` whose workflow is not running (asked of Temporal; not found counts as ended) are removed.
+ * A temporary file of a running workflow, or one Temporal cannot vouch for, is left alone.
+ */
+export async function sweepOrphans(config: Config, jobName: string, client: Client, opts: { dryRun: boolean; now?: number }): Promise<{ orphans: OrphanReport[]; problems: string[] }> {
+  const job = config.jobs[jobName]!;
+  const now = opts.now ?? Date.now();
+  const grace = config.settings.orphanGrace;
+  const orphans: OrphanReport[] = [];
+  const problems: string[] = [];
+  for (const name of job.destinations) {
+    try {
+      await withDestination(config, name, async (d) => {
+        const { temporary } = await catalogDestination(d, jobName);
+        for (const t of temporary) {
+          const base = { destination: name, path: t.path, workflowId: t.workflowId };
+          if (now - t.mtimeMs < grace) {
+            orphans.push({ ...base, action: 'kept', reason: `younger than the grace period (${Math.round(grace / 60_000)} min)` });
+            continue;
+          }
+          const state = await runningState(client, t.workflowId);
+          if (state !== 'ended') {
+            orphans.push({ ...base, action: 'kept', reason: state === 'running' ? 'its workflow is running' : 'Temporal could not say whether its workflow runs' });
+            continue;
+          }
+          if (!opts.dryRun) await d.remove(t.path);
+          orphans.push({ ...base, action: 'removed', reason: `its workflow is not running and it is ${Math.round((now - t.mtimeMs) / 60_000)} min old` });
+        }
+      });
+    } catch (err) {
+      problems.push(`destination "${name}": orphan sweep failed: ${errorMessage(err).split('\n')[0]}`);
+    }
+  }
+  return { orphans, problems };
+}
+
+/** Staging folders (`<stateDir>/staging/<workflow ID>`) of runs no longer running, older than `orphanGrace`. */
+async function sweepStaging(config: Config, client: Client, dryRun: boolean, now: number): Promise<PruneReport['staging']> {
+  const root = path.join(config.stateDir, 'staging');
+  const names = await readdir(root).catch(() => [] as string[]);
+  const out: PruneReport['staging'] = [];
+  for (const n of names) {
+    const p = path.join(root, n);
+    const st = await stat(p).catch(() => undefined);
+    if (!st?.isDirectory()) continue;
+    if (now - st.mtimeMs < config.settings.orphanGrace) continue;
+    const state = await runningState(client, n);
+    if (state !== 'ended') {
+      out.push({ path: p, action: 'kept', reason: state === 'running' ? 'its workflow is running' : 'Temporal could not say whether its workflow runs' });
+      continue;
+    }
+    if (!dryRun) await rm(p, { recursive: true, force: true });
+    out.push({ path: p, action: 'removed', reason: 'its workflow is not running' });
+  }
+  return out;
+}
+
+/**
+ * `prune`: the job's retention policy on each destination (after each successful run, and `backupctl prune`), the
+ * orphan sweep, and stale staging on this worker. Runs on the job's task queue, i.e. on the host with the staging.
+ * Deleting a backup removes its manifest first (so it stops being a backup at once), then its artifact.
+ */
+export function prune(deps: ActivityDeps) {
+  return (input: PruneInput): Promise<PruneReport> => runActivity(async () => {
+    const { config, job } = jobContext(deps, input.job);
+    const ctx = Context.current();
+    const client = ctx.client;
+    const now = Date.now();
+    const report: PruneReport = { job: input.job, dryRun: input.dryRun, destinations: [], orphans: [], staging: [], problems: [] };
+    const swept = await sweepOrphans(config, input.job, client, { dryRun: input.dryRun, now });
+    report.orphans = swept.orphans;
+    report.problems.push(...swept.problems);
+    report.staging = await sweepStaging(config, client, input.dryRun, now);
+    for (const name of job.destinations) {
+      ctx.heartbeat({ destination: name });
+      const r: PruneReport['destinations'][number] = { destination: name, kept: [], removed: [], leftAlone: [], problems: [] };
+      report.destinations.push(r);
+      await withDestination(config, name, async (d) => {
+        const cat = await catalogDestination(d, input.job);
+        for (const a of cat.anomalies) r.leftAlone.push({ path: a.path, reason: `${a.problem}: ${a.detail}` });
+        if (!job.retention) {
+          for (const b of cat.backups) r.kept.push({ path: b.path, slot: b.slot, type: b.type, reasons: ['the job has no retention policy'] });
+          return;
+        }
+        const items = cat.backups.map((b) => ({ ...b, id: b.path, baseWorkflowId: b.base?.workflowId }));
+        const plan = planRetention<CatalogEntry & { id: string; baseWorkflowId?: string }>(items, job.retention, now);
+        for (const k of plan.keep) r.kept.push({ path: k.item.path, slot: k.item.slot, type: k.item.type, reasons: k.reasons });
+        for (const m of plan.missingBases) r.problems.push(`the diff ${m.path} names base full ${m.base?.path ?? '?'}, which is not on this destination: it cannot be restored`);
+        if (plan.refused) {
+          r.refused = plan.refused;
+          return;
+        }
+        for (const b of plan.remove) {
+          ctx.heartbeat({ destination: name, path: b.path });
+          if (input.dryRun) {
+            r.removed.push(b.path);
+            continue;
+          }
+          try {
+            await d.remove(b.manifestPath);
+            await d.remove(b.path);
+            r.removed.push(b.path);
+          } catch (err) {
+            r.problems.push(`could not remove ${b.path}: ${errorMessage(err).split('\n')[0]}`);
+          }
+        }
+      }).catch((err: unknown) => { r.problems.push(`destination "${name}" could not be pruned: ${errorMessage(err).split('\n')[0]}`); });
+    }
+    const refused = report.destinations.filter((r) => r.refused).map((r) => `destination "${r.destination}": ${r.refused}`);
+    if (refused.length) report.refused = refused.join('\n');
+    report.problems.push(...report.destinations.flatMap((r) => r.problems.map((p) => `destination "${r.destination}": ${p}`)));
+    log.info('prune done', { job: input.job, dryRun: input.dryRun, removed: report.destinations.reduce((n, r) => n + r.removed.length, 0) });
+    return report;
+  });
+}

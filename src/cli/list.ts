@@ -1,0 +1,43 @@
+import { catalogDestination, type DestinationCatalog } from '../catalog.js';
+import { getJob, loadConfig } from '../config/load.js';
+import { closeDestinations, withDestination } from '../destinations/index.js';
+import { errorMessage } from '../errors.js';
+import { formatBytes } from '../shared.js';
+import { EXIT } from './output.js';
+
+/**
+ * `backupctl list <job> [--json]`: the finalized backups (artifact + manifest) on each destination, newest first.
+ * Temporary and manifest-less files are never listed as backups; they are shown apart, as what they are.
+ */
+export async function listCommand(jobName: string, opts: { config?: string; json?: boolean }): Promise<number> {
+  const { config } = loadConfig(opts.config);
+  const job = getJob(config, jobName);
+  const result: (Omit<DestinationCatalog, 'backups'> & { backups: Omit<DestinationCatalog['backups'][number], 'manifest'>[]; error?: string })[] = [];
+  try {
+    for (const name of job.destinations) {
+      try {
+        const cat = await withDestination(config, name, (d) => catalogDestination(d, jobName));
+        result.push({ ...cat, backups: cat.backups.map(({ manifest: _m, ...b }) => b) });
+      } catch (err) {
+        result.push({ destination: name, backups: [], anomalies: [], temporary: [], error: errorMessage(err).split('\n')[0] });
+      }
+    }
+  } finally {
+    await closeDestinations();
+  }
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify({ job: jobName, destinations: result }, null, 2)}\n`);
+  } else {
+    const lines: string[] = [];
+    for (const r of result) {
+      lines.push(`${jobName} on ${r.destination}: ${r.error ? `cannot be read: ${r.error}` : `${r.backups.length} backup(s)`}`);
+      for (const b of r.backups) {
+        lines.push(`  ${b.slot}  ${b.type.padEnd(4)}  ${formatBytes(b.size).padStart(10)}  ${b.sha256}  ${b.path}${b.base ? `  (base: ${b.base.path})` : ''}`);
+      }
+      for (const a of r.anomalies) lines.push(`  not a backup: ${a.path}: ${a.problem}`);
+      for (const t of r.temporary) lines.push(`  temporary: ${t.path} (workflow ${t.workflowId})`);
+    }
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
+  return result.some((r) => r.error) ? EXIT.FAILED : EXIT.OK;
+}

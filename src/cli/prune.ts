@@ -1,0 +1,42 @@
+import { randomUUID } from 'node:crypto';
+import type { PruneReport } from '../activities/prune.js';
+import { getJob, loadConfig, taskQueueOf } from '../config/load.js';
+import { PRUNE_WORKFLOW } from '../shared.js';
+import { connectClient } from '../temporal.js';
+import { EXIT } from './output.js';
+
+export function renderPrune(r: PruneReport): string {
+  const verb = r.dryRun ? 'would remove' : 'removed';
+  const lines = [`prune ${r.job}${r.dryRun ? ' (dry run: nothing is removed)' : ''}`];
+  for (const d of r.destinations) {
+    lines.push(`  ${d.destination}: ${d.kept.length} kept, ${d.removed.length} ${verb}`);
+    for (const k of d.kept) lines.push(`    keep    ${k.path} (${k.reasons.join('; ')})`);
+    for (const p of d.removed) lines.push(`    ${r.dryRun ? 'would remove' : 'removed'} ${p}`);
+    for (const a of d.leftAlone) lines.push(`    left alone ${a.path}: ${a.reason}`);
+    if (d.refused) lines.push(`    REFUSED: ${d.refused}`);
+  }
+  for (const o of r.orphans) lines.push(`  temporary ${o.destination}:${o.path}: ${o.action === 'removed' ? verb : 'kept'} (${o.reason})`);
+  for (const s of r.staging) lines.push(`  staging ${s.path}: ${s.action === 'removed' ? verb : 'kept'} (${s.reason})`);
+  for (const p of r.problems) lines.push(`  problem: ${p}`);
+  return lines.join('\n');
+}
+
+/**
+ * `backupctl prune <job> [--dry-run] [--json]`: retention, orphan sweep and stale staging, run as a workflow on the job's
+ * task queue (the worker holds the staging). Exit 0 done, 1 refused or with problems.
+ */
+export async function pruneCommand(jobName: string, opts: { config?: string; dryRun?: boolean; json?: boolean }): Promise<number> {
+  const { config } = loadConfig(opts.config);
+  const job = getJob(config, jobName);
+  const { client } = await connectClient();
+  try {
+    const report = await client.workflow.execute(PRUNE_WORKFLOW, {
+      taskQueue: taskQueueOf(config, job), workflowId: `prune-${jobName}-${randomUUID()}`,
+      args: [{ job: jobName, dryRun: opts.dryRun === true }], staticSummary: `prune ${jobName}${opts.dryRun ? ' (dry run)' : ''}`,
+    }) as PruneReport;
+    process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${renderPrune(report)}\n`);
+    return report.refused || report.problems.length > 0 ? EXIT.FAILED : EXIT.OK;
+  } finally {
+    await client.connection.close();
+  }
+}

@@ -1,0 +1,57 @@
+import { access, copyFile, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Config } from './config/schema.js';
+
+/**
+ * GNU tar snapshot files (`--listed-incremental`) of finalized fulls, kept on the worker that runs the job:
+ * `<stateDir>/snapshots/<job>/<full's workflow ID>/<source>.snar`. A full writes its snapshot in staging; it is
+ * committed here only by the cleanup after every destination was finalized and verified. A diff dumps against a copy
+ * (in its staging), so no diff run, failed or not, ever moves a full's baseline. The same file is also stored in the
+ * full's artifact as the member `<source>.snar` (`components[].snapshot` in the manifest), for when this state is lost.
+ */
+const safe = (id: string) => id.replace(/[^A-Za-z0-9._:-]/g, '_');
+
+/** How many fulls' snapshots are kept per job (diffs are taken against the newest full). */
+const KEEP = 3;
+
+export function snapshotDir(config: Config, job: string, fullWorkflowId: string): string {
+  return path.join(config.stateDir, 'snapshots', safe(job), safe(fullWorkflowId));
+}
+
+export function snapshotFile(dir: string, source: string): string {
+  return path.join(dir, `${source}.snar`);
+}
+
+/** Whether the worker holds the snapshot of every listed source of a full. */
+export async function hasSnapshots(config: Config, job: string, fullWorkflowId: string, sources: string[]): Promise<boolean> {
+  const dir = snapshotDir(config, job, fullWorkflowId);
+  for (const s of sources) {
+    try {
+      await access(snapshotFile(dir, s));
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * Makes a verified full's snapshots (in its staging folder) the base of the job's next diffs: copied to a temporary
+ * folder, then renamed into place, so a crash leaves either none or all. Older fulls' snapshots beyond the newest few
+ * are removed. Repeating it is harmless.
+ */
+export async function commitSnapshots(config: Config, job: string, fullWorkflowId: string, staging: string, sources: string[]): Promise<void> {
+  if (sources.length === 0) return;
+  const dir = snapshotDir(config, job, fullWorkflowId);
+  if (await hasSnapshots(config, job, fullWorkflowId, sources)) return;
+  const tmp = `${dir}.tmp`;
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true, mode: 0o700 });
+  for (const s of sources) await copyFile(snapshotFile(staging, s), snapshotFile(tmp, s));
+  await rm(dir, { recursive: true, force: true });
+  await rename(tmp, dir);
+  const parent = path.dirname(dir);
+  const all = await Promise.all((await readdir(parent)).filter((n) => !n.endsWith('.tmp')).map(async (n) => ({ n, t: (await stat(path.join(parent, n))).mtimeMs })));
+  all.sort((a, b) => b.t - a.t);
+  for (const old of all.slice(KEEP)) await rm(path.join(parent, old.n), { recursive: true, force: true });
+}
