@@ -1,6 +1,11 @@
-import { access, copyFile, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { access, copyFile, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from './config/schema.js';
+import type { DestinationSession } from './destinations/types.js';
+import type { Manifest } from './shared.js';
+
+const BLOCK = 512;
 
 /**
  * GNU tar snapshot files (`--listed-incremental`) of finalized fulls, kept on the worker that runs the job:
@@ -33,6 +38,28 @@ export async function hasSnapshots(config: Config, job: string, fullWorkflowId: 
     }
   }
   return true;
+}
+
+/**
+ * Takes a full's snapshots back from its stored artifact (the `<source>.snar` members the manifest records), when this
+ * worker's copy is lost: each member is read at its offset and must match its recorded SHA-256. Returns why not when
+ * it cannot (a full made before snapshots were stored, or a member that does not match).
+ */
+export async function recoverSnapshots(config: Config, job: string, d: DestinationSession, artifactPath: string, manifest: Manifest, sources: string[]): Promise<string | undefined> {
+  const dir = snapshotDir(config, job, manifest.workflowId);
+  const tmp = `${dir}.tmp`;
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true, mode: 0o700 });
+  for (const s of sources) {
+    const snap = manifest.components.find((c) => c.name === s)?.snapshot;
+    if (!snap) return `the full's artifact holds no snapshot of source "${s}"`;
+    const data = await d.readRange(artifactPath, snap.offset + BLOCK, snap.size);
+    if (createHash('sha256').update(data).digest('hex') !== snap.sha256) return `the snapshot member ${snap.member} in ${artifactPath} does not match its manifest`;
+    await writeFile(snapshotFile(tmp, s), data, { mode: 0o600 });
+  }
+  await rm(dir, { recursive: true, force: true });
+  await rename(tmp, dir);
+  return undefined;
 }
 
 /**

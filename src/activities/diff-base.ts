@@ -3,14 +3,15 @@ import { withDestination } from '../destinations/index.js';
 import { errorMessage } from '../errors.js';
 import { newestOnDestination } from '../monitor.js';
 import type { ManifestBase } from '../shared.js';
-import { hasSnapshots } from '../snapshots.js';
+import { hasSnapshots, recoverSnapshots } from '../snapshots.js';
+import type { Manifest } from '../shared.js';
 
 /**
  * The base of a diff run: the newest finalized full of the job on its first destination (any tier), which must also
  * be finalized on every destination the diff goes to (a restore there needs it), and whose GNU tar snapshot of every
  * files source this worker holds. Otherwise `reason` says why the diff has to be a full.
  */
-export async function chooseBase(config: Config, jobName: string, job: Job, destinations: string[]): Promise<{ base?: ManifestBase; reason?: string }> {
+export async function chooseBase(config: Config, jobName: string, job: Job, destinations: string[]): Promise<{ base?: ManifestBase; reason?: string; recovered?: string }> {
   const first = job.destinations[0]!;
   let newest;
   try {
@@ -27,7 +28,13 @@ export async function chooseBase(config: Config, jobName: string, job: Job, dest
   }
   const files = job.sources.filter((s) => s.type === 'files').map((s) => s.name);
   if (!(await hasSnapshots(config, jobName, base.workflowId, files))) {
-    return { reason: `this worker holds no GNU tar snapshot of the newest full (${base.path}) for every files source (${files.join(', ')}): it was made elsewhere, before differential backups existed, or the worker's state was lost` };
+    // This worker's state is lost (or the full was made elsewhere): take the snapshots from the full's artifact.
+    const why = await withDestination(config, first, async (d) => {
+      const manifest = JSON.parse((await d.readSmallFile(`${base.path}.manifest.json`))!.toString()) as Manifest;
+      return recoverSnapshots(config, jobName, d, base.path, manifest, files);
+    }).catch((err: unknown) => errorMessage(err).split('\n')[0]);
+    if (why) return { reason: `no GNU tar snapshot of the newest full (${base.path}) on this worker, and none could be taken from its artifact: ${why}` };
+    return { base, recovered: `the GNU tar snapshot of the base full ${base.path} was taken from its artifact (this worker had none)` };
   }
   return { base };
 }

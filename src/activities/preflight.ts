@@ -1,5 +1,6 @@
 import { mkdir, readFile, statfs } from 'node:fs/promises';
 import path from 'node:path';
+import { log } from '@temporalio/activity';
 import { taskQueueOf } from '../config/load.js';
 import { withDestination } from '../destinations/index.js';
 import { BackupError } from '../errors.js';
@@ -47,6 +48,7 @@ export function preflight(deps: ActivityDeps) {
     if (type === 'diff') {
       const chosen = await chooseBase(config, input.job, job, job.destinations);
       base = chosen.base;
+      if (chosen.recovered) log.info(chosen.recovered);
       if (!base) {
         type = 'full';
         warnings.push(`no usable full backup to take a diff against (${chosen.reason}): this diff run stored a full backup, the base of the next diffs`);

@@ -27,6 +27,8 @@ export interface DestinationSession {
   /** Writes a small file atomically (temporary name, fsync, rename). */
   writeSmallFile(path: string, data: Buffer): Promise<void>;
   readSmallFile(path: string): Promise<Buffer | undefined>;
+  /** `length` bytes of a stored file from `offset` (a small member of an artifact, e.g. a GNU tar snapshot). */
+  readRange(path: string, offset: number, length: number): Promise<Buffer>;
   /** Entries of a directory (names only, no `.` or `..`); undefined when the directory does not exist. */
   list(dir: string): Promise<DirEntry[] | undefined>;
   /** Removes a file; false when it did not exist. */

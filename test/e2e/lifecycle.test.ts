@@ -128,7 +128,7 @@ describe('differential backups of files sources', () => {
   it('issue 6 #2: a diff run that fails after its dump leaves the baseline alone; the next diff still holds every change since the full', async () => {
     const job = await writeJob(env);
     let failNextUpload = false;
-    const { full, failed, next } = await withWorker(env, job, async () => {
+    const { full, failed, next, atNext, recovered } = await withWorker(env, job, async () => {
       const full = await runBackup(job, 'full');
       writeFileSync(path.join(job.dataDir, 'first-change.txt'), 'made before the failed diff\n');
       rmSync(path.join(job.dataDir, 'hello.txt'));
@@ -136,7 +136,12 @@ describe('differential backups of files sources', () => {
       const failed = await runBackup(job, 'diff').then(() => undefined, (e: unknown) => e);
       writeFileSync(path.join(job.dataDir, 'second-change.txt'), 'made after the failed diff\n');
       const next = await runBackup(job, 'diff');
-      return { full, failed, next };
+      const atNext = tree(job.dataDir);
+      // The worker's state is lost: the next diff takes the full's snapshot from the full's artifact.
+      rmSync(path.join(job.stateDir, 'snapshots'), { recursive: true });
+      writeFileSync(path.join(job.dataDir, 'third-change.txt'), 'made after the state was lost\n');
+      const recovered = await runBackup(job, 'diff');
+      return { full, failed, next, atNext, recovered };
     }, (a) => ({
       ...a,
       upload: async (i) => {
@@ -154,8 +159,12 @@ describe('differential backups of files sources', () => {
     expect(listing).toContain('first-change.txt');
     expect(listing).toContain('second-change.txt');
     const restored = unpackChain([full, next]);
-    expect(tree(path.join(restored, job.dataDir))).toEqual(tree(job.dataDir));
+    expect(tree(path.join(restored, job.dataDir))).toEqual(atNext);
     expect(listFiles(path.join(restored, job.dataDir))).not.toContain('hello.txt');
+    expect(recovered).toMatchObject({ type: 'diff', status: 'succeeded' });
+    expect(manifestOf(recovered).base?.workflowId).toBe(manifestOf(full).workflowId);
+    expect(manifestOf(recovered).components[0]!.stats.files).toBe(3);
+    expect(tree(path.join(unpackChain([full, recovered]), job.dataDir))).toEqual(tree(job.dataDir));
   });
 });
 

@@ -162,6 +162,26 @@ export class LocalSession implements DestinationSession {
     }
   }
 
+  async readRange(p: string, offset: number, length: number): Promise<Buffer> {
+    const buf = Buffer.alloc(length);
+    try {
+      const fh = await open(this.abs(p), 'r');
+      try {
+        let done = 0;
+        while (done < length) {
+          const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
+          if (bytesRead === 0) throw new Error(`${p} ends before byte ${offset + length}`);
+          done += bytesRead;
+        }
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      throw ioError(err, `destination "${this.name}": reading ${p}`);
+    }
+    return buf;
+  }
+
   async list(dir: string): Promise<DirEntry[] | undefined> {
     const full = this.abs(dir);
     try {

@@ -388,6 +388,26 @@ export class SftpSession implements DestinationSession {
     }
   }
 
+  async readRange(p: string, offset: number, length: number): Promise<Buffer> {
+    const buf = Buffer.alloc(length);
+    try {
+      const handle = await call<Buffer>((cb) => this.sftp.open(this.abs(p), 'r', cb));
+      try {
+        let done = 0;
+        while (done < length) {
+          const n = await call<number>((cb) => this.sftp.read(handle, buf, done, Math.min(64 * 1024, length - done), offset + done, (err, bytes) => cb(err, bytes)));
+          if (n === 0) throw new Error(`${p} ends before byte ${offset + length}`);
+          done += n;
+        }
+      } finally {
+        await call<void>((cb) => this.sftp.close(handle, cb as never)).catch(() => undefined);
+      }
+    } catch (err) {
+      throw this.mapError(err, `reading ${p}`);
+    }
+    return buf;
+  }
+
   async list(dir: string): Promise<DirEntry[] | undefined> {
     try {
       const entries = await call<{ filename: string; attrs: Stats }[]>((cb) => this.sftp.readdir(this.abs(dir), cb as never));
