@@ -54,7 +54,9 @@ export function preflight(deps: ActivityDeps) {
         warnings.push(`no usable full backup to take a diff against (${chosen.reason}): this diff run stored a full backup, the base of the next diffs`);
       }
     }
-    const paths = layout(input.job, type, tier, slot, workflowId);
+    // Named as requested (a diff that became a full keeps its diff name, so it never takes the name of a full run of
+    // the same slot); the manifest's type says what it holds.
+    const paths = layout(input.job, input.type, tier, slot, workflowId);
     const margin = 1 + config.settings.spaceMargin / 100;
     const last = await lastManifest(config.stateDir, input.job);
     let estimate: number;

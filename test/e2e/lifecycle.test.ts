@@ -69,7 +69,8 @@ describe('differential backups of files sources', () => {
     expect(first.type).toBe('full');
     expect(first.status).toBe('succeeded_with_warnings');
     expect(first.warnings.join('\n')).toMatch(/no usable full backup .* this diff run stored a full backup/);
-    expect(first.locations[0]!.path).toMatch(/app-full-\d{8}T\d{6}Z\.tar$/);
+    // It keeps the name of the run (a full run of the same slot has its own), the manifest says what it holds.
+    expect(first.locations[0]!.path).toMatch(/app-diff-\d{8}T\d{6}Z\.tar$/);
     const fullManifest = manifestOf(first);
     expect(fullManifest.type).toBe('full');
     expect(fullManifest.base).toBeUndefined();
