@@ -130,6 +130,27 @@ describe('backup workflow decisions', () => {
     expect(calls.events[1]).toMatchObject({ kind: 'failure', finalized: [{ destination: 'nas', path: 'd/a.tar' }] });
   });
 
+  it('retention after a successful run: a failing prune is reported as a warning and never turns the backup into a failure', async () => {
+    const { activities, calls } = scripted({
+      preflight: async () => ({ ...plan(['nas']), prune: true }),
+      prune: async () => { throw ApplicationFailure.create({ type: 'DESTINATION_AUTH', message: 'prune could not log in', nonRetryable: true }); },
+    });
+    const { result, error } = await runWith(activities);
+    expect(error).toBeUndefined();
+    expect(result?.status).toBe('succeeded_with_warnings');
+    expect(result?.warnings.join('\n')).toMatch(/retention failed \(the backup itself succeeded\): prune could not log in/);
+    expect(calls.events.at(-1)).toMatchObject({ kind: 'success' });
+  });
+
+  it('retention after a successful run: what prune removed is in the result', async () => {
+    const { activities } = scripted({
+      preflight: async () => ({ ...plan(['nas']), prune: true }),
+      prune: async () => ({ job: 'app', dryRun: false, destinations: [{ destination: 'nas', kept: [], removed: ['daily/old.tar'], leftAlone: [], problems: [] }], orphans: [], staging: [], problems: [] }),
+    });
+    const { result } = await runWith(activities);
+    expect(result).toMatchObject({ status: 'succeeded', pruned: ['nas:daily/old.tar'] });
+  });
+
   it('transient failures are retried with backoff and the attempts are reported', async () => {
     let n = 0;
     const { activities, calls } = scripted({ upload: async () => { n++; throw ApplicationFailure.create({ type: 'DESTINATION_UNREACHABLE', message: 'connection lost' }); } });
