@@ -45,16 +45,38 @@ export interface PruneReport {
   problems: string[];
 }
 
-/** Whether a workflow is running; undefined when Temporal cannot tell (then nothing of it is touched). */
-async function runningState(client: Client, workflowId: string): Promise<'running' | 'ended' | 'unknown'> {
-  try {
-    const d = await client.workflow.getHandle(workflowId).describe();
-    return d.status.name === 'RUNNING' ? 'running' : 'ended';
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError || (err as Error).name === 'WorkflowNotFoundError') return 'ended';
-    log.warn('could not ask Temporal about a workflow', { workflowId, error: errorMessage(err) });
-    return 'unknown';
-  }
+const safeId = (id: string) => id.replace(/[^A-Za-z0-9._:-]/g, '_');
+
+/**
+ * Which workflows run, by the name they give their files (temporary files and staging folders carry the workflow ID
+ * with unsafe characters replaced): every running workflow from visibility, and a direct describe for IDs visibility
+ * may not show yet. 'unknown' when Temporal cannot tell: then nothing of it is touched.
+ */
+function runningChecker(client: Client): (id: string) => Promise<'running' | 'ended' | 'unknown'> {
+  let listed: Promise<Set<string> | undefined> | undefined;
+  return async (id) => {
+    listed ??= (async () => {
+      try {
+        const ids = new Set<string>();
+        for await (const w of client.workflow.list({ query: 'ExecutionStatus="Running"' })) ids.add(safeId(w.workflowId));
+        return ids;
+      } catch (err) {
+        log.warn('could not list running workflows', { error: errorMessage(err) });
+        return undefined;
+      }
+    })();
+    const running = await listed;
+    if (!running) return 'unknown';
+    if (running.has(id)) return 'running';
+    try {
+      const d = await client.workflow.getHandle(id).describe();
+      return d.status.name === 'RUNNING' ? 'running' : 'ended';
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError || (err as Error).name === 'WorkflowNotFoundError') return 'ended';
+      log.warn('could not ask Temporal about a workflow', { workflowId: id, error: errorMessage(err) });
+      return 'unknown';
+    }
+  };
 }
 
 /**
@@ -66,6 +88,7 @@ export async function sweepOrphans(config: Config, jobName: string, client: Clie
   const job = config.jobs[jobName]!;
   const now = opts.now ?? Date.now();
   const grace = config.settings.orphanGrace;
+  const runningState = runningChecker(client);
   const orphans: OrphanReport[] = [];
   const problems: string[] = [];
   for (const name of job.destinations) {
@@ -78,7 +101,7 @@ export async function sweepOrphans(config: Config, jobName: string, client: Clie
             orphans.push({ ...base, action: 'kept', reason: `younger than the grace period (${Math.round(grace / 60_000)} min)` });
             continue;
           }
-          const state = await runningState(client, t.workflowId);
+          const state = await runningState(t.workflowId);
           if (state !== 'ended') {
             orphans.push({ ...base, action: 'kept', reason: state === 'running' ? 'its workflow is running' : 'Temporal could not say whether its workflow runs' });
             continue;
@@ -99,12 +122,13 @@ async function sweepStaging(config: Config, client: Client, dryRun: boolean, now
   const root = path.join(config.stateDir, 'staging');
   const names = await readdir(root).catch(() => [] as string[]);
   const out: PruneReport['staging'] = [];
+  const runningState = runningChecker(client);
   for (const n of names) {
     const p = path.join(root, n);
     const st = await stat(p).catch(() => undefined);
     if (!st?.isDirectory()) continue;
     if (now - st.mtimeMs < config.settings.orphanGrace) continue;
-    const state = await runningState(client, n);
+    const state = await runningState(n);
     if (state !== 'ended') {
       out.push({ path: p, action: 'kept', reason: state === 'running' ? 'its workflow is running' : 'Temporal could not say whether its workflow runs' });
       continue;
