@@ -8,6 +8,8 @@
  *  3. Only with BENCH_ONLY=postgres (not part of the default run): one verified backup of a generated PostgreSQL
  *     database of ≥ 1 GiB through the real path (a separate `backupctl worker` process, `backupctl run --wait --json`,
  *     Temporal dev server, loopback sshd): wall time, phases, the worker's peak RSS, artifact size (bench/postgres.ts).
+ *  4. A differential backup with nothing changed since the full against restic's second, unchanged backup of the
+ *     same dataset (bench/diff.ts; needs `restic`); BENCH_ONLY=diff runs only this.
  *
  * Contenders alternate (A B A B …). Prints a table and writes bench-results/<timestamp>.json.
  *
@@ -18,7 +20,7 @@
  *   BENCH_DATASET_SCALE  dataset size factor (default 1.0 = 1.05 GB, 30,004 files)
  *   BENCH_PROFILE        auto | on | off: compare parallelWrites 32/64/128 (auto: when below the transport target)
  *   BENCH_PROFILE_REPS   repetitions for that comparison (default 3)
- *   BENCH_ONLY           transport | backup | postgres: run one section only (postgres runs only when asked for)
+ *   BENCH_ONLY           transport | backup | postgres | diff: run one section only (postgres runs only when asked for)
  *   BENCH_PG_GIB         postgres: target pg_database_size in GiB (default 1.2; ≥ 1.0 for the 1 GiB requirement)
  * Quick smoke run: BENCH_REPS=1 BENCH_SIZE_MB=64 BENCH_DATASET_SCALE=0.05 npm run bench
  */
@@ -29,6 +31,7 @@ import { fileURLToPath } from 'node:url';
 import { startSshd } from '../test/helpers/sshd.js';
 import { makeTempDir, runCommand, sleep } from '../test/helpers/util.js';
 import type { BackupReport } from './backup.js';
+import type { DiffReport } from './diff.js';
 import type { PostgresReport } from './postgres.js';
 import { generateDataset } from './dataset.js';
 import { fmt, table } from './stats.js';
@@ -168,6 +171,18 @@ function postgresText(p: PostgresReport): string {
   return out.join('\n');
 }
 
+function diffText(d: DiffReport): string {
+  const rows = d.contenders.map((c) => [c.name, String(c.summary.n), `${fmt(c.summary.median)} [${range(c.summary.min, c.summary.max)}]`,
+    fmt(c.runs.map((r) => r.nodeCpuS + r.childCpuS).sort((a, b) => a - b)[Math.floor((c.runs.length - 1) / 2)]), fmt(c.runs.map((r) => r.foreignCores).sort((a, b) => a - b)[Math.floor((c.runs.length - 1) / 2)])]);
+  return [
+    `4. Differential backup, nothing changed since the full, of ${d.dataset.files} files, ${(d.dataset.bytes / 1e6).toFixed(1)} MB (full: ${fmt(d.full.seconds)} s, ${(d.full.size / 1e6).toFixed(1)} MB; restic first backup ${fmt(d.resticFirstSeconds)} s)`,
+    table(['contender', 'n', 's median [min–max]', 'client CPU s', 'foreign cores'], rows),
+    table(['backupctl diff phase (workflow history)', 'median s'], Object.entries(d.contenders[0]!.phaseMedians).map(([k, v]) => [k, fmt(v, 3)])),
+    `diff artifact: ${d.diffArtifact.size} bytes (files stored: ${d.diffArtifact.files}, tar entries: ${d.diffArtifact.entries})`,
+    `ratio of medians backupctl diff ÷ restic 2nd backup: ${fmt(d.ratio)}; target (${d.target}): ${d.ratio <= 2 ? 'MET' : 'NOT MET'}`,
+  ].join('\n');
+}
+
 /**
  * The Temporal CLI for the dev server. The test helper looks for scripts/install-temporal.sh next to its own file,
  * which is not there in the compiled .bench-build tree, so resolve it here (same order as the script) and pass it on.
@@ -189,7 +204,7 @@ async function main(): Promise<void> {
   const profile = (process.env.BENCH_PROFILE ?? 'auto') as 'auto' | 'on' | 'off';
   if (!['auto', 'on', 'off'].includes(profile)) throw new Error(`BENCH_PROFILE=${profile}: expected auto, on or off`);
   const only = process.env.BENCH_ONLY ?? '';
-  if (!['', 'transport', 'backup', 'postgres'].includes(only)) throw new Error(`BENCH_ONLY=${only}: expected transport, backup or postgres`);
+  if (!['', 'transport', 'backup', 'postgres', 'diff'].includes(only)) throw new Error(`BENCH_ONLY=${only}: expected transport, backup, postgres or diff`);
   const pgGiB = envNumber('BENCH_PG_GIB', 1.2, 0.01);
 
   const startedAt = new Date();
@@ -225,6 +240,7 @@ async function main(): Promise<void> {
   let transport: TransportReport | undefined;
   let backup: BackupReport | undefined;
   let postgres: PostgresReport | undefined;
+  let diff: DiffReport | undefined;
   const errors: Record<string, string> = {};
   // A failing comparison is reported, but does not discard the other one's results.
   const section = async (name: string, fn: () => Promise<void>) => {
@@ -254,6 +270,16 @@ async function main(): Promise<void> {
         load.backup = { loadavg: loadAvg(), idleBusyCores: await backgroundLoad() };
         backup = await runBackup({ sshd, tmp: tmp.path, dataset, reps, warmup, onCleanup: (fn) => { cleanups.push(fn); } });
         results.backup = backup;
+      });
+    }
+    if (only === '' || only === 'diff') {
+      await section('diff', async () => {
+        await ensureTemporalCli();
+        const { runDiff } = await import('./diff.js');
+        const dataset = await generateDataset(path.join(tmp.path, 'src-diff', 'dataset'), scale);
+        load.diff = { loadavg: loadAvg(), idleBusyCores: await backgroundLoad() };
+        diff = await runDiff({ sshd, tmp: tmp.path, dataset, reps, warmup, onCleanup: (fn) => { cleanups.push(fn); } });
+        results.diff = diff;
       });
     }
     if (only === 'postgres') {
@@ -289,6 +315,7 @@ async function main(): Promise<void> {
     out.push(`remote copy verified once: sha256 ${backup.verified.remoteSha256 === backup.verified.resultSha256 ? 'matches' : 'DIFFERS'} the result (${backup.verified.size} bytes)`);
   }
   if (postgres) out.push('', postgresText(postgres));
+  if (diff) out.push('', diffText(diff));
   const resultsDir = path.join(REPO_ROOT, 'bench-results');
   await mkdir(resultsDir, { recursive: true });
   const file = path.join(resultsDir, `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
