@@ -9,7 +9,7 @@ export interface CheckSizesInput {
   type: BackupType;
   tier: string;
   workflowId: string;
-  components: Pick<ComponentResult, 'name' | 'size'>[];
+  components: (Pick<ComponentResult, 'name' | 'size'> & { type?: string })[];
 }
 
 /** Median of byte counts, in integers. */
@@ -53,6 +53,8 @@ export function checkSizes(deps: ActivityDeps) {
     });
     const warnings: string[] = [];
     for (const c of input.components) {
+      // A diff's files component holds only what changed: its size says nothing about completeness.
+      if (input.type === 'diff' && c.type === 'files') continue;
       const history = sizes.get(c.name) ?? [];
       if (history.length < rule.minHistory) continue;
       const drop = sizeDrop(c.size, history, rule.dropPercent);

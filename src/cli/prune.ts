@@ -30,6 +30,7 @@ export async function pruneCommand(jobName: string, opts: { config?: string; dry
   const job = getJob(config, jobName);
   const { client } = await connectClient();
   try {
+    if (!opts.json) process.stderr.write(`prune ${jobName}: waiting for the worker on task queue ${taskQueueOf(config, job)}\n`);
     const report = await client.workflow.execute(PRUNE_WORKFLOW, {
       taskQueue: taskQueueOf(config, job), workflowId: `prune-${jobName}-${randomUUID()}`,
       args: [{ job: jobName, dryRun: opts.dryRun === true }], staticSummary: `prune ${jobName}${opts.dryRun ? ' (dry run)' : ''}`,
