@@ -74,7 +74,8 @@ export async function runDiff(opts: {
 
   const repo = path.join(sshd.root, 'restic-repo');
   const sftpCommand = ['ssh', ...sshd.sshArgs, `${sshd.user}@${sshd.host}`, '-s', 'sftp'].join(' ');
-  const resticArgs = ['-r', `sftp:${sshd.user}@${sshd.host}:${repo}`, '-o', `sftp.command=${sftpCommand}`, '--no-cache'];
+  // restic's local cache as in normal use (the notes' figures were taken with it), in the bench's temp dir.
+  const resticArgs = ['-r', `sftp:${sshd.user}@${sshd.host}:${repo}`, '-o', `sftp.command=${sftpCommand}`, '--cache-dir', path.join(tmp, 'restic-cache')];
   const resticEnv = { ...process.env, RESTIC_PASSWORD: 'bench-only-password' };
   const resticRun = async (args: string[]) => {
     const r = await runCommand('restic', [...resticArgs, ...args], { env: resticEnv, timeoutMs: 15 * 60_000 });
