@@ -12,12 +12,14 @@ import { EXIT } from './output.js';
 export async function listCommand(jobName: string, opts: { config?: string; json?: boolean }): Promise<number> {
   const { config } = loadConfig(opts.config);
   const job = getJob(config, jobName);
-  const result: (Omit<DestinationCatalog, 'backups'> & { backups: Omit<DestinationCatalog['backups'][number], 'manifest'>[]; error?: string })[] = [];
+  const result: (Omit<DestinationCatalog, 'backups'> & { backups: (Omit<DestinationCatalog['backups'][number], 'manifest'> & { baseMissing?: boolean })[]; error?: string })[] = [];
   try {
     for (const name of job.destinations) {
       try {
         const cat = await withDestination(config, name, (d) => catalogDestination(d, jobName));
-        result.push({ ...cat, backups: cat.backups.map(({ manifest: _m, ...b }) => b) });
+        const paths = new Set(cat.backups.map((b) => b.path));
+        // A diff whose base full is not on this destination cannot be restored from it: say so.
+        result.push({ ...cat, backups: cat.backups.map(({ manifest: _m, ...b }) => (b.base && !paths.has(b.base.path) ? { ...b, baseMissing: true } : b)) });
       } catch (err) {
         result.push({ destination: name, backups: [], anomalies: [], temporary: [], error: errorMessage(err).split('\n')[0] });
       }
@@ -32,7 +34,7 @@ export async function listCommand(jobName: string, opts: { config?: string; json
     for (const r of result) {
       lines.push(`${jobName} on ${r.destination}: ${r.error ? `cannot be read: ${r.error}` : `${r.backups.length} backup(s)`}`);
       for (const b of r.backups) {
-        lines.push(`  ${b.slot}  ${b.type.padEnd(4)}  ${formatBytes(b.size).padStart(10)}  ${b.sha256}  ${b.path}${b.base ? `  (base: ${b.base.path})` : ''}`);
+        lines.push(`  ${b.slot}  ${b.type.padEnd(4)}  ${formatBytes(b.size).padStart(10)}  ${b.sha256}  ${b.path}${b.base ? `  (base: ${b.base.path}${b.baseMissing ? ', MISSING on this destination' : ''})` : ''}`);
       }
       for (const a of r.anomalies) lines.push(`  not a backup: ${a.path}: ${a.problem}`);
       for (const t of r.temporary) lines.push(`  temporary: ${t.path} (workflow ${t.workflowId})`);

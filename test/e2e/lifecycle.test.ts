@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -258,6 +258,24 @@ describe('retention (prune) and the orphan sweep', () => {
     expect(listFiles(root).filter((f) => f.endsWith('.tar')).sort()).toEqual(expectedKept);
   });
 
+  it('retention is applied after each successful run: the run that makes a third backup removes the oldest (daily: 2)', async () => {
+    const root = path.join(env.sshd.root, 'own-destination');
+    mkdirSync(root);
+    const job = await writeJob(env, (c) => {
+      c.destinations.nas.path = root;
+      c.jobs.app.retention = { daily: 2 };
+    });
+    const [a, b, c] = await withWorker(env, job, async () => [await runBackup(job, 'full'), await runBackup(job, 'full'), await runBackup(job, 'full')]);
+    expect(a!.pruned).toEqual([]);
+    expect(b!.pruned).toEqual([]);
+    expect(c).toMatchObject({ status: 'succeeded', pruned: [`nas:${a!.locations[0]!.path}`] });
+    const remote = listFiles(root);
+    expect(remote).toHaveLength(4);
+    expect(remote).not.toContain(a!.locations[0]!.path);
+    expect(remote).not.toContain(`${a!.locations[0]!.path}.manifest.json`);
+    for (const r of [b!, c!]) expect(remote).toEqual(expect.arrayContaining([r.locations[0]!.path, `${r.locations[0]!.path}.manifest.json`]));
+  });
+
   it('issue 6 #6: a stale temporary file of a finished workflow is removed; one of a running workflow is left alone (prune and the freshness check)', async () => {
     const job = await writeJob(env);
     const stale = Date.now() / 1000 - 3 * 3600;
@@ -277,6 +295,14 @@ describe('retention (prune) and the orphan sweep', () => {
       for (const f of [orphan, live, young]) writeFileSync(f, 'partial upload');
       utimesSync(orphan, stale, stale);
       utimesSync(live, stale, stale);
+      // Local staging of the worker: a stale folder of the finished run goes, the running run's stays.
+      const staleStaging = path.join(job.stateDir, 'staging', done.workflowId);
+      const liveStaging = path.join(job.stateDir, 'staging', running.workflowId);
+      for (const d of [staleStaging, liveStaging]) {
+        mkdirSync(d, { recursive: true });
+        writeFileSync(path.join(d, 'artifact.tar'), 'partial');
+        utimesSync(d, stale, stale);
+      }
       const r = await withWorker(env, job, () => backupctl(job, ['prune', 'app', '--json']));
       expect(r.code, r.stderr).toBe(0);
       const report = JSON.parse(r.stdout) as PruneReport;
@@ -286,6 +312,11 @@ describe('retention (prune) and the orphan sweep', () => {
         expect.objectContaining({ path: rel(live), action: 'kept', reason: 'its workflow is running' }),
         expect.objectContaining({ path: rel(young), action: 'kept' }),
       ]));
+      expect(report.staging).toEqual(expect.arrayContaining([
+        expect.objectContaining({ path: staleStaging, action: 'removed' }), expect.objectContaining({ path: liveStaging, action: 'kept' }),
+      ]));
+      expect(existsSync(staleStaging)).toBe(false);
+      expect(existsSync(path.join(liveStaging, 'artifact.tar'))).toBe(true);
       const remaining = listFiles(dir);
       expect(remaining).not.toContain(path.basename(orphan));
       expect(remaining).toContain(path.basename(live));
