@@ -1,24 +1,19 @@
 import type { Config, Job } from '../config/schema.js';
 import { withDestination } from '../destinations/index.js';
-import { errorMessage } from '../errors.js';
 import { newestOnDestination } from '../monitor.js';
-import type { ManifestBase } from '../shared.js';
+import type { Manifest, ManifestBase } from '../shared.js';
 import { hasSnapshots, recoverSnapshots } from '../snapshots.js';
-import type { Manifest } from '../shared.js';
 
 /**
  * The base of a diff run: the newest finalized full of the job on its first destination (any tier), which must also
  * be finalized on every destination the diff goes to (a restore there needs it), and whose GNU tar snapshot of every
- * files source this worker holds. Otherwise `reason` says why the diff has to be a full.
+ * files source this worker holds (or takes from the full's artifact). Otherwise `reason` says why the diff has to be a
+ * full. Errors reading a destination are thrown (preflight is retried), never turned into a full.
  */
 export async function chooseBase(config: Config, jobName: string, job: Job, destinations: string[]): Promise<{ base?: ManifestBase; reason?: string; recovered?: string }> {
   const first = job.destinations[0]!;
-  let newest;
-  try {
-    newest = (await withDestination(config, first, (d) => newestOnDestination(d, jobName, ['full']))).full;
-  } catch (err) {
-    return { reason: `destination "${first}" could not be searched for a full backup: ${errorMessage(err).split('\n')[0]}` };
-  }
+  // A destination that cannot be read fails preflight (and is retried): a network glitch must not turn a diff into a full.
+  const newest = (await withDestination(config, first, (d) => newestOnDestination(d, jobName, ['full']))).full;
   if (!newest) return { reason: `no finalized full backup of job "${jobName}" on destination "${first}"` };
   const base: ManifestBase = { workflowId: newest.workflowId, slot: newest.slot, path: newest.path, size: newest.size, sha256: newest.sha256 };
   for (const name of destinations) {
@@ -32,7 +27,7 @@ export async function chooseBase(config: Config, jobName: string, job: Job, dest
     const why = await withDestination(config, first, async (d) => {
       const manifest = JSON.parse((await d.readSmallFile(`${base.path}.manifest.json`))!.toString()) as Manifest;
       return recoverSnapshots(config, jobName, d, base.path, manifest, files);
-    }).catch((err: unknown) => errorMessage(err).split('\n')[0]);
+    });
     if (why) return { reason: `no GNU tar snapshot of the newest full (${base.path}) on this worker, and none could be taken from its artifact: ${why}` };
     return { base, recovered: `the GNU tar snapshot of the base full ${base.path} was taken from its artifact (this worker had none)` };
   }
