@@ -28,7 +28,8 @@ export class FilesSource implements Source {
   private tarArgs(listFile: string, snapshotFile?: string): string[] {
     const args = ['--create', '--file=-', '-vv', `--index-file=${listFile}`, '--directory=/', '--sparse', '--one-file-system'];
     // Device numbers change across reboots and remounts (NFS): they must not turn a diff into a full copy.
-    if (snapshotFile) args.push(`--listed-incremental=${snapshotFile}`, '--no-check-device');
+    // "Directory is new" (every directory of a full) is no warning: it would bury real ones in the stderr tail.
+    if (snapshotFile) args.push(`--listed-incremental=${snapshotFile}`, '--no-check-device', '--warning=no-new-dir', '--warning=no-rename-directory');
     for (const ex of this.cfg.exclude) args.push(`--exclude=${ex}`);
     args.push('--');
     // Paths relative to / so that tar does not warn about removing the leading slash; restore with -C /.

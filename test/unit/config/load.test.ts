@@ -47,9 +47,9 @@ describe('config', () => {
   });
 
   it('names unknown fields', () => {
-    const p = problems(base.replace('    destinations: [nas]', '    destinations: [nas]\n    retention: 3'));
+    const p = problems(base.replace('    destinations: [nas]', '    destinations: [nas]\n    keepForever: 3'));
     expect(p[0]).toMatchObject({ line: 13, field: 'jobs.app' });
-    expect(p[0]!.message).toMatch(/unknown field "retention"/);
+    expect(p[0]!.message).toMatch(/unknown field "keepForever"/);
   });
 
   it('reports YAML syntax errors with their line', () => {
