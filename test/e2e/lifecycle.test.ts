@@ -127,7 +127,8 @@ describe('differential backups of files sources', () => {
   });
 
   it('issue 6 #2: a diff run that fails after its dump leaves the baseline alone; the next diff still holds every change since the full', async () => {
-    const job = await writeJob(env);
+    // A non-files source (like a database) is dumped whole in a diff run.
+    const job = await writeJob(env, (c) => { c.jobs.app.sources.push({ name: 'app-cmd', type: 'command', command: ['echo', 'dumped whole'], extension: 'txt' }); });
     let failNextUpload = false;
     const { full, failed, next, atNext, recovered } = await withWorker(env, job, async () => {
       const full = await runBackup(job, 'full');
@@ -162,6 +163,8 @@ describe('differential backups of files sources', () => {
     const restored = unpackChain([full, next]);
     expect(tree(path.join(restored, job.dataDir))).toEqual(atNext);
     expect(listFiles(path.join(restored, job.dataDir))).not.toContain('hello.txt');
+    expect(manifestOf(next).components.map((c) => c.name)).toEqual(['app-files', 'app-cmd']);
+    expect(execFileSync('sh', ['-c', `tar -xOf '${path.join(env.sshd.root, next.locations[0]!.path)}' app-cmd.txt.zst | zstd -dc`], { encoding: 'utf8' })).toBe('dumped whole\n');
     expect(recovered).toMatchObject({ type: 'diff', status: 'succeeded' });
     expect(manifestOf(recovered).base?.workflowId).toBe(manifestOf(full).workflowId);
     expect(manifestOf(recovered).components[0]!.stats.files).toBe(3);
