@@ -31,6 +31,13 @@ export const ERROR_CODES = {
   NOTIFY_FAILED: { permanent: false },
   SIZE_ANOMALY: { permanent: true },
   TEMPORAL_UNAVAILABLE: { permanent: true },
+  // Restore: no backup matches, a downloaded artifact or component does not match its manifest, the target is in use.
+  RESTORE_NOT_FOUND: { permanent: true },
+  RESTORE_CHECKSUM_MISMATCH: { permanent: true },
+  RESTORE_TARGET_EXISTS: { permanent: true },
+  RESTORE_FAILED: { permanent: true },
+  // A restore drill's check failed (file count, sizes, a dump that does not load).
+  DRILL_FAILED: { permanent: true },
 } as const satisfies Record<string, { permanent: boolean }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
