@@ -5,6 +5,7 @@ import { manifestsNewestFirst } from '../monitor.js';
 import { pickBackup, resolveChain, type Stored } from '../restore/chain.js';
 import { resolveTargets } from '../restore/targets.js';
 import type { RestorePlan } from '../shared.js';
+import { checkTarget } from './unpack.js';
 import { jobContext, runActivity, type ActivityDeps } from './context.js';
 
 export interface PlanRestoreInput {
@@ -13,6 +14,8 @@ export interface PlanRestoreInput {
   at?: string;
   destination?: string;
   intoDatabases?: Record<string, string>;
+  /** The restore target, refused early when it holds anything (checked again before the rename). */
+  to?: string;
 }
 
 /** Every finalized backup of a job on one destination (every tier), read from the manifests. */
@@ -37,6 +40,7 @@ export function planRestore(deps: ActivityDeps) {
     if (input.destination !== undefined && !job.destinations.includes(input.destination)) {
       throw new BackupError('CONFIG_INVALID', `job ${input.job} has no destination "${input.destination}" (it has ${job.destinations.join(', ')})`);
     }
+    if (input.to !== undefined) await checkTarget(input.to);
     const names = input.destination ? [input.destination] : job.destinations;
     const problems: string[] = [];
     for (const name of names) {
@@ -44,7 +48,7 @@ export function planRestore(deps: ActivityDeps) {
         return await withDestination(config, name, async (d) => {
           const stored = await storedBackups(d, input.job);
           const picked = pickBackup(stored, input, input.job);
-          const chain = resolveChain(picked, stored, input.job);
+          const chain = resolveChain(picked, stored);
           return {
             job: input.job, destination: name, chain, targets: resolveTargets(input.intoDatabases ?? {}, chain),
             retries: config.settings.retries, heartbeatTimeoutMs: config.settings.heartbeatTimeout,

@@ -53,7 +53,7 @@ function artifactOf(s: Stored): RestoreArtifact {
  * The artifacts to unpack, base first: a full alone; a diff after the full its manifest names (`base`). The base must
  * be a finalized full with the path, size and SHA-256 the diff recorded: anything else is refused, never guessed.
  */
-export function resolveChain(picked: Stored, stored: Stored[], job: string): RestoreArtifact[] {
+export function resolveChain(picked: Stored, stored: Stored[]): RestoreArtifact[] {
   const m = picked.manifest;
   if (m.type === 'full' || !m.base) {
     if (m.type === 'diff' && !m.base) throw new BackupError('RESTORE_FAILED', `the diff backup ${picked.path} has no base in its manifest; it cannot be restored on its own`);

@@ -58,6 +58,8 @@ export async function unpackComponent(c: ComponentSource, root: string, signal: 
       const args = c.type === 'files' ? ['--listed-incremental=/dev/null', '-x', '-f', '-', '-C', dest] : ['-x', '-f', '-', '-C', dest];
       const t = start('tar', args, z.child.stdout as Readable, 'pipe', local.signal);
       t.child.stdout?.resume();
+      // tar holds its own copy of the pipe: this process's end must close, or zstd's 'close' never comes.
+      (z.child.stdout as Readable).destroy();
       procs.push(z, t);
       sink = z.child.stdin as Writable;
     } else {

@@ -35,7 +35,7 @@ export async function restoreWorkflow(input: RestoreInput): Promise<RestoreResul
   const details = (text: string) => setCurrentDetails(`restore of **${input.job}** into ${input.to}: ${text}`);
   try {
     details('choosing the backup');
-    const plan = await quick.planRestore({ job: input.job, backup: input.backup, at: input.at, destination: input.destination, intoDatabases: input.intoDatabases });
+    const plan = await quick.planRestore({ job: input.job, backup: input.backup, at: input.at, destination: input.destination, intoDatabases: input.intoDatabases, to: input.to });
     const long = longActivities(plan);
     const picked = plan.chain.at(-1)!;
     step = 'fetch';

@@ -29,14 +29,14 @@ describe('restore: which backup, in what order', () => {
   it('defaults to the newest backup; a diff comes after its base full', () => {
     const p = pickBackup(all, {}, 'app');
     expect(p).toBe(diff2);
-    expect(resolveChain(p, all, 'app').map((a) => a.path)).toEqual([full2.path, diff2.path]);
+    expect(resolveChain(p, all).map((a) => a.path)).toEqual([full2.path, diff2.path]);
   });
 
   it('--at picks the newest slot at or before the time, and resolves that backup\'s own base', () => {
     expect(pickBackup(all, { at: '2025-11-01T09:00:00Z' }, 'app')).toBe(diff1);
-    expect(resolveChain(diff1, all, 'app').map((a) => a.workflowId)).toEqual([full1.manifest.workflowId, diff1.manifest.workflowId]);
+    expect(resolveChain(diff1, all).map((a) => a.workflowId)).toEqual([full1.manifest.workflowId, diff1.manifest.workflowId]);
     expect(pickBackup(all, { at: '2025-11-02T08:59:59Z' }, 'app')).toBe(full2);
-    expect(resolveChain(full2, all, 'app').map((a) => a.path)).toEqual([full2.path]);
+    expect(resolveChain(full2, all).map((a) => a.path)).toEqual([full2.path]);
     expect(() => pickBackup(all, { at: '2025-10-31T00:00:00Z' }, 'app')).toThrow(/no finalized backup of job app at or before 2025-10-31/);
     expect(() => pickBackup(all, { at: 'yesterday' }, 'app')).toThrow(/not an ISO time/);
   });
@@ -48,14 +48,14 @@ describe('restore: which backup, in what order', () => {
 
   it('refuses a diff whose base is gone, or is not the full it was taken against', () => {
     let err: unknown;
-    try { resolveChain(diff1, [diff1, full2], 'app'); } catch (e) { err = e; }
+    try { resolveChain(diff1, [diff1, full2]); } catch (e) { err = e; }
     expect(err).toBeInstanceOf(BackupError);
     expect((err as BackupError).code).toBe('RESTORE_NOT_FOUND');
     expect((err as BackupError).message).toContain(full1.path);
     const changed: Stored = { path: full1.path, manifest: { ...full1.manifest, artifact: { ...full1.manifest.artifact, sha256: 'f'.repeat(64) } } };
-    expect(() => resolveChain(diff1, [changed, diff1], 'app')).toThrow(/is not the full the diff was taken against/);
+    expect(() => resolveChain(diff1, [changed, diff1])).toThrow(/is not the full the diff was taken against/);
     const orphan: Stored = { path: diff1.path, manifest: { ...diff1.manifest, base: undefined } };
-    expect(() => resolveChain(orphan, all, 'app')).toThrow(/has no base/);
+    expect(() => resolveChain(orphan, all)).toThrow(/has no base/);
   });
 
   it('locates each member in the artifact from the manifest alone (512-byte headers, padded data)', () => {
@@ -71,7 +71,7 @@ describe('restore: which backup, in what order', () => {
 });
 
 describe('restore: --into-databases', () => {
-  const chain = resolveChain(full1, all, 'app');
+  const chain = resolveChain(full1, all);
   chain[0]!.components.push(
     { name: 'shop-db', type: 'mysql', member: 'shop-db.sql.zst', size: 1, sha256: '', stats: { databases: 'shop' } },
     { name: 'pg', type: 'postgres', member: 'pg.tar.zst', size: 1, sha256: '', stats: { 'globals.bytes': 1, 'database.ledger.bytes': 5, 'database.crm.bytes': 7 } },
