@@ -2,7 +2,7 @@ import { mkdir, open, rm, statfs } from 'node:fs/promises';
 import { Context } from '@temporalio/activity';
 import { withDestination } from '../destinations/index.js';
 import { BackupError } from '../errors.js';
-import { ThreadHasher } from '../lib/hasher.js';
+import { RangeHasher } from '../lib/range-hasher.js';
 import { BLOCK } from '../lib/tar.js';
 import { memberRanges } from '../restore/chain.js';
 import { fetchedFile } from '../restore/paths.js';
@@ -40,8 +40,9 @@ function parseHeader(buf: Buffer): { name: string; size: number } {
 }
 
 /**
- * Downloads one artifact of a restore chain into staging, hashing it on a thread as it arrives, and refuses it unless
- * its size and SHA-256 equal its manifest's and every member header names the manifest's component with its size.
+ * Downloads one artifact of a restore chain into staging, hashing it on a thread as it arrives (the whole artifact and
+ * each component in one pass), and refuses it unless its size and SHA-256, every component's SHA-256 and every member
+ * header (name, size) equal its manifest's.
  * Nothing is unpacked here: a refused artifact is deleted and the restore fails (permanently) naming it.
  */
 export function fetchArtifact(deps: ActivityDeps) {
@@ -64,7 +65,8 @@ export function fetchArtifact(deps: ActivityDeps) {
     };
     const started = Date.now();
     const report = progressReporter({ step: 'fetch', artifact: a.path, total: a.size });
-    const hasher = new ThreadHasher();
+    const ranges = memberRanges(a.components);
+    const hasher = new RangeHasher(ranges.map((r) => ({ start: r.start, end: r.start + r.size })));
     let result;
     try {
       result = await withDestination(config, input.destination, async (d) => {
@@ -78,14 +80,18 @@ export function fetchArtifact(deps: ActivityDeps) {
       await rm(file, { force: true });
       throw err;
     }
-    const sha256 = await hasher.digest();
+    const { digest: sha256, parts } = await hasher.digest();
     if (result.bytes !== a.size) throw await refuse(`gave ${result.bytes} bytes, its manifest says ${a.size}`);
     if (sha256 !== a.sha256) throw await refuse(`has SHA-256 ${sha256}, its manifest says ${a.sha256}`);
-    // The members must be where the manifest puts them (their data is checked against each component's SHA-256 as it is unpacked).
+    // Hashed in the same pass: each component's bytes, where the manifest puts them.
+    for (const [i, c] of a.components.entries()) {
+      if (parts[i] !== c.sha256) throw await refuse(`holds component ${c.member} with SHA-256 ${parts[i]}, its manifest says ${c.sha256}`);
+    }
+    // The member headers must name the manifest's components, with their sizes.
     const fh = await open(file, 'r');
     try {
       const buf = Buffer.alloc(BLOCK);
-      for (const r of memberRanges(a.components)) {
+      for (const r of ranges) {
         await fh.read(buf, 0, BLOCK, r.header);
         const h = parseHeader(buf);
         if (h.name !== r.member || h.size !== r.size) throw await refuse(`holds "${h.name}" (${h.size} bytes) where its manifest lists component ${r.member} (${r.size} bytes)`);

@@ -1,5 +1,6 @@
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import path from 'node:path';
+import { Context } from '@temporalio/activity';
 import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKUP_WORKFLOW, RESTORE_WORKFLOW, backupWorkflowId, restoreWorkflowId, type BackupResult, type DrillReport, type RestoreResult } from '../../src/shared.js';
@@ -132,6 +133,32 @@ describe('restore', () => {
     expect(((again as WorkflowFailedError).cause as { type?: string }).type).toBe('RESTORE_TARGET_EXISTS');
   });
 
+  it('survives a worker restart: a fetch cut off by the first worker\'s shutdown is done again by the next worker', async () => {
+    const job = await writeJob(env);
+    await backup(job);
+    const to = path.join(env.tmp.path, 'restore-restart', 'target');
+    const workflowId = restoreWorkflowId('app', new Date());
+    let fetchStarted!: () => void;
+    const started = new Promise<void>((resolve) => { fetchStarted = resolve; });
+    // Worker 1: its fetch starts, then the worker goes away mid-step.
+    await withWorker(env, job, async () => {
+      await env.client.workflow.start(RESTORE_WORKFLOW, { taskQueue: job.taskQueue, workflowId, args: [{ job: 'app', to }] });
+      await started;
+    }, (a) => ({
+      ...a,
+      fetchArtifact: () => new Promise((_, reject) => {
+        fetchStarted();
+        Context.current().cancellationSignal.addEventListener('abort', () => reject(new Error('worker 1 shut down')));
+      }),
+    }));
+    expect(existsSync(to)).toBe(false);
+    // Worker 2 finishes the same workflow.
+    const result = await withWorker(env, job, () => env.client.workflow.getHandle(workflowId).result()) as RestoreResult;
+    expect(result.status).toBe('restored');
+    expect(tree(path.join(to, 'files', 'app-files', path.relative('/', job.dataDir)))).toEqual(tree(job.dataDir));
+    expect(listFiles(path.join(job.stateDir, 'staging'))).toEqual([]);
+  });
+
   it('an altered remote artifact: restore refuses before unpacking, naming the artifact; the drill fails, is notified and shown by status', async () => {
     const job = await dbJob((c) => { c.jobs.app.sources = c.jobs.app.sources.filter((s: { type: string }) => s.type !== 'postgres'); });
     const r = await backup(job);
@@ -166,6 +193,23 @@ describe('restore', () => {
     expect(s.jobs[0]!.drill).toMatchObject({ ok: false, workflowId: report.workflowId });
     expect(s.jobs[0]!.problems.join('\n')).toMatch(/the last restore drill .* failed: .*has SHA-256/);
     expect(await scratchDatabases()).toEqual([]);
+  });
+
+  it('a manifest whose component SHA-256 does not match the component (artifact intact): refused in the fetch step, naming the component', async () => {
+    const job = await writeJob(env);
+    const r = await backup(job);
+    const manifestFile = path.join(env.sshd.root, `${r.locations[0]!.path}.manifest.json`);
+    const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as { components: { sha256: string }[] };
+    manifest.components[0]!.sha256 = 'e'.repeat(64);
+    writeFileSync(manifestFile, JSON.stringify(manifest));
+    const to = path.join(env.tmp.path, 'restore-component', 'target');
+    const failed = await withWorker(env, job, () => env.client.workflow.execute(RESTORE_WORKFLOW, {
+      taskQueue: job.taskQueue, workflowId: restoreWorkflowId('app', new Date()), args: [{ job: 'app', to }],
+    })).catch((e: unknown) => e as WorkflowFailedError);
+    expect(failed).toBeInstanceOf(WorkflowFailedError);
+    expect((failed as WorkflowFailedError).cause?.message).toMatch(/failed in the fetch step: restore refused: artifact \S+ on destination "nas" holds component app-files.tar.zst with SHA-256 [0-9a-f]{64}, its manifest says e{64}; nothing was unpacked/);
+    expect(existsSync(path.dirname(to))).toBe(false);
+    expect(listFiles(path.join(job.stateDir, 'staging'))).toEqual([]);
   });
 
   it('drill success: files counted against the manifest, both dumps loaded into scratch databases and dropped, the restore time reported; status shows it', async () => {
