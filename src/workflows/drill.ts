@@ -55,11 +55,11 @@ export async function drillWorkflow(input: { job: string }): Promise<DrillReport
     for (const [index, artifact] of plan.chain.entries()) {
       details(`downloading and checking ${artifact.path}`);
       await long.fetchArtifact({ job, workflowId: info.workflowId, destination: plan.destination, index, artifact });
-      report.checks.push(`artifact ${artifact.path}: ${artifact.size} bytes, SHA-256 ${artifact.sha256} as in its manifest`);
+      report.checks.push(`artifact ${artifact.path}: ${artifact.size} bytes, SHA-256 ${artifact.sha256} and its ${artifact.components.length} components' SHA-256 as in its manifest`);
     }
     details('unpacking');
     const unpacked = await long.unpackArtifacts({ job, workflowId: info.workflowId, to: prep.to, chain: plan.chain });
-    report.checks.push(`every component's SHA-256 matched while unpacking (${plan.chain.reduce((n, a) => n + a.components.length, 0)} components)`);
+    report.checks.push(`unpacked ${unpacked.components.length} components (${formatBytes(unpacked.bytes)})`);
     targets = drillTargets(plan.chain, `backupctl_drill_${uuid4().replace(/-/g, '').slice(0, 8)}`);
     if (targets.length > 0) {
       details('loading the dumps into scratch databases');
