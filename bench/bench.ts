@@ -10,6 +10,8 @@
  *     Temporal dev server, loopback sshd): wall time, phases, the worker's peak RSS, artifact size (bench/postgres.ts).
  *  4. A differential backup with nothing changed since the full against restic's second, unchanged backup of the
  *     same dataset (bench/diff.ts; needs `restic`); BENCH_ONLY=diff runs only this.
+ *  5. Restore of the mixed dataset's backup: backupctl's restoreWorkflow against `sftp get` + `zstd -d | tar -x` of the
+ *     same artifact (bench/restore.ts; BENCH_ONLY=restore runs it alone).
  *
  * Contenders alternate (A B A B …). Prints a table and writes bench-results/<timestamp>.json.
  *
@@ -20,7 +22,7 @@
  *   BENCH_DATASET_SCALE  dataset size factor (default 1.0 = 1.05 GB, 30,004 files)
  *   BENCH_PROFILE        auto | on | off: compare parallelWrites 32/64/128 (auto: when below the transport target)
  *   BENCH_PROFILE_REPS   repetitions for that comparison (default 3)
- *   BENCH_ONLY           transport | backup | postgres | diff: run one section only (postgres runs only when asked for)
+ *   BENCH_ONLY           transport | backup | postgres | diff | restore: run one section only (postgres runs only when asked for)
  *   BENCH_PG_GIB         postgres: target pg_database_size in GiB (default 1.2; ≥ 1.0 for the 1 GiB requirement)
  * Quick smoke run: BENCH_REPS=1 BENCH_SIZE_MB=64 BENCH_DATASET_SCALE=0.05 npm run bench
  */
@@ -33,6 +35,7 @@ import { makeTempDir, runCommand, sleep } from '../test/helpers/util.js';
 import type { BackupReport } from './backup.js';
 import type { DiffReport } from './diff.js';
 import type { PostgresReport } from './postgres.js';
+import type { RestoreReport } from './restore.js';
 import { generateDataset } from './dataset.js';
 import { fmt, table } from './stats.js';
 import { loadAvg, log, measure } from './sys.js';
@@ -204,7 +207,7 @@ async function main(): Promise<void> {
   const profile = (process.env.BENCH_PROFILE ?? 'auto') as 'auto' | 'on' | 'off';
   if (!['auto', 'on', 'off'].includes(profile)) throw new Error(`BENCH_PROFILE=${profile}: expected auto, on or off`);
   const only = process.env.BENCH_ONLY ?? '';
-  if (!['', 'transport', 'backup', 'postgres', 'diff'].includes(only)) throw new Error(`BENCH_ONLY=${only}: expected transport, backup, postgres or diff`);
+  if (!['', 'transport', 'backup', 'postgres', 'diff', 'restore'].includes(only)) throw new Error(`BENCH_ONLY=${only}: expected transport, backup, postgres, diff or restore`);
   const pgGiB = envNumber('BENCH_PG_GIB', 1.2, 0.01);
 
   const startedAt = new Date();
@@ -241,6 +244,7 @@ async function main(): Promise<void> {
   let backup: BackupReport | undefined;
   let postgres: PostgresReport | undefined;
   let diff: DiffReport | undefined;
+  let restore: RestoreReport | undefined;
   const errors: Record<string, string> = {};
   // A failing comparison is reported, but does not discard the other one's results.
   const section = async (name: string, fn: () => Promise<void>) => {
@@ -280,6 +284,14 @@ async function main(): Promise<void> {
         load.diff = { loadavg: loadAvg(), idleBusyCores: await backgroundLoad() };
         diff = await runDiff({ sshd, tmp: tmp.path, dataset, reps, warmup, onCleanup: (fn) => { cleanups.push(fn); } });
         results.diff = diff;
+    if (only === '' || only === 'restore') {
+      await section('restore', async () => {
+        await ensureTemporalCli();
+        const { runRestore } = await import('./restore.js');
+        const dataset = backup?.dataset ?? await generateDataset(path.join(tmp.path, 'src', 'dataset'), scale);
+        load.restore = { loadavg: loadAvg(), idleBusyCores: await backgroundLoad() };
+        restore = await runRestore({ sshd, tmp: tmp.path, dataset, reps, warmup, onCleanup: (fn) => { cleanups.push(fn); } });
+        results.restore = restore;
       });
     }
     if (only === 'postgres') {
@@ -316,6 +328,10 @@ async function main(): Promise<void> {
   }
   if (postgres) out.push('', postgresText(postgres));
   if (diff) out.push('', diffText(diff));
+  if (restore) {
+    const { restoreText } = await import('./restore.js');
+    out.push('', restoreText(restore));
+  }
   const resultsDir = path.join(REPO_ROOT, 'bench-results');
   await mkdir(resultsDir, { recursive: true });
   const file = path.join(resultsDir, `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);

@@ -35,6 +35,13 @@ export const ERROR_CODES = {
   SNAPSHOT_MISSING: { permanent: true },
   // A retention rule would delete every backup of a tier: nothing is deleted.
   RETENTION_REFUSED: { permanent: true },
+  // Restore: no backup matches, a downloaded artifact or component does not match its manifest, the target is in use.
+  RESTORE_NOT_FOUND: { permanent: true },
+  RESTORE_CHECKSUM_MISMATCH: { permanent: true },
+  RESTORE_TARGET_EXISTS: { permanent: true },
+  RESTORE_FAILED: { permanent: true },
+  // A restore drill's check failed (file count, sizes, a dump that does not load).
+  DRILL_FAILED: { permanent: true },
 } as const satisfies Record<string, { permanent: boolean }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

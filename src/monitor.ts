@@ -3,6 +3,7 @@ import type { Config } from './config/schema.js';
 import { withDestination } from './destinations/index.js';
 import type { DestinationSession } from './destinations/types.js';
 import { errorMessage } from './errors.js';
+import { lastDrill, type DrillStatus } from './restore/drill-status.js';
 import { scheduleId, scheduleName } from './schedules/index.js';
 import { formatBytes, type BackupType, type Manifest } from './shared.js';
 
@@ -27,6 +28,8 @@ export interface JobStatus {
   schedules: { id: string; name: string; type: BackupType; state: 'active' | 'paused' | 'missing'; note?: string; nextRuns: string[] }[];
   lastRuns: { workflowId: string; status: string; outcome?: string; closeTime?: string }[];
   problems: string[];
+  /** The newest restore drill's report, if any drill ran. */
+  drill?: DrillStatus;
 }
 
 const hours = (ms: number) => `${Math.round(ms / 360_000) / 10} h`;
@@ -157,8 +160,11 @@ export async function jobStatus(config: Config, client: Client, jobName: string,
   const failing = recent.length >= job.failingAfter && recent.every((r) => r.status === 'FAILED' || r.status === 'TIMED_OUT' || r.status === 'TERMINATED');
   if (failing) problems.push(`the last ${recent.length} runs failed (newest: ${recent[0]!.workflowId})`);
 
+  const drill = await lastDrill(config, jobName, now);
+  if (drill && !drill.ok) problems.push(`the last restore drill (${drill.finishedAt}) failed: ${drill.problems[0] ?? 'see its report'}`);
+
   const health: Health = stale ? 'stale' : failing ? 'failing' : scheduleProblem || problems.length > 0 || lastRuns[0]?.outcome === 'succeeded_with_warnings' ? 'warning' : 'ok';
-  return { job: jobName, health, newest, running, schedules, lastRuns, problems };
+  return { job: jobName, health, newest, running, schedules, lastRuns, problems, drill };
 }
 
 export function renderStatus(s: JobStatus): string {
@@ -166,6 +172,7 @@ export function renderStatus(s: JobStatus): string {
   for (const [t, b] of Object.entries(s.newest)) lines.push(`  newest ${t}: ${b.slot} (${hours(b.ageMs)} ago), ${formatBytes(b.size)}, ${b.destination}:${b.path}`);
   for (const r of s.running) lines.push(`  running: ${r.workflowId} since ${r.startTime}`);
   for (const sc of s.schedules) lines.push(`  schedule ${sc.name} (${sc.type}): ${sc.state}${sc.nextRuns[0] ? `, next ${sc.nextRuns[0]}` : ''}`);
+  if (s.drill) lines.push(`  last drill: ${s.drill.ok ? 'passed' : 'FAILED'} ${s.drill.finishedAt} (${hours(s.drill.ageMs)} ago)${s.drill.restoreMs !== undefined ? `, restore time ${(s.drill.restoreMs / 1000).toFixed(1)} s` : ''}`);
   if (s.lastRuns[0]) lines.push(`  last run: ${s.lastRuns[0].workflowId} ${s.lastRuns[0].outcome ?? s.lastRuns[0].status.toLowerCase()}`);
   for (const p of s.problems) lines.push(`  problem: ${p}`);
   return lines.join('\n');

@@ -159,17 +159,20 @@ export type BackupEvent =
   /** The run did nothing, on purpose: another run of the job held the job lock too long. */
   | { kind: 'skipped'; job: string; type: BackupType; slot: string; workflowId: string; runId: string; reason: string }
   /** Monitoring found a problem without a run: stale backups, a missing or paused schedule, repeated failures. */
-  | { kind: 'alert'; job: string; problems: string[]; checkedAt: string };
+  | { kind: 'alert'; job: string; problems: string[]; checkedAt: string }
+  /** A restore drill finished (failures always notified; successes when the job's drill asks for it). */
+  | DrillEvent;
 
 /** The workflow ID (for message IDs and links) an event belongs to, if any. */
 export function eventWorkflowId(e: BackupEvent): string | undefined {
   if (e.kind === 'success') return e.result.workflowId;
   if (e.kind === 'alert') return undefined;
+  if (e.kind === 'drill') return e.report.workflowId;
   return e.workflowId;
 }
 
 export function eventJob(e: BackupEvent): string {
-  return e.kind === 'success' ? e.result.job : e.job;
+  return e.kind === 'success' ? e.result.job : e.kind === 'drill' ? e.report.job : e.job;
 }
 
 /** `2025-11-04T03:00:00.000Z` → `2025-11-04T03:00:00Z` (what Temporal appends to scheduled workflow IDs). */
@@ -231,3 +234,92 @@ export interface LockRequest {
 
 /** The custom search attributes backupctl sets on runs (registered by `backupctl up` and the worker). */
 export const SEARCH_ATTRIBUTE_NAMES = { job: 'BackupJob', type: 'BackupType', outcome: 'BackupOutcome' } as const;
+
+export const RESTORE_WORKFLOW = 'restoreWorkflow';
+export const DRILL_WORKFLOW = 'drillWorkflow';
+
+/** What to restore: a backup by its workflow ID, or the newest at or before a time (default: the newest). */
+export interface RestoreInput {
+  job: string;
+  /** Workflow ID of the backup run. */
+  backup?: string;
+  /** ISO time: the newest backup whose slot is at or before it. */
+  at?: string;
+  /** Absolute directory to restore into; must not exist or be empty. */
+  to: string;
+  destination?: string;
+  /** Loads dumps into databases: `source` or `source.database` → target database (created, must not exist). */
+  intoDatabases?: Record<string, string>;
+}
+
+/** One artifact of a restore chain (a full, or a diff's base full then the diff), as the plan step resolved it. */
+export interface RestoreArtifact {
+  /** Path of the artifact relative to the destination's root. */
+  path: string;
+  workflowId: string;
+  type: BackupType;
+  slot: string;
+  size: number;
+  sha256: string;
+  components: Manifest['components'];
+}
+
+export interface RestorePlan {
+  job: string;
+  destination: string;
+  /** Base first. */
+  chain: RestoreArtifact[];
+  /** `intoDatabases` resolved against the backup's components. */
+  targets: { source: string; type: 'mysql' | 'postgres'; database: string; target: string }[];
+  retries: number;
+  heartbeatTimeoutMs: number;
+}
+
+export interface UnpackedComponent {
+  name: string;
+  type: string;
+  /** Where it went, relative to the restore directory. */
+  path: string;
+  /** Files components: regular files and their bytes in the restored tree. */
+  files?: number;
+  bytes?: number;
+}
+
+export interface RestoreResult {
+  status: 'restored';
+  workflowId: string;
+  job: string;
+  destination: string;
+  backup: { workflowId: string; type: BackupType; slot: string; path: string };
+  chain: { workflowId: string; type: BackupType; slot: string; path: string; size: number; sha256: string }[];
+  to: string;
+  components: UnpackedComponent[];
+  databases: { source: string; database: string; target: string }[];
+  bytes: number;
+  durationMs: number;
+}
+
+/** A restore drill's outcome, stored as JSON on each destination under `drills/<job>/`. */
+export interface DrillReport {
+  format: 'backupctl-drill/1';
+  job: string;
+  workflowId: string;
+  ok: boolean;
+  startedAt: string;
+  finishedAt: string;
+  /** Measured restore time (RTO): download, checksums, unpack and database loads. */
+  restoreMs?: number;
+  backup?: { workflowId: string; type: BackupType; slot: string; path: string; destination: string; size: number };
+  checks: string[];
+  problems: string[];
+}
+
+export type DrillEvent = { kind: 'drill'; report: DrillReport; runId: string };
+
+export function restoreWorkflowId(job: string, at: Date): string {
+  return `restore-${job}-${rfc3339Seconds(at)}`;
+}
+
+export function drillWorkflowId(job: string, at: Date): string {
+  return `drill-${job}-${rfc3339Seconds(at)}`;
+}

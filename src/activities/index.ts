@@ -11,6 +11,12 @@ import { preflight } from './preflight.js';
 import { prune } from './prune.js';
 import { upload } from './upload.js';
 import { verify } from './verify.js';
+import { prepareDrill, writeDrillReport } from './drill.js';
+import { fetchArtifact } from './fetch.js';
+import { dropDatabases, loadDatabases } from './load-databases.js';
+import { cleanupRestore } from './restore-cleanup.js';
+import { planRestore } from './restore-plan.js';
+import { unpackArtifacts } from './unpack.js';
 
 export type { ActivityDeps } from './context.js';
 
@@ -31,6 +37,15 @@ export function createActivities(deps: ActivityDeps) {
     isRunning: isRunning(),
     checkFreshness: checkFreshness(deps),
     prune: prune(deps),
+    // Restore and restore drills.
+    planRestore: planRestore(deps),
+    fetchArtifact: fetchArtifact(deps),
+    unpackArtifacts: unpackArtifacts(deps),
+    loadDatabases: loadDatabases(deps),
+    dropDatabases: dropDatabases(deps),
+    cleanupRestore: cleanupRestore(deps),
+    prepareDrill: prepareDrill(deps),
+    writeDrillReport: writeDrillReport(deps),
   };
 }
 

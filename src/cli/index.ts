@@ -11,6 +11,8 @@ import { cancelCommand, runCommand } from './run.js';
 import { upCommand } from './up.js';
 import { schedulesApplyCommand, schedulesListCommand } from './schedules.js';
 import { statusCommand } from './status.js';
+import { restoreCommand } from './restore.js';
+import { drillCommand } from './drill.js';
 
 function installRuntime(configFile?: string): void {
   const metrics = configFile ? loadConfig(configFile).config.metrics : undefined;
@@ -98,6 +100,28 @@ program.command('prune <job>')
   .option('--dry-run', 'report what would be removed, remove nothing')
   .option('--json', 'print JSON')
   .action(action((job: string, opts: { dryRun?: boolean; json?: boolean }) => pruneCommand(job, { config: cfg(), ...opts })));
+program.command('restore <job>')
+  .description('restore a backup (default: the newest) into a new directory: download, check every SHA-256, then unpack; exit 0 restored, 1 failed')
+  .requiredOption('--to <dir>', 'target directory (must not exist, or be empty)')
+  .option('--backup <workflowId>', 'the backup run to restore')
+  .option('--at <time>', 'the newest backup at or before this ISO time')
+  .option('--destination <name>', 'read from this destination (default: the first of the job\'s that has the backup)')
+  .option('--into-databases <mapping...>', 'also load dumps into new databases: source=target or source.database=target (comma-separated or repeated)')
+  .option('--no-worker', 'do not run an in-process worker (one already runs on this host for the job\'s task queue)')
+  .option('--json', 'print the result as JSON')
+  .action(action(async (job: string, opts: { to: string; backup?: string; at?: string; destination?: string; intoDatabases?: string[]; worker: boolean; json?: boolean }) => {
+    installRuntime(cfg());
+    return restoreCommand(job, { config: cfg(), ...opts });
+  }));
+
+program.command('drill <job>')
+  .description('run a restore drill now: restore the newest backup into scratch space, check it, remove it; exit 0 passed, 1 failed')
+  .option('--no-worker', 'do not run an in-process worker (one already runs on this host for the job\'s task queue)')
+  .option('--json', 'print the report as JSON')
+  .action(action(async (job: string, opts: { worker: boolean; json?: boolean }) => {
+    installRuntime(cfg());
+    return drillCommand(job, { config: cfg(), ...opts });
+  }));
 
 const configCmd = program.command('config').description('config file commands');
 configCmd.command('check')

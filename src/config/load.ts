@@ -103,6 +103,11 @@ function resolvePaths(config: Config, dir: string): Config {
       if (s.type === 'postgres' && s.binDir) s.binDir = abs(s.binDir);
       if (s.type === 'command' && s.cwd) s.cwd = abs(s.cwd);
     }
+    if (job.drill.scratchDir) job.drill.scratchDir = abs(job.drill.scratchDir);
+    for (const srv of Object.values(job.drill.servers)) {
+      if (srv.password && 'file' in srv.password) srv.password.file = abs(srv.password.file);
+      if (srv.socket) srv.socket = abs(srv.socket);
+    }
   }
   config.stateDir = abs(config.stateDir);
   return config;

@@ -182,7 +182,7 @@ export const EmailNotifier = z.strictObject({
 });
 
 /** The kinds of `BackupEvent` (src/shared.ts), for notifiers' `events` filters. */
-export const EVENT_KINDS = ['start', 'success', 'failure', 'cancelled', 'skipped', 'alert'] as const;
+export const EVENT_KINDS = ['start', 'success', 'failure', 'cancelled', 'skipped', 'alert', 'drill'] as const;
 export const EventKind = z.enum(EVENT_KINDS, { error: `expected one of ${EVENT_KINDS.join(', ')}` });
 export type EventKind = z.infer<typeof EventKind>;
 
@@ -288,8 +288,34 @@ export const Job = z.strictObject({
   failingAfter: z.number().int().min(1).max(100).default(2),
   /** Retention per tier (see src/retention.ts): a count of newest backups (`daily: 14`) or an age (`daily: 30d`). */
   retention: z.record(Name, RetentionRule).optional(),
+  /** Restore drills (README, "Restore drills"). */
+  drill: z.lazy(() => DrillDef).default(() => DrillDef.parse({})),
 });
 export type Job = z.infer<typeof Job>;
+
+/** A database server for a drill's scratch databases, overriding fields of the source's own connection. */
+const DrillServer = z.strictObject({
+  host: z.string().min(1).optional(),
+  port: Port.optional(),
+  socket: z.string().min(1).optional(),
+  user: z.string().min(1).optional(),
+  password: SecretRef.optional(),
+});
+
+export const DrillDef = z.strictObject({
+  /** A drill schedule is created for jobs that have backup schedules, unless false. */
+  enabled: z.boolean().default(true),
+  /** When drills run (cron, in `timezone`): weekly by default, Sunday 05:00. */
+  cron: z.string().min(1).default('0 5 * * 0'),
+  timezone: z.string().min(1).default('UTC'),
+  /** Notify the job's notifiers of passed drills too (failed drills are always notified). */
+  notifyOnSuccess: z.boolean().default(false),
+  /** Scratch data goes under this directory on the worker (default: `<stateDir>/drills`). */
+  scratchDir: z.string().min(1).optional(),
+  /** Per database source: the server (and account) for its scratch databases; default: the source's own connection. */
+  servers: z.record(Name, DrillServer).default({}),
+});
+export type DrillDef = z.infer<typeof DrillDef>;
 
 const CalendarValue = z.union([z.number().int().nonnegative(), z.array(z.number().int().nonnegative()).min(1), z.literal('*')]);
 /** A calendar spec in a time zone (Temporal's CalendarSpec fields), or a cron expression. */

@@ -8,6 +8,19 @@ export interface UploadOptions {
   onProgress?: (bytes: number) => void;
 }
 
+/**
+ * Receives a download's bytes in order, in buffers it hands out (so that they can move to a hashing thread without a
+ * copy): `take` a buffer, fill it, `update` gives it back (the caller must not touch it afterwards).
+ */
+export interface ChunkSink {
+  take(size: number): Buffer;
+  update(buf: Buffer, len: number): Promise<void>;
+}
+
+export interface DownloadOptions extends UploadOptions {
+  sink: ChunkSink;
+}
+
 export interface DestinationSession {
   readonly name: string;
   readonly type: 'local' | 'sftp';
@@ -19,6 +32,11 @@ export interface DestinationSession {
   checkWritable(): Promise<void>;
   /** Streams a local file to `path` (creating its directories), returning the SHA-256 of what was sent. */
   upload(localFile: string, path: string, opts?: UploadOptions): Promise<{ bytes: number; sha256: string }>;
+  /**
+   * Streams the stored file at `path` into `localFile` (created, mode 0600), passing every byte through `sink` in order;
+   * returns the bytes read. Throws RESTORE_NOT_FOUND when the file does not exist.
+   */
+  download(path: string, localFile: string, opts: DownloadOptions): Promise<{ bytes: number }>;
   stat(path: string): Promise<{ size: number } | undefined>;
   /** SHA-256 of the stored file, computed where it is stored (or read back). Throws VERIFY_MISSING if absent. */
   sha256(path: string, opts?: UploadOptions): Promise<{ sha256: string; method: string }>;

@@ -38,6 +38,22 @@ export function renderMessage(event: BackupEvent, ctx: MessageContext): Rendered
       text: [`Monitoring found problems with job ${event.job} (checked ${event.checkedAt}):`, '', ...event.problems.map((p) => `  - ${p}`), '', `Runs: ${ctx.uiUrl.replace(/\/+$/, '')}/namespaces/${encodeURIComponent(ctx.namespace)}/workflows?query=${encodeURIComponent(`BackupJob="${event.job}"`)}`].join('\n'),
     };
   }
+  if (event.kind === 'drill') {
+    const r = event.report;
+    const b = r.backup;
+    const lines = [
+      `Restore drill ${r.ok ? 'PASSED' : 'FAILED'}: job ${r.job}${b ? `, ${b.type} backup of slot ${b.slot}` : ''}.`,
+      '',
+      ...(r.problems.length ? ['PROBLEMS:', ...r.problems.map((p) => `  - ${p}`), ''] : []),
+      ...(r.restoreMs !== undefined ? [`Restore time (measured RTO): ${duration(r.restoreMs)}`] : []),
+      ...(b ? [`Backup: ${b.destination}: ${b.path} (${formatBytes(b.size)})`] : []),
+      ...(r.checks.length ? ['Checked:', ...r.checks.map((c) => `  - ${c}`)] : []),
+      '',
+      `Run: ${runLink(ctx, r.workflowId, event.runId)}`,
+      `Workflow ID: ${r.workflowId}`,
+    ];
+    return { id, subject: `[backupctl] DRILL ${r.ok ? 'OK' : 'FAILED'}: ${r.job}${r.ok ? '' : `: ${(r.problems[0] ?? '').slice(0, 140)}`}`, text: lines.join('\n') };
+  }
   if (event.kind === 'success') {
     const r = event.result;
     const warn = r.warnings.length > 0;

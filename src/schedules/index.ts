@@ -3,7 +3,7 @@ import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type Schedul
 import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
 import { taskQueueOf } from '../config/load.js';
 import type { Config, Job, ScheduleDef } from '../config/schema.js';
-import { BACKUP_WORKFLOW, FRESHNESS_WORKFLOW, SEARCH_ATTRIBUTE_NAMES } from '../shared.js';
+import { BACKUP_WORKFLOW, DRILL_WORKFLOW, FRESHNESS_WORKFLOW, SEARCH_ATTRIBUTE_NAMES } from '../shared.js';
 
 /** Memo key that marks a schedule as backupctl's: `apply` never touches schedules without it. */
 const OWNER_MEMO = 'managedBy';
@@ -19,6 +19,11 @@ export function freshnessScheduleId(config: Config): string {
 
 const BackupJob = defineSearchAttributeKey(SEARCH_ATTRIBUTE_NAMES.job, SearchAttributeType.KEYWORD);
 const BackupTypeKey = defineSearchAttributeKey(SEARCH_ATTRIBUTE_NAMES.type, SearchAttributeType.KEYWORD);
+
+/** `backupctl-<job>-drill`: the job's restore drill (jobs with backup schedules, unless `drill.enabled: false`). */
+export function drillScheduleId(job: string): string {
+  return `backupctl-${job}-drill`;
+}
 
 export function scheduleName(def: ScheduleDef, index: number): string {
   return def.name ?? `${def.type}${index === 0 ? '' : `-${index + 1}`}`;
@@ -73,6 +78,22 @@ export function desiredSchedules(config: Config): DesiredSchedule[] {
         state: def.paused ? { paused: true, note: 'paused in the config' } : undefined,
       }), def.paused);
     });
+  }
+  for (const [jobName, job] of Object.entries(config.jobs) as [string, Job][]) {
+    if (!job.drill.enabled || job.schedules.length === 0) continue;
+    const id = drillScheduleId(jobName);
+    add(id, jobName, `${jobName} restore drill ${job.drill.cron} ${job.drill.timezone}`, (hash) => ({
+      scheduleId: id,
+      spec: { cronExpressions: [job.drill.cron], timezone: job.drill.timezone },
+      action: {
+        type: 'startWorkflow', workflowType: DRILL_WORKFLOW, taskQueue: taskQueueOf(config, job),
+        // The server appends the time: drill-<job>-<RFC 3339 time>, like `backupctl drill`.
+        workflowId: `drill-${jobName}`, args: [{ job: jobName }], memo: { [HASH_MEMO]: hash },
+        staticSummary: `scheduled restore drill of ${jobName}`,
+      },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour', pauseOnFailure: false },
+      memo: { [OWNER_MEMO]: OWNER, [SCOPE_MEMO]: config.temporal.taskQueue, job: jobName },
+    }));
   }
   const freshnessId = freshnessScheduleId(config);
   add(freshnessId, undefined, `freshness check every ${config.monitoring.freshnessEvery / 60_000} min`, (hash) => ({

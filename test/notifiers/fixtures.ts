@@ -24,6 +24,13 @@ export const events = {
   },
   skipped: { kind: 'skipped', ...run, reason: 'another run of app held the job lock for 30 min' },
   alert: { kind: 'alert', job: 'app', problems: ['newest full backup is 26 h old (threshold 25 h)'], checkedAt: '2025-11-05T05:00:00Z' },
+  drill: {
+    kind: 'drill', runId: 'run-2',
+    report: {
+      format: 'backupctl-drill/1', job: 'app', workflowId: 'drill-app-2025-11-09T05:00:00Z', ok: false, startedAt: '2025-11-09T05:00:00.000Z',
+      finishedAt: '2025-11-09T05:01:00.000Z', checks: [], problems: ['restore refused: artifact daily/x.tar has SHA-256 00, its manifest says ab (RESTORE_CHECKSUM_MISMATCH)'],
+    },
+  },
 } satisfies Record<BackupEvent['kind'], BackupEvent>;
 
 export function message(event: BackupEvent): RenderedMessage {

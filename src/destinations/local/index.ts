@@ -3,7 +3,7 @@ import { mkdir, open, readFile, readdir, rename, rm, stat, statfs, unlink } from
 import path from 'node:path';
 import type { LocalDestination } from '../../config/schema.js';
 import { BackupError } from '../../errors.js';
-import type { DestinationSession, DirEntry, UploadOptions } from '../types.js';
+import type { DestinationSession, DirEntry, DownloadOptions, UploadOptions } from '../types.js';
 import { ThreadHasher } from '../../lib/hasher.js';
 
 const CHUNK = 1024 * 1024;
@@ -84,6 +84,35 @@ export class LocalSession implements DestinationSession {
       hasher.destroy();
       if (err instanceof BackupError || (err as Error).name === 'AbortError') throw err;
       throw ioError(err, `destination "${this.name}": writing ${target}`);
+    } finally {
+      await src.close();
+      await dst.close();
+    }
+  }
+
+  async download(p: string, localFile: string, opts: DownloadOptions): Promise<{ bytes: number }> {
+    let src;
+    try {
+      src = await open(this.abs(p), 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new BackupError('RESTORE_NOT_FOUND', `destination "${this.name}": ${p} does not exist`);
+      throw ioError(err, `destination "${this.name}": reading ${p}`);
+    }
+    const dst = await open(localFile, 'w', 0o600);
+    let bytes = 0;
+    try {
+      for (;;) {
+        opts.signal?.throwIfAborted();
+        const buf = opts.sink.take(CHUNK);
+        const { bytesRead } = await src.read(buf, 0, CHUNK, bytes);
+        if (bytesRead === 0) break;
+        let off = 0;
+        while (off < bytesRead) off += (await dst.write(buf, off, bytesRead - off, bytes + off)).bytesWritten;
+        bytes += bytesRead;
+        await opts.sink.update(buf, bytesRead);
+        opts.onProgress?.(bytes);
+      }
+      return { bytes };
     } finally {
       await src.close();
       await dst.close();

@@ -7,7 +7,7 @@ import { readSecret } from '../../config/secrets.js';
 import { BackupError } from '../../errors.js';
 import { ThreadHasher } from '../../lib/hasher.js';
 import { checkKnownHosts, fingerprint } from '../../lib/known-hosts.js';
-import type { DestinationSession, DirEntry, UploadOptions } from '../types.js';
+import type { DestinationSession, DirEntry, DownloadOptions, UploadOptions } from '../types.js';
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02). */
 const FX = { EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4 } as const;
@@ -262,6 +262,63 @@ export class SftpSession implements DestinationSession {
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);
       await src.close();
+    }
+  }
+
+  /**
+   * Pipelined reads: up to `parallelWrites` (at least 32) READ requests of the server's maximum length in flight, their
+   * replies written and passed to the sink in file order.
+   */
+  async download(p: string, localFile: string, opts: DownloadOptions): Promise<{ bytes: number }> {
+    const file = this.abs(p);
+    const st = await this.stat(p);
+    if (!st) throw new BackupError('RESTORE_NOT_FOUND', `${this.where()}: ${file} does not exist`);
+    const size = st.size;
+    const chunk = (this.sftp as unknown as { _maxReadLen: number })._maxReadLen || 32 * 1024;
+    const inFlightMax = Math.max(32, this.cfg.parallelWrites);
+    const handle = await call<Buffer>((cb) => this.sftp.open(file, 'r', cb)).catch((err: unknown) => {
+      if ((err as SftpError).code === FX.NO_SUCH_FILE) throw new BackupError('RESTORE_NOT_FOUND', `${this.where()}: ${file} does not exist`);
+      throw this.mapError(err, `opening ${file}`);
+    });
+    const out = await open(localFile, 'w', 0o600);
+    const pending = new Map<number, Promise<{ buf: Buffer; n: number }>>();
+    const read = (pos: number, len: number) => {
+      const buf = opts.sink.take(chunk);
+      const pr = new Promise<{ buf: Buffer; n: number }>((resolve, reject) => {
+        this.sftp.read(handle, buf, 0, len, pos, (err, n) => (err ? reject(err) : resolve({ buf, n: n ?? 0 })));
+      });
+      pr.catch(() => undefined);
+      pending.set(pos, pr);
+    };
+    let next = 0;
+    let done = 0;
+    try {
+      while (done < size) {
+        opts.signal?.throwIfAborted();
+        while (pending.size < inFlightMax && next < size) {
+          const len = Math.min(chunk, size - next);
+          read(next, len);
+          next += len;
+        }
+        const { buf, n } = await pending.get(done)!;
+        pending.delete(done);
+        if (n === 0) throw new BackupError('RESTORE_FAILED', `${this.where()}: ${file} ended at ${done} bytes, ${size} expected`, { permanent: false });
+        const wanted = Math.min(chunk, size - done);
+        // A short read: ask again for the rest of that range (before the requests already in flight are used).
+        if (n < wanted) read(done + n, wanted - n);
+        let off = 0;
+        while (off < n) off += (await out.write(buf, off, n - off, done + off)).bytesWritten;
+        done += n;
+        await opts.sink.update(buf, n);
+        opts.onProgress?.(done);
+      }
+      return { bytes: done };
+    } catch (err) {
+      if (opts.signal?.aborted) throw opts.signal.reason;
+      throw this.mapError(err, `reading ${file}`);
+    } finally {
+      if (!this.closed) this.sftp.close(handle, () => undefined);
+      await out.close();
     }
   }
 

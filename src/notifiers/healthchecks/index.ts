@@ -46,8 +46,9 @@ export class HealthchecksNotifier implements Notifier {
   constructor(readonly name: string, private readonly cfg: HealthchecksConfig) {}
 
   /** Every kind: the start ping enables "started but never finished" alerts and run-time measurement. */
-  wants(_event: BackupEvent): boolean {
-    return true;
+  wants(event: BackupEvent): boolean {
+    // Not restore drills: the check is the backups' dead-man's switch.
+    return event.kind !== 'drill';
   }
 
   /** `<uuid>` or `<ping key>/<slug>`, and the secret parts (never shown). */

@@ -53,7 +53,7 @@ export class WebhookNotifier implements Notifier {
   }
 
   wants(event: BackupEvent): boolean {
-    return event.kind === 'failure' || event.kind === 'cancelled' || this.events.has(event.kind);
+    return event.kind === 'failure' || event.kind === 'cancelled' || (event.kind === 'drill' && !event.report.ok) || this.events.has(event.kind);
   }
 
   private async url(): Promise<URL> {

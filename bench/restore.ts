@@ -1,0 +1,180 @@
+/**
+ * Comparison 4 (issue 6, must-show 7, first half): restoring the mixed dataset's backup from the loopback sshd.
+ * backupctl's restoreWorkflow (Temporal, in-process worker: plan, fetch = pipelined SFTP reads hashed on a thread with
+ * size, SHA-256 and member check, unpack = zstd -d | tar -x into a temp dir checked per component, rename) against
+ * OpenSSH `sftp get` of the same artifact followed by `tar -xOf artifact member | zstd -d | tar -x` (no checksum).
+ */
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { closeDestinations } from '../src/destinations/index.js';
+import type { BackupResult, RestoreResult } from '../src/shared.js';
+import { createWorkers } from '../src/worker.js';
+import type { SshdHandle } from '../test/helpers/sshd.js';
+import { startTemporalDevServer } from '../test/helpers/temporal-server.js';
+import { runCommand } from '../test/helpers/util.js';
+import { phasesFromHistory } from './backup.js';
+import { writeSftpJobConfig } from './config.js';
+import type { DatasetInfo } from './dataset.js';
+import { fmt, median, summarize, table, type Summary } from './stats.js';
+import { log, measure, shellQuote, sync } from './sys.js';
+import { sftpArgs, type RunRecord } from './transport.js';
+
+export interface RestoreContender {
+  name: string;
+  description: string;
+  runs: (RunRecord & { phases?: Record<string, number> })[];
+  warmup: (RunRecord & { phases?: Record<string, number> })[];
+  summary: Summary;
+  phaseMedians: Record<string, number>;
+}
+
+export interface RestoreReport {
+  dataset: DatasetInfo;
+  artifact: { path: string; size: number; sha256: string };
+  reps: number;
+  contenders: RestoreContender[];
+  /** Baseline median ÷ backupctl median (≥ 1: backupctl is no slower). */
+  speedup: number;
+  target: string;
+  /** Regular files in the first restored tree of each contender (both must equal the dataset's). */
+  restoredFiles: Record<string, number>;
+}
+
+async function countFiles(dir: string): Promise<number> {
+  const r = await runCommand('bash', ['-c', `find ${shellQuote(dir)} -type f | wc -l`]);
+  return Number(r.stdout.trim());
+}
+
+export async function runRestore(opts: {
+  sshd: SshdHandle; tmp: string; dataset: DatasetInfo; reps: number; warmup: number; onCleanup: (fn: () => Promise<void>) => void;
+}): Promise<RestoreReport> {
+  const { sshd, tmp, dataset } = opts;
+  const server = await startTemporalDevServer();
+  opts.onCleanup(() => server.stop());
+  try {
+    Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
+  } catch {
+    // already installed by the backup comparison in this process
+  }
+  const native = await NativeConnection.connect({ address: server.address });
+  opts.onCleanup(() => native.close());
+  const connection = await Connection.connect({ address: server.address });
+  opts.onCleanup(() => connection.close());
+  const client = new Client({ connection, namespace: 'default' });
+  const { configFile, taskQueue } = await writeSftpJobConfig(tmp, 'restore-bench', sshd, {
+    rbench: { sources: [{ name: 'data', type: 'files', paths: [dataset.dir] }], destinations: ['nas'] },
+  });
+  const w = await createWorkers({ configFile, connection: native, namespace: 'default' });
+  opts.onCleanup(() => w.close());
+
+  const targets = path.join(tmp, 'restore-targets');
+  const staging = path.join(tmp, 'restore-baseline-staging');
+  await mkdir(targets, { recursive: true });
+  await mkdir(staging, { recursive: true });
+  const mine: RestoreContender = {
+    name: 'backupctl restore', description: 'restoreWorkflow: plan, fetch (pipelined SFTP reads, SHA-256 on a thread, size + member check), unpack (zstd -d | tar -x, per-component SHA-256, temp dir + rename), cleanup',
+    runs: [], warmup: [], summary: summarize([], 1), phaseMedians: {},
+  };
+  const base: RestoreContender = {
+    name: 'sftp get + zstd -d | tar -x', description: 'bash: sftp -b get (default cipher); tar -xOf artifact data.tar.zst | zstd -d | tar -x (no checksum)',
+    runs: [], warmup: [], summary: summarize([], 1), phaseMedians: {},
+  };
+  const restoredFiles: Record<string, number> = {};
+  let artifact: RestoreReport['artifact'] | undefined;
+
+  await w.workers[0]!.runUntil(async () => {
+    const backup = (await client.workflow.execute('backupWorkflow', { taskQueue, workflowId: 'restore-bench-backup', args: [{ job: 'rbench', slot: '2025-01-01T00:00:00Z' }] })) as BackupResult;
+    artifact = { path: backup.locations[0]!.path, size: backup.size, sha256: backup.sha256 };
+    log(`restore: backup stored, ${(backup.size / 1e6).toFixed(1)} MB at ${artifact.path}`);
+    const batch = path.join(tmp, 'restore-baseline.batch');
+    const local = path.join(staging, 'a.tar');
+    await writeFile(batch, `get ${path.join(sshd.root, artifact.path)} ${local}\n`);
+    const sftp = ['sftp', '-q', '-b', batch, ...sftpArgs(sshd), `${sshd.user}@${sshd.host}`].map(shellQuote).join(' ');
+
+    const runMine = async (rep: number) => {
+      const to = path.join(targets, `mine-${rep}`);
+      const m = await measure(async () => {
+        const handle = await client.workflow.start('restoreWorkflow', { taskQueue, workflowId: `restore-bench-${rep}`, args: [{ job: 'rbench', to }] });
+        return { handle, result: (await handle.result()) as RestoreResult };
+      }, { servers: [sshd.pid, server.pid] });
+      if (m.value.result.status !== 'restored') throw new Error(`restore ${rep}: ${JSON.stringify(m.value.result)}`);
+      restoredFiles[mine.name] ??= await countFiles(to);
+      const ph = await phasesFromHistory(m.value.handle);
+      const phases: Record<string, number> = { 'start→result (client)': m.seconds, workflow: ph.workflowS, 'outside activities': ph.outsideActivitiesS };
+      for (const a of ph.activities) phases[a.type] = a.runS;
+      (rep <= 0 ? mine.warmup : mine.runs).push({
+        rep, seconds: m.seconds, mbps: dataset.bytes / 1e6 / m.seconds, busyCores: m.busyCores, nodeCpuS: m.nodeCpuS, childCpuS: m.childCpuS,
+        nodePeakRssMiB: m.nodePeakRssMiB, serverCpuS: m.serverCpuS, foreignCores: m.foreignCores, phases,
+      } as RestoreContender['runs'][number]);
+      log(`  ${rep <= 0 ? 'warm-up' : `rep ${rep}`} backupctl restore: ${m.seconds.toFixed(2)} s (${ph.activities.map((a) => `${a.type} ${a.runS.toFixed(2)}`).join(', ')}), busy cores ${m.busyCores.toFixed(2)}, foreign ${m.foreignCores.toFixed(2)}`);
+      await rm(to, { recursive: true, force: true });
+      await closeDestinations();
+      await sync();
+    };
+    const runBase = async (rep: number) => {
+      const to = path.join(targets, `base-${rep}`);
+      await mkdir(to, { recursive: true });
+      const script = `set -euo pipefail
+mark() { echo "MARK $1 $(date +%s.%N)"; }
+mark start
+${sftp}
+mark get
+tar -xOf ${shellQuote(local)} data.tar.zst | zstd -d -q | tar -x -C ${shellQuote(to)}
+mark unpack
+`;
+      const m = await measure(() => runCommand('bash', ['-c', script], { timeoutMs: 15 * 60_000 }), { servers: [sshd.pid, server.pid] });
+      if (m.value.code !== 0) throw new Error(`baseline restore failed (exit ${m.value.code}):\n${m.value.stderr}${m.value.stdout}`);
+      restoredFiles[base.name] ??= await countFiles(to);
+      const marks = [...m.value.stdout.matchAll(/^MARK (\S+) (\d+\.\d+)$/gm)].map((x) => ({ name: x[1]!, t: Number(x[2]) }));
+      const phases: Record<string, number> = {};
+      for (let i = 1; i < marks.length; i++) phases[marks[i]!.name] = marks[i]!.t - marks[i - 1]!.t;
+      (rep <= 0 ? base.warmup : base.runs).push({
+        rep, seconds: m.seconds, mbps: dataset.bytes / 1e6 / m.seconds, busyCores: m.busyCores, nodeCpuS: m.nodeCpuS, childCpuS: m.childCpuS,
+        serverCpuS: m.serverCpuS, foreignCores: m.foreignCores, phases,
+      } as RestoreContender['runs'][number]);
+      log(`  ${rep <= 0 ? 'warm-up' : `rep ${rep}`} sftp get + unpack: ${m.seconds.toFixed(2)} s (${Object.entries(phases).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}), busy cores ${m.busyCores.toFixed(2)}, foreign ${m.foreignCores.toFixed(2)}`);
+      await rm(to, { recursive: true, force: true });
+      await rm(local, { force: true });
+      await sync();
+    };
+    for (let rep = 1 - opts.warmup; rep <= opts.reps; rep++) {
+      await runMine(rep);
+      await runBase(rep);
+    }
+  });
+  for (const c of [mine, base]) {
+    c.summary = summarize(c.runs.map((r) => r.seconds), dataset.bytes);
+    const keys = [...new Set(c.runs.flatMap((r) => Object.keys(r.phases ?? {})))];
+    c.phaseMedians = Object.fromEntries(keys.map((k) => [k, median(c.runs.map((r) => r.phases?.[k] ?? Number.NaN).filter(Number.isFinite))]));
+  }
+  await rm(targets, { recursive: true, force: true });
+  return {
+    dataset, artifact: artifact!, reps: opts.reps, contenders: [mine, base],
+    speedup: base.summary.median / mine.summary.median,
+    target: 'backupctl restore no slower than sftp get + zstd -d | tar -x: speed-up ≥ 1',
+    restoredFiles,
+  };
+}
+
+export function restoreText(r: RestoreReport): string {
+  const range = (min: number, max: number) => `${fmt(min)}–${fmt(max)}`;
+  const rows = r.contenders.map((c) => {
+    const med = (f: (x: (typeof c.runs)[number]) => number | undefined) => median(c.runs.map(f).filter((x): x is number => x !== undefined && Number.isFinite(x)));
+    return [
+      c.name, String(c.summary.n), `${fmt(c.summary.median)} [${range(c.summary.min, c.summary.max)}]`,
+      `${fmt(c.summary.mbps.median, 1)} [${range(c.summary.mbps.worst, c.summary.mbps.best)}]`, fmt(r.contenders[1]!.summary.median / c.summary.median),
+      fmt(med((x) => x.nodeCpuS + x.childCpuS)), fmt(med((x) => x.serverCpuS)), fmt(med((x) => x.busyCores)), fmt(med((x) => x.foreignCores)),
+      String(r.restoredFiles[c.name] ?? '?'),
+    ];
+  });
+  const out = [
+    `4. Restore of the mixed dataset's backup (${r.dataset.files} files, ${(r.dataset.bytes / 1e6).toFixed(1)} MB; artifact ${(r.artifact.size / 1e6).toFixed(1)} MB) from loopback sshd`,
+    table(['contender', 'n', 's median [min–max]', 'MB/s of source median [min–max]', 'speed-up vs baseline', 'client CPU s', 'server CPU s', 'busy cores', 'foreign cores', 'files restored'], rows),
+  ];
+  for (const c of r.contenders) out.push('', table([`${c.name} phase`, 'median s'], Object.entries(c.phaseMedians).map(([k, v]) => [k, fmt(v, 3)])));
+  out.push(`ratio of medians baseline ÷ backupctl restore: ${fmt(r.speedup)}`);
+  out.push(`target (${r.target}): ${r.speedup >= 1 ? 'MET' : 'NOT MET'} (${fmt(r.speedup)}×)`);
+  return out.join('\n');
+}

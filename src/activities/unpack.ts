@@ -1,0 +1,74 @@
+import { mkdir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { Context } from '@temporalio/activity';
+import { BackupError } from '../errors.js';
+import { memberRanges } from '../restore/chain.js';
+import { fetchedFile, unpackTempDir } from '../restore/paths.js';
+import { treeStats, unpackComponent } from '../restore/unpack.js';
+import type { RestoreArtifact, UnpackedComponent } from '../shared.js';
+import { jobContext, progressReporter, runActivity, type ActivityDeps } from './context.js';
+
+export interface UnpackInput {
+  job: string;
+  workflowId: string;
+  /** Absolute target directory: must not exist, or be empty. */
+  to: string;
+  /** Base first, as fetched (artifact i is the staging file of index i). */
+  chain: RestoreArtifact[];
+}
+
+export interface UnpackResult {
+  components: UnpackedComponent[];
+  bytes: number;
+}
+
+/** Refuses a target that holds anything: a restore never mixes with or overwrites existing files. */
+export async function checkTarget(to: string): Promise<void> {
+  if (!path.isAbsolute(to)) throw new BackupError('CONFIG_INVALID', `the restore target must be an absolute path, not "${to}"`);
+  const st = await stat(to).catch(() => undefined);
+  if (!st) return;
+  if (!st.isDirectory() || (await readdir(to)).length > 0) {
+    throw new BackupError('RESTORE_TARGET_EXISTS', `the restore target ${to} exists and is not an empty directory; nothing was restored`, { hint: 'choose a new directory with --to, or empty this one' });
+  }
+}
+
+/**
+ * Unpacks the checked artifacts, base first, into a temporary directory beside the target and renames it to the
+ * target only when every component unpacked and matched its SHA-256: the target never holds a half restore.
+ */
+export function unpackArtifacts(deps: ActivityDeps) {
+  return (input: UnpackInput): Promise<UnpackResult> => runActivity(async () => {
+    const { config } = jobContext(deps, input.job);
+    await checkTarget(input.to);
+    const tmp = unpackTempDir(input.to, input.workflowId);
+    await rm(tmp, { recursive: true, force: true });
+    await mkdir(path.dirname(tmp), { recursive: true });
+    await mkdir(tmp, { mode: 0o700 });
+    const total = input.chain.reduce((n, a) => n + a.components.reduce((m, c) => m + c.size, 0), 0);
+    const report = progressReporter({ step: 'unpack', total });
+    let bytes = 0;
+    const signal = Context.current().cancellationSignal;
+    try {
+      const out = new Map<string, UnpackedComponent>();
+      for (const [i, a] of input.chain.entries()) {
+        const file = fetchedFile(config, input.workflowId, i);
+        const ranges = memberRanges(a.components);
+        for (const [j, c] of a.components.entries()) {
+          const rel = await unpackComponent({ ...c, file, start: ranges[j]!.start, artifactPath: a.path }, tmp, signal, (n) => { bytes += n; report(bytes); });
+          out.set(c.name, { name: c.name, type: c.type, path: rel });
+        }
+      }
+      for (const c of out.values()) {
+        if (c.type === 'files') Object.assign(c, await treeStats(path.join(tmp, c.path)));
+      }
+      await checkTarget(input.to);
+      await rmdir(input.to).catch(() => undefined);
+      await rename(tmp, input.to);
+      return { components: [...out.values()], bytes };
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true });
+      if ((err as NodeJS.ErrnoException).code === 'ENOSPC') throw new BackupError('RESTORE_FAILED', `the disk of ${input.to} filled up while unpacking; the partial restore was removed`, { permanent: false, cause: err });
+      throw err;
+    }
+  });
+}

@@ -1,0 +1,42 @@
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { getJob, loadConfig, taskQueueOf } from '../config/load.js';
+import { DRILL_WORKFLOW, drillWorkflowId, formatBytes, type DrillReport } from '../shared.js';
+import { EXIT, uiLink } from './output.js';
+import { progressTicker, withClientAndWorker, type InProcessOptions } from './restore.js';
+
+export function renderDrill(r: DrillReport): string {
+  const lines = [`restore drill of ${r.job}: ${r.ok ? 'PASSED' : 'FAILED'}${r.restoreMs !== undefined ? `, restore time ${(r.restoreMs / 1000).toFixed(1)} s` : ''}`];
+  if (r.backup) lines.push(`  backup: ${r.backup.type} of slot ${r.backup.slot}, ${r.backup.destination}:${r.backup.path} (${formatBytes(r.backup.size)})`);
+  for (const c of r.checks) lines.push(`  ok: ${c}`);
+  for (const p of r.problems) lines.push(`  problem: ${p}`);
+  return lines.join('\n');
+}
+
+/** `backupctl drill <job>`: one restore drill now, followed to its report. Exit 0 passed, 1 failed. */
+export async function drillCommand(jobName: string, opts: InProcessOptions): Promise<number> {
+  const { config } = loadConfig(opts.config);
+  const job = getJob(config, jobName);
+  return withClientAndWorker(opts, async (client, namespace) => {
+    const workflowId = drillWorkflowId(jobName, new Date());
+    const handle = await client.workflow.start(DRILL_WORKFLOW, { taskQueue: taskQueueOf(config, job), workflowId, args: [{ job: jobName }], staticSummary: `restore drill of ${jobName}` });
+    const link = uiLink(config.temporal.uiUrl, namespace, workflowId);
+    if (!opts.json) process.stderr.write(`started ${workflowId}\n${link}\n`);
+    const stop = progressTicker(handle, false);
+    let report: DrillReport | undefined;
+    let error: string | undefined;
+    try {
+      report = (await handle.result()) as DrillReport;
+    } catch (err) {
+      if (!(err instanceof WorkflowFailedError)) throw err;
+      const cause = err.cause;
+      if (cause instanceof ApplicationFailure && cause.details?.[0]) report = cause.details[0] as DrillReport;
+      error = cause?.message ?? err.message;
+    } finally {
+      stop();
+    }
+    if (opts.json) process.stdout.write(`${JSON.stringify({ ...(report ?? { ok: false, error }), link })}\n`);
+    else process.stdout.write(`${report ? renderDrill(report) : `restore drill of ${jobName}: FAILED: ${error}`}\n`);
+    return report?.ok ? EXIT.OK : EXIT.FAILED;
+  });
+}

@@ -1,0 +1,74 @@
+import { BackupError } from '../errors.js';
+import type { RestoreArtifact } from '../shared.js';
+
+/** A database inside a restored dump, and the database it is loaded into. */
+export interface DbTarget {
+  source: string;
+  type: 'mysql' | 'postgres';
+  database: string;
+  target: string;
+}
+
+/** The databases each MariaDB/MySQL and PostgreSQL component of a chain holds (the newest artifact's component wins). */
+export function dumpedDatabases(chain: RestoreArtifact[]): { source: string; type: 'mysql' | 'postgres'; databases: string[] }[] {
+  const out = new Map<string, { source: string; type: 'mysql' | 'postgres'; databases: string[] }>();
+  for (const a of chain) {
+    for (const c of a.components) {
+      if (c.type === 'mysql') {
+        out.set(c.name, { source: c.name, type: 'mysql', databases: String(c.stats.databases ?? '').split(',').filter(Boolean) });
+      } else if (c.type === 'postgres') {
+        const dbs = Object.keys(c.stats).map((k) => /^database\.(.+)\.bytes$/.exec(k)?.[1]).filter((d): d is string => d !== undefined);
+        out.set(c.name, { source: c.name, type: 'postgres', databases: dbs.sort() });
+      }
+    }
+  }
+  return [...out.values()];
+}
+
+/**
+ * `--into-databases` entries: `source=target` (a source whose dump holds one database) or `source.database=target`.
+ * Every key must name a database source of the backup; every target appears once.
+ */
+export function resolveTargets(mapping: Record<string, string>, chain: RestoreArtifact[]): DbTarget[] {
+  const dumped = dumpedDatabases(chain);
+  const out: DbTarget[] = [];
+  for (const [key, target] of Object.entries(mapping)) {
+    let src = dumped.find((d) => d.source === key);
+    let database: string | undefined;
+    if (src) {
+      if (src.databases.length !== 1) {
+        throw new BackupError('CONFIG_INVALID', `--into-databases ${key}=${target}: source "${key}" holds ${src.databases.length} databases (${src.databases.join(', ')}); name one as ${key}.<database>=${target}`);
+      }
+      database = src.databases[0]!;
+    } else {
+      src = dumped.find((d) => key.startsWith(`${d.source}.`));
+      if (!src) {
+        throw new BackupError('CONFIG_INVALID', `--into-databases ${key}=${target}: the backup has no MariaDB/MySQL or PostgreSQL source "${key.split('.')[0]}" (it has: ${dumped.map((d) => d.source).join(', ') || 'none'})`);
+      }
+      database = key.slice(src.source.length + 1);
+      if (!src.databases.includes(database)) {
+        throw new BackupError('CONFIG_INVALID', `--into-databases ${key}=${target}: source "${src.source}" holds no database "${database}" (it holds ${src.databases.join(', ')})`);
+      }
+    }
+    if (out.some((t) => t.target === target && t.type === src.type)) throw new BackupError('CONFIG_INVALID', `--into-databases: target database ${target} is named twice`);
+    out.push({ source: src.source, type: src.type, database, target });
+  }
+  return out;
+}
+
+/** Parses `a=b,c.d=e` (repeatable flag values joined) into a mapping. */
+export function parseIntoDatabases(values: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values.flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean)) {
+    const i = v.lastIndexOf('=');
+    if (i <= 0 || i === v.length - 1) throw new BackupError('CONFIG_INVALID', `--into-databases "${v}": expected source=target or source.database=target`);
+    out[v.slice(0, i)] = v.slice(i + 1);
+  }
+  return out;
+}
+
+/** A drill's scratch database for every dumped database: `<prefix>_<n>`. */
+export function drillTargets(chain: RestoreArtifact[], prefix: string): DbTarget[] {
+  let n = 0;
+  return dumpedDatabases(chain).flatMap((d) => d.databases.map((database) => ({ source: d.source, type: d.type, database, target: `${prefix}_${++n}` })));
+}

@@ -1,0 +1,145 @@
+import { createReadStream } from 'node:fs';
+import { lstat, mkdir, open, readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { Transform, type Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { BackupError } from '../errors.js';
+import { spawn } from 'node:child_process';
+import { describeExit, lastLines, type Exit, type Proc } from '../lib/process.js';
+import { TailBuffer } from '../lib/tail-buffer.js';
+import { LAYOUT } from './paths.js';
+
+export interface ComponentSource {
+  /** The downloaded artifact (already checked against the manifest by the fetch step), and where the component's data sits in it. */
+  file: string;
+  start: number;
+  size: number;
+  name: string;
+  type: string;
+  member: string;
+  /** For messages: the artifact's path on the destination. */
+  artifactPath: string;
+}
+
+/**
+ * Unpacks one component into `root` (the restore's temporary directory). Its bytes were checked (SHA-256 per component)
+ * when the artifact was fetched; here only their count is checked again. Files: `zstd -d | tar --listed-incremental=/dev/null -x` (a diff's deletions apply; a full extracts
+ * as usual). PostgreSQL: its tar of globals.sql and dumps, replaced whole. MariaDB/MySQL and command output: one file.
+ * Returns the path it wrote, relative to `root`.
+ */
+export async function unpackComponent(c: ComponentSource, root: string, signal: AbortSignal, onBytes: (n: number) => void): Promise<string> {
+  const local = new AbortController();
+  const abort = () => local.abort();
+  signal.addEventListener('abort', abort, { once: true });
+  const procs: Child[] = [];
+  let rel: string;
+  try {
+    let seen = 0;
+    const tap = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        seen += chunk.length;
+        onBytes(chunk.length);
+        cb(null, chunk);
+      },
+    });
+    const input = createReadStream(c.file, { start: c.start, end: c.start + c.size - 1, highWaterMark: 1 << 20 });
+    let sink: Writable;
+    let outFile: Awaited<ReturnType<typeof open>> | undefined;
+    if (c.type === 'files' || c.type === 'postgres') {
+      rel = c.type === 'files' ? LAYOUT.files(c.name) : LAYOUT.postgres(c.name);
+      const dest = path.join(root, rel);
+      // A database component is whole in every backup: a later one in the chain replaces the earlier one.
+      if (c.type === 'postgres') await rm(dest, { recursive: true, force: true });
+      await mkdir(dest, { recursive: true });
+      const z = start('zstd', ['-d', '-q', '-c'], 'pipe', 'pipe', local.signal);
+      const args = c.type === 'files' ? ['--listed-incremental=/dev/null', '-x', '-f', '-', '-C', dest] : ['-x', '-f', '-', '-C', dest];
+      const t = start('tar', args, z.child.stdout as Readable, 'pipe', local.signal);
+      t.child.stdout?.resume();
+      // tar holds its own copy of the pipe: this process's end must close, or zstd's 'close' never comes.
+      (z.child.stdout as Readable).destroy();
+      procs.push(z, t);
+      sink = z.child.stdin as Writable;
+    } else {
+      rel = c.type === 'mysql' ? LAYOUT.mysql(c.name) : LAYOUT.command(c.name, c.member);
+      const dest = path.join(root, rel);
+      await mkdir(path.dirname(dest), { recursive: true });
+      outFile = await open(dest, 'w', 0o600);
+      if (c.member.endsWith('.zst')) {
+        const z = start('zstd', ['-d', '-q', '-c'], 'pipe', outFile.fd, local.signal);
+        procs.push(z);
+        sink = z.child.stdin as Writable;
+      } else {
+        sink = outFile.createWriteStream({ autoClose: false });
+      }
+    }
+    try {
+      let feedError: unknown;
+      const fed = pipeline(input, tap, sink, { signal: local.signal }).catch((err: unknown) => {
+        feedError = err;
+        for (const p of procs) p.child.stdin?.destroy();
+      });
+      const results = await Promise.all(procs.map((p) => p.done));
+      await fed;
+      signal.throwIfAborted();
+      results.forEach((e, i) => {
+        if (e.code !== 0 && !(feedError && e.signal)) {
+          throw new BackupError('RESTORE_FAILED', `unpacking component ${c.member} of ${c.artifactPath}: ${procs[i]!.cmd} ${describeExit(e)}: ${lastLines(procs[i]!.stderr(), 5)}`, {
+            hint: 'check free space and permissions in the target directory\'s file system',
+          });
+        }
+      });
+      if (feedError) throw feedError;
+    } finally {
+      await outFile?.close();
+    }
+    if (seen !== c.size) {
+      throw new BackupError('RESTORE_FAILED', `unpacking component ${c.member} of ${c.artifactPath}: read ${seen} bytes of its ${c.size} from the downloaded artifact ${c.file}`, { permanent: false });
+    }
+    return rel;
+  } finally {
+    signal.removeEventListener('abort', abort);
+    for (const p of procs) p.kill();
+  }
+}
+
+interface Child extends Proc {
+  cmd: string;
+}
+
+/** Starts a program with the given stdin and stdout (a stream, a file descriptor, or a pipe); stderr kept as a tail. */
+function start(cmd: string, args: string[], stdin: Readable | 'pipe', stdout: number | 'pipe', signal: AbortSignal): Child {
+  const child = spawn(cmd, args, { stdio: [stdin, stdout, 'pipe'] });
+  const err = new TailBuffer(16 * 1024);
+  child.stderr!.on('data', (d: Buffer) => err.push(d));
+  const kill = () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); };
+  signal.addEventListener('abort', kill, { once: true });
+  const done = new Promise<Exit>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, sig) => { signal.removeEventListener('abort', kill); resolve({ code, signal: sig }); });
+  });
+  done.catch(() => undefined);
+  child.stdin?.on('error', () => undefined);
+  return { cmd, child, done, stderr: () => err.toString(), kill };
+}
+
+/** Regular files and their bytes under `dir` (hard links counted once for bytes, like tar's listing). */
+export async function treeStats(dir: string): Promise<{ files: number; bytes: number }> {
+  let files = 0, bytes = 0;
+  const seen = new Set<string>();
+  const walk = async (d: string) => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.isFile()) {
+        files++;
+        const st = await lstat(p);
+        const key = `${st.dev}:${st.ino}`;
+        if (st.nlink > 1 && seen.has(key)) continue;
+        seen.add(key);
+        bytes += st.size;
+      }
+    }
+  };
+  await walk(dir);
+  return { files, bytes };
+}

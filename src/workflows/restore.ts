@@ -1,0 +1,81 @@
+import {
+  ApplicationFailure, CancellationScope, CancelledFailure, defineQuery, isCancellation, log, proxyActivities, setCurrentDetails, setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { PERMANENT_CODES } from '../errors.js';
+import type { Activities } from '../activities/index.js';
+import type { RestoreInput, RestorePlan, RestoreResult } from '../shared.js';
+import { failureOf } from './failure.js';
+
+export type RestoreStep = 'plan' | 'fetch' | 'unpack' | 'load databases' | 'cleanup';
+export const restoreProgressQuery = defineQuery<{ step: RestoreStep }>('progress');
+
+const retry = (maximumAttempts: number) => ({ initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts, nonRetryableErrorTypes: PERMANENT_CODES });
+const quick = proxyActivities<Activities>({ startToCloseTimeout: '5m', retry: retry(5) });
+
+/** Activities with long timeouts and heartbeats, for one plan's settings. */
+export function longActivities(plan: Pick<RestorePlan, 'retries' | 'heartbeatTimeoutMs'>) {
+  return proxyActivities<Activities>({ startToCloseTimeout: '24h', heartbeatTimeout: plan.heartbeatTimeoutMs, retry: retry(plan.retries) });
+}
+
+/**
+ * A restore: plan (pick the backup, resolve its chain from the manifests) → fetch each artifact, base first (download,
+ * size, SHA-256 and member check; nothing is unpacked before every artifact passed) → unpack into a temporary directory
+ * beside the target, renamed to it when complete → optionally load the dumps into new databases → cleanup (staging and
+ * any half unpack, also on failure or cancellation).
+ */
+export async function restoreWorkflow(input: RestoreInput): Promise<RestoreResult> {
+  const info = workflowInfo();
+  const startedAt = Date.now();
+  if (typeof input !== 'object' || input === null || typeof input.job !== 'string' || typeof input.to !== 'string' || !input.to.startsWith('/')) {
+    throw ApplicationFailure.nonRetryable('input must be a JSON object with "job" and an absolute "to" directory', 'CONFIG_INVALID');
+  }
+  let step: RestoreStep = 'plan';
+  setHandler(restoreProgressQuery, () => ({ step }));
+  const details = (text: string) => setCurrentDetails(`restore of **${input.job}** into ${input.to}: ${text}`);
+  try {
+    details('choosing the backup');
+    const plan = await quick.planRestore({ job: input.job, backup: input.backup, at: input.at, destination: input.destination, intoDatabases: input.intoDatabases, to: input.to });
+    const long = longActivities(plan);
+    const picked = plan.chain.at(-1)!;
+    step = 'fetch';
+    let bytes = 0;
+    for (const [index, artifact] of plan.chain.entries()) {
+      details(`downloading and checking ${artifact.path} from ${plan.destination}`);
+      const f = await long.fetchArtifact({ job: input.job, workflowId: info.workflowId, destination: plan.destination, index, artifact });
+      bytes += f.bytes;
+    }
+    step = 'unpack';
+    details('unpacking');
+    const unpacked = await long.unpackArtifacts({ job: input.job, workflowId: info.workflowId, to: input.to, chain: plan.chain });
+    const databases: RestoreResult['databases'] = [];
+    if (plan.targets.length > 0) {
+      step = 'load databases';
+      details(`loading ${plan.targets.map((t) => `${t.source}.${t.database} → ${t.target}`).join(', ')}`);
+      await long.loadDatabases({ job: input.job, workflowId: info.workflowId, dir: input.to, targets: plan.targets });
+      databases.push(...plan.targets.map((t) => ({ source: t.source, database: t.database, target: t.target })));
+    }
+    step = 'cleanup';
+    await quick.cleanupRestore({ job: input.job, workflowId: info.workflowId });
+    details(`restored ${picked.type} backup of slot ${picked.slot}`);
+    return {
+      status: 'restored', workflowId: info.workflowId, job: input.job, destination: plan.destination,
+      backup: { workflowId: picked.workflowId, type: picked.type, slot: picked.slot, path: picked.path },
+      chain: plan.chain.map((a) => ({ workflowId: a.workflowId, type: a.type, slot: a.slot, path: a.path, size: a.size, sha256: a.sha256 })),
+      to: input.to, components: unpacked.components, databases, bytes, durationMs: Date.now() - startedAt,
+    };
+  } catch (err) {
+    const f = failureOf(err);
+    log.error('restore failed', { step, ...f });
+    await CancellationScope.nonCancellable(async () => {
+      try {
+        await quick.cleanupRestore({ job: input.job, workflowId: info.workflowId, to: input.to });
+      } catch (cleanupErr) {
+        f.error += `\n(cleanup also failed: ${failureOf(cleanupErr).error})`;
+      }
+    });
+    details(`failed in the ${step} step: ${f.error}`);
+    if (isCancellation(err)) throw err instanceof CancelledFailure ? err : new CancelledFailure(`restore of ${input.job} was cancelled during the ${step} step`);
+    throw ApplicationFailure.create({ message: `restore of ${input.job} failed in the ${step} step: ${f.error}`, type: f.code, nonRetryable: true });
+  }
+}

@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { parseConfig } from '../../src/config/load.js';
+import { desiredSchedules } from '../../src/schedules/index.js';
+import { DRILL_WORKFLOW } from '../../src/shared.js';
+
+const config = (drill?: Record<string, unknown>, schedules: unknown[] = [{ type: 'full', cron: '0 3 * * *' }]) => parseConfig(stringify({
+  destinations: { nas: { type: 'local', path: '/tmp' } },
+  jobs: { app: { sources: [{ name: 'f', type: 'files', paths: ['/tmp'] }], destinations: ['nas'], schedules, ...(drill ? { drill } : {}) } },
+}), '/etc/backup.yml').config;
+
+describe('restore drill schedule', () => {
+  it('is weekly by default for a job with backup schedules, starting drillWorkflow on the job\'s queue', () => {
+    const d = desiredSchedules(config()).find((s) => s.id === 'backupctl-app-drill');
+    expect(d?.options.spec).toEqual({ cronExpressions: ['0 5 * * 0'], timezone: 'UTC' });
+    expect(d?.options.action).toMatchObject({ workflowType: DRILL_WORKFLOW, workflowId: 'drill-app', args: [{ job: 'app' }], taskQueue: 'backupctl' });
+  });
+
+  it('follows drill.cron, and is absent with drill.enabled: false or without backup schedules', () => {
+    expect(desiredSchedules(config({ cron: '30 4 * * 6', timezone: 'Europe/Berlin' })).find((s) => s.id === 'backupctl-app-drill')?.options.spec)
+      .toEqual({ cronExpressions: ['30 4 * * 6'], timezone: 'Europe/Berlin' });
+    expect(desiredSchedules(config({ enabled: false })).map((s) => s.id)).not.toContain('backupctl-app-drill');
+    expect(desiredSchedules(config(undefined, [])).map((s) => s.id)).not.toContain('backupctl-app-drill');
+  });
+});

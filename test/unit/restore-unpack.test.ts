@@ -1,0 +1,86 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, copyFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { RangeHasher } from '../../src/lib/range-hasher.js';
+import { treeStats, unpackComponent, type ComponentSource } from '../../src/restore/unpack.js';
+import { listFiles } from '../e2e/fixture.js';
+
+// The unpack step against real GNU tar and zstd: a full then a differential (--listed-incremental) files component
+// give the later tree, deletions included. And the fetch step's one-pass hasher of the artifact and its member ranges.
+
+const tmp = mkdtempSync(path.join(tmpdir(), 'backupctl-unpack-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** A files component as the files source writes it (paths relative to /), incremental against `snapshot`. */
+function component(name: string, data: string, snapshot: string): ComponentSource {
+  const file = path.join(tmp, `${name}.tar.zst`);
+  execFileSync('sh', ['-c', `tar --create --file=- --listed-incremental='${snapshot}' --directory=/ '${path.relative('/', data)}' | zstd -q -c > '${file}'`]);
+  const bytes = readFileSync(file);
+  return { file, start: 0, size: bytes.length, name: 'app-files', type: 'files', member: 'app-files.tar.zst', artifactPath: `daily/${name}.tar` };
+}
+
+describe('unpack', () => {
+  it('a full then its diff restore the changed tree: added and modified files, deleted ones gone', async () => {
+    const data = path.join(tmp, 'data');
+    mkdirSync(path.join(data, 'sub'), { recursive: true });
+    writeFileSync(path.join(data, 'keep.txt'), 'keep');
+    writeFileSync(path.join(data, 'change.txt'), 'v1');
+    writeFileSync(path.join(data, 'sub', 'gone.txt'), 'to be deleted');
+    const snap = path.join(tmp, 'full.snar');
+    const full = component('full', data, snap);
+    // The diff is taken against a copy of the full's snapshot (the baseline stays put).
+    copyFileSync(snap, path.join(tmp, 'diff.snar'));
+    writeFileSync(path.join(data, 'change.txt'), 'v2, longer');
+    writeFileSync(path.join(data, 'sub', 'new.txt'), 'new');
+    rmSync(path.join(data, 'sub', 'gone.txt'));
+    const diff = component('diff', data, path.join(tmp, 'diff.snar'));
+
+    const root = path.join(tmp, 'restore');
+    mkdirSync(root);
+    const signal = new AbortController().signal;
+    let seen = 0;
+    expect(await unpackComponent(full, root, signal, (n) => { seen += n; })).toBe('files/app-files');
+    const restored = path.join(root, 'files', 'app-files', path.relative('/', data));
+    expect(listFiles(restored)).toEqual(['change.txt', 'keep.txt', 'sub/gone.txt']);
+    await unpackComponent(diff, root, signal, (n) => { seen += n; });
+    expect(seen).toBe(full.size + diff.size);
+    expect(listFiles(restored)).toEqual(['change.txt', 'keep.txt', 'sub/new.txt']);
+    expect(readFileSync(path.join(restored, 'change.txt'), 'utf8')).toBe('v2, longer');
+    expect(await treeStats(restored)).toEqual({ files: 3, bytes: 4 + 10 + 3 });
+  });
+
+  it('hashes the whole stream and each member range in one pass, whatever the chunking', async () => {
+    const data = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 251));
+    const ranges = [{ start: 512, end: 1000 }, { start: 1536, end: 250_000 }, { start: 250_001, end: 250_001 }];
+    const h = new RangeHasher(ranges, 4);
+    for (let off = 0; off < data.length;) {
+      const n = Math.min(data.length - off, 1 + ((off * 31) % 40_000));
+      const buf = h.take(40_000);
+      data.copy(buf, 0, off, off + n);
+      await h.update(buf, n);
+      off += n;
+    }
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    expect(await h.digest()).toEqual({ digest: sha(data), parts: ranges.map((r) => sha(data.subarray(r.start, r.end))) });
+  });
+
+  it('a damaged zstd stream fails with zstd\'s message', async () => {
+    const data = path.join(tmp, 'data3');
+    mkdirSync(data);
+    writeFileSync(path.join(data, 'a.txt'), 'a'.repeat(100_000));
+    const c = component('broken', data, path.join(tmp, 'broken.snar'));
+    const bytes = readFileSync(c.file);
+    const mid = Math.floor(bytes.length / 2);
+    bytes[mid] = bytes[mid]! ^ 0xff;
+    writeFileSync(c.file, bytes);
+    const root = path.join(tmp, 'restore3');
+    mkdirSync(root);
+    const err = await unpackComponent(c, root, new AbortController().signal, () => undefined).catch((e: unknown) => e as Error & { code?: string });
+    expect((err as { code?: string }).code).toBe('RESTORE_FAILED');
+    expect((err as Error).message).toMatch(/unpacking component app-files.tar.zst of daily\/broken.tar: (zstd|tar) exited/);
+    expect(existsSync(root) && statSync(root).isDirectory()).toBe(true);
+  });
+});
