@@ -73,12 +73,23 @@ export function resolveChain(picked: Stored, stored: Stored[]): RestoreArtifact[
   return [artifactOf(base), artifactOf(picked)];
 }
 
-/** Where each component's data sits in the artifact: members in manifest order, each a 512-byte header and padded data. */
+/**
+ * Where each component's data sits in the artifact: members in manifest order, each a 512-byte header and padded data;
+ * a files component of a run with snapshots is followed by its GNU tar snapshot member (`snapshot`), which is skipped.
+ */
 export function memberRanges(components: RestoreArtifact['components']): { member: string; header: number; start: number; size: number }[] {
   let offset = 0;
   return components.map((c) => {
     const r = { member: c.member, header: offset, start: offset + BLOCK, size: c.size };
     offset += BLOCK + c.size + padding(c.size);
+    if (c.snapshot) {
+      if (c.snapshot.offset !== offset) {
+        throw new BackupError('RESTORE_FAILED', `the manifest places the snapshot member ${c.snapshot.member} at byte ${c.snapshot.offset}, but the members before it end at byte ${offset}`, {
+          hint: 'the manifest does not describe this artifact: restore another backup (--backup, --at)',
+        });
+      }
+      offset += BLOCK + c.snapshot.size + padding(c.snapshot.size);
+    }
     return r;
   });
 }

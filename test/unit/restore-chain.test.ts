@@ -68,6 +68,19 @@ describe('restore: which backup, in what order', () => {
       { member: 'b.sql.zst', header: 1536, start: 2048, size: 512 },
     ]);
   });
+
+  it('skips the GNU tar snapshot member that follows a files component, and refuses a manifest that misplaces it', () => {
+    const withSnapshot = (offset: number) => memberRanges([
+      { name: 'a', type: 'files', member: 'a.tar.zst', size: 1000, sha256: '', stats: {}, snapshot: { member: 'a.snar', offset, size: 100, sha256: '' } },
+      { name: 'b', type: 'mysql', member: 'b.sql.zst', size: 512, sha256: '', stats: {} },
+    ]);
+    // a: header 0, data 512..1512, padded to 2048; a.snar: header 1536, data 2048..2148, padded to 2560.
+    expect(withSnapshot(1536)).toEqual([
+      { member: 'a.tar.zst', header: 0, start: 512, size: 1000 },
+      { member: 'b.sql.zst', header: 2560, start: 3072, size: 512 },
+    ]);
+    expect(() => withSnapshot(2048)).toThrow(/snapshot member a\.snar at byte 2048, but the members before it end at byte 1536/);
+  });
 });
 
 describe('restore: --into-databases', () => {
