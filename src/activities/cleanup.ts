@@ -4,7 +4,7 @@ import { log } from '@temporalio/activity';
 import { withDestination } from '../destinations/index.js';
 import { errorMessage } from '../errors.js';
 import type { Manifest } from '../shared.js';
-import { jobContext, runActivity, stagingDir, type ActivityDeps } from './context.js';
+import { connectionFor, jobContext, runActivity, stagingDir, type ActivityDeps } from './context.js';
 
 export interface CleanupInput {
   job: string;
@@ -32,7 +32,7 @@ export function cleanup(deps: ActivityDeps) {
       if (!t.path.endsWith('.tmp')) throw new Error(`refusing to remove ${t.path}: not a temporary file`);
       await withDestination(config, t.destination, async (d) => {
         if (await d.remove(t.path)) removed.push(`${t.destination}:${t.path}`);
-      });
+      }, connectionFor());
     }
     const staging = stagingDir(config, input.workflowId);
     await rm(staging, { recursive: true, force: true });
