@@ -81,6 +81,8 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult |
   let plan: RunPlan | undefined;
   let notifiers: string[] | undefined;
   let notifyTimeoutMs = 30 * 60_000;
+  let retries = 5;
+  let heartbeatTimeoutMs = 60_000;
   const finalized: { destination: string; path: string }[] = [];
   const uploaded = new Set<string>();
   const warnings: string[] = [];
@@ -132,7 +134,9 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult |
 
       step = 'preflight';
       details('preflight');
-      plan = await quick.preflight({ job: input.job, type, tier: input.tier, slot });
+      retries = l.retries ?? retries;
+      heartbeatTimeoutMs = l.heartbeatTimeoutMs ?? heartbeatTimeoutMs;
+      plan = await proxyActivities<Activities>({ startToCloseTimeout: '5m', retry: retry(retries) }).preflight({ job: input.job, type, tier: input.tier, slot });
       notifiers = plan.notifiers;
       notifyTimeoutMs = plan.notifyTimeoutMs;
       warnings.push(...plan.warnings);
@@ -215,7 +219,7 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult |
     return result;
   } catch (err) {
     const cancelled = isCancellation(err);
-    const failure = describeFailure(err, plan?.retries ?? 5);
+    const failure = describeFailure(err, plan?.retries ?? retries);
     log.error(cancelled ? 'backup cancelled' : 'backup failed', { step, ...failure });
     await CancellationScope.nonCancellable(async () => {
       const temporary = plan ? plan.destinations.filter((d) => uploaded.has(d.name) && !finalized.some((f) => f.destination === d.name)).map((d) => ({ destination: d.name, path: d.tempPath })) : [];
@@ -239,6 +243,7 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult |
     });
     // An external cancel request ends the run as Canceled; a `cancel` signal ends it failed with a CancelledFailure.
     if (cancelled) throw err instanceof CancelledFailure ? err : new CancelledFailure(`backup ${input.job} was cancelled during the ${step} step`);
-    throw ApplicationFailure.create({ message: `backup ${input.job} failed in the ${step} step: ${failure.error}`, type: failure.code, nonRetryable: true });
+    const tries = failure.attempts > 1 ? ` after ${failure.attempts} attempts` : '';
+    throw ApplicationFailure.create({ message: `backup ${input.job} failed in the ${step} step${tries}: ${failure.error}`, type: failure.code, nonRetryable: true });
   }
 }
