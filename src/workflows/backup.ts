@@ -96,7 +96,12 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult |
   });
 
   const notifyAll = async (event: BackupEvent, timeoutMs = notifyTimeoutMs) => {
-    const n = proxyActivities<Activities>({ scheduleToCloseTimeout: timeoutMs, startToCloseTimeout: '2m', retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '1m' } });
+    // Heartbeats: a worker that dies mid-send is noticed within the heartbeat timeout, not after the 2 minutes
+    // (which, with a short notifyTimeout, used to leave no time for the resend at all).
+    const n = proxyActivities<Activities>({
+      scheduleToCloseTimeout: timeoutMs, startToCloseTimeout: '2m', heartbeatTimeout: Math.max(heartbeatTimeoutMs, 5_000),
+      retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '1m' },
+    });
     await Promise.all((notifiers ?? []).map(async (notifier) => {
       try {
         await n.notify({ job: input.job, notifier, event });
@@ -139,6 +144,7 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult |
       plan = await proxyActivities<Activities>({ startToCloseTimeout: '5m', retry: retry(retries) }).preflight({ job: input.job, type, tier: input.tier, slot });
       notifiers = plan.notifiers;
       notifyTimeoutMs = plan.notifyTimeoutMs;
+      heartbeatTimeoutMs = plan.heartbeatTimeoutMs;
       warnings.push(...plan.warnings);
       if (plan.destinations.length === 0) {
         skipReason = `slot ${slot} is already backed up (${plan.alreadyStored.map((a) => `${a.destination}:${a.path}`).join(', ')}); each slot runs once`;
