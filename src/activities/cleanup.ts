@@ -28,15 +28,16 @@ export function cleanup(deps: ActivityDeps) {
   return (input: CleanupInput): Promise<CleanupResult> => runActivity(async () => {
     const { config } = jobContext(deps, input.job);
     const removed: string[] = [];
+    // Staging first: it is local and always removable, also when a destination is unreachable.
+    const staging = stagingDir(config, input.workflowId);
+    await rm(staging, { recursive: true, force: true });
+    removed.push(staging);
     for (const t of input.temporary) {
       if (!t.path.endsWith('.tmp')) throw new Error(`refusing to remove ${t.path}: not a temporary file`);
       await withDestination(config, t.destination, async (d) => {
         if (await d.remove(t.path)) removed.push(`${t.destination}:${t.path}`);
       }, connectionFor());
     }
-    const staging = stagingDir(config, input.workflowId);
-    await rm(staging, { recursive: true, force: true });
-    removed.push(staging);
     const problems: string[] = [];
     if (input.manifest) {
       try {

@@ -229,11 +229,16 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult |
     log.error(cancelled ? 'backup cancelled' : 'backup failed', { step, ...failure });
     await CancellationScope.nonCancellable(async () => {
       const temporary = plan ? plan.destinations.filter((d) => uploaded.has(d.name) && !finalized.some((f) => f.destination === d.name)).map((d) => ({ destination: d.name, path: d.tempPath })) : [];
+      // First as often as any step; a destination that is still away (the fault that failed the run, often) keeps
+      // its temporary file for now: the notification says so, and the removal is retried after it (below).
+      let leftovers: { destination: string; path: string }[] = [];
       try {
-        await quick.cleanup({ job: input.job, workflowId: info.workflowId, temporary });
+        await proxyActivities<Activities>({ startToCloseTimeout: '5m', retry: retry(plan?.retries ?? retries) })
+          .cleanup({ job: input.job, workflowId: info.workflowId, temporary });
       } catch (cleanupErr) {
         log.error('cleanup failed', { error: describeFailure(cleanupErr, 5).error });
         failure.error += `\n(cleanup also failed: ${describeFailure(cleanupErr, 5).error})`;
+        leftovers = temporary;
       }
       await releaseLock();
       outcome(cancelled ? 'cancelled' : 'failed');
@@ -245,7 +250,20 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult |
         kind: cancelled ? 'cancelled' : 'failure', job: input.job, type, slot, workflowId: info.workflowId, runId: info.runId,
         step, error: cancelled ? 'the run was cancelled' : failure.error, code: cancelled ? 'CANCELLED' : failure.code,
         attempts: failure.attempts, finalized, durationMs: Date.now() - startedAt,
+        ...(leftovers.length > 0 ? { leftovers, leftoversRetryMs: notifyTimeoutMs } : {}),
       });
+      if (leftovers.length > 0) {
+        // Keep trying for as long as a notification would be (notifyTimeout): an unreachable destination usually
+        // comes back, and a temporary file must not outlive the run that wrote it.
+        try {
+          await proxyActivities<Activities>({ scheduleToCloseTimeout: notifyTimeoutMs, startToCloseTimeout: '5m', retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '1m' } })
+            .cleanup({ job: input.job, workflowId: info.workflowId, temporary: leftovers });
+          log.info('temporary files removed after the destination came back', { leftovers });
+        } catch (cleanupErr) {
+          log.error('temporary files could not be removed', { leftovers, error: describeFailure(cleanupErr, 5).error });
+          failure.error += `\n(temporary files left: ${leftovers.map((l) => `${l.destination}:${l.path}`).join(', ')})`;
+        }
+      }
     });
     // An external cancel request ends the run as Canceled; a `cancel` signal ends it failed with a CancelledFailure.
     if (cancelled) throw err instanceof CancelledFailure ? err : new CancelledFailure(`backup ${input.job} was cancelled during the ${step} step`);
