@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeDestinations } from '../../src/destinations/index.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import { sleep, waitFor } from '../helpers/util.js';
 import { startEnv, withWorker, writeJob, type Env } from '../e2e/fixture.js';
 import { assertInvariant, failureMessage, localRemote, outcomeOf, snapshot, startRun, title, type ScenarioId } from './support.js';
 
@@ -99,4 +100,30 @@ describe('fault injection: the network between the worker and the SFTP server', 
       await env.sshd.up();
     }
   });
+
+  it(title('sshd-down-upload'), async () => {
+    const job = await proxiedJob((c) => { c.settings.retries = 3; c.destinations.nas.port = env.sshd.port; c.destinations.nas.bandwidthLimit = '2MB'; });
+    const remote = localRemote(env.sshd.root);
+    const before = await snapshot(remote);
+    let upAt = 0;
+    const { handle, outcome } = await withWorker(env, job, async () => {
+      const h = await startRun(env, job);
+      // The upload is under way, its temporary file on the server: the server goes away.
+      await waitFor(async () => (await remote.list()).some((f) => f.endsWith('.tmp') && f.includes(h.workflowId)), { timeoutMs: 60_000, intervalMs: 50, description: 'the upload to be under way' });
+      await env.sshd.down();
+      // Down through the upload's retries (2 s + 4 s), the compensation's first cleanup, and longer than the
+      // 30 s that cleanup used to be retried for; then back.
+      await sleep(40_000);
+      await env.sshd.up();
+      upAt = Date.now();
+      return { handle: h, outcome: await outcomeOf(h) };
+    });
+    // (b) in the end: the temporary file was removed once the server was back.
+    await assertInvariant({ id: 'sshd-down-upload', handle, outcome, remotes: [remote], before: [before], smtp: env.smtp, job, note: `run ended ${Date.now() - upAt} ms after sshd was back` });
+    expect(failureMessage(outcome)).toMatch(/failed in the upload step after 3 attempts: destination "nas" .*(cannot connect|connection lost)/s);
+    // The mail, sent while the server was still away, does not claim the temporary file was removed.
+    const mail = env.smtp.messages.find((m) => m.text?.includes(handle.workflowId))!;
+    expect(mail.text).not.toContain('Temporary files and local staging were removed');
+    expect(mail.text).toMatch(/could not be removed yet.*\.tmp/s);
+  }, 180_000);
 });

@@ -21,6 +21,7 @@ export const SCENARIOS = {
   'cut-50': { fault: 'TCP connection to sshd cut after 50% of the artifact', strikes: 'upload', allowed: ['a'] },
   'cut-99': { fault: 'TCP connection to sshd cut after 99% of the artifact', strikes: 'upload', allowed: ['a'] },
   stall: { fault: 'TCP connection to sshd stalled (open, no bytes either way)', strikes: 'upload', allowed: ['a'] },
+  'sshd-down-upload': { fault: 'sshd stopped for the upload\'s whole retry budget and then some, back after 40 s', strikes: 'upload, then compensation', allowed: ['b'] },
   'sshd-down': { fault: 'sshd stopped for the whole retry budget', strikes: 'preflight (every attempt)', allowed: ['b'] },
   'remote-full-upload': { fault: 'remote tmpfs fills up', strikes: 'upload', allowed: ['b'] },
   'remote-full-preflight': { fault: 'remote tmpfs smaller than the estimated size', strikes: 'preflight', allowed: ['b'] },
