@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backupWorkflowId, type Manifest } from '../../src/shared.js';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
+import { startHttpSink } from '../helpers/http-sink.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 import { runCommand, sleep } from '../helpers/util.js';
 import { startEnv, withWorker, writeJob, type Env } from '../e2e/fixture.js';
@@ -54,6 +56,43 @@ describe('fault injection: notifier away, racing starts, files changing under ta
     // The run ended only once the mail was out, and (5 s doubling, at most 1 min apart) within a minute of it.
     expect(endedAt - backAt).toBeLessThan(70_000);
   }, SMTP_DOWN_MS + 180_000);
+
+  it(title('notifiers-cut'), async () => {
+    const hook = await startHttpSink();
+    const smtpProxy = await startFaultProxy({ host: smtp.host, port: smtp.port });
+    const hookProxy = await startFaultProxy({ host: hook.host, port: hook.port });
+    try {
+      const job = await writeJob(env, (c) => {
+        c.jobs.app.sources[0].paths = ['/nonexistent/backupctl-fault'];
+        c.notifiers.ops.port = smtpProxy.port;
+        c.notifiers.hook = { type: 'webhook', url: `http://127.0.0.1:${hookProxy.port}/backup`, timeout: '2s' };
+        c.jobs.app.notify = ['ops', 'hook'];
+      });
+      const remote = localRemote(env.sshd.root);
+      const before = await snapshot(remote);
+      // The mail is cut in the middle of its DATA (after EHLO, AUTH, MAIL, RCPT: ~300 bytes); the webhook's request
+      // stalls after its first bytes, before the headers are complete.
+      smtpProxy.arm({ kind: 'cut', afterBytes: 700 });
+      hookProxy.arm({ kind: 'stall', afterBytes: 40 });
+      const { handle, outcome } = await withWorker(env, job, async () => {
+        const h = await startRun(env, job);
+        return { handle: h, outcome: await outcomeOf(h) };
+      });
+      expect(smtpProxy.events.map((e) => e.kind)).toEqual(['cut']);
+      expect(hookProxy.events.map((e) => e.kind)).toEqual(['stall']);
+      await assertInvariant({ id: 'notifiers-cut', handle, outcome, remotes: [remote], before: [before], smtp, job, note: 'mail and webhook each delivered once after a retry' });
+      // Delivered once each: the cut message was never accepted, the stalled request never reached the server.
+      expect(smtp.messages.filter((m) => m.text?.includes(handle.workflowId))).toHaveLength(1);
+      const posts = hook.requests.filter((r) => r.body.includes(handle.workflowId));
+      expect(posts).toHaveLength(1);
+      expect(posts[0]!.headers['x-backupctl-event-id']).toMatch(/^[0-9a-f]{32}$/);
+      expect(`<${posts[0]!.headers['x-backupctl-event-id']}@backupctl>`).toBe(smtp.messages.find((m) => m.text?.includes(handle.workflowId))!.messageId);
+    } finally {
+      hookProxy.release();
+      await Promise.all([smtpProxy.stop(), hookProxy.stop()]);
+      await hook.stop();
+    }
+  });
 
   it(title('same-slot-x3'), async () => {
     const job = await writeJob(env);

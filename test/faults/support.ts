@@ -31,6 +31,7 @@ export const SCENARIOS = {
   'kill-verify-finalize': { fault: 'worker SIGKILLed, a new worker started', strikes: 'between verify and finalize', allowed: ['a', 'b'] },
   'kill-notify': { fault: 'worker SIGKILLed after the mail went out, a new worker started', strikes: 'notify', allowed: ['a', 'b'] },
   'smtp-down': { fault: 'SMTP server down when the run fails, back later', strikes: 'notify (failure)', allowed: ['b'] },
+  'notifiers-cut': { fault: 'SMTP connection cut mid-message and webhook connection stalled mid-request (proxies)', strikes: 'notify (failure)', allowed: ['b'] },
   'same-slot-x3': { fault: 'three starts of the same slot at the same moment', strikes: 'start', allowed: ['a'] },
   'files-changing': { fault: 'a file being written while tar reads it', strikes: 'dump (files source)', allowed: ['a'] },
   'mariadb-down': { fault: 'MariaDB server stopped', strikes: 'dump', allowed: ['b'] },
