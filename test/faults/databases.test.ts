@@ -20,13 +20,13 @@ beforeAll(async () => {
       await maria.createUser('backup', DB_PASSWORD);
       await maria.sql(`CREATE DATABASE shop; USE shop;
         CREATE TABLE big (id INT PRIMARY KEY, a CHAR(32), b CHAR(32)) ENGINE=InnoDB;
-        INSERT INTO big SELECT seq, MD5(seq), MD5(-seq) FROM seq_1_to_700000;`);
+        INSERT INTO big SELECT seq, MD5(seq), MD5(-seq) FROM seq_1_to_400000;`);
     })(),
     (async () => {
       await pg.createRole('backup', DB_PASSWORD, 'SUPERUSER');
       await pg.createDatabase('ledger');
       await pg.sql(`CREATE TABLE entries (id serial PRIMARY KEY, memo text, other text);
-        INSERT INTO entries (memo, other) SELECT md5(g::text), md5((-g)::text) FROM generate_series(1, 700000) g;`, 'ledger');
+        INSERT INTO entries (memo, other) SELECT md5(g::text), md5((-g)::text) FROM generate_series(1, 400000) g;`, 'ledger');
     })(),
   ]);
 });

@@ -122,7 +122,7 @@ describe('fault injection: notifier away, racing starts, files changing under ta
   it(title('files-changing'), async () => {
     const job = await writeJob(env, (c) => { c.notifiers.ops.onSuccess = true; });
     const growing = path.join(job.dataDir, 'growing.log');
-    writeFileSync(growing, randomBytes(24 * 1024 * 1024));
+    writeFileSync(growing, randomBytes(8 * 1024 * 1024));
     // A process appending to the file for as long as the run lasts.
     const writer: ChildProcess = spawn('sh', ['-c', `while :; do head -c 65536 /dev/urandom >> '${growing}'; done`], { stdio: 'ignore' });
     const remote = localRemote(env.sshd.root);
