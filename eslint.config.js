@@ -33,7 +33,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['scripts/**/*.mjs', 'bin/**/*.js', 'eslint.config.js', 'vitest.config.ts'],
+    files: ['scripts/**/*.mjs', 'test/**/*.mjs', 'bin/**/*.js', 'eslint.config.js', 'vitest.config.ts'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', Buffer: 'readonly' } },
   },
 );

@@ -284,6 +284,8 @@ async function main(): Promise<void> {
         load.diff = { loadavg: loadAvg(), idleBusyCores: await backgroundLoad() };
         diff = await runDiff({ sshd, tmp: tmp.path, dataset, reps, warmup, onCleanup: (fn) => { cleanups.push(fn); } });
         results.diff = diff;
+      });
+    }
     if (only === '' || only === 'restore') {
       await section('restore', async () => {
         await ensureTemporalCli();

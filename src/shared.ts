@@ -155,7 +155,9 @@ export type BackupEvent =
   | { kind: 'success'; result: BackupResult }
   | { kind: 'failure' | 'cancelled'; job: string; type: BackupType; slot: string; workflowId: string; runId: string;
       step: Step; error: string; code: string; attempts: number; finalized: { destination: string; path: string }[];
-      durationMs: number }
+      durationMs: number;
+      /** Temporary files the compensation could not remove yet (destination unreachable); retried for leftoversRetryMs. */
+      leftovers?: { destination: string; path: string }[]; leftoversRetryMs?: number }
   /** The run did nothing, on purpose: another run of the job held the job lock too long. */
   | { kind: 'skipped'; job: string; type: BackupType; slot: string; workflowId: string; runId: string; reason: string }
   /** Monitoring found a problem without a run: stale backups, a missing or paused schedule, repeated failures. */

@@ -5,7 +5,7 @@ import { withDestination } from '../destinations/index.js';
 import { errorMessage } from '../errors.js';
 import type { Manifest } from '../shared.js';
 import { commitSnapshots } from '../snapshots.js';
-import { jobContext, runActivity, stagingDir, type ActivityDeps } from './context.js';
+import { connectionFor, jobContext, runActivity, stagingDir, type ActivityDeps } from './context.js';
 
 export interface CleanupInput {
   job: string;
@@ -29,12 +29,7 @@ export function cleanup(deps: ActivityDeps) {
   return (input: CleanupInput): Promise<CleanupResult> => runActivity(async () => {
     const { config } = jobContext(deps, input.job);
     const removed: string[] = [];
-    for (const t of input.temporary) {
-      if (!t.path.endsWith('.tmp')) throw new Error(`refusing to remove ${t.path}: not a temporary file`);
-      await withDestination(config, t.destination, async (d) => {
-        if (await d.remove(t.path)) removed.push(`${t.destination}:${t.path}`);
-      });
-    }
+    // Staging first: it is local and always removable, also when a destination is unreachable.
     const staging = stagingDir(config, input.workflowId);
     // A full that every destination finalized and verified becomes the base of the next diffs: only now, never earlier.
     if (input.manifest?.type === 'full') {
@@ -43,6 +38,12 @@ export function cleanup(deps: ActivityDeps) {
     }
     await rm(staging, { recursive: true, force: true });
     removed.push(staging);
+    for (const t of input.temporary) {
+      if (!t.path.endsWith('.tmp')) throw new Error(`refusing to remove ${t.path}: not a temporary file`);
+      await withDestination(config, t.destination, async (d) => {
+        if (await d.remove(t.path)) removed.push(`${t.destination}:${t.path}`);
+      }, connectionFor());
+    }
     const problems: string[] = [];
     if (input.manifest) {
       try {

@@ -64,3 +64,11 @@ export function currentRun(): { workflowId: string; runId: string; namespace: st
   if (!info.workflowExecution) throw new Error('backupctl activities run only inside a backup workflow');
   return { ...info.workflowExecution, namespace: info.workflowNamespace ?? 'default', taskQueue: info.taskQueue };
 }
+
+/**
+ * Options for opening a destination in this activity: a retried attempt gets a new connection instead of the cached
+ * one, which may be the connection that stalled or broke in the previous attempt.
+ */
+export function connectionFor(): { fresh: boolean } {
+  return { fresh: activityInfo().attempt > 1 };
+}

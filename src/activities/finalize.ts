@@ -1,7 +1,7 @@
 import { withDestination } from '../destinations/index.js';
 import { BackupError } from '../errors.js';
 import type { Manifest } from '../shared.js';
-import { jobContext, runActivity, type ActivityDeps } from './context.js';
+import { connectionFor, jobContext, runActivity, type ActivityDeps } from './context.js';
 
 export interface FinalizeInput {
   job: string;
@@ -46,6 +46,6 @@ export function finalize(deps: ActivityDeps) {
       }
       await d.writeSmallFile(input.manifestPath, Buffer.from(`${JSON.stringify(input.manifest, null, 2)}\n`));
       return { path: input.finalPath };
-    });
+    }, connectionFor());
   });
 }

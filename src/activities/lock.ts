@@ -8,6 +8,9 @@ export interface LockInfo {
   waitMs: number;
   notifiers: string[];
   notifyTimeoutMs: number;
+  /** `settings.retries`: the preflight (before the plan exists) is retried as often as every other step. */
+  retries: number;
+  heartbeatTimeoutMs: number;
 }
 
 /** Asks the job's lock workflow for the lock, starting it if needed (signal-with-start). */
@@ -21,7 +24,7 @@ export function requestLock(deps: ActivityDeps) {
       workflowId: id, taskQueue, args: [{ job: input.job }], signal: ACQUIRE_SIGNAL, signalArgs: [request],
       staticSummary: `lock of job ${input.job}: one run at a time`,
     });
-    return { lockWorkflowId: id, waitMs: job.lockWait, notifiers: job.notify, notifyTimeoutMs: config.settings.notifyTimeout };
+    return { lockWorkflowId: id, waitMs: job.lockWait, notifiers: job.notify, notifyTimeoutMs: config.settings.notifyTimeout, retries: config.settings.retries, heartbeatTimeoutMs: config.settings.heartbeatTimeout };
   });
 }
 

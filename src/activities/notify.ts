@@ -1,4 +1,4 @@
-import { log } from '@temporalio/activity';
+import { Context, log } from '@temporalio/activity';
 import { createNotifier } from '../notifiers/index.js';
 import { renderMessage } from '../notifiers/message.js';
 import type { BackupEvent } from '../shared.js';
@@ -17,7 +17,16 @@ export function notify(deps: ActivityDeps) {
     const notifier = createNotifier(config, input.notifier);
     if (!notifier.wants(input.event)) return { sent: false };
     const message = renderMessage(input.event, { uiUrl: config.temporal.uiUrl, namespace: currentRun().namespace });
-    await notifier.send(input.event, message);
+    // Alive while sending (SMTP has its own timeouts): a worker that dies mid-send is noticed within the heartbeat
+    // timeout and the message is sent again (with the same ID), instead of after the whole start-to-close timeout.
+    const ctx = Context.current();
+    const timer = setInterval(() => ctx.heartbeat(), Math.max(500, (ctx.info.heartbeatTimeoutMs ?? 30_000) / 3));
+    try {
+      ctx.heartbeat();
+      await notifier.send(input.event, message);
+    } finally {
+      clearInterval(timer);
+    }
     log.info('notification sent', { notifier: input.notifier, kind: input.event.kind, messageId: message.id });
     return { sent: true, messageId: message.id };
   });

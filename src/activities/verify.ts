@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import { withDestination } from '../destinations/index.js';
 import { BackupError } from '../errors.js';
 import type { VerifyResult } from '../shared.js';
-import { jobContext, progressReporter, runActivity, type ActivityDeps } from './context.js';
+import { connectionFor, jobContext, progressReporter, runActivity, type ActivityDeps } from './context.js';
 
 export interface VerifyInput {
   job: string;
@@ -37,7 +37,7 @@ export function verify(deps: ActivityDeps) {
           throw new BackupError('VERIFY_MISMATCH', `verify: SHA-256 mismatch for ${input.path} on destination "${input.destination}" (${method}): stored ${sha256}, uploaded ${input.sha256}`);
         }
         return { size: st.size, sha256, method };
-      });
+      }, connectionFor());
     } finally {
       clearInterval(timer);
     }

@@ -12,12 +12,25 @@ export type { DestinationSession } from './types.js';
  */
 const sftpSessions = new Map<string, Promise<SftpSession>>();
 
-export async function openDestination(config: Config, name: string): Promise<DestinationSession> {
+export interface OpenOptions {
+  /**
+   * Do not reuse the cached connection; close it and open a new one. A retried step asks for this: the connection
+   * its previous attempt used may be the one that stalled (alive for TCP and keepalives, but answering nothing).
+   */
+  fresh?: boolean;
+}
+
+export async function openDestination(config: Config, name: string, opts: OpenOptions = {}): Promise<DestinationSession> {
   const cfg = config.destinations[name];
   if (!cfg) throw new BackupError('CONFIG_INVALID', `no destination named "${name}" in the config`);
   if (cfg.type === 'local') return new LocalSession(name, cfg).connect();
   const key = `${name}\0${JSON.stringify(cfg)}`;
   let pending = sftpSessions.get(key);
+  if (pending && opts.fresh) {
+    sftpSessions.delete(key);
+    (await pending.catch(() => undefined))?.close();
+    pending = undefined;
+  }
   if (pending) {
     const existing = await pending.catch(() => undefined);
     if (!existing || existing.closed) {
@@ -48,8 +61,8 @@ export async function closeDestinations(): Promise<void> {
 }
 
 /** Opens a destination for the duration of `fn`. */
-export async function withDestination<T>(config: Config, name: string, fn: (d: DestinationSession) => Promise<T>): Promise<T> {
-  const d = await openDestination(config, name);
+export async function withDestination<T>(config: Config, name: string, fn: (d: DestinationSession) => Promise<T>, opts: OpenOptions = {}): Promise<T> {
+  const d = await openDestination(config, name, opts);
   try {
     return await fn(d);
   } finally {

@@ -87,7 +87,13 @@ export function renderMessage(event: BackupEvent, ctx: MessageContext): Rendered
     '',
     event.finalized.length > 0
       ? `Already stored and verified before the failure: ${event.finalized.map((l) => `${l.destination}: ${l.path}`).join(', ')}`
-      : 'No backup was stored for this slot. Temporary files and local staging were removed; earlier backups were not touched.',
+      : event.leftovers?.length
+        ? 'No backup was stored for this slot. Local staging was removed; earlier backups were not touched.'
+        : 'No backup was stored for this slot. Temporary files and local staging were removed; earlier backups were not touched.',
+    ...(event.leftovers?.length
+      ? ['', `Temporary files that could not be removed yet (the destination did not answer): ${event.leftovers.map((l) => `${l.destination}: ${l.path}`).join(', ')}. `
+        + `backupctl keeps trying to remove them for ${duration(event.leftoversRetryMs ?? 0)}; the run stays open until then (see the Web UI).`]
+      : []),
     '',
     `Run: ${runLink(ctx, event.workflowId, event.runId)}`,
     `Workflow ID: ${event.workflowId}`,

@@ -81,6 +81,8 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult |
   let plan: RunPlan | undefined;
   let notifiers: string[] | undefined;
   let notifyTimeoutMs = 30 * 60_000;
+  let retries = 5;
+  let heartbeatTimeoutMs = 60_000;
   const finalized: { destination: string; path: string }[] = [];
   const uploaded = new Set<string>();
   const warnings: string[] = [];
@@ -94,7 +96,12 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult |
   });
 
   const notifyAll = async (event: BackupEvent, timeoutMs = notifyTimeoutMs) => {
-    const n = proxyActivities<Activities>({ scheduleToCloseTimeout: timeoutMs, startToCloseTimeout: '2m', retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '1m' } });
+    // Heartbeats: a worker that dies mid-send is noticed within the heartbeat timeout, not after the 2 minutes
+    // (which, with a short notifyTimeout, used to leave no time for the resend at all).
+    const n = proxyActivities<Activities>({
+      scheduleToCloseTimeout: timeoutMs, startToCloseTimeout: '2m', heartbeatTimeout: Math.max(heartbeatTimeoutMs, 5_000),
+      retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '1m' },
+    });
     await Promise.all((notifiers ?? []).map(async (notifier) => {
       try {
         await n.notify({ job: input.job, notifier, event });
@@ -132,9 +139,12 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult |
 
       step = 'preflight';
       details('preflight');
-      plan = await quick.preflight({ job: input.job, type, tier: input.tier, slot });
+      retries = l.retries ?? retries;
+      heartbeatTimeoutMs = l.heartbeatTimeoutMs ?? heartbeatTimeoutMs;
+      plan = await proxyActivities<Activities>({ startToCloseTimeout: '5m', retry: retry(retries) }).preflight({ job: input.job, type, tier: input.tier, slot });
       notifiers = plan.notifiers;
       notifyTimeoutMs = plan.notifyTimeoutMs;
+      heartbeatTimeoutMs = plan.heartbeatTimeoutMs;
       warnings.push(...plan.warnings);
       if (plan.destinations.length === 0) {
         skipReason = `slot ${slot} is already backed up (${plan.alreadyStored.map((a) => `${a.destination}:${a.path}`).join(', ')}); each slot runs once`;
@@ -231,15 +241,20 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult |
     return result;
   } catch (err) {
     const cancelled = isCancellation(err);
-    const failure = describeFailure(err, plan?.retries ?? 5);
+    const failure = describeFailure(err, plan?.retries ?? retries);
     log.error(cancelled ? 'backup cancelled' : 'backup failed', { step, ...failure });
     await CancellationScope.nonCancellable(async () => {
       const temporary = plan ? plan.destinations.filter((d) => uploaded.has(d.name) && !finalized.some((f) => f.destination === d.name)).map((d) => ({ destination: d.name, path: d.tempPath })) : [];
+      // First as often as any step; a destination that is still away (the fault that failed the run, often) keeps
+      // its temporary file for now: the notification says so, and the removal is retried after it (below).
+      let leftovers: { destination: string; path: string }[] = [];
       try {
-        await quick.cleanup({ job: input.job, workflowId: info.workflowId, temporary });
+        await proxyActivities<Activities>({ startToCloseTimeout: '5m', retry: retry(plan?.retries ?? retries) })
+          .cleanup({ job: input.job, workflowId: info.workflowId, temporary });
       } catch (cleanupErr) {
         log.error('cleanup failed', { error: describeFailure(cleanupErr, 5).error });
         failure.error += `\n(cleanup also failed: ${describeFailure(cleanupErr, 5).error})`;
+        leftovers = temporary;
       }
       await releaseLock();
       outcome(cancelled ? 'cancelled' : 'failed');
@@ -251,10 +266,24 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult |
         kind: cancelled ? 'cancelled' : 'failure', job: input.job, type, slot, workflowId: info.workflowId, runId: info.runId,
         step, error: cancelled ? 'the run was cancelled' : failure.error, code: cancelled ? 'CANCELLED' : failure.code,
         attempts: failure.attempts, finalized, durationMs: Date.now() - startedAt,
+        ...(leftovers.length > 0 ? { leftovers, leftoversRetryMs: notifyTimeoutMs } : {}),
       });
+      if (leftovers.length > 0) {
+        // Keep trying for as long as a notification would be (notifyTimeout): an unreachable destination usually
+        // comes back, and a temporary file must not outlive the run that wrote it.
+        try {
+          await proxyActivities<Activities>({ scheduleToCloseTimeout: notifyTimeoutMs, startToCloseTimeout: '5m', retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '1m' } })
+            .cleanup({ job: input.job, workflowId: info.workflowId, temporary: leftovers });
+          log.info('temporary files removed after the destination came back', { leftovers });
+        } catch (cleanupErr) {
+          log.error('temporary files could not be removed', { leftovers, error: describeFailure(cleanupErr, 5).error });
+          failure.error += `\n(temporary files left: ${leftovers.map((l) => `${l.destination}:${l.path}`).join(', ')})`;
+        }
+      }
     });
     // An external cancel request ends the run as Canceled; a `cancel` signal ends it failed with a CancelledFailure.
     if (cancelled) throw err instanceof CancelledFailure ? err : new CancelledFailure(`backup ${input.job} was cancelled during the ${step} step`);
-    throw ApplicationFailure.create({ message: `backup ${input.job} failed in the ${step} step: ${failure.error}`, type: failure.code, nonRetryable: true });
+    const tries = failure.attempts > 1 ? ` after ${failure.attempts} attempts` : '';
+    throw ApplicationFailure.create({ message: `backup ${input.job} failed in the ${step} step${tries}: ${failure.error}`, type: failure.code, nonRetryable: true });
   }
 }

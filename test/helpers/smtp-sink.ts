@@ -9,6 +9,8 @@ export interface SmtpSinkOptions {
   auth?: { user: string; pass: string };
   /** Answer every DATA with this error, e.g. `{ code: 550, message: 'mailbox unavailable' }`. */
   reject?: { code: number; message: string };
+  /** Listen on this port (e.g. the port of a sink that was stopped: the server is back). Default: a free one. */
+  port?: number;
 }
 
 export interface ReceivedMail {
@@ -96,7 +98,7 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
 
   await new Promise<void>((resolve, reject) => {
     server.server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(opts.port ?? 0, '127.0.0.1', () => {
       server.server.removeListener('error', reject);
       resolve();
     });

@@ -13,6 +13,12 @@ export interface SshdOptions {
   sftpOnly?: boolean;
   /** Extra sshd_config lines, appended verbatim. */
   extraConfig?: readonly string[];
+  /**
+   * Serve `root` from a tmpfs of this size (e.g. '16m') mounted in a private mount namespace (`unshare -m`, needs
+   * root) in which sshd runs: a remote disk that fills up. The files are visible only inside that namespace: use
+   * `inNamespace` to look at them.
+   */
+  tmpfsSize?: string;
 }
 
 export interface SshdHandle {
@@ -46,6 +52,12 @@ export interface SshdHandle {
   log(): string;
   /** Kill sshd and every session process it started, then remove `dir`. Idempotent. */
   stop(): Promise<void>;
+  /** Stops the server (and its sessions) but keeps its keys and files: the server went away. */
+  down(): Promise<void>;
+  /** Starts it again on the same port after `down()` (not with `tmpfsSize`: the tmpfs went with the namespace). */
+  up(): Promise<void>;
+  /** Runs a command in sshd's mount namespace (where a tmpfs root is visible); resolves with its result. */
+  inNamespace(args: readonly string[]): Promise<RunResult>;
 }
 
 const SSHD_START_TIMEOUT_MS = 15_000;
@@ -159,8 +171,12 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdHandle> {
       await mustRun(sshd, ['-t', '-f', configPath]);
       await writeFile(knownHostsPath, `[127.0.0.1]:${port} ${hostPublicKey}\n`, { mode: 0o600 });
 
+      const command: [string, string[]] = opts.tmpfsSize
+        ? ['unshare', ['-m', '--propagation', 'private', '--', 'sh', '-c',
+          `mount -t tmpfs -o size=${opts.tmpfsSize},mode=0700 backupctl-test-remote "$1" && exec "$2" -D -e -f "$3"`, 'sh', root, sshd, configPath]]
+        : [sshd, ['-D', '-e', '-f', configPath]];
       try {
-        const started = await launch(sshd, configPath, port);
+        let started = await launch(command, port);
         let stopping: Promise<void> | undefined;
         const stop = (): Promise<void> => {
           stopping ??= (async () => {
@@ -169,6 +185,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdHandle> {
           })();
           return stopping;
         };
+        const handle = { pid: started.pid };
         return {
           host: '127.0.0.1',
           port,
@@ -180,11 +197,18 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdHandle> {
           hostPublicKey,
           knownHostsPath,
           configPath,
-          pid: started.pid,
+          get pid() { return handle.pid; },
           sftpOnly,
           sshArgs: sshArgsFor(port),
-          log: started.log,
+          log: () => started.log(),
           stop,
+          down: () => started.stop(),
+          async up() {
+            if (opts.tmpfsSize) throw new Error('a tmpfs-backed sshd cannot come back: its disk went with it');
+            started = await launch(command, port);
+            handle.pid = started.pid;
+          },
+          inNamespace: (args) => runCommand('nsenter', ['-t', String(handle.pid), '-m', '--', ...args], { timeoutMs: 30_000 }),
         };
       } catch (err) {
         lastError = err as Error;
@@ -211,9 +235,9 @@ interface Launched {
   stop(): Promise<void>;
 }
 
-function launch(sshd: string, configPath: string, port: number): Promise<Launched> {
+function launch([file, args]: [string, string[]], port: number): Promise<Launched> {
   const logs = new LogBuffer();
-  const child = spawn(sshd, ['-D', '-e', '-f', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const watched = watchExit(child, logs);
   const exitPromise = watched.done;
 

@@ -156,7 +156,7 @@ describe('backup workflow decisions', () => {
     const { activities, calls } = scripted({ upload: async () => { n++; throw ApplicationFailure.create({ type: 'DESTINATION_UNREACHABLE', message: 'connection lost' }); } });
     const { error } = await runWith(activities);
     expect(n).toBe(2); // plan.retries
-    expect(error?.cause?.message).toMatch(/upload step: connection lost/);
+    expect(error?.cause?.message).toMatch(/upload step after 2 attempts: connection lost/);
     expect(calls.events[1]).toMatchObject({ attempts: 2, code: 'DESTINATION_UNREACHABLE' });
   });
 

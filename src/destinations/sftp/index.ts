@@ -226,6 +226,11 @@ export class SftpSession implements DestinationSession {
     const signalWake = () => { const w = wake; wake = undefined; w?.(); };
     const onAbort = () => { failure ??= opts.signal?.reason ?? new Error('aborted'); signalWake(); };
     opts.signal?.addEventListener('abort', onAbort, { once: true });
+    // ssh2 does not answer WRITE requests still in flight when the connection drops: without this, the upload would
+    // wait for their acknowledgements forever (and a cancelled or timed-out attempt would never end).
+    const onClose = () => { failure ??= new Error('connection closed'); signalWake(); };
+    this.client.on('close', onClose);
+    if (this.closed) onClose();
     try {
       for (;;) {
         while (inFlight >= inFlightMax && !failure) await new Promise<void>((r) => (wake = r));
@@ -249,8 +254,16 @@ export class SftpSession implements DestinationSession {
         // ssh2 copied the bytes into its packet synchronously, so the buffer can move to the hashing thread.
         await hasher.update(buf, bytesRead);
       }
-      while (inFlight > 0) await new Promise<void>((r) => (wake = r));
+      if (failure && inFlight > 0 && !this.closed) {
+        // Cancelled or failed with requests in flight: give them a moment, then drop the connection (it may be the
+        // stalled one that made this attempt time out) so that nothing waits for answers that never come.
+        const t = setTimeout(() => this.close(), 5_000);
+        while (inFlight > 0 && !this.closed) await new Promise<void>((r) => (wake = r));
+        clearTimeout(t);
+      }
+      while (inFlight > 0 && !this.closed) await new Promise<void>((r) => (wake = r));
       if (failure) throw failure;
+      if (this.closed) throw new Error('connection closed');
       if (this.has('fsync@openssh.com')) await call<void>((cb) => this.sftp.ext_openssh_fsync(handle, cb as never));
       await call<void>((cb) => this.sftp.close(handle, cb as never));
       return { bytes: readPos, sha256: await hasher.digest() };
@@ -261,6 +274,7 @@ export class SftpSession implements DestinationSession {
       throw await this.explainWriteFailure(err, target, maxWrite);
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);
+      this.client.off('close', onClose);
       await src.close();
     }
   }
@@ -507,5 +521,7 @@ export class SftpSession implements DestinationSession {
     this.closed = true;
     clearTimeout(this.idleTimer);
     this.client.end();
+    // end() waits for the server; a stalled connection never answers: destroy it.
+    setTimeout(() => this.client.destroy(), 1_000).unref();
   }
 }
