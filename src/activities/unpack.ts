@@ -33,8 +33,8 @@ export async function checkTarget(to: string): Promise<void> {
 }
 
 /**
- * Unpacks the checked artifacts, base first, into a temporary directory beside the target and renames it to the
- * target only when every component unpacked and matched its SHA-256: the target never holds a half restore.
+ * Unpacks the fetched and checked artifacts, base first, into a temporary directory beside the target and renames it
+ * to the target only when every component unpacked: the target never holds a half restore.
  */
 export function unpackArtifacts(deps: ActivityDeps) {
   return (input: UnpackInput): Promise<UnpackResult> => runActivity(async () => {
