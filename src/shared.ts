@@ -282,7 +282,7 @@ export interface UnpackedComponent {
   type: string;
   /** Where it went, relative to the restore directory. */
   path: string;
-  /** Files components: regular files and their bytes in the restored tree. */
+  /** Files components, in a drill: regular files and their bytes in the restored tree. */
   files?: number;
   bytes?: number;
 }

@@ -1,4 +1,5 @@
-import { rm } from 'node:fs/promises';
+import { rm, rmdir } from 'node:fs/promises';
+import path from 'node:path';
 import { unpackTempDir } from '../restore/paths.js';
 import { jobContext, runActivity, stagingDir, type ActivityDeps } from './context.js';
 
@@ -14,6 +15,8 @@ export function cleanupRestore(deps: ActivityDeps) {
     // Only for drills, whose target is their own scratch directory.
     if (input.to && input.removeTarget) removed.push(input.to);
     for (const p of removed) await rm(p, { recursive: true, force: true });
+    // A drill's scratch directory is <scratch>/<workflow ID>/restore: its parent is the drill's own too.
+    if (input.to && input.removeTarget) await rmdir(path.dirname(input.to)).catch(() => undefined);
     return { removed };
   });
 }

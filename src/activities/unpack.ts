@@ -15,6 +15,8 @@ export interface UnpackInput {
   to: string;
   /** Base first, as fetched (artifact i is the staging file of index i). */
   chain: RestoreArtifact[];
+  /** Count the regular files and bytes of each files component's tree (drills compare them with the manifest). */
+  count?: boolean;
 }
 
 export interface UnpackResult {
@@ -33,8 +35,8 @@ export async function checkTarget(to: string): Promise<void> {
 }
 
 /**
- * Unpacks the checked artifacts, base first, into a temporary directory beside the target and renames it to the
- * target only when every component unpacked and matched its SHA-256: the target never holds a half restore.
+ * Unpacks the fetched and checked artifacts, base first, into a temporary directory beside the target and renames it
+ * to the target only when every component unpacked: the target never holds a half restore.
  */
 export function unpackArtifacts(deps: ActivityDeps) {
   return (input: UnpackInput): Promise<UnpackResult> => runActivity(async () => {
@@ -58,8 +60,8 @@ export function unpackArtifacts(deps: ActivityDeps) {
           out.set(c.name, { name: c.name, type: c.type, path: rel });
         }
       }
-      for (const c of out.values()) {
-        if (c.type === 'files') Object.assign(c, await treeStats(path.join(tmp, c.path)));
+      if (input.count) {
+        for (const c of out.values()) if (c.type === 'files') Object.assign(c, await treeStats(path.join(tmp, c.path)));
       }
       await checkTarget(input.to);
       await rmdir(input.to).catch(() => undefined);

@@ -58,7 +58,7 @@ export async function drillWorkflow(input: { job: string }): Promise<DrillReport
       report.checks.push(`artifact ${artifact.path}: ${artifact.size} bytes, SHA-256 ${artifact.sha256} and its ${artifact.components.length} components' SHA-256 as in its manifest`);
     }
     details('unpacking');
-    const unpacked = await long.unpackArtifacts({ job, workflowId: info.workflowId, to: prep.to, chain: plan.chain });
+    const unpacked = await long.unpackArtifacts({ job, workflowId: info.workflowId, to: prep.to, chain: plan.chain, count: true });
     report.checks.push(`unpacked ${unpacked.components.length} components (${formatBytes(unpacked.bytes)})`);
     targets = drillTargets(plan.chain, `backupctl_drill_${uuid4().replace(/-/g, '').slice(0, 8)}`);
     if (targets.length > 0) {
