@@ -1,4 +1,4 @@
-import { mkdir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { BackupError } from '../errors.js';
@@ -24,6 +24,20 @@ export interface UnpackResult {
   bytes: number;
 }
 
+/**
+ * Written into the restored directory before it takes the target's name: which run restored what. A retried unpack
+ * (the worker died between the rename and reporting the step done) finds it and reports the finished restore instead
+ * of refusing its own, complete target.
+ */
+export const RESTORE_RECORD = '.backupctl-restore.json';
+
+interface RestoreRecord {
+  workflowId: string;
+  job: string;
+  chain: { path: string; sha256: string }[];
+  result: UnpackResult;
+}
+
 /** Refuses a target that holds anything: a restore never mixes with or overwrites existing files. */
 export async function checkTarget(to: string): Promise<void> {
   if (!path.isAbsolute(to)) throw new BackupError('CONFIG_INVALID', `the restore target must be an absolute path, not "${to}"`);
@@ -41,6 +55,9 @@ export async function checkTarget(to: string): Promise<void> {
 export function unpackArtifacts(deps: ActivityDeps) {
   return (input: UnpackInput): Promise<UnpackResult> => runActivity(async () => {
     const { config } = jobContext(deps, input.job);
+    // A retry after a worker died right after the rename: the target is this run's complete restore.
+    const done = await readFile(path.join(input.to, RESTORE_RECORD), 'utf8').then((t) => JSON.parse(t) as RestoreRecord, () => undefined);
+    if (done?.workflowId === input.workflowId) return done.result;
     await checkTarget(input.to);
     const tmp = unpackTempDir(input.to, input.workflowId);
     await rm(tmp, { recursive: true, force: true });
@@ -63,10 +80,13 @@ export function unpackArtifacts(deps: ActivityDeps) {
       if (input.count) {
         for (const c of out.values()) if (c.type === 'files') Object.assign(c, await treeStats(path.join(tmp, c.path)));
       }
+      const result = { components: [...out.values()], bytes };
+      const record: RestoreRecord = { workflowId: input.workflowId, job: input.job, chain: input.chain.map((a) => ({ path: a.path, sha256: a.sha256 })), result };
+      await writeFile(path.join(tmp, RESTORE_RECORD), `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
       await checkTarget(input.to);
       await rmdir(input.to).catch(() => undefined);
       await rename(tmp, input.to);
-      return { components: [...out.values()], bytes };
+      return result;
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
       if ((err as NodeJS.ErrnoException).code === 'ENOSPC') throw new BackupError('RESTORE_FAILED', `the disk of ${input.to} filled up while unpacking; the partial restore was removed`, { permanent: false, cause: err });

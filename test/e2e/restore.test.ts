@@ -107,7 +107,8 @@ describe('restore', () => {
     expect(result).toMatchObject({ status: 'restored', job: 'app', destination: 'nas', to, backup: { workflowId: r.workflowId, type: 'full' } });
     expect(result.chain).toEqual([expect.objectContaining({ path: r.locations[0]!.path, sha256: r.sha256, size: r.size })]);
     // Layout: files/<source>/<original absolute path>, databases/<mysql source>.sql, databases/<postgres source>/.
-    expect(readdirSync(to).sort()).toEqual(['databases', 'files']);
+    expect(readdirSync(to).sort()).toEqual(['.backupctl-restore.json', 'databases', 'files']);
+    expect(JSON.parse(readFileSync(path.join(to, '.backupctl-restore.json'), 'utf8'))).toMatchObject({ workflowId: result.workflowId, chain: [{ path: r.locations[0]!.path, sha256: r.sha256 }] });
     const restoredTree = path.join(to, 'files', 'app-files', path.relative('/', job.dataDir));
     expect(tree(restoredTree)).toEqual(tree(job.dataDir));
     expect(result.components.map((c) => c.path).sort()).toEqual(['databases/ledger-db', 'databases/shop-db.sql', 'files/app-files']);
@@ -157,6 +158,26 @@ describe('restore', () => {
     expect(result.status).toBe('restored');
     expect(tree(path.join(to, 'files', 'app-files', path.relative('/', job.dataDir)))).toEqual(tree(job.dataDir));
     expect(listFiles(path.join(job.stateDir, 'staging'))).toEqual([]);
+  });
+
+  it('a worker that dies right after the rename: the retried unpack finds its own complete restore and reports it, instead of refusing the target', async () => {
+    const job = await writeJob(env);
+    await backup(job);
+    const to = path.join(env.tmp.path, 'restore-after-rename', 'target');
+    let calls = 0;
+    const result = await withWorker(env, job, () => env.client.workflow.execute(RESTORE_WORKFLOW, {
+      taskQueue: job.taskQueue, workflowId: restoreWorkflowId('app', new Date()), args: [{ job: 'app', to }],
+    }), (a) => ({
+      ...a,
+      unpackArtifacts: async (input: Parameters<typeof a.unpackArtifacts>[0]) => {
+        const done = await a.unpackArtifacts(input);
+        if (++calls === 1) throw new Error('worker died after the rename, before the step was recorded');
+        return done;
+      },
+    })) as RestoreResult;
+    expect(calls).toBe(2);
+    expect(result.status).toBe('restored');
+    expect(tree(path.join(to, 'files', 'app-files', path.relative('/', job.dataDir)))).toEqual(tree(job.dataDir));
   });
 
   it('an altered remote artifact: restore refuses before unpacking, naming the artifact; the drill fails, is notified and shown by status', async () => {
