@@ -3,7 +3,8 @@ import { Worker } from 'node:worker_threads';
 /**
  * SHA-256 of a whole stream and, in the same pass on a worker thread, of byte ranges of it (the members of an
  * artifact): a download is checked against its manifest's artifact and component hashes without reading it twice.
- * Same buffer protocol as ThreadHasher: buffers from `take()` are transferred to the thread and recycled.
+ * Buffers from `take()` are transferred to the thread and come back once hashed, to be handed out again (ThreadHasher,
+ * the plain SHA-256 of a stream, is this without ranges).
  */
 const WORKER_CODE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -71,7 +72,7 @@ export class RangeHasher {
 
   async update(buf: Buffer, len: number): Promise<void> {
     if (this.failed) throw this.failed;
-    if (buf.byteOffset !== 0 || buf.buffer.byteLength !== buf.length) throw new Error('RangeHasher needs a buffer that owns its ArrayBuffer');
+    if (buf.byteOffset !== 0 || buf.buffer.byteLength !== buf.length) throw new Error('the hashing thread needs a buffer that owns its ArrayBuffer');
     this.pending++;
     this.worker.postMessage({ buf: buf.buffer, len }, [buf.buffer as ArrayBuffer]);
     if (this.pending >= this.maxPending) await new Promise<void>((r) => this.waiters.push(r));

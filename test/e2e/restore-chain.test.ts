@@ -1,11 +1,11 @@
-import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKUP_WORKFLOW, backupWorkflowId, type BackupResult, type BackupType, type Manifest, type RestoreResult } from '../../src/shared.js';
 import { startMariadb, type MariadbHandle } from '../helpers/mariadb.js';
 import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
 import { runCommand } from '../helpers/util.js';
-import { sha256File, startEnv, withWorker, writeJob, type Env } from './fixture.js';
+import { startEnv, tree, withWorker, writeJob, type Env } from './fixture.js';
 
 // Issue 6 #1: the round trip through a differential backup. A full, then files added, modified and deleted and
 // database rows changed, then a diff; `backupctl restore --at` the diff's slot gives exactly the later tree (the
@@ -33,23 +33,6 @@ beforeAll(async () => {
     INSERT INTO entries (memo) SELECT md5(g::text) FROM generate_series(1, 5000) g;`, 'ledger');
 });
 afterAll(async () => { await Promise.all([env?.close(), maria?.stop(), pg?.stop()]); });
-
-/** Every entry under a directory: type, mode, size, content hash or link target. */
-function tree(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const name of readdirSync(d).sort()) {
-      const p = path.join(d, name);
-      const st = lstatSync(p);
-      const rel = path.relative(dir, p);
-      if (st.isSymbolicLink()) out[rel] = `link ${readlinkSync(p)}`;
-      else if (st.isDirectory()) { out[rel] = `dir ${(st.mode & 0o7777).toString(8)}`; walk(p); }
-      else out[rel] = `file ${(st.mode & 0o7777).toString(8)} ${st.size} ${sha256File(p)}`;
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 const mariaState = (db: string) => maria.sql(`SELECT COUNT(*), SHA2(GROUP_CONCAT(CONCAT_WS('|', id, item) ORDER BY id SEPARATOR ','), 256) FROM ${db}.orders`);
 const pgState = (db: string) => pg.sql("SELECT count(*) || '|' || md5(string_agg(id || ':' || memo, ',' ORDER BY id)) FROM entries", db);

@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -7,7 +7,7 @@ import { BACKUP_WORKFLOW, RESTORE_WORKFLOW, backupWorkflowId, restoreWorkflowId,
 import { startMariadb, type MariadbHandle } from '../helpers/mariadb.js';
 import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
 import { runCommand } from '../helpers/util.js';
-import { listFiles, sha256File, startEnv, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
+import { listFiles, startEnv, tree, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
 
 // Issue 6, restore half: restore round trip (files + MariaDB + PostgreSQL, --into-databases), a altered artifact is
 // refused before anything is unpacked, restore drills (failure notified; success reported with its restore time and
@@ -58,23 +58,6 @@ function dbJob(patch: (c: Record<string, any>) => void = () => undefined) { // e
 async function backup(job: JobSetup): Promise<BackupResult> {
   const s = slot();
   return withWorker(env, job, () => env.client.workflow.execute(BACKUP_WORKFLOW, { taskQueue: job.taskQueue, workflowId: backupWorkflowId('app', 'full', s), args: [{ job: 'app', slot: s.toISOString() }] })) as Promise<BackupResult>;
-}
-
-/** Every entry under a directory: type, mode, size, mtime (seconds, as tar keeps it), content hash or link target. */
-function tree(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const name of readdirSync(d).sort()) {
-      const p = path.join(d, name);
-      const st = lstatSync(p);
-      const rel = path.relative(dir, p);
-      if (st.isSymbolicLink()) out[rel] = `link ${readlinkSync(p)}`;
-      else if (st.isDirectory()) { out[rel] = `dir ${(st.mode & 0o7777).toString(8)}`; walk(p); }
-      else out[rel] = `file ${(st.mode & 0o7777).toString(8)} ${st.size} ${Math.floor(st.mtimeMs / 1000)} ${sha256File(p)}`;
-    }
-  };
-  walk(dir);
-  return out;
 }
 
 const mariaState = async (db: string) => [
