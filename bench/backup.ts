@@ -4,17 +4,14 @@
  */
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { writeSftpJobConfig } from './config.js';
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { startBenchTemporal } from './config.js';
+import type { WorkflowHandle } from '@temporalio/client';
 import { closeDestinations } from '../src/destinations/index.js';
 import type { BackupResult } from '../src/shared.js';
-import { createWorkers } from '../src/worker.js';
 import type { SshdHandle } from '../test/helpers/sshd.js';
-import { startTemporalDevServer } from '../test/helpers/temporal-server.js';
 import { runCommand } from '../test/helpers/util.js';
 import type { DatasetInfo } from './dataset.js';
-import { median, summarize, type Summary } from './stats.js';
+import { summarize, summarizeContender, type Summary } from './stats.js';
 import { log, measure, sha256File, shellQuote, sync } from './sys.js';
 import { sftpArgs, type RunRecord } from './transport.js';
 
@@ -146,24 +143,9 @@ export async function runBackup(opts: {
   log(`backup: dataset ${dataset.files} files, ${(dataset.bytes / 1e6).toFixed(1)} MB (du -sb ${(duBytes / 1e6).toFixed(1)} MB), SQL zstd -3 ratio ${sqlZstdRatio.toFixed(2)}x`);
 
   // Temporal: dev server, runtime, connections, worker.
-  let t = Date.now();
-  const server = await startTemporalDevServer();
-  opts.onCleanup(() => server.stop());
-  const temporalStartSeconds = (Date.now() - t) / 1000;
-  Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
-  const native = await NativeConnection.connect({ address: server.address });
-  opts.onCleanup(() => native.close());
-  const connection = await Connection.connect({ address: server.address });
-  opts.onCleanup(() => connection.close());
-  const client = new Client({ connection, namespace: 'default' });
-
-  const { configFile, stateDir, taskQueue } = await writeSftpJobConfig(tmp, 'bench', sshd, {
+  const { server, client, workers: w, stateDir, taskQueue, temporalStartSeconds, workerCreateSeconds } = await startBenchTemporal(tmp, 'bench', sshd, {
     bench: { sources: [{ name: 'data', type: 'files', paths: [dataset.dir] }], destinations: ['nas'] },
-  });
-  t = Date.now();
-  const w = await createWorkers({ configFile, connection: native, namespace: 'default' });
-  opts.onCleanup(() => w.close());
-  const workerCreateSeconds = (Date.now() - t) / 1000;
+  }, opts.onCleanup);
   log(`backup: Temporal dev server at ${server.address} (${temporalStartSeconds.toFixed(1)} s), worker created (${workerCreateSeconds.toFixed(1)} s, bundling included)`);
 
   const staging = path.join(tmp, 'baseline-staging');
@@ -250,11 +232,7 @@ export async function runBackup(opts: {
     }
   });
 
-  for (const c of [mine, base]) {
-    c.summary = summarize(c.runs.map((r) => r.seconds), dataset.bytes);
-    const keys = [...new Set(c.runs.flatMap((r) => Object.keys(r.phases ?? {})))];
-    c.phaseMedians = Object.fromEntries(keys.map((k) => [k, median(c.runs.map((r) => r.phases?.[k] ?? Number.NaN).filter(Number.isFinite))]));
-  }
+  for (const c of [mine, base]) summarizeContender(c, dataset.bytes);
   return {
     dataset: { ...dataset, sqlZstdRatio, duBytes },
     reps: opts.reps,

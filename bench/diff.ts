@@ -10,18 +10,14 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { closeDestinations } from '../src/destinations/index.js';
 import type { BackupResult, Manifest } from '../src/shared.js';
-import { createWorkers } from '../src/worker.js';
 import type { SshdHandle } from '../test/helpers/sshd.js';
-import { startTemporalDevServer } from '../test/helpers/temporal-server.js';
 import { runCommand } from '../test/helpers/util.js';
 import { phasesFromHistory } from './backup.js';
-import { writeSftpJobConfig } from './config.js';
+import { startBenchTemporal } from './config.js';
 import type { DatasetInfo } from './dataset.js';
-import { median, summarize, type Summary } from './stats.js';
+import { summarize, summarizeContender, type Summary } from './stats.js';
 import { log, measure, sync } from './sys.js';
 
 export interface DiffContender {
@@ -54,23 +50,9 @@ export async function runDiff(opts: {
   if (!restic || restic.code !== 0) throw new Error('restic is not installed (Debian: apt-get install -y restic)');
   const resticVersion = restic.stdout.trim();
 
-  const server = await startTemporalDevServer();
-  opts.onCleanup(() => server.stop());
-  try {
-    Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
-  } catch {
-    // already installed by another comparison in this process
-  }
-  const native = await NativeConnection.connect({ address: server.address });
-  opts.onCleanup(() => native.close());
-  const connection = await Connection.connect({ address: server.address });
-  opts.onCleanup(() => connection.close());
-  const client = new Client({ connection, namespace: 'default' });
-  const { configFile, taskQueue } = await writeSftpJobConfig(tmp, 'diffbench', sshd, {
+  const { server, client, workers: w, taskQueue } = await startBenchTemporal(tmp, 'diffbench', sshd, {
     diffbench: { sources: [{ name: 'data', type: 'files', paths: [dataset.dir] }], destinations: ['nas'] },
-  });
-  const w = await createWorkers({ configFile, connection: native, namespace: 'default' });
-  opts.onCleanup(() => w.close());
+  }, opts.onCleanup);
 
   const repo = path.join(sshd.root, 'restic-repo');
   const sftpCommand = ['ssh', ...sshd.sshArgs, `${sshd.user}@${sshd.host}`, '-s', 'sftp'].join(' ');
@@ -138,11 +120,7 @@ export async function runDiff(opts: {
   });
   await rm(repo, { recursive: true, force: true });
 
-  for (const c of [mine, theirs]) {
-    c.summary = summarize(c.runs.map((r) => r.seconds), dataset.bytes);
-    const keys = [...new Set(c.runs.flatMap((r) => Object.keys(r.phases ?? {})))];
-    c.phaseMedians = Object.fromEntries(keys.map((k) => [k, median(c.runs.map((r) => r.phases?.[k] ?? Number.NaN).filter(Number.isFinite))]));
-  }
+  for (const c of [mine, theirs]) summarizeContender(c, dataset.bytes);
   return {
     dataset, reps: opts.reps, contenders: [mine, theirs], ratio: mine.summary.median / theirs.summary.median,
     target: 'backupctl diff (nothing changed) within 2× of restic\'s second backup: ratio ≤ 2', full, resticFirstSeconds, resticVersion, diffArtifact,

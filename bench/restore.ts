@@ -6,18 +6,14 @@
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { closeDestinations } from '../src/destinations/index.js';
 import type { BackupResult, RestoreResult } from '../src/shared.js';
-import { createWorkers } from '../src/worker.js';
 import type { SshdHandle } from '../test/helpers/sshd.js';
-import { startTemporalDevServer } from '../test/helpers/temporal-server.js';
 import { runCommand } from '../test/helpers/util.js';
 import { phasesFromHistory } from './backup.js';
-import { writeSftpJobConfig } from './config.js';
+import { startBenchTemporal } from './config.js';
 import type { DatasetInfo } from './dataset.js';
-import { fmt, median, summarize, table, type Summary } from './stats.js';
+import { fmt, median, summarize, summarizeContender, table, type Summary } from './stats.js';
 import { log, measure, shellQuote, sync } from './sys.js';
 import { sftpArgs, type RunRecord } from './transport.js';
 
@@ -51,23 +47,9 @@ export async function runRestore(opts: {
   sshd: SshdHandle; tmp: string; dataset: DatasetInfo; reps: number; warmup: number; onCleanup: (fn: () => Promise<void>) => void;
 }): Promise<RestoreReport> {
   const { sshd, tmp, dataset } = opts;
-  const server = await startTemporalDevServer();
-  opts.onCleanup(() => server.stop());
-  try {
-    Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
-  } catch {
-    // already installed by the backup comparison in this process
-  }
-  const native = await NativeConnection.connect({ address: server.address });
-  opts.onCleanup(() => native.close());
-  const connection = await Connection.connect({ address: server.address });
-  opts.onCleanup(() => connection.close());
-  const client = new Client({ connection, namespace: 'default' });
-  const { configFile, taskQueue } = await writeSftpJobConfig(tmp, 'restore-bench', sshd, {
+  const { server, client, workers: w, taskQueue } = await startBenchTemporal(tmp, 'restore-bench', sshd, {
     rbench: { sources: [{ name: 'data', type: 'files', paths: [dataset.dir] }], destinations: ['nas'] },
-  });
-  const w = await createWorkers({ configFile, connection: native, namespace: 'default' });
-  opts.onCleanup(() => w.close());
+  }, opts.onCleanup);
 
   const targets = path.join(tmp, 'restore-targets');
   const staging = path.join(tmp, 'restore-baseline-staging');
@@ -144,11 +126,7 @@ mark unpack
       await runBase(rep);
     }
   });
-  for (const c of [mine, base]) {
-    c.summary = summarize(c.runs.map((r) => r.seconds), dataset.bytes);
-    const keys = [...new Set(c.runs.flatMap((r) => Object.keys(r.phases ?? {})))];
-    c.phaseMedians = Object.fromEntries(keys.map((k) => [k, median(c.runs.map((r) => r.phases?.[k] ?? Number.NaN).filter(Number.isFinite))]));
-  }
+  for (const c of [mine, base]) summarizeContender(c, dataset.bytes);
   await rm(targets, { recursive: true, force: true });
   return {
     dataset, artifact: artifact!, reps: opts.reps, contenders: [mine, base],

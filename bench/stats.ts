@@ -38,3 +38,10 @@ export function table(header: readonly string[], rows: readonly (readonly string
   const line = (cells: readonly string[]) => cells.map((c, i) => (c ?? '').padEnd(widths[i]!)).join('  ').trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
+
+/** Fills a contender's summary (over its measured runs) and its median per phase. */
+export function summarizeContender(c: { runs: readonly { seconds: number; phases?: Record<string, number> }[]; summary: Summary; phaseMedians: Record<string, number> }, bytes: number): void {
+  c.summary = summarize(c.runs.map((r) => r.seconds), bytes);
+  const keys = [...new Set(c.runs.flatMap((r) => Object.keys(r.phases ?? {})))];
+  c.phaseMedians = Object.fromEntries(keys.map((k) => [k, median(c.runs.map((r) => r.phases?.[k] ?? Number.NaN).filter(Number.isFinite))]));
+}
