@@ -8,7 +8,7 @@ import { BACKUP_WORKFLOW, backupWorkflowId, type BackupResult } from '../../src/
 import { startMariadb, type MariadbHandle } from '../helpers/mariadb.js';
 import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
 import { waitFor } from '../helpers/util.js';
-import { historyText, listFiles, sha256File, startEnv, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
+import { databaseSources, historyText, listFiles, sha256File, startEnv, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
 
 // Issue 3 end to end: database sources inside real runs (Temporal, sshd, SMTP, MariaDB, PostgreSQL all on loopback).
 
@@ -38,10 +38,7 @@ const slot = () => new Date(Date.UTC(2025, 5, 1, 3, minute++, 0));
 
 function dbJob(patch: (c: Record<string, any>) => void = () => undefined) { // eslint-disable-line @typescript-eslint/no-explicit-any
   return writeJob(env, (c) => {
-    c.jobs.app.sources.push(
-      { name: 'shop-db', type: 'mysql', host: '127.0.0.1', port: maria.port, user: 'backup', password: { env: 'TEST_DB_PASSWORD' }, databases: ['shop'] },
-      { name: 'ledger-db', type: 'postgres', host: '127.0.0.1', port: pg.port, user: 'backup', password: { env: 'TEST_DB_PASSWORD' }, databases: ['ledger'] },
-    );
+    c.jobs.app.sources.push(...Object.values(databaseSources(maria, pg)));
     c.settings.heartbeatTimeout = '30s';
     patch(c);
   });

@@ -98,6 +98,18 @@ export async function withWorker<T>(env: Env, job: JobSetup, fn: () => Promise<T
   }
 }
 
+/**
+ * The database sources the e2e and fault tests back up: `shop-db` (MariaDB, database `shop`) and `ledger-db`
+ * (PostgreSQL, database `ledger`) on the test servers, as account `backup` with the password in `passwordEnv`.
+ */
+export function databaseSources(maria: { port: number }, pg: { port: number }, passwordEnv = 'TEST_DB_PASSWORD') {
+  const account = { host: '127.0.0.1', user: 'backup', password: { env: passwordEnv } };
+  return {
+    mysql: { name: 'shop-db', type: 'mysql', ...account, port: maria.port, databases: ['shop'] },
+    postgres: { name: 'ledger-db', type: 'postgres', ...account, port: pg.port, databases: ['ledger'] },
+  };
+}
+
 /** Every file under a directory, relative to it. */
 export function listFiles(dir: string): string[] {
   const out: string[] = [];

@@ -5,7 +5,7 @@ import { BACKUP_WORKFLOW, backupWorkflowId, type BackupResult, type BackupType, 
 import { startMariadb, type MariadbHandle } from '../helpers/mariadb.js';
 import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
 import { runCommand } from '../helpers/util.js';
-import { startEnv, tree, withWorker, writeJob, type Env } from './fixture.js';
+import { databaseSources, startEnv, tree, withWorker, writeJob, type Env } from './fixture.js';
 
 // Issue 6 #1: the round trip through a differential backup. A full, then files added, modified and deleted and
 // database rows changed, then a diff; `backupctl restore --at` the diff's slot gives exactly the later tree (the
@@ -40,10 +40,7 @@ const pgState = (db: string) => pg.sql("SELECT count(*) || '|' || md5(string_agg
 describe('restore through a differential backup', () => {
   it('full, changes, diff: restore --at the diff gives the later tree and rows, --at the full the earlier ones', async () => {
     const job = await writeJob(env, (c) => {
-      c.jobs.app.sources.push(
-        { name: 'shop-db', type: 'mysql', host: '127.0.0.1', port: maria.port, user: 'backup', password: { env: 'TEST_CHAIN_DB_PASSWORD' }, databases: ['shop'] },
-        { name: 'ledger-db', type: 'postgres', host: '127.0.0.1', port: pg.port, user: 'backup', password: { env: 'TEST_CHAIN_DB_PASSWORD' }, databases: ['ledger'] },
-      );
+      c.jobs.app.sources.push(...Object.values(databaseSources(maria, pg, 'TEST_CHAIN_DB_PASSWORD')));
       c.settings.heartbeatTimeout = '30s';
     });
     const run = (type: BackupType, slot: Date) => env.client.workflow.execute(BACKUP_WORKFLOW, {

@@ -7,7 +7,7 @@ import { BACKUP_WORKFLOW, RESTORE_WORKFLOW, backupWorkflowId, restoreWorkflowId,
 import { startMariadb, type MariadbHandle } from '../helpers/mariadb.js';
 import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
 import { runCommand } from '../helpers/util.js';
-import { listFiles, startEnv, tree, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
+import { databaseSources, listFiles, startEnv, tree, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
 
 // Issue 6, restore half: restore round trip (files + MariaDB + PostgreSQL, --into-databases), a altered artifact is
 // refused before anything is unpacked, restore drills (failure notified; success reported with its restore time and
@@ -45,10 +45,7 @@ const slot = () => new Date(Date.UTC(2025, 6, 1, 3, minute++, 0));
 
 function dbJob(patch: (c: Record<string, any>) => void = () => undefined) { // eslint-disable-line @typescript-eslint/no-explicit-any
   return writeJob(env, (c) => {
-    c.jobs.app.sources.push(
-      { name: 'shop-db', type: 'mysql', host: '127.0.0.1', port: maria.port, user: 'backup', password: { env: 'TEST_DB_PASSWORD' }, databases: ['shop'] },
-      { name: 'ledger-db', type: 'postgres', host: '127.0.0.1', port: pg.port, user: 'backup', password: { env: 'TEST_DB_PASSWORD' }, databases: ['ledger'] },
-    );
+    c.jobs.app.sources.push(...Object.values(databaseSources(maria, pg)));
     c.settings.heartbeatTimeout = '30s';
     c.settings.retries = 2;
     patch(c);

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMariadb, type MariadbHandle } from '../helpers/mariadb.js';
 import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
 import { waitFor } from '../helpers/util.js';
-import { startEnv, withWorker, writeJob, type Env, type JobSetup } from '../e2e/fixture.js';
+import { databaseSources, startEnv, withWorker, writeJob, type Env, type JobSetup } from '../e2e/fixture.js';
 import { assertInvariant, failureMessage, localRemote, outcomeOf, snapshot, startRun, title, type ScenarioId } from './support.js';
 
 const DB_PASSWORD = 'db-secret-Fa9x';
@@ -59,7 +59,7 @@ async function stoppedMidDump(id: ScenarioId, job: JobSetup, stop: () => Promise
 describe('fault injection: database servers that go away mid-dump', () => {
   it(title('mariadb-down'), async () => {
     const job = await writeJob(env, (c) => {
-      c.jobs.app.sources = [{ name: 'shop-db', type: 'mysql', host: '127.0.0.1', port: maria.port, user: 'backup', password: { env: 'TEST_DB_PASSWORD' }, databases: ['shop'] }];
+      c.jobs.app.sources = [databaseSources(maria, pg).mysql];
       c.settings.retries = 2;
       c.settings.heartbeatTimeout = '30s';
     });
@@ -69,7 +69,7 @@ describe('fault injection: database servers that go away mid-dump', () => {
 
   it(title('postgres-down'), async () => {
     const job = await writeJob(env, (c) => {
-      c.jobs.app.sources = [{ name: 'ledger-db', type: 'postgres', host: '127.0.0.1', port: pg.port, user: 'backup', password: { env: 'TEST_DB_PASSWORD' }, databases: ['ledger'] }];
+      c.jobs.app.sources = [databaseSources(maria, pg).postgres];
       c.settings.retries = 2;
       c.settings.heartbeatTimeout = '30s';
     });
