@@ -1,8 +1,7 @@
 import { withDestination } from '../destinations/index.js';
-import type { DestinationSession } from '../destinations/types.js';
 import { BackupError, errorMessage } from '../errors.js';
-import { manifestsNewestFirst } from '../monitor.js';
-import { pickBackup, resolveChain, type Stored } from '../restore/chain.js';
+import { catalogDestination } from '../catalog.js';
+import { pickBackup, resolveChain } from '../restore/chain.js';
 import { resolveTargets } from '../restore/targets.js';
 import type { RestorePlan } from '../shared.js';
 import { checkTarget } from './unpack.js';
@@ -16,18 +15,6 @@ export interface PlanRestoreInput {
   intoDatabases?: Record<string, string>;
   /** The restore target, refused early when it holds anything (checked again before the rename). */
   to?: string;
-}
-
-/** Every finalized backup of a job on one destination (every tier), read from the manifests. */
-export async function storedBackups(d: DestinationSession, job: string): Promise<Stored[]> {
-  const out: Stored[] = [];
-  const tiers = ((await d.list('')) ?? []).filter((e) => e.type === 'dir' && !e.name.startsWith('.'));
-  for (const tier of tiers) {
-    for await (const { dir, manifest } of manifestsNewestFirst(d, tier.name, job)) {
-      if (manifest.job === job) out.push({ path: `${dir}/${manifest.artifact.name}`, manifest });
-    }
-  }
-  return out;
 }
 
 /**
@@ -46,7 +33,8 @@ export function planRestore(deps: ActivityDeps) {
     for (const name of names) {
       try {
         return await withDestination(config, name, async (d) => {
-          const stored = await storedBackups(d, input.job);
+          // The finalized backups, as `list` sees them: an artifact with its readable manifest, sizes matching.
+          const stored = (await catalogDestination(d, input.job)).backups;
           const picked = pickBackup(stored, input, input.job);
           const chain = resolveChain(picked, stored);
           return {
