@@ -1,5 +1,5 @@
 import {
-  ActivityFailure, ApplicationFailure, CancellationScope, CancelledFailure, TimeoutFailure, condition, defineQuery, defineSignal,
+  ApplicationFailure, CancellationScope, CancelledFailure, condition, defineQuery, defineSignal,
   getExternalWorkflowHandle, isCancellation, log, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes,
   workflowInfo, type ActivityOptions,
 } from '@temporalio/workflow';
@@ -7,7 +7,7 @@ import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/commo
 import { PERMANENT_CODES } from '../errors.js';
 import { lockGrantedSignal, releaseSignal } from './lock.js';
 import type { Activities } from '../activities/index.js';
-import type { FailureDetails } from '../activities/context.js';
+import { describeFailure } from './failure.js';
 import {
   CANCEL_SIGNAL, PROGRESS_QUERY, SEARCH_ATTRIBUTE_NAMES, rfc3339Seconds, type BackupEvent, type BackupInput, type BackupResult, type BackupType,
   type ComponentResult, type RunPlan, type SkippedResult, type Step,
@@ -26,26 +26,6 @@ function retry(maximumAttempts: number) {
 }
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '5m', retry: retry(5) });
-
-/** Failure facts for the notification: the stable code, the message, and how many attempts were made. */
-function describeFailure(err: unknown, maxAttempts: number): { code: string; error: string; attempts: number } {
-  let e: unknown = err;
-  let attempts = 1;
-  if (e instanceof ActivityFailure) {
-    attempts = e.retryState === 'MAXIMUM_ATTEMPTS_REACHED' || e.retryState === 'TIMEOUT' ? maxAttempts : 1;
-    e = e.cause ?? e;
-  }
-  if (e instanceof ApplicationFailure) {
-    const details = e.details?.[0] as FailureDetails | undefined;
-    if (details?.attempt) attempts = details.attempt;
-    return { code: e.type ?? 'Error', error: e.message, attempts };
-  }
-  if (e instanceof TimeoutFailure) {
-    const what = e.timeoutType === 'HEARTBEAT' ? 'no progress reported within the heartbeat timeout (stalled)' : `timed out (${e.timeoutType})`;
-    return { code: 'TIMEOUT', error: what, attempts };
-  }
-  return { code: 'Error', error: err instanceof Error ? err.message : String(err), attempts };
-}
 
 /**
  * One backup run: lock → preflight → dump (one activity per source) → archive → for each destination: upload →

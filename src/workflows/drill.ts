@@ -2,7 +2,7 @@ import { ApplicationFailure, CancellationScope, log, proxyActivities, setCurrent
 import type { Activities } from '../activities/index.js';
 import { drillTargets } from '../restore/targets.js';
 import { formatBytes, type DrillReport, type RestoreArtifact, type RestorePlan, type UnpackedComponent } from '../shared.js';
-import { failureOf } from './failure.js';
+import { describeFailure } from './failure.js';
 import { longActivities } from './restore.js';
 
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '5m', retry: { initialInterval: '2s', backoffCoefficient: 2, maximumAttempts: 5 } });
@@ -71,24 +71,24 @@ export async function drillWorkflow(input: { job: string }): Promise<DrillReport
     report.checks.push(...stats.checks);
     report.problems.push(...stats.problems);
   } catch (err) {
-    const f = failureOf(err);
+    const f = describeFailure(err);
     report.problems.push(`${f.error} (${f.code})`);
   } finally {
     await CancellationScope.nonCancellable(async () => {
       details('removing the scratch data');
       if (targets.length > 0) {
-        await quick.dropDatabases({ job, workflowId: info.workflowId, targets }).catch((err: unknown) => { report.problems.push(`could not drop the scratch databases: ${failureOf(err).error}`); });
+        await quick.dropDatabases({ job, workflowId: info.workflowId, targets }).catch((err: unknown) => { report.problems.push(`could not drop the scratch databases: ${describeFailure(err).error}`); });
       }
-      await quick.cleanupRestore({ job, workflowId: info.workflowId, to: prep.to, removeTarget: true }).catch((err: unknown) => { report.problems.push(`could not remove the scratch data: ${failureOf(err).error}`); });
+      await quick.cleanupRestore({ job, workflowId: info.workflowId, to: prep.to, removeTarget: true }).catch((err: unknown) => { report.problems.push(`could not remove the scratch data: ${describeFailure(err).error}`); });
     });
   }
   report.ok = report.problems.length === 0;
   report.finishedAt = new Date().toISOString();
-  await quick.writeDrillReport({ report }).catch((err: unknown) => { log.error('drill report not stored', { error: failureOf(err).error }); });
+  await quick.writeDrillReport({ report }).catch((err: unknown) => { log.error('drill report not stored', { error: describeFailure(err).error }); });
   if (!report.ok || prep.notifyOnSuccess) {
     const n = proxyActivities<Activities>({ scheduleToCloseTimeout: prep.notifyTimeoutMs, startToCloseTimeout: '2m', retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '1m' } });
     await Promise.all(prep.notifiers.map((notifier) => n.notify({ job, notifier, event: { kind: 'drill', report, runId: info.runId } })
-      .catch((err: unknown) => { log.error('notification failed', { notifier, error: failureOf(err).error }); })));
+      .catch((err: unknown) => { log.error('notification failed', { notifier, error: describeFailure(err).error }); })));
   }
   details(report.ok ? `passed; restore time ${Math.round((report.restoreMs ?? 0) / 1000)} s` : `FAILED: ${report.problems[0]}`);
   if (!report.ok) throw ApplicationFailure.create({ message: `restore drill of ${job} failed: ${report.problems.join('; ')}`, type: 'DRILL_FAILED', nonRetryable: true, details: [report] });

@@ -1,10 +1,25 @@
 import { ActivityFailure, ApplicationFailure, TimeoutFailure } from '@temporalio/workflow';
+import type { FailureDetails } from '../activities/context.js';
 
-/** The stable code and message of an activity's failure (restore and drill workflows). */
-export function failureOf(err: unknown): { code: string; error: string } {
+/**
+ * Failure facts for notifications and reports (backup, restore and drill workflows): the stable code, the message,
+ * and how many attempts were made (`maxAttempts` when the retries ran out).
+ */
+export function describeFailure(err: unknown, maxAttempts = 1): { code: string; error: string; attempts: number } {
   let e: unknown = err;
-  if (e instanceof ActivityFailure) e = e.cause ?? e;
-  if (e instanceof ApplicationFailure) return { code: e.type ?? 'Error', error: e.message };
-  if (e instanceof TimeoutFailure) return { code: 'TIMEOUT', error: e.timeoutType === 'HEARTBEAT' ? 'no progress reported within the heartbeat timeout (stalled)' : `timed out (${e.timeoutType})` };
-  return { code: 'Error', error: err instanceof Error ? err.message : String(err) };
+  let attempts = 1;
+  if (e instanceof ActivityFailure) {
+    attempts = e.retryState === 'MAXIMUM_ATTEMPTS_REACHED' || e.retryState === 'TIMEOUT' ? maxAttempts : 1;
+    e = e.cause ?? e;
+  }
+  if (e instanceof ApplicationFailure) {
+    const details = e.details?.[0] as FailureDetails | undefined;
+    if (details?.attempt) attempts = details.attempt;
+    return { code: e.type ?? 'Error', error: e.message, attempts };
+  }
+  if (e instanceof TimeoutFailure) {
+    const what = e.timeoutType === 'HEARTBEAT' ? 'no progress reported within the heartbeat timeout (stalled)' : `timed out (${e.timeoutType})`;
+    return { code: 'TIMEOUT', error: what, attempts };
+  }
+  return { code: 'Error', error: err instanceof Error ? err.message : String(err), attempts };
 }

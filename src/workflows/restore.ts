@@ -5,7 +5,7 @@ import {
 import { PERMANENT_CODES } from '../errors.js';
 import type { Activities } from '../activities/index.js';
 import type { RestoreInput, RestorePlan, RestoreResult } from '../shared.js';
-import { failureOf } from './failure.js';
+import { describeFailure } from './failure.js';
 
 export type RestoreStep = 'plan' | 'fetch' | 'unpack' | 'load databases' | 'cleanup';
 export const restoreProgressQuery = defineQuery<{ step: RestoreStep }>('progress');
@@ -65,13 +65,13 @@ export async function restoreWorkflow(input: RestoreInput): Promise<RestoreResul
       to: input.to, components: unpacked.components, databases, bytes, durationMs: Date.now() - startedAt,
     };
   } catch (err) {
-    const f = failureOf(err);
+    const f = describeFailure(err);
     log.error('restore failed', { step, ...f });
     await CancellationScope.nonCancellable(async () => {
       try {
         await quick.cleanupRestore({ job: input.job, workflowId: info.workflowId, to: input.to });
       } catch (cleanupErr) {
-        f.error += `\n(cleanup also failed: ${failureOf(cleanupErr).error})`;
+        f.error += `\n(cleanup also failed: ${describeFailure(cleanupErr).error})`;
       }
     });
     details(`failed in the ${step} step: ${f.error}`);
