@@ -17,6 +17,8 @@ export const ERROR_CODES = {
   DATABASE_AUTH: { permanent: true },
   ARCHIVE_FAILED: { permanent: false },
   STAGING_SPACE: { permanent: true },
+  // Staging written before the worker's machine restarted (it is not fsynced): not used, the run fails.
+  STAGING_LOST: { permanent: true },
   DESTINATION_UNREACHABLE: { permanent: false },
   DESTINATION_AUTH: { permanent: true },
   HOST_KEY_MISMATCH: { permanent: true },

@@ -18,7 +18,7 @@ export interface BackupInput {
   tier?: string;
 }
 
-export type Step = 'lock' | 'preflight' | 'dump' | 'archive' | 'upload' | 'verify' | 'finalize' | 'notify' | 'cleanup';
+export type Step = 'lock' | 'preflight' | 'dump' | 'archive' | 'upload' | 'verify' | 'checksum' | 'finalize' | 'notify' | 'cleanup';
 
 export interface DestinationPlan {
   name: string;
@@ -63,11 +63,15 @@ export interface ComponentResult {
   offset: number;
   end: number;
   size: number;
-  sha256: string;
   warnings: string[];
   stats: Record<string, number | string>;
   /** Files sources: the GNU tar snapshot (`--listed-incremental`) stored as the member after the component. */
   snapshot?: SnapshotMember;
+  /**
+   * The worker's boot ID when the component was written. Staging is not fsynced: a machine that restarted since may
+   * have lost staged bytes, so later steps refuse staging written before a different boot.
+   */
+  bootId: string;
 }
 
 /**
@@ -111,10 +115,40 @@ export interface ManifestBase {
   sha256: string;
 }
 
+/**
+ * A manifest before its hashes are known: the artifact's SHA-256 is what the first upload sent, the components' are
+ * computed from the staged artifact while the first destination re-reads its copy (`checksum`).
+ */
+export type ManifestDraft = Omit<Manifest, 'artifact' | 'components'> & {
+  artifact: Omit<Manifest['artifact'], 'sha256'>;
+  components: Omit<Manifest['components'][number], 'sha256'>[];
+};
+
 export interface ArchiveResult {
   size: number;
-  sha256: string;
-  manifest: Manifest;
+  /** The boot ID the staged artifact belongs to (see ComponentResult.bootId). */
+  bootId: string;
+  manifest: ManifestDraft;
+}
+
+export interface ChecksumResult {
+  /** SHA-256 of each component's bytes in the staged artifact, in manifest order. */
+  components: string[];
+}
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** The manifest with every hash filled in; throws when one is missing or malformed (never a manifest with a hole). */
+export function completeManifest(draft: ManifestDraft, artifactSha256: string, componentSha256: string[]): Manifest {
+  if (!SHA256_HEX.test(artifactSha256)) throw new Error(`no valid artifact SHA-256 for the manifest: "${artifactSha256}"`);
+  if (componentSha256.length !== draft.components.length || !componentSha256.every((h) => SHA256_HEX.test(h))) {
+    throw new Error(`component hashes do not match the components: ${componentSha256.length} for ${draft.components.length}`);
+  }
+  return {
+    ...draft,
+    artifact: { ...draft.artifact, sha256: artifactSha256 },
+    components: draft.components.map((c, i) => ({ ...c, sha256: componentSha256[i]! })),
+  };
 }
 
 export interface UploadResult { bytes: number; sha256: string; durationMs: number }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Context, activityInfo } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -71,4 +72,31 @@ export function currentRun(): { workflowId: string; runId: string; namespace: st
  */
 export function connectionFor(): { fresh: boolean } {
   return { fresh: activityInfo().attempt > 1 };
+}
+
+let cachedBootId: string | undefined;
+
+/** This machine's boot ID (changes on every boot); 'unknown' where the kernel does not tell. */
+export function bootId(): string {
+  if (cachedBootId === undefined) {
+    try {
+      cachedBootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || 'unknown';
+    } catch {
+      cachedBootId = 'unknown';
+    }
+  }
+  return cachedBootId;
+}
+
+/**
+ * Staging is not fsynced (the verified remote copy is what must be durable): after a machine restart, staged bytes
+ * written before it may be gone. Refuses to go on with staging from another boot; the run fails and notifies, and the
+ * next run dumps again.
+ */
+export function checkStagingBoot(written: string, what: string): void {
+  const now = bootId();
+  if (written === now || written === 'unknown' || now === 'unknown') return;
+  throw new BackupError('STAGING_LOST', `${what} was staged before this worker's machine restarted (boot ${written}, now ${now}); staged bytes may have been lost, so it is not used`, {
+    permanent: true, hint: 'run the backup again: it dumps anew',
+  });
 }

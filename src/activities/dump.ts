@@ -5,13 +5,12 @@ import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
-import { BackupError } from '../errors.js';
-import { BatchingHasher } from '../lib/hasher.js';
+import { BackupError, errorMessage } from '../errors.js';
 import { BLOCK, padding, tarHeader } from '../lib/tar.js';
 import type { ComponentResult, SnapshotMember } from '../shared.js';
 import { snapshotDir, snapshotFile } from '../snapshots.js';
 import { createSource, type DumpContext } from '../sources/index.js';
-import { ARTIFACT_FILE, jobContext, progressReporter, runActivity, stagingDir, type ActivityDeps } from './context.js';
+import { ARTIFACT_FILE, bootId, jobContext, progressReporter, runActivity, stagingDir, type ActivityDeps } from './context.js';
 
 export interface DumpInput {
   job: string;
@@ -26,7 +25,7 @@ export interface DumpInput {
 
 /**
  * Dumps one source straight into the run's artifact in staging: a tar member whose header is reserved first and
- * filled in once the size is known, so the compressed bytes are written once and hashed while written.
+ * filled in once the size is known, so the compressed bytes are written once.
  * A retry truncates back to `offset` and starts the member again.
  */
 export function dump(deps: ActivityDeps) {
@@ -61,40 +60,45 @@ export function dump(deps: ActivityDeps) {
     } finally {
       await fh.close();
     }
-    // Hashed on a worker thread: the event loop only moves bytes, next to tar and zstd on the same cores.
-    const hash = new BatchingHasher();
-    let size = 0;
+    // The component is appended after its reserved header: by the source's last child process (zstd) writing to the
+    // file itself, or through `out`. Its SHA-256 is taken later from the staged artifact (the checksum step, while the
+    // destination re-reads its copy), so that hashing does not compete with compression for the CPU here.
+    const start = input.offset + BLOCK;
+    const app = await open(file, 'a');
+    const out = app.createWriteStream({ autoClose: false });
     const report = progressReporter({ step: 'dump', source: input.source });
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        size += chunk.length;
-        report(size);
-        hash.update(chunk).then(() => cb(null, chunk), cb);
-      },
-    });
-    const out = createWriteStream(file, { flags: 'r+', start: input.offset + BLOCK });
-    // An error on the file (disk full) destroys `counter`, which fails the source's pipeline too.
-    const written = pipeline(counter, out);
-    written.catch(() => undefined);
+    let size = 0;
+    const measure = async () => { size = Math.max(0, (await app.stat()).size - start); report(size); };
+    const ticker = setInterval(() => { measure().catch(() => undefined); }, 1000);
     let outcome;
     try {
-      outcome = await source.dump(counter, {
+      outcome = await source.dump(out, {
         signal: Context.current().cancellationSignal, stagingDir: dir, compressionLevel: config.settings.compressionLevel,
         // Sources that spool before they write (pg_dump + pg_restore --list) still report that they are alive.
         heartbeat: () => report(size),
         snapshot,
+        outputFd: app.fd,
       });
-      await written;
+      if (!out.writableFinished) {
+        await new Promise<void>((resolve, reject) => {
+          out.once('error', reject);
+          out.end(resolve);
+        });
+      }
+      size = (await app.stat()).size - start;
     } catch (err) {
-      hash.destroy();
       out.destroy();
       const e = err as NodeJS.ErrnoException;
-      if (e.code === 'ENOSPC') {
+      if (e.code === 'ENOSPC' || /No space left on device/.test(errorMessage(err))) {
         throw new BackupError('STAGING_SPACE', `the staging disk filled up while dumping source "${input.source}" into ${dir}`, { cause: err, hint: `free space under ${config.stateDir}` });
       }
       throw err;
+    } finally {
+      clearInterval(ticker);
+      // The stream holds a reference on the handle (autoClose off): release it, or close() waits forever.
+      out.destroy();
+      await app.close();
     }
-    const sha256 = await hash.digest();
     if (size === 0) throw new BackupError('SOURCE_EMPTY', `source "${input.source}" produced no data`);
     const member = `${input.source}.${source.extension}`;
     let end = input.offset + BLOCK + size + padding(size);
@@ -114,7 +118,7 @@ export function dump(deps: ActivityDeps) {
     }
     return {
       name: input.source, type: source.type, member, offset: input.offset, end, size,
-      sha256, warnings: outcome.warnings, stats: outcome.stats, ...(snapshotMember ? { snapshot: snapshotMember } : {}),
+      warnings: outcome.warnings, stats: outcome.stats, ...(snapshotMember ? { snapshot: snapshotMember } : {}), bootId: bootId(),
     };
   });
 }

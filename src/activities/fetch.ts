@@ -16,6 +16,11 @@ export interface FetchInput {
   /** Position in the chain (0: the base full). */
   index: number;
   artifact: RestoreArtifact;
+  /**
+   * Also hash each component and compare it with the manifest (drills: every checksum the backup recorded). A restore
+   * checks the artifact's SHA-256, which covers every byte of every component already.
+   */
+  components?: boolean;
 }
 
 export interface FetchResult {
@@ -40,9 +45,9 @@ function parseHeader(buf: Buffer): { name: string; size: number } {
 }
 
 /**
- * Downloads one artifact of a restore chain into staging, hashing it on a thread as it arrives (the whole artifact and
- * each component in one pass), and refuses it unless its size and SHA-256, every component's SHA-256 and every member
- * header (name, size) equal its manifest's.
+ * Downloads one artifact of a restore chain into staging, hashing it on a thread as it arrives (with `components`, each
+ * component too, in the same pass), and refuses it unless its size and SHA-256, (those components' SHA-256) and every
+ * member header (name, size) equal its manifest's.
  * Nothing is unpacked here: a refused artifact is deleted and the restore fails (permanently) naming it.
  */
 export function fetchArtifact(deps: ActivityDeps) {
@@ -66,7 +71,7 @@ export function fetchArtifact(deps: ActivityDeps) {
     const started = Date.now();
     const report = progressReporter({ step: 'fetch', artifact: a.path, total: a.size });
     const ranges = memberRanges(a.components);
-    const hasher = new RangeHasher(ranges.map((r) => ({ start: r.start, end: r.start + r.size })));
+    const hasher = new RangeHasher(input.components ? ranges.map((r) => ({ start: r.start, end: r.start + r.size })) : []);
     let result;
     try {
       result = await withDestination(config, input.destination, async (d) => {
@@ -85,7 +90,7 @@ export function fetchArtifact(deps: ActivityDeps) {
     if (sha256 !== a.sha256) throw await refuse(`has SHA-256 ${sha256}, its manifest says ${a.sha256}`);
     // Hashed in the same pass: each component's bytes, where the manifest puts them.
     for (const [i, c] of a.components.entries()) {
-      if (parts[i] !== c.sha256) throw await refuse(`holds component ${c.member} with SHA-256 ${parts[i]}, its manifest says ${c.sha256}`);
+      if (input.components && parts[i] !== c.sha256) throw await refuse(`holds component ${c.member} with SHA-256 ${parts[i]}, its manifest says ${c.sha256}`);
     }
     // The member headers must name the manifest's components, with their sizes.
     const fh = await open(file, 'r');

@@ -1,5 +1,6 @@
 import { archive } from './archive.js';
 import { checkSizes } from './check-sizes.js';
+import { checksum } from './checksum.js';
 import { cleanup } from './cleanup.js';
 import type { ActivityDeps } from './context.js';
 import { dump } from './dump.js';
@@ -29,6 +30,7 @@ export function createActivities(deps: ActivityDeps) {
     checkSizes: checkSizes(deps),
     upload: upload(deps),
     verify: verify(deps),
+    checksum: checksum(deps),
     finalize: finalize(deps),
     cleanup: cleanup(deps),
     notify: notify(deps),

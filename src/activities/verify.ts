@@ -31,7 +31,9 @@ export function verify(deps: ActivityDeps) {
         if (st.size !== input.size) {
           throw new BackupError('VERIFY_MISMATCH', `verify: ${input.path} on destination "${input.destination}" has ${st.size} bytes, ${input.size} were uploaded`);
         }
-        const { sha256, method } = await d.sha256(input.path, { signal: ctx.cancellationSignal, onProgress: report });
+        // The upload left the flush to stable storage to this step: it runs beside the hash (disk and CPU overlap), and
+        // the file counts as verified only when both are done.
+        const [{ sha256, method }] = await Promise.all([d.sha256(input.path, { signal: ctx.cancellationSignal, onProgress: report }), d.sync(input.path)]);
         if (!/^[0-9a-f]{64}$/.test(sha256)) throw new BackupError('VERIFY_MISMATCH', `verify: no valid SHA-256 for ${input.path} on destination "${input.destination}" (${method})`);
         if (sha256 !== input.sha256) {
           throw new BackupError('VERIFY_MISMATCH', `verify: SHA-256 mismatch for ${input.path} on destination "${input.destination}" (${method}): stored ${sha256}, uploaded ${input.sha256}`);

@@ -6,6 +6,11 @@ export interface UploadOptions {
   signal?: AbortSignal;
   /** Called with the bytes the destination has acknowledged so far. */
   onProgress?: (bytes: number) => void;
+  /**
+   * Upload only: do not flush the file to stable storage at the end; the caller does it with `sync` (the verify step,
+   * beside its re-read, so that the disk write and the remote hash overlap).
+   */
+  deferSync?: boolean;
 }
 
 /**
@@ -38,6 +43,8 @@ export interface DestinationSession {
    */
   download(path: string, localFile: string, opts: DownloadOptions): Promise<{ bytes: number }>;
   stat(path: string): Promise<{ size: number } | undefined>;
+  /** Flushes a stored file to stable storage (fsync). False when the destination cannot (no `fsync@openssh.com`). */
+  sync(path: string): Promise<boolean>;
   /** SHA-256 of the stored file, computed where it is stored (or read back). Throws VERIFY_MISSING if absent. */
   sha256(path: string, opts?: UploadOptions): Promise<{ sha256: string; method: string }>;
   /** Atomically renames; replaces an existing target. */

@@ -27,7 +27,7 @@ export interface SpawnOptions {
   cwd?: string;
   /** stdin, stdout (stderr is always a pipe, kept as a tail). Default: stdin ignored, stdout piped. */
   stdin?: 'ignore' | 'pipe';
-  stdout?: 'ignore' | 'pipe';
+  stdout?: 'ignore' | 'pipe' | number;
   /** Kills the process (SIGKILL) when aborted. */
   signal?: AbortSignal;
 }
@@ -105,9 +105,9 @@ export async function which(cmd: string, envPath = process.env.PATH ?? ''): Prom
   return undefined;
 }
 
-/** Starts `zstd -T0 -<level>` reading stdin and writing stdout. */
-export function spawnZstd(level: number, signal: AbortSignal): Proc {
-  return spawnProc('zstd', ['-q', '-c', '-T0', `-${level}`], { stdin: 'pipe', stdout: 'pipe', signal });
+/** Starts `zstd -T0 -<level>` reading stdin and writing stdout (a pipe, or the file descriptor `outFd`). */
+export function spawnZstd(level: number, signal: AbortSignal, outFd?: number): Proc {
+  return spawnProc('zstd', ['-q', '-c', '-T0', `-${level}`], { stdin: 'pipe', stdout: outFd ?? 'pipe', signal });
 }
 
 export interface PipeOptions {
@@ -120,6 +120,8 @@ export interface PipeOptions {
   /** Keep this many bytes of the end of the raw output (before compression). */
   tailBytes?: number;
   signal: AbortSignal;
+  /** When compressing: zstd writes to this file descriptor instead of `out` (which is then left alone). */
+  outFd?: number;
 }
 
 export interface PipeResult {
@@ -135,7 +137,8 @@ export interface PipeResult {
 }
 
 /**
- * Runs a dump program and streams its stdout (through zstd -T0 when a level is given) into `out`, which it ends.
+ * Runs a dump program and streams its stdout (through zstd -T0 when a level is given) into `out`, which it ends (or,
+ * compressing with `outFd`, zstd writes to that file itself).
  * The raw output is counted and its tail kept as it passes, so that it can be checked without reading it again.
  * Both processes are killed when `signal` aborts or when writing to `out` fails. Never judges the exit codes: the
  * caller does. Rejects when the program cannot be started or `out` fails.
@@ -146,7 +149,7 @@ export async function pipeCommand(o: PipeOptions, out: Writable): Promise<PipeRe
   o.signal.addEventListener('abort', abort, { once: true });
   if (o.signal.aborted) abort();
   const producer = spawnProc(o.cmd, o.args, { env: o.env, cwd: o.cwd, signal: local.signal });
-  const zstd = o.compressionLevel === undefined ? undefined : spawnZstd(o.compressionLevel, local.signal);
+  const zstd = o.compressionLevel === undefined ? undefined : spawnZstd(o.compressionLevel, local.signal, o.outFd);
   const tail = new TailBuffer(Math.max(1, o.tailBytes ?? 1));
   let bytes = 0;
   const tap = new Transform({
@@ -163,7 +166,7 @@ export async function pipeCommand(o: PipeOptions, out: Writable): Promise<PipeRe
       // A failure feeding zstd (EPIPE when zstd dies) shows in zstd's exit code; the program then gets SIGPIPE.
       flows.push(pipeline(producer.child.stdout as Readable, tap, zstd.child.stdin as Writable).catch(() => { producer.kill(); }));
       flows.push(fail(zstd.done));
-      flows.push(fail(pipeline(zstd.child.stdout as Readable, out, { signal: local.signal })));
+      if (o.outFd === undefined) flows.push(fail(pipeline(zstd.child.stdout as Readable, out, { signal: local.signal })));
     } else {
       flows.push(fail(pipeline(producer.child.stdout as Readable, tap, out, { signal: local.signal })));
     }

@@ -10,16 +10,16 @@ const WORKER_CODE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const ranges = workerData.ranges;
-const whole = createHash('sha256');
+const whole = workerData.whole ? createHash('sha256') : undefined;
 const parts = ranges.map(() => createHash('sha256'));
 let pos = 0;
 parentPort.on('message', (m) => {
   if (m === 'end') {
-    parentPort.postMessage({ digest: whole.digest('hex'), parts: parts.map((h) => h.digest('hex')) });
+    parentPort.postMessage({ digest: whole ? whole.digest('hex') : '', parts: parts.map((h) => h.digest('hex')) });
     return;
   }
   const u = new Uint8Array(m.buf, 0, m.len);
-  whole.update(u);
+  if (whole) whole.update(u);
   const end = pos + m.len;
   for (let i = 0; i < ranges.length; i++) {
     const s = Math.max(ranges[i].start, pos);
@@ -32,7 +32,7 @@ parentPort.on('message', (m) => {
 `;
 
 export interface RangeDigests {
-  /** SHA-256 of everything. */
+  /** SHA-256 of everything ('' when not asked for). */
   digest: string;
   /** SHA-256 of each range, in the order given. */
   parts: string[];
@@ -46,17 +46,17 @@ export class RangeHasher {
   private readonly result: Promise<RangeDigests>;
   private failed: Error | undefined;
 
-  /** `ranges`: [start, end) byte offsets in the stream. */
-  constructor(ranges: { start: number; end: number }[], private readonly maxPending = 64) {
-    this.worker = new Worker(WORKER_CODE, { eval: true, workerData: { ranges } });
+  /** `ranges`: [start, end) byte offsets in the stream; `whole`: also hash the whole stream. */
+  constructor(ranges: { start: number; end: number }[], private readonly maxPending = 64, whole = true) {
+    this.worker = new Worker(WORKER_CODE, { eval: true, workerData: { ranges, whole } });
     this.result = new Promise<RangeDigests>((resolve, reject) => {
       this.worker.on('message', (m: { ack?: ArrayBuffer; digest?: string; parts?: string[] }) => {
         if (m.ack) {
           this.pending--;
           if (this.free.length < this.maxPending) this.free.push(m.ack);
           this.waiters.shift()?.();
-        } else if (m.digest) {
-          resolve({ digest: m.digest, parts: m.parts ?? [] });
+        } else if (m.parts) {
+          resolve({ digest: m.digest ?? '', parts: m.parts });
           void this.worker.terminate();
         }
       });

@@ -16,6 +16,12 @@ export interface DumpContext {
    * it; `differential`: a copy of the base full's snapshot, so only what changed since that full is stored.
    */
   snapshot?: { file: string; differential: boolean };
+  /**
+   * The component's file, open for appending. A source whose last stage is a child process (zstd) gives it this as
+   * its stdout, so that the bytes go straight to the file instead of through the event loop; it then leaves `out`
+   * untouched. Absent: write to `out`.
+   */
+  outputFd?: number;
 }
 
 export interface DumpOutcome {
@@ -26,7 +32,7 @@ export interface DumpOutcome {
 }
 
 /**
- * A source writes one component, already compressed, to `out`. It throws a `BackupError` when the dump is not
+ * A source writes one component, already compressed, to `out` (or to `ctx.outputFd`). It throws a `BackupError` when the dump is not
  * usable (failed, empty, truncated); it must never hand a partial dump to the archive as if it were complete.
  */
 export interface Source {

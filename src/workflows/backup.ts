@@ -10,7 +10,7 @@ import type { Activities } from '../activities/index.js';
 import { describeFailure } from './failure.js';
 import {
   CANCEL_SIGNAL, PROGRESS_QUERY, SEARCH_ATTRIBUTE_NAMES, rfc3339Seconds, type BackupEvent, type BackupInput, type BackupResult, type BackupType,
-  type ComponentResult, type RunPlan, type SkippedResult, type Step,
+  completeManifest, type ChecksumResult, type ComponentResult, type Manifest, type RunPlan, type SkippedResult, type Step,
 } from '../shared.js';
 
 export const cancelSignal = defineSignal<[string?]>(CANCEL_SIGNAL);
@@ -29,7 +29,8 @@ const quick = proxyActivities<Activities>({ startToCloseTimeout: '5m', retry: re
 
 /**
  * One backup run: lock → preflight → dump (one activity per source) → archive → for each destination: upload →
- * verify (re-upload on mismatch, bounded) → finalize → cleanup → notify. Success is returned only after every
+ * verify (re-upload on mismatch, bounded; beside the first verify, checksum of the components) → finalize → cleanup →
+ * notify. Success is returned only after every
  * destination re-read the stored file and matched size and SHA-256. Any failure or cancellation runs the compensation
  * (temporary files and staging removed, finalized backups untouched) in a non-cancellable scope, notifies, and then
  * fails (or is cancelled) so that the Web UI and `temporal workflow list` show it.
@@ -156,31 +157,62 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult |
         ...(plan.base ? { base: plan.base } : {}),
       });
 
-      for (const d of plan.destinations) {
-        for (let attempt = 1; ; attempt++) {
-          step = 'upload';
-          details(`upload to ${d.name}`);
-          uploaded.add(d.name);
-          await steps.upload({ job: input.job, workflowId: info.workflowId, destination: d.name, tempPath: d.tempPath, size: archived.size, sha256: archived.sha256 });
-          step = 'verify';
-          details(`verify on ${d.name}`);
-          try {
-            await steps.verify({ job: input.job, destination: d.name, path: d.tempPath, size: archived.size, sha256: archived.sha256 });
-            break;
-          } catch (err) {
-            const f = describeFailure(err, plan.retries);
-            if (!(f.code === 'VERIFY_MISMATCH' || f.code === 'VERIFY_MISSING') || attempt >= plan.verifyAttempts) throw err;
-            warnings.push(`destination "${d.name}": verification failed (${f.error}); uploaded again (attempt ${attempt + 1} of ${plan.verifyAttempts})`);
+      // The artifact's SHA-256 is what the first upload sent; every later upload must send the same bytes. The
+      // components' hashes are taken on the worker while the first destination re-reads its copy (checksum).
+      let artifactSha256: string | undefined;
+      let checksums: Promise<ChecksumResult> | undefined;
+      let manifest: Manifest | undefined;
+      const checksumScope = new CancellationScope();
+      try {
+        for (const d of plan.destinations) {
+          for (let attempt = 1; ; attempt++) {
+            step = 'upload';
+            details(`upload to ${d.name}`);
+            uploaded.add(d.name);
+            const sent = await steps.upload({
+              job: input.job, workflowId: info.workflowId, destination: d.name, tempPath: d.tempPath, size: archived.size, bootId: archived.bootId,
+              ...(artifactSha256 ? { sha256: artifactSha256 } : {}),
+            });
+            artifactSha256 ??= sent.sha256;
+            if (!checksums) {
+              const ranges = components.map((c) => ({ offset: c.offset, size: c.size }));
+              checksums = checksumScope.run(() => steps.checksum({ job: input.job, workflowId: info.workflowId, components: ranges, bootId: archived.bootId }));
+              checksums.catch(() => undefined);
+            }
+            step = 'verify';
+            details(`verify on ${d.name}`);
+            try {
+              await steps.verify({ job: input.job, destination: d.name, path: d.tempPath, size: archived.size, sha256: artifactSha256 });
+              break;
+            } catch (err) {
+              const f = describeFailure(err, plan.retries);
+              if (!(f.code === 'VERIFY_MISMATCH' || f.code === 'VERIFY_MISSING') || attempt >= plan.verifyAttempts) throw err;
+              warnings.push(`destination "${d.name}": verification failed (${f.error}); uploaded again (attempt ${attempt + 1} of ${plan.verifyAttempts})`);
+            }
           }
+          if (!manifest) {
+            step = 'checksum';
+            details('checksum');
+            const hashes = await checksums!;
+            try {
+              manifest = completeManifest(archived.manifest, artifactSha256!, hashes.components);
+            } catch (err) {
+              throw ApplicationFailure.nonRetryable(`the manifest cannot be completed: ${(err as Error).message}`, 'ARCHIVE_FAILED');
+            }
+          }
+          step = 'finalize';
+          details(`finalize on ${d.name}`);
+          const done = await steps.finalize({ job: input.job, destination: d.name, tempPath: d.tempPath, finalPath: d.finalPath, manifestPath: d.manifestPath, manifest: { ...manifest, warnings: [...warnings] } });
+          finalized.push({ destination: d.name, path: done.path });
         }
-        step = 'finalize';
-        details(`finalize on ${d.name}`);
-        const done = await steps.finalize({ job: input.job, destination: d.name, tempPath: d.tempPath, finalPath: d.finalPath, manifestPath: d.manifestPath, manifest: { ...archived.manifest, warnings: [...warnings] } });
-        finalized.push({ destination: d.name, path: done.path });
+      } finally {
+        // A run that fails before its checksum finished does not leave it reading staging during compensation.
+        checksumScope.cancel();
       }
+      if (!manifest) throw ApplicationFailure.nonRetryable('no destination was written', 'CONFIG_INVALID');
 
       step = 'cleanup';
-      await quick.cleanup({ job: input.job, workflowId: info.workflowId, temporary: [], manifest: archived.manifest });
+      await quick.cleanup({ job: input.job, workflowId: info.workflowId, temporary: [], manifest });
       // Retention after a successful run: its failure is reported (a warning), never turns this backup into a failure.
       let pruned: string[] | undefined;
       if (plan.prune) {
@@ -197,7 +229,7 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult |
       }
       const r: BackupResult = {
         status: warnings.length > 0 ? 'succeeded_with_warnings' : 'succeeded',
-        workflowId: info.workflowId, job: input.job, type: plan.type, slot, size: archived.size, sha256: archived.sha256,
+        workflowId: info.workflowId, job: input.job, type: plan.type, slot, size: archived.size, sha256: manifest.artifact.sha256,
         locations: finalized, warnings, durationMs: Date.now() - startedAt,
         ...(plan.base ? { base: plan.base } : {}), ...(pruned ? { pruned } : {}),
       };

@@ -54,7 +54,7 @@ export async function drillWorkflow(input: { job: string }): Promise<DrillReport
     const t0 = Date.now();
     for (const [index, artifact] of plan.chain.entries()) {
       details(`downloading and checking ${artifact.path}`);
-      await long.fetchArtifact({ job, workflowId: info.workflowId, destination: plan.destination, index, artifact });
+      await long.fetchArtifact({ job, workflowId: info.workflowId, destination: plan.destination, index, artifact, components: true });
       report.checks.push(`artifact ${artifact.path}: ${artifact.size} bytes, SHA-256 ${artifact.sha256} and its ${artifact.components.length} components' SHA-256 as in its manifest`);
     }
     details('unpacking');

@@ -196,7 +196,7 @@ describe('restore', () => {
     expect(await scratchDatabases()).toEqual([]);
   });
 
-  it('a manifest whose component SHA-256 does not match the component (artifact intact): refused in the fetch step, naming the component', async () => {
+  it('a manifest whose component SHA-256 does not match the component (artifact intact): a restore goes by the artifact\'s SHA-256 and succeeds; the drill, which checks every recorded checksum, fails naming the component', async () => {
     const job = await writeJob(env);
     const r = await backup(job);
     const manifestFile = path.join(env.sshd.root, `${r.locations[0]!.path}.manifest.json`);
@@ -204,12 +204,16 @@ describe('restore', () => {
     manifest.components[0]!.sha256 = 'e'.repeat(64);
     writeFileSync(manifestFile, JSON.stringify(manifest));
     const to = path.join(env.tmp.path, 'restore-component', 'target');
-    const failed = await withWorker(env, job, () => env.client.workflow.execute(RESTORE_WORKFLOW, {
+    const restored = await withWorker(env, job, () => env.client.workflow.execute(RESTORE_WORKFLOW, {
       taskQueue: job.taskQueue, workflowId: restoreWorkflowId('app', new Date()), args: [{ job: 'app', to }],
-    })).catch((e: unknown) => e as WorkflowFailedError);
-    expect(failed).toBeInstanceOf(WorkflowFailedError);
-    expect((failed as WorkflowFailedError).cause?.message).toMatch(/failed in the fetch step: restore refused: artifact \S+ on destination "nas" holds component app-files.tar.zst with SHA-256 [0-9a-f]{64}, its manifest says e{64}; nothing was unpacked/);
-    expect(existsSync(path.dirname(to))).toBe(false);
+    }));
+    expect(restored).toMatchObject({ status: 'restored' });
+    expect(tree(path.join(to, 'files', 'app-files', path.relative('/', job.dataDir)))).toEqual(tree(job.dataDir));
+
+    const drill = await backupctl(['--config', job.configFile, 'drill', 'app', '--json']);
+    expect(drill.code).toBe(1);
+    const report = JSON.parse(drill.stdout) as DrillReport;
+    expect(report.problems[0]).toMatch(/artifact \S+ on destination "nas" holds component app-files.tar.zst with SHA-256 [0-9a-f]{64}, its manifest says e{64}; nothing was unpacked/);
     expect(listFiles(path.join(job.stateDir, 'staging'))).toEqual([]);
   });
 

@@ -5,7 +5,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/wo
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Activities } from '../../src/activities/index.js';
 import { Context } from '@temporalio/activity';
-import { BACKUP_WORKFLOW, LOCK_GRANTED_SIGNAL, type BackupEvent, type BackupResult, type RunPlan } from '../../src/shared.js';
+import { BACKUP_WORKFLOW, LOCK_GRANTED_SIGNAL, type BackupEvent, type BackupResult, type Manifest, type RunPlan } from '../../src/shared.js';
 import { workflowBundle } from '../../src/worker.js';
 
 // Workflow tier: the real workflow on the dev server, with scripted activities, to pin down its decisions
@@ -31,17 +31,18 @@ const plan = (destinations: string[]): RunPlan => ({
   alreadyStored: [], notifiers: ['ops'], retries: 2, heartbeatTimeoutMs: 10_000, verifyAttempts: 2, notifyTimeoutMs: 3_000, warnings: [],
 });
 
-interface Calls { upload: string[]; cleanup: unknown[]; events: BackupEvent[]; finalize: string[] }
+interface Calls { upload: string[]; cleanup: unknown[]; events: BackupEvent[]; finalize: string[]; uploadInputs: { destination: string; sha256?: string }[]; manifests: Manifest[] }
 
 function scripted(overrides: Partial<Record<keyof Activities, unknown>>, destinations = ['nas']): { activities: Activities; calls: Calls } {
-  const calls: Calls = { upload: [], cleanup: [], events: [], finalize: [] };
+  const calls: Calls = { upload: [], cleanup: [], events: [], finalize: [], uploadInputs: [], manifests: [] };
   const base = {
     preflight: async () => plan(destinations),
-    dump: async () => ({ name: 'files', type: 'files', member: 'files.tar.zst', offset: 0, end: 1024, size: 100, sha256: 'c'.repeat(64), warnings: [], stats: {} }),
-    archive: async () => ({ size: 2048, sha256: 'a'.repeat(64), manifest: { artifact: { size: 2048, sha256: 'a'.repeat(64) } } }),
-    upload: async (i: { destination: string }) => { calls.upload.push(i.destination); return { bytes: 2048, sha256: 'a'.repeat(64), durationMs: 1 }; },
+    dump: async () => ({ name: 'files', type: 'files', member: 'files.tar.zst', offset: 0, end: 1024, size: 100, warnings: [], stats: {}, bootId: 'b' }),
+    archive: async () => ({ size: 2048, bootId: 'b', manifest: { artifact: { name: 'a.tar', size: 2048, format: 'tar' }, components: [{ name: 'files', type: 'files', member: 'files.tar.zst', size: 100, stats: {} }] } }),
+    upload: async (i: { destination: string; sha256?: string }) => { calls.upload.push(i.destination); calls.uploadInputs.push(i); return { bytes: 2048, sha256: 'a'.repeat(64), durationMs: 1 }; },
     verify: async () => ({ size: 2048, sha256: 'a'.repeat(64), method: 'test' }),
-    finalize: async (i: { destination: string; finalPath: string }) => { calls.finalize.push(i.destination); return { path: i.finalPath }; },
+    checksum: async () => ({ components: ['c'.repeat(64)] }),
+    finalize: async (i: { destination: string; finalPath: string; manifest: Manifest }) => { calls.finalize.push(i.destination); calls.manifests.push(i.manifest); return { path: i.finalPath }; },
     cleanup: async (i: unknown) => { calls.cleanup.push(i); return { removed: [], problems: [] }; },
     notify: async (i: { event: BackupEvent }) => { calls.events.push(i.event); return { sent: true }; },
     notifiersOf: async () => ['ops'],
@@ -158,6 +159,30 @@ describe('backup workflow decisions', () => {
     expect(n).toBe(2); // plan.retries
     expect(error?.cause?.message).toMatch(/upload step after 2 attempts: connection lost/);
     expect(calls.events[1]).toMatchObject({ attempts: 2, code: 'DESTINATION_UNREACHABLE' });
+  });
+
+  it('the manifest carries the hash the first upload sent and the checksum step\'s component hashes; a second destination must send the same bytes', async () => {
+    const { activities, calls } = scripted({}, ['nas', 'offsite']);
+    const { result, error } = await runWith(activities);
+    expect(error).toBeUndefined();
+    expect(result).toMatchObject({ status: 'succeeded', sha256: 'a'.repeat(64) });
+    expect(calls.uploadInputs.map((i) => [i.destination, i.sha256])).toEqual([['nas', undefined], ['offsite', 'a'.repeat(64)]]);
+    expect(calls.manifests).toHaveLength(2);
+    for (const m of calls.manifests) {
+      expect(m.artifact.sha256).toBe('a'.repeat(64));
+      expect(m.components.map((c) => c.sha256)).toEqual(['c'.repeat(64)]);
+    }
+  });
+
+  it('a checksum step that fails stops the run before anything is finalized, and the failure is notified', async () => {
+    const { activities, calls } = scripted({
+      checksum: async () => { throw ApplicationFailure.create({ type: 'STAGING_LOST', message: 'staged before a restart', nonRetryable: true }); },
+    });
+    const { error } = await runWith(activities);
+    expect(error?.cause?.message).toMatch(/checksum step: staged before a restart/);
+    expect(calls.finalize).toEqual([]);
+    expect(calls.cleanup).toEqual([expect.objectContaining({ temporary: [{ destination: 'nas', path: 'd/.a.tar.nas.tmp' }] })]);
+    expect(calls.events.at(-1)).toMatchObject({ kind: 'failure', step: 'checksum', code: 'STAGING_LOST' });
   });
 
   it('input that is not a job is refused without running anything', async () => {

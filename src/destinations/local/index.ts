@@ -78,7 +78,7 @@ export class LocalSession implements DestinationSession {
         await hasher.update(buf, bytesRead);
         opts.onProgress?.(bytes);
       }
-      await dst.sync();
+      if (!opts.deferSync) await dst.sync();
       return { bytes, sha256: await hasher.digest() };
     } catch (err) {
       hasher.destroy();
@@ -87,6 +87,20 @@ export class LocalSession implements DestinationSession {
     } finally {
       await src.close();
       await dst.close();
+    }
+  }
+
+  async sync(p: string): Promise<boolean> {
+    let fh;
+    try {
+      fh = await open(this.abs(p), 'r');
+      await fh.sync();
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new BackupError('VERIFY_MISSING', `destination "${this.name}": ${p} does not exist`);
+      throw ioError(err, `destination "${this.name}": flushing ${p}`);
+    } finally {
+      await fh?.close();
     }
   }
 

@@ -264,7 +264,7 @@ export class SftpSession implements DestinationSession {
       while (inFlight > 0 && !this.closed) await new Promise<void>((r) => (wake = r));
       if (failure) throw failure;
       if (this.closed) throw new Error('connection closed');
-      if (this.has('fsync@openssh.com')) await call<void>((cb) => this.sftp.ext_openssh_fsync(handle, cb as never));
+      if (!opts.deferSync && this.has('fsync@openssh.com')) await call<void>((cb) => this.sftp.ext_openssh_fsync(handle, cb as never));
       await call<void>((cb) => this.sftp.close(handle, cb as never));
       return { bytes: readPos, sha256: await hasher.digest() };
     } catch (err) {
@@ -360,6 +360,24 @@ export class SftpSession implements DestinationSession {
         ch.end();
       });
     });
+  }
+
+  /** fsync@openssh.com on a handle of its own: the kernel flushes the file's dirty pages whichever handle wrote them. */
+  async sync(p: string): Promise<boolean> {
+    if (!this.has('fsync@openssh.com')) return false;
+    const file = this.abs(p);
+    const handle = await call<Buffer>((cb) => this.sftp.open(file, 'r', cb)).catch((err: unknown) => {
+      if ((err as SftpError).code === FX.NO_SUCH_FILE) throw new BackupError('VERIFY_MISSING', `${this.where()}: ${file} does not exist`);
+      throw this.mapError(err, `opening ${file}`);
+    });
+    try {
+      await call<void>((cb) => this.sftp.ext_openssh_fsync(handle, cb as never));
+    } catch (err) {
+      throw this.mapError(err, `flushing ${file} (fsync@openssh.com)`);
+    } finally {
+      this.sftp.close(handle, () => undefined);
+    }
+    return true;
   }
 
   async sha256(p: string, opts: UploadOptions = {}): Promise<{ sha256: string; method: string }> {

@@ -48,7 +48,7 @@ export class CommandSource implements Source {
     try {
       r = await pipeCommand({
         cmd: this.program, args: this.cfg.command.slice(1), env, cwd: this.cfg.cwd,
-        compressionLevel: this.cfg.compress ? ctx.compressionLevel : undefined, signal: ctx.signal,
+        compressionLevel: this.cfg.compress ? ctx.compressionLevel : undefined, signal: ctx.signal, outFd: ctx.outputFd,
       }, out);
     } catch (err) {
       ctx.signal.throwIfAborted();

@@ -40,11 +40,15 @@ export class FilesSource implements Source {
   async dump(out: Writable, ctx: DumpContext): Promise<DumpOutcome> {
     const listFile = path.join(ctx.stagingDir, `${this.name}.list`);
     const tar = spawn('tar', this.tarArgs(listFile, ctx.snapshot?.file), { stdio: ['ignore', 'pipe', 'pipe'] });
-    const zstd = spawn('zstd', ['-q', '-c', '-T0', `-${ctx.compressionLevel}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // tar's output goes to zstd through an OS pipe, and zstd writes the component file itself when it may: the
+    // uncompressed and compressed bytes never pass through the event loop.
+    const zstd = spawn('zstd', ['-q', '-c', '-T0', `-${ctx.compressionLevel}`], { stdio: [tar.stdout, ctx.outputFd ?? 'pipe', 'pipe'] });
+    // This process's end of tar's stdout is not needed (zstd has its own): closing it lets tar see EPIPE if zstd dies.
+    tar.stdout.destroy();
     let tarErr = '';
     let zstdErr = '';
     tar.stderr.on('data', (d: Buffer) => { if (tarErr.length < 1 << 16) tarErr += d.toString(); });
-    zstd.stderr.on('data', (d: Buffer) => { if (zstdErr.length < 1 << 16) zstdErr += d.toString(); });
+    zstd.stderr!.on('data', (d: Buffer) => { if (zstdErr.length < 1 << 16) zstdErr += d.toString(); });
     const exited = (p: ReturnType<typeof spawn>) => new Promise<number | null>((resolve, reject) => {
       p.on('error', reject);
       p.on('close', (code, signal) => resolve(code ?? (signal ? 128 : null)));
@@ -54,9 +58,7 @@ export class FilesSource implements Source {
     const kill = () => { tar.kill('SIGKILL'); zstd.kill('SIGKILL'); };
     ctx.signal.addEventListener('abort', kill, { once: true });
     try {
-      tar.stdout.pipe(zstd.stdin);
-      zstd.stdin.on('error', () => undefined); // EPIPE when zstd dies first: reported through its exit code
-      const piped = pipeline(zstd.stdout, out, { signal: ctx.signal });
+      const piped = zstd.stdout ? pipeline(zstd.stdout, out, { signal: ctx.signal }) : Promise.resolve();
       const [tarCode, zstdCode] = await Promise.all([tarExit, zstdExit, piped]);
       ctx.signal.throwIfAborted();
       if (zstdCode !== 0) throw new BackupError('DUMP_FAILED', `source "${this.name}": zstd exited ${zstdCode}: ${tail(zstdErr)}`);

@@ -126,7 +126,7 @@ export class MysqlSource implements Source {
       let r;
       try {
         r = await pipeCommand({
-          cmd: tools.dump, args: dumpArgs(this.cfg, optionFile), compressionLevel: ctx.compressionLevel, tailBytes: 4096, signal: ctx.signal,
+          cmd: tools.dump, args: dumpArgs(this.cfg, optionFile), compressionLevel: ctx.compressionLevel, tailBytes: 4096, signal: ctx.signal, outFd: ctx.outputFd,
         }, out);
       } catch (err) {
         ctx.signal.throwIfAborted();

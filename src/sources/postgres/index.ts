@@ -246,7 +246,7 @@ export class PostgresSource implements Source {
 
     let zstd: Proc | undefined;
     try {
-      zstd = spawnZstd(ctx.compressionLevel, local.signal);
+      zstd = spawnZstd(ctx.compressionLevel, local.signal, ctx.outputFd);
       const z = zstd;
       // The first failure stops everything else (children killed) and is the one reported.
       let first: { error: unknown } | undefined;
@@ -254,7 +254,7 @@ export class PostgresSource implements Source {
       const [, zExit] = await Promise.allSettled([
         fail(pipeline(Readable.from(tar(), { objectMode: false }), z.child.stdin as Writable)),
         fail(z.done),
-        fail(pipeline(z.child.stdout as Readable, out, { signal: local.signal })),
+        ...(ctx.outputFd === undefined ? [fail(pipeline(z.child.stdout as Readable, out, { signal: local.signal }))] : []),
       ]);
       ctx.signal.throwIfAborted();
       if (first?.error instanceof BackupError) throw first.error;
