@@ -21,6 +21,7 @@ export interface PhaseTimes {
   /** WorkflowExecutionStarted → WorkflowExecutionCompleted, seconds. */
   workflowS: number;
   /** Time in the workflow not covered by an activity's execution (workflow tasks, scheduling), seconds. */
+  /** Workflow time not covered by any activity (the union of their intervals). */
   outsideActivitiesS: number;
 }
 
@@ -67,7 +68,8 @@ export async function phasesFromHistory(handle: WorkflowHandle): Promise<PhaseTi
   const byType = new Map<string, { queueS: number; runS: number; attempts: number }>();
   let wfStart = Number.NaN;
   let wfEnd = Number.NaN;
-  let inActivities = 0;
+  // Activities may overlap (checksum runs beside verify): time in activities is the union of their intervals.
+  const intervals: [number, number][] = [];
   for (const e of events) {
     const at = tsMs(e.eventTime);
     const id = String(e.eventId);
@@ -85,8 +87,14 @@ export async function phasesFromHistory(handle: WorkflowHandle): Promise<PhaseTi
       t.runS += (at - st.at) / 1000;
       t.attempts += st.attempt;
       byType.set(s.type, t);
-      inActivities += (at - st.at) / 1000;
+      intervals.push([st.at, at]);
     }
+  }
+  let inActivities = 0;
+  let reach = -Infinity;
+  for (const [a, b] of intervals.sort((x, y) => x[0] - y[0])) {
+    if (b > reach) inActivities += (b - Math.max(a, reach)) / 1000;
+    reach = Math.max(reach, b);
   }
   const workflowS = (wfEnd - wfStart) / 1000;
   return {

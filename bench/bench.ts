@@ -128,7 +128,7 @@ function backupTables(b: BackupReport): string {
     ];
   });
   const main = table(['contender', 'n', 's median [min–max]', 'MB/s of source median [min–max]', 'speed-up vs script', 'output MB', 'client CPU s', 'server CPU s', 'busy cores', 'foreign cores', 'node peak RSS MiB'], rows);
-  const order = ['preflight', 'preflight (queue)', 'dump', 'dump (queue)', 'archive', 'archive (queue)', 'upload', 'upload (queue)', 'verify', 'verify (queue)', 'finalize', 'finalize (queue)', 'cleanup', 'cleanup (queue)', 'outside activities', 'workflow', 'start→result (client)'];
+  const order = ['preflight', 'preflight (queue)', 'dump', 'dump (queue)', 'archive', 'archive (queue)', 'upload', 'upload (queue)', 'verify', 'verify (queue)', 'checksum', 'checksum (queue)', 'finalize', 'finalize (queue)', 'cleanup', 'cleanup (queue)', 'outside activities', 'workflow', 'start→result (client)'];
   const mineKeys = [...order.filter((k) => k in mine.phaseMedians), ...Object.keys(mine.phaseMedians).filter((k) => !order.includes(k))];
   const phases = table(['backupctl phase (workflow history)', 'median s'], mineKeys.map((k) => [k, fmt(mine.phaseMedians[k], 3)]));
   const baseOrder = ['archive', 'hash', 'upload', 'verify', 'rename'];

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
-import { lstat, mkdir, open, readdir, rm } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type Readable, type Writable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BackupError } from '../errors.js';
 import { spawn } from 'node:child_process';
@@ -35,61 +35,81 @@ export async function unpackComponent(c: ComponentSource, root: string, signal: 
   let rel: string;
   try {
     let seen = 0;
-    const tap = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        seen += chunk.length;
-        onBytes(chunk.length);
-        cb(null, chunk);
-      },
-    });
-    const input = createReadStream(c.file, { start: c.start, end: c.start + c.size - 1, highWaterMark: 1 << 20 });
-    let sink: Writable;
     let outFile: Awaited<ReturnType<typeof open>> | undefined;
+    // Compressed components: `dd` reads the component's bytes out of the artifact and hands them to zstd through an OS
+    // pipe, so they never pass through this process. Others are copied through a stream.
+    let feeder: Child | undefined;
+    const feed = () => {
+      feeder = start('dd', [`if=${c.file}`, 'iflag=skip_bytes,count_bytes', `skip=${c.start}`, `count=${c.size}`, 'bs=1M'], 'ignore', 'pipe', local.signal);
+      procs.push(feeder);
+      return feeder.child.stdout as Readable;
+    };
+    let copy: (() => Promise<void>) | undefined;
     if (c.type === 'files' || c.type === 'postgres') {
       rel = c.type === 'files' ? LAYOUT.files(c.name) : LAYOUT.postgres(c.name);
       const dest = path.join(root, rel);
       // A database component is whole in every backup: a later one in the chain replaces the earlier one.
       if (c.type === 'postgres') await rm(dest, { recursive: true, force: true });
       await mkdir(dest, { recursive: true });
-      const z = start('zstd', ['-d', '-q', '-c'], 'pipe', 'pipe', local.signal);
+      const input = feed();
+      const z = start('zstd', ['-d', '-q', '-c'], input, 'pipe', local.signal);
       const args = c.type === 'files' ? ['--listed-incremental=/dev/null', '-x', '-f', '-', '-C', dest] : ['-x', '-f', '-', '-C', dest];
       const t = start('tar', args, z.child.stdout as Readable, 'pipe', local.signal);
       t.child.stdout?.resume();
-      // tar holds its own copy of the pipe: this process's end must close, or zstd's 'close' never comes.
+      // The children hold their own copies of the pipes: this process's ends must close, or 'close' never comes.
+      input.destroy();
       (z.child.stdout as Readable).destroy();
       procs.push(z, t);
-      sink = z.child.stdin as Writable;
     } else {
       rel = c.type === 'mysql' ? LAYOUT.mysql(c.name) : LAYOUT.command(c.name, c.member);
       const dest = path.join(root, rel);
       await mkdir(path.dirname(dest), { recursive: true });
       outFile = await open(dest, 'w', 0o600);
       if (c.member.endsWith('.zst')) {
-        const z = start('zstd', ['-d', '-q', '-c'], 'pipe', outFile.fd, local.signal);
-        procs.push(z);
-        sink = z.child.stdin as Writable;
+        const input = feed();
+        procs.push(start('zstd', ['-d', '-q', '-c'], input, outFile.fd, local.signal));
+        input.destroy();
       } else {
-        sink = outFile.createWriteStream({ autoClose: false });
+        const sink = outFile.createWriteStream({ autoClose: false });
+        const tap = new Transform({
+          transform(chunk: Buffer, _enc, cb) {
+            seen += chunk.length;
+            onBytes(chunk.length);
+            cb(null, chunk);
+          },
+        });
+        copy = () => pipeline(createReadStream(c.file, { start: c.start, end: c.start + c.size - 1, highWaterMark: 1 << 20 }), tap, sink, { signal: local.signal })
+          .finally(() => sink.destroy());
       }
     }
+    // dd's progress is its input file's position (bytes read from the artifact), polled once a second.
+    const fdinfo = feeder ? `/proc/${feeder.child.pid}/fdinfo/0` : undefined;
+    const poll = fdinfo ? setInterval(() => {
+      readFile(fdinfo, 'utf8').then((t) => {
+        const pos = Number(/^pos:\s*(\d+)/m.exec(t)?.[1] ?? Number.NaN) - c.start;
+        if (pos > seen) { onBytes(pos - seen); seen = pos; }
+      }, () => undefined);
+    }, 1000) : undefined;
     try {
-      let feedError: unknown;
-      const fed = pipeline(input, tap, sink, { signal: local.signal }).catch((err: unknown) => {
-        feedError = err;
-        for (const p of procs) p.child.stdin?.destroy();
-      });
+      const copied = copy?.();
       const results = await Promise.all(procs.map((p) => p.done));
-      await fed;
+      await copied;
       signal.throwIfAborted();
-      results.forEach((e, i) => {
-        if (e.code !== 0 && !(feedError && e.signal)) {
-          throw new BackupError('RESTORE_FAILED', `unpacking component ${c.member} of ${c.artifactPath}: ${procs[i]!.cmd} ${describeExit(e)}: ${lastLines(procs[i]!.stderr(), 5)}`, {
-            hint: 'check free space and permissions in the target directory\'s file system',
-          });
-        }
-      });
-      if (feedError) throw feedError;
+      // Every process that failed, the last of the pipe first (a full disk stops tar, which then breaks zstd's pipe).
+      const failed = procs.map((p, i) => ({ p, e: results[i]! })).filter(({ e }) => e.code !== 0).reverse();
+      if (failed.length > 0) {
+        throw new BackupError('RESTORE_FAILED', `unpacking component ${c.member} of ${c.artifactPath}: ${failed.map(({ p, e }) => `${p.cmd} ${describeExit(e)}: ${lastLines(p.stderr(), 5)}`).join('; ')}`, {
+          hint: 'check free space and permissions in the target directory\'s file system',
+        });
+      }
+      if (feeder) {
+        // dd says how many bytes it copied: all of the component's, or the unpack does not count.
+        const copiedBytes = Number(/^(\d+) bytes/m.exec(feeder.stderr())?.[1] ?? Number.NaN);
+        if (copiedBytes > seen) onBytes(copiedBytes - seen);
+        seen = copiedBytes;
+      }
     } finally {
+      if (poll) clearInterval(poll);
       await outFile?.close();
     }
     if (seen !== c.size) {
@@ -107,8 +127,9 @@ interface Child extends Proc {
 }
 
 /** Starts a program with the given stdin and stdout (a stream, a file descriptor, or a pipe); stderr kept as a tail. */
-function start(cmd: string, args: string[], stdin: Readable | 'pipe', stdout: number | 'pipe', signal: AbortSignal): Child {
-  const child = spawn(cmd, args, { stdio: [stdin, stdout, 'pipe'] });
+function start(cmd: string, args: string[], stdin: Readable | 'pipe' | 'ignore', stdout: number | 'pipe', signal: AbortSignal): Child {
+  // C locale: tar's and dd's messages (dd's byte count is parsed) in one language.
+  const child = spawn(cmd, args, { stdio: [stdin, stdout, 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
   const err = new TailBuffer(16 * 1024);
   child.stderr!.on('data', (d: Buffer) => err.push(d));
   const kill = () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); };

@@ -83,4 +83,37 @@ describe('unpack', () => {
     expect((err as Error).message).toMatch(/unpacking component app-files.tar.zst of daily\/broken.tar: (zstd|tar) exited/);
     expect(existsSync(root) && statSync(root).isDirectory()).toBe(true);
   });
+
+  it('a component in the middle of an artifact: exactly its bytes are unpacked (files and a single compressed dump), and counted', async () => {
+    const data = path.join(tmp, 'data4');
+    mkdirSync(data);
+    writeFileSync(path.join(data, 'x.txt'), 'x'.repeat(5000));
+    const files = component('mid', data, path.join(tmp, 'mid.snar'));
+    const dump = path.join(tmp, 'db.sql.zst');
+    execFileSync('sh', ['-c', `printf 'CREATE TABLE t (a int);\n-- Dump completed\n' | zstd -q -c > '${dump}'`]);
+    // junk | files component | junk | dump component | junk, as offsets in one artifact file.
+    const junk = (n: number, b: number) => Buffer.alloc(n, b);
+    const parts = [junk(700, 0x41), readFileSync(files.file), junk(333, 0x42), readFileSync(dump), junk(300, 0x43)];
+    const artifact = path.join(tmp, 'artifact-mid.tar');
+    writeFileSync(artifact, Buffer.concat(parts));
+    const root = path.join(tmp, 'restore4');
+    mkdirSync(root);
+    let seen = 0;
+    const signal = new AbortController().signal;
+    await unpackComponent({ ...files, file: artifact, start: 700 }, root, signal, (n) => { seen += n; });
+    expect(readFileSync(path.join(root, 'files', 'app-files', path.relative('/', data), 'x.txt'), 'utf8')).toBe('x'.repeat(5000));
+    const dumpStart = 700 + parts[1]!.length + 333;
+    const rel = await unpackComponent({ file: artifact, start: dumpStart, size: parts[3]!.length, name: 'db', type: 'mysql', member: 'db.sql.zst', artifactPath: 'daily/mid.tar' }, root, signal, (n) => { seen += n; });
+    expect(readFileSync(path.join(root, rel), 'utf8')).toBe('CREATE TABLE t (a int);\n-- Dump completed\n');
+    expect(seen).toBe(parts[1]!.length + parts[3]!.length);
+  });
+
+  it('hashes only the ranges when the whole stream is not asked for', async () => {
+    const data = Buffer.from(Array.from({ length: 10_000 }, (_, i) => i % 256));
+    const h = new RangeHasher([{ start: 100, end: 9000 }], 4, false);
+    const buf = h.take(10_000);
+    data.copy(buf);
+    await h.update(buf, data.length);
+    expect(await h.digest()).toEqual({ digest: '', parts: [createHash('sha256').update(data.subarray(100, 9000)).digest('hex')] });
+  });
 });
