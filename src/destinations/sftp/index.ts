@@ -218,9 +218,7 @@ export class SftpSession implements DestinationSession {
     }
     const src = await open(localFile, 'r');
     const hasher = new ThreadHasher();
-    // ssh2's TCP socket (not public API: without it, writes are simply not corked).
-    const raw = (this.client as unknown as { _sock?: { cork?: unknown; uncork?: unknown } })._sock;
-    const sock = typeof raw?.cork === 'function' && typeof raw.uncork === 'function' ? raw as { cork(): void; uncork(): void } : undefined;
+    const sock = this.corkable();
     let readPos = 0;
     let acked = 0;
     let inFlight = 0;
@@ -367,6 +365,12 @@ export class SftpSession implements DestinationSession {
         ch.end();
       });
     });
+  }
+
+  /** ssh2's TCP socket, to cork a batch of packets into one writev() (not public API: without it, nothing is corked). */
+  private corkable(): { cork(): void; uncork(): void } | undefined {
+    const raw = (this.client as unknown as { _sock?: { cork?: unknown; uncork?: unknown } })._sock;
+    return typeof raw?.cork === 'function' && typeof raw.uncork === 'function' ? raw as { cork(): void; uncork(): void } : undefined;
   }
 
   /** fsync@openssh.com on a handle of its own: the kernel flushes the file's dirty pages whichever handle wrote them. */
