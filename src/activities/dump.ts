@@ -67,15 +67,18 @@ export function dump(deps: ActivityDeps) {
     const app = await open(file, 'a');
     const out = app.createWriteStream({ autoClose: false });
     const report = progressReporter({ step: 'dump', source: input.source });
-    let size = 0;
-    const measure = async () => { size = Math.max(0, (await app.stat()).size - start); report(size); };
-    const ticker = setInterval(() => { measure().catch(() => undefined); }, 1000);
+    // Progress only: a tick's stat may complete after the final one below, so it never sets the component's size.
+    let written = 0;
+    const ticker = setInterval(() => {
+      app.stat().then((st) => { written = Math.max(written, st.size - start); report(written); }, () => undefined);
+    }, 1000);
     let outcome;
+    let size: number;
     try {
       outcome = await source.dump(out, {
         signal: Context.current().cancellationSignal, stagingDir: dir, compressionLevel: config.settings.compressionLevel,
         // Sources that spool before they write (pg_dump + pg_restore --list) still report that they are alive.
-        heartbeat: () => report(size),
+        heartbeat: () => report(written),
         snapshot,
         outputFd: app.fd,
       });
@@ -87,7 +90,6 @@ export function dump(deps: ActivityDeps) {
       }
       size = (await app.stat()).size - start;
     } catch (err) {
-      out.destroy();
       const e = err as NodeJS.ErrnoException;
       if (e.code === 'ENOSPC' || /No space left on device/.test(errorMessage(err))) {
         throw new BackupError('STAGING_SPACE', `the staging disk filled up while dumping source "${input.source}" into ${dir}`, { cause: err, hint: `free space under ${config.stateDir}` });

@@ -89,8 +89,10 @@ export function fetchArtifact(deps: ActivityDeps) {
     if (result.bytes !== a.size) throw await refuse(`gave ${result.bytes} bytes, its manifest says ${a.size}`);
     if (sha256 !== a.sha256) throw await refuse(`has SHA-256 ${sha256}, its manifest says ${a.sha256}`);
     // Hashed in the same pass: each component's bytes, where the manifest puts them.
-    for (const [i, c] of a.components.entries()) {
-      if (input.components && parts[i] !== c.sha256) throw await refuse(`holds component ${c.member} with SHA-256 ${parts[i]}, its manifest says ${c.sha256}`);
+    if (input.components) {
+      for (const [i, c] of a.components.entries()) {
+        if (parts[i] !== c.sha256) throw await refuse(`holds component ${c.member} with SHA-256 ${parts[i]}, its manifest says ${c.sha256}`);
+      }
     }
     // The member headers must name the manifest's components, with their sizes.
     const fh = await open(file, 'r');

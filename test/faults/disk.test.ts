@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeDestinations } from '../../src/destinations/index.js';
 import { startSshd, type SshdHandle } from '../helpers/sshd.js';
 import { LogBuffer, runCommand, waitFor } from '../helpers/util.js';
-import { startEnv, withWorker, writeJob, type Env, type JobSetup } from '../e2e/fixture.js';
-import { assertInvariant, failureMessage, localRemote, namespaceRemote, outcomeOf, snapshot, startRun, title } from './support.js';
+import { startEnv, writeJob, type Env, type JobSetup } from '../e2e/fixture.js';
+import { assertInvariant, runToOutcome, failureMessage, localRemote, namespaceRemote, outcomeOf, snapshot, startRun, title } from './support.js';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 const cli = path.join(repo, 'bin', 'backupctl.js');
@@ -56,10 +56,7 @@ describe('fault injection: disks that fill up', () => {
     recordSmallLastBackup(job);
     const remote = namespaceRemote(small);
     const before = await snapshot(remote);
-    const { handle, outcome } = await withWorker(env, job, async () => {
-      const h = await startRun(env, job);
-      return { handle: h, outcome: await outcomeOf(h) };
-    });
+    const { handle, outcome } = await runToOutcome(env, job);
     await assertInvariant({ id: 'remote-full-upload', handle, outcome, remotes: [remote], before: [before], smtp: env.smtp, job });
     const message = failureMessage(outcome);
     expect(message).toMatch(/failed in the upload step: destination "nas" .*: the remote disk is full while writing .*\.tmp/s);
@@ -74,10 +71,7 @@ describe('fault injection: disks that fill up', () => {
     const job = await jobOnSmallDisk(12);
     const remote = namespaceRemote(small);
     const before = await snapshot(remote);
-    const { handle, outcome } = await withWorker(env, job, async () => {
-      const h = await startRun(env, job);
-      return { handle: h, outcome: await outcomeOf(h) };
-    });
+    const { handle, outcome } = await runToOutcome(env, job);
     await assertInvariant({ id: 'remote-full-preflight', handle, outcome, remotes: [remote], before: [before], smtp: env.smtp, job });
     expect(failureMessage(outcome)).toMatch(/failed in the preflight step: not enough space on destination "nas" \(sftp:.*\): [\d.]+ MiB free, 14\.\d MiB needed/);
     expect(await scheduledActivities(handle)).not.toContain('dump');

@@ -11,7 +11,7 @@ import { startHttpSink } from '../helpers/http-sink.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 import { runCommand, sleep } from '../helpers/util.js';
 import { startEnv, withWorker, writeJob, type Env } from '../e2e/fixture.js';
-import { assertInvariant, failureMessage, localRemote, nextSlot, outcomeOf, snapshot, startRun, title } from './support.js';
+import { assertInvariant, runToOutcome, failureMessage, localRemote, nextSlot, outcomeOf, snapshot, startRun, title } from './support.js';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 const cli = path.join(repo, 'bin', 'backupctl.js');
@@ -74,10 +74,7 @@ describe('fault injection: notifier away, racing starts, files changing under ta
       // stalls after its first bytes, before the headers are complete.
       smtpProxy.arm({ kind: 'cut', afterBytes: 700 });
       hookProxy.arm({ kind: 'stall', afterBytes: 40 });
-      const { handle, outcome } = await withWorker(env, job, async () => {
-        const h = await startRun(env, job);
-        return { handle: h, outcome: await outcomeOf(h) };
-      });
+      const { handle, outcome } = await runToOutcome(env, job);
       expect(smtpProxy.events.map((e) => e.kind)).toEqual(['cut']);
       expect(hookProxy.events.map((e) => e.kind)).toEqual(['stall']);
       await assertInvariant({ id: 'notifiers-cut', handle, outcome, remotes: [remote], before: [before], smtp, job, note: 'mail and webhook each delivered once after a retry' });
@@ -130,10 +127,7 @@ describe('fault injection: notifier away, racing starts, files changing under ta
     let handle;
     let outcome;
     try {
-      ({ handle, outcome } = await withWorker(env, job, async () => {
-        const h = await startRun(env, job);
-        return { handle: h, outcome: await outcomeOf(h) };
-      }));
+      ({ handle, outcome } = await runToOutcome(env, job));
     } finally {
       writer.kill('SIGKILL');
     }

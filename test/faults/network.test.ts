@@ -6,7 +6,7 @@ import { closeDestinations } from '../../src/destinations/index.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { sleep, waitFor } from '../helpers/util.js';
 import { startEnv, withWorker, writeJob, type Env } from '../e2e/fixture.js';
-import { assertInvariant, failureMessage, localRemote, outcomeOf, snapshot, startRun, title, type ScenarioId } from './support.js';
+import { assertInvariant, runToOutcome, failureMessage, localRemote, outcomeOf, snapshot, startRun, title, type ScenarioId } from './support.js';
 
 let env: Env;
 let proxy: FaultProxy;
@@ -87,10 +87,7 @@ describe('fault injection: the network between the worker and the SFTP server', 
     const before = await snapshot(remote);
     await env.sshd.down();
     try {
-      const { handle, outcome } = await withWorker(env, job, async () => {
-        const h = await startRun(env, job);
-        return { handle: h, outcome: await outcomeOf(h) };
-      });
+      const { handle, outcome } = await runToOutcome(env, job);
       await assertInvariant({ id: 'sshd-down', handle, outcome, remotes: [remote], before: [before], smtp: env.smtp, job });
       const message = failureMessage(outcome);
       expect(message).toMatch(/failed in the preflight step after 3 attempts: destination "nas" .*cannot connect: .*ECONNREFUSED/s);

@@ -7,7 +7,7 @@ import { expect } from 'vitest';
 import { BACKUP_WORKFLOW, backupWorkflowId, type BackupResult, type Manifest } from '../../src/shared.js';
 import type { SmtpSink } from '../helpers/smtp-sink.js';
 import type { SshdHandle } from '../helpers/sshd.js';
-import { listFiles, type Env, type JobSetup } from '../e2e/fixture.js';
+import { listFiles, withWorker, type Env, type JobSetup } from '../e2e/fixture.js';
 
 /**
  * The scenario table: each row names a fault, where it strikes, and the only outcomes allowed.
@@ -107,6 +107,14 @@ export async function outcomeOf(handle: WorkflowHandle): Promise<Outcome> {
     if (!(err instanceof WorkflowFailedError)) throw err;
     return { kind: 'b', error: err, cancelled: err.cause instanceof CancelledFailure };
   }
+}
+
+/** Starts a run with a plain worker for the job and waits for its end. */
+export function runToOutcome(env: Env, job: JobSetup): Promise<{ handle: WorkflowHandle; outcome: Outcome }> {
+  return withWorker(env, job, async () => {
+    const handle = await startRun(env, job);
+    return { handle, outcome: await outcomeOf(handle) };
+  });
 }
 
 export interface InvariantInput {
