@@ -46,7 +46,7 @@ export function checksum(deps: ActivityDeps) {
       }
       return { components: (await hasher.digest()).parts };
     } catch (err) {
-      hasher.destroy();
+      void hasher.destroy();
       throw err;
     } finally {
       await fh.close();

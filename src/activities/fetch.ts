@@ -1,4 +1,5 @@
 import { mkdir, open, rm, statfs } from 'node:fs/promises';
+import type { ChunkSink } from '../destinations/types.js';
 import { Context } from '@temporalio/activity';
 import { withDestination } from '../destinations/index.js';
 import { BackupError } from '../errors.js';
@@ -45,8 +46,9 @@ function parseHeader(buf: Buffer): { name: string; size: number } {
 }
 
 /**
- * Downloads one artifact of a restore chain into staging, hashing it on a thread as it arrives (with `components`, each
- * component too, in the same pass), and refuses it unless its size and SHA-256, (those components' SHA-256) and every
+ * Downloads one artifact of a restore chain into staging: a thread writes each chunk to the file and hashes it as it
+ * arrives (with `components`, each component too, in the same pass), off the event loop that decrypts the transfer.
+ * Refuses it unless its size and SHA-256, (those components' SHA-256) and every
  * member header (name, size) equal its manifest's.
  * Nothing is unpacked here: a refused artifact is deleted and the restore fails (permanently) naming it.
  */
@@ -71,21 +73,35 @@ export function fetchArtifact(deps: ActivityDeps) {
     const started = Date.now();
     const report = progressReporter({ step: 'fetch', artifact: a.path, total: a.size });
     const ranges = memberRanges(a.components);
-    const hasher = new RangeHasher(input.components ? ranges.map((r) => ({ start: r.start, end: r.start + r.size })) : []);
+    const out = await open(file, 'w', 0o600);
+    const hasher = new RangeHasher(input.components ? ranges.map((r) => ({ start: r.start, end: r.start + r.size })) : [], 64, true, out.fd);
+    // A failed write on the worker is this machine's problem, not the destination's: it keeps its own code and names the file.
+    const writeFailure = (err: NodeJS.ErrnoException): never => {
+      if (err.code === 'ENOSPC' || err.code === 'EDQUOT') {
+        throw new BackupError('STAGING_SPACE', `the worker's disk filled up while downloading ${a.path} into ${file}`, { cause: err, hint: `free space under ${config.stateDir}` });
+      }
+      throw new BackupError('RESTORE_FAILED', `writing the download of ${a.path} to ${file}: ${err.message}`, { cause: err, permanent: false });
+    };
+    const sink: ChunkSink = { take: (n) => hasher.take(n), update: (buf, len) => hasher.update(buf, len).catch(writeFailure) };
     let result;
+    let digests;
     try {
       result = await withDestination(config, input.destination, async (d) => {
         const st = await d.stat(a.path);
         if (!st) throw new BackupError('RESTORE_NOT_FOUND', `${where} is missing, although its manifest is there`, { hint: 'restore another backup (--backup, --at) or from another destination' });
         if (st.size !== a.size) throw await refuse(`has ${st.size} bytes, its manifest says ${a.size}`);
-        return d.download(a.path, file, { signal: Context.current().cancellationSignal, onProgress: report, sink: hasher });
+        return d.download(a.path, { signal: Context.current().cancellationSignal, onProgress: report, sink });
       });
+      digests = await hasher.digest().catch(writeFailure);
     } catch (err) {
-      hasher.destroy();
+      // The thread must be gone before its file descriptor is closed (a reused descriptor would take its writes).
+      await hasher.destroy();
+      await out.close();
       await rm(file, { force: true });
       throw err;
     }
-    const { digest: sha256, parts } = await hasher.digest();
+    await out.close();
+    const { digest: sha256, parts } = digests;
     if (result.bytes !== a.size) throw await refuse(`gave ${result.bytes} bytes, its manifest says ${a.size}`);
     if (sha256 !== a.sha256) throw await refuse(`has SHA-256 ${sha256}, its manifest says ${a.sha256}`);
     // Hashed in the same pass: each component's bytes, where the manifest puts them.

@@ -14,8 +14,9 @@ export interface UploadOptions {
 }
 
 /**
- * Receives a download's bytes in order, in buffers it hands out (so that they can move to a hashing thread without a
- * copy): `take` a buffer, fill it, `update` gives it back (the caller must not touch it afterwards).
+ * Receives a download's bytes in order, in buffers it hands out (so that they can move to a thread without a copy):
+ * `take` a buffer, fill it, `update` gives it back (the caller must not touch it afterwards). The sink stores the bytes
+ * (the restore's sink writes and hashes them on a thread): a destination only reads.
  */
 export interface ChunkSink {
   take(size: number): Buffer;
@@ -38,10 +39,10 @@ export interface DestinationSession {
   /** Streams a local file to `path` (creating its directories), returning the SHA-256 of what was sent. */
   upload(localFile: string, path: string, opts?: UploadOptions): Promise<{ bytes: number; sha256: string }>;
   /**
-   * Streams the stored file at `path` into `localFile` (created, mode 0600), passing every byte through `sink` in order;
-   * returns the bytes read. Throws RESTORE_NOT_FOUND when the file does not exist.
+   * Reads the stored file at `path` and passes every byte to `opts.sink`, in order; returns the bytes read. Throws
+   * RESTORE_NOT_FOUND when the file does not exist.
    */
-  download(path: string, localFile: string, opts: DownloadOptions): Promise<{ bytes: number }>;
+  download(path: string, opts: DownloadOptions): Promise<{ bytes: number }>;
   stat(path: string): Promise<{ size: number } | undefined>;
   /** Flushes a stored file to stable storage (fsync). False when the destination cannot (no `fsync@openssh.com`). */
   sync(path: string): Promise<boolean>;

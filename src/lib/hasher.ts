@@ -29,6 +29,6 @@ export class ThreadHasher {
   }
 
   destroy(): void {
-    this.inner.destroy();
+    void this.inner.destroy();
   }
 }

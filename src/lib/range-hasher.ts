@@ -4,12 +4,16 @@ import { Worker } from 'node:worker_threads';
  * SHA-256 of a whole stream and, in the same pass on a worker thread, of byte ranges of it (the members of an
  * artifact): a download is checked against its manifest's artifact and component hashes without reading it twice.
  * Buffers from `take()` are transferred to the thread and come back once hashed, to be handed out again (ThreadHasher,
- * the plain SHA-256 of a stream, is this without ranges).
+ * the plain SHA-256 of a stream, is this without ranges). With a file descriptor, the thread also writes each buffer at
+ * its offset in the stream before hashing it: a download is stored and hashed off the event loop, in one pass.
  */
 const WORKER_CODE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
+const { writeSync } = require('node:fs');
 const ranges = workerData.ranges;
+const fd = workerData.fd;
+let failed = false;
 const whole = workerData.whole ? createHash('sha256') : undefined;
 const parts = ranges.map(() => createHash('sha256'));
 let pos = 0;
@@ -19,6 +23,15 @@ parentPort.on('message', (m) => {
     return;
   }
   const u = new Uint8Array(m.buf, 0, m.len);
+  if (fd !== undefined && !failed) {
+    try {
+      let off = 0;
+      while (off < m.len) off += writeSync(fd, u, off, m.len - off, pos + off);
+    } catch (err) {
+      failed = true;
+      parentPort.postMessage({ error: { message: err.message, code: err.code } });
+    }
+  }
   if (whole) whole.update(u);
   const end = pos + m.len;
   for (let i = 0; i < ranges.length; i++) {
@@ -46,12 +59,20 @@ export class RangeHasher {
   private readonly result: Promise<RangeDigests>;
   private failed: Error | undefined;
 
-  /** `ranges`: [start, end) byte offsets in the stream; `whole`: also hash the whole stream. */
-  constructor(ranges: { start: number; end: number }[], private readonly maxPending = 64, whole = true) {
-    this.worker = new Worker(WORKER_CODE, { eval: true, workerData: { ranges, whole } });
+  /**
+   * `ranges`: [start, end) byte offsets in the stream; `whole`: also hash the whole stream; `fd`: also write the stream
+   * to this file (opened for writing; it must stay open until `digest()` or `destroy()` has settled).
+   */
+  constructor(ranges: { start: number; end: number }[], private readonly maxPending = 64, whole = true, fd?: number) {
+    this.worker = new Worker(WORKER_CODE, { eval: true, workerData: { ranges, whole, fd } });
     this.result = new Promise<RangeDigests>((resolve, reject) => {
-      this.worker.on('message', (m: { ack?: ArrayBuffer; digest?: string; parts?: string[] }) => {
-        if (m.ack) {
+      this.worker.on('message', (m: { ack?: ArrayBuffer; digest?: string; parts?: string[]; error?: { message: string; code?: string } }) => {
+        if (m.error) {
+          // A failed write: the stream is not stored, so nothing more is accepted.
+          this.failed = Object.assign(new Error(m.error.message), { code: m.error.code });
+          reject(this.failed);
+          for (const w of this.waiters.splice(0)) w();
+        } else if (m.ack) {
           this.pending--;
           if (this.free.length < this.maxPending) this.free.push(m.ack);
           this.waiters.shift()?.();
@@ -60,7 +81,11 @@ export class RangeHasher {
           void this.worker.terminate();
         }
       });
-      this.worker.on('error', (err) => { this.failed = err; reject(err); });
+      this.worker.on('error', (err) => {
+        this.failed = err;
+        reject(err);
+        for (const w of this.waiters.splice(0)) w();
+      });
     });
     this.result.catch(() => undefined);
   }
@@ -76,6 +101,7 @@ export class RangeHasher {
     this.pending++;
     this.worker.postMessage({ buf: buf.buffer, len }, [buf.buffer as ArrayBuffer]);
     if (this.pending >= this.maxPending) await new Promise<void>((r) => this.waiters.push(r));
+    if (this.failed) throw this.failed;
   }
 
   digest(): Promise<RangeDigests> {
@@ -83,7 +109,8 @@ export class RangeHasher {
     return this.result;
   }
 
-  destroy(): void {
-    void this.worker.terminate();
+  /** Stops the thread; resolves once it can no longer write. */
+  async destroy(): Promise<void> {
+    await this.worker.terminate();
   }
 }

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, copyFileSync, existsSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, copyFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -115,5 +115,36 @@ describe('unpack', () => {
     data.copy(buf);
     await h.update(buf, data.length);
     expect(await h.digest()).toEqual({ digest: '', parts: [createHash('sha256').update(data.subarray(100, 9000)).digest('hex')] });
+  });
+
+  it('with a file descriptor, the thread stores the stream at its offsets as it hashes it; a failed write fails the stream', async () => {
+    const data = Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 31) % 253));
+    const file = path.join(tmp, 'stored.bin');
+    const fd = openSync(file, 'w');
+    const h = new RangeHasher([], 2, true, fd);
+    for (let off = 0; off < data.length; off += 30_000) {
+      const n = Math.min(30_000, data.length - off);
+      const buf = h.take(30_000);
+      data.copy(buf, 0, off, off + n);
+      await h.update(buf, n);
+    }
+    expect((await h.digest()).digest).toBe(createHash('sha256').update(data).digest('hex'));
+    closeSync(fd);
+    expect(readFileSync(file).equals(data)).toBe(true);
+
+    // A descriptor opened for reading: the first write fails, and so does every later update and the digest.
+    const ro = openSync(file, 'r');
+    const bad = new RangeHasher([], 1, true, ro);
+    const updates: Promise<unknown>[] = [];
+    for (let i = 0; i < 4; i++) {
+      const buf = bad.take(1000);
+      updates.push(bad.update(buf, 1000).then(() => 'ok', (e: unknown) => (e as NodeJS.ErrnoException).code));
+    }
+    const outcomes = await Promise.all(updates);
+    expect(outcomes).toContain('EBADF');
+    await expect(bad.digest()).rejects.toMatchObject({ code: 'EBADF' });
+    await bad.destroy();
+    closeSync(ro);
+    expect(readFileSync(file).equals(data)).toBe(true);
   });
 });

@@ -104,7 +104,7 @@ export class LocalSession implements DestinationSession {
     }
   }
 
-  async download(p: string, localFile: string, opts: DownloadOptions): Promise<{ bytes: number }> {
+  async download(p: string, opts: DownloadOptions): Promise<{ bytes: number }> {
     let src;
     try {
       src = await open(this.abs(p), 'r');
@@ -112,7 +112,6 @@ export class LocalSession implements DestinationSession {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new BackupError('RESTORE_NOT_FOUND', `destination "${this.name}": ${p} does not exist`);
       throw ioError(err, `destination "${this.name}": reading ${p}`);
     }
-    const dst = await open(localFile, 'w', 0o600);
     let bytes = 0;
     try {
       for (;;) {
@@ -120,8 +119,6 @@ export class LocalSession implements DestinationSession {
         const buf = opts.sink.take(CHUNK);
         const { bytesRead } = await src.read(buf, 0, CHUNK, bytes);
         if (bytesRead === 0) break;
-        let off = 0;
-        while (off < bytesRead) off += (await dst.write(buf, off, bytesRead - off, bytes + off)).bytesWritten;
         bytes += bytesRead;
         await opts.sink.update(buf, bytesRead);
         opts.onProgress?.(bytes);
@@ -129,7 +126,6 @@ export class LocalSession implements DestinationSession {
       return { bytes };
     } finally {
       await src.close();
-      await dst.close();
     }
   }
 

@@ -286,9 +286,9 @@ export class SftpSession implements DestinationSession {
 
   /**
    * Pipelined reads: up to `parallelWrites` (at least 32) READ requests of the server's maximum length in flight, their
-   * replies written and passed to the sink in file order.
+   * replies passed to the sink in file order.
    */
-  async download(p: string, localFile: string, opts: DownloadOptions): Promise<{ bytes: number }> {
+  async download(p: string, opts: DownloadOptions): Promise<{ bytes: number }> {
     const file = this.abs(p);
     const st = await this.stat(p);
     if (!st) throw new BackupError('RESTORE_NOT_FOUND', `${this.where()}: ${file} does not exist`);
@@ -299,7 +299,6 @@ export class SftpSession implements DestinationSession {
       if ((err as SftpError).code === FX.NO_SUCH_FILE) throw new BackupError('RESTORE_NOT_FOUND', `${this.where()}: ${file} does not exist`);
       throw this.mapError(err, `opening ${file}`);
     });
-    const out = await open(localFile, 'w', 0o600);
     const pending = new Map<number, Promise<{ buf: Buffer; n: number }>>();
     const read = (pos: number, len: number) => {
       const buf = opts.sink.take(chunk);
@@ -325,8 +324,6 @@ export class SftpSession implements DestinationSession {
         const wanted = Math.min(chunk, size - done);
         // A short read: ask again for the rest of that range (before the requests already in flight are used).
         if (n < wanted) read(done + n, wanted - n);
-        let off = 0;
-        while (off < n) off += (await out.write(buf, off, n - off, done + off)).bytesWritten;
         done += n;
         await opts.sink.update(buf, n);
         opts.onProgress?.(done);
@@ -337,7 +334,6 @@ export class SftpSession implements DestinationSession {
       throw this.mapError(err, `reading ${file}`);
     } finally {
       if (!this.closed) this.sftp.close(handle, () => undefined);
-      await out.close();
     }
   }
 
