@@ -4,7 +4,10 @@
  * size, SHA-256 and member check, unpack = zstd -d | tar -x into a temp dir checked per component, rename) against
  * OpenSSH `sftp get` of the same artifact followed by `tar -xOf artifact member | zstd -d | tar -x` (no checksum).
  */
+import { createReadStream } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import path from 'node:path';
 import { closeDestinations } from '../src/destinations/index.js';
 import type { BackupResult, RestoreResult } from '../src/shared.js';
@@ -74,6 +77,26 @@ export async function runRestore(opts: {
     const local = path.join(staging, 'a.tar');
     await writeFile(batch, `get ${path.join(sshd.root, artifact.path)} ${local}\n`);
     const sftp = ['sftp', '-q', '-b', batch, ...sftpArgs(sshd), `${sshd.user}@${sshd.host}`].map(shellQuote).join(' ');
+    const remote = path.join(sshd.root, artifact.path);
+    // Between runs: the restored tree is deleted, dirty pages written out and (as root) the page cache dropped, then the
+    // stored artifact is read back into it, so that every run starts alike: artifact cached on the server side, an
+    // empty target. Dropping the cache matters on ext4 without a journal (this machine's root): for minutes after
+    // ~30,000 files are deleted, creating files makes the kernel skip each recently freed inode whose inode-table block
+    // is still cached (recently_deleted()), measured at 18 s of system time for a `tar -x` that otherwise takes 3 s.
+    // Without the right to drop caches, the trees stay until the end of the section instead.
+    let canDrop = true;
+    const settle = async (tree?: string) => {
+      if (tree && canDrop) await rm(tree, { recursive: true, force: true });
+      await sync();
+      if (canDrop) {
+        await writeFile('/proc/sys/vm/drop_caches', '1').catch((err: Error) => {
+          canDrop = false;
+          log(`restore: cannot drop the page cache (${err.message}): restored trees stay until the end of the section`);
+        });
+      }
+      await pipeline(createReadStream(remote, { highWaterMark: 1 << 20 }), new Writable({ write: (_c, _e, cb) => cb() }));
+    };
+    await settle();
 
     const runMine = async (rep: number) => {
       const to = path.join(targets, `mine-${rep}`);
@@ -92,7 +115,7 @@ export async function runRestore(opts: {
       } as RestoreContender['runs'][number]);
       log(`  ${rep <= 0 ? 'warm-up' : `rep ${rep}`} backupctl restore: ${m.seconds.toFixed(2)} s (${ph.activities.map((a) => `${a.type} ${a.runS.toFixed(2)}`).join(', ')}), busy cores ${m.busyCores.toFixed(2)}, foreign ${m.foreignCores.toFixed(2)}`);
       await closeDestinations();
-      await sync();
+      await settle(to);
     };
     const runBase = async (rep: number) => {
       const to = path.join(targets, `base-${rep}`);
@@ -117,12 +140,8 @@ mark unpack
       } as RestoreContender['runs'][number]);
       log(`  ${rep <= 0 ? 'warm-up' : `rep ${rep}`} sftp get + unpack: ${m.seconds.toFixed(2)} s (${Object.entries(phases).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}), busy cores ${m.busyCores.toFixed(2)}, foreign ${m.foreignCores.toFixed(2)}`);
       await rm(local, { force: true });
-      await sync();
+      await settle(to);
     };
-    // Restored trees stay until the end of the section. On ext4 without a journal (this machine's root), creating files
-    // within seconds of deleting ~30,000 others makes the kernel skip each recently freed inode (recently_deleted()):
-    // measured 18 s of system time for a `tar -x` that takes 3 s otherwise. Deleting the previous contender's tree
-    // before each run measured that penalty, at random, instead of either restore.
     for (let rep = 1 - opts.warmup; rep <= opts.reps; rep++) {
       await runMine(rep);
       await runBase(rep);

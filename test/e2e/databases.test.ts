@@ -5,10 +5,10 @@ import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKUP_WORKFLOW, backupWorkflowId, type BackupResult } from '../../src/shared.js';
-import { startMariadb, type MariadbHandle } from '../helpers/mariadb.js';
-import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
+import type { MariadbHandle } from '../helpers/mariadb.js';
+import type { PostgresHandle } from '../helpers/postgres.js';
 import { waitFor } from '../helpers/util.js';
-import { databaseSources, historyText, listFiles, sha256File, startEnv, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
+import { databaseSources, historyText, listFiles, sha256File, startDatabaseEnv, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
 
 // Issue 3 end to end: database sources inside real runs (Temporal, sshd, SMTP, MariaDB, PostgreSQL all on loopback).
 
@@ -18,16 +18,12 @@ let maria: MariadbHandle;
 let pg: PostgresHandle;
 
 beforeAll(async () => {
-  [env, maria, pg] = await Promise.all([startEnv(), startMariadb(), startPostgres()]);
-  process.env.TEST_DB_PASSWORD = DB_PASSWORD;
-  await maria.createUser('backup', DB_PASSWORD);
+  ({ env, maria, pg } = await startDatabaseEnv('TEST_DB_PASSWORD', DB_PASSWORD));
   await maria.sql(`
     CREATE DATABASE shop;
     USE shop;
     CREATE TABLE customers (id INT PRIMARY KEY, name VARCHAR(100), token CHAR(32)) ENGINE=InnoDB;
     INSERT INTO customers SELECT seq, CONCAT('Kunde ', seq), MD5(RAND()) FROM seq_1_to_40000;`);
-  await pg.createRole('backup', DB_PASSWORD, 'SUPERUSER');
-  await pg.createDatabase('ledger');
   await pg.sql(`CREATE TABLE entries (id serial PRIMARY KEY, amount numeric(12,2), memo text);
     INSERT INTO entries (amount, memo) SELECT g * 1.5, md5(g::text) FROM generate_series(1, 30000) g;`, 'ledger');
 });

@@ -7,6 +7,8 @@ import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { stringify } from 'yaml';
 import { createWorkers, type WorkerOptions } from '../../src/worker.js';
+import { startMariadb, type MariadbHandle } from '../helpers/mariadb.js';
+import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 import { startSshd, type SshdHandle, type SshdOptions } from '../helpers/sshd.js';
 import { makeTempDir, type TempDir } from '../helpers/util.js';
@@ -42,6 +44,23 @@ export async function startEnv(sshdOpts: SshdOptions = {}): Promise<Env> {
       await Promise.all([sshd.stop(), smtp.stop(), tmp.cleanup()]);
     },
   };
+}
+
+/**
+ * `startEnv()` plus a MariaDB and a PostgreSQL server, each with a `backup` account whose password is also in
+ * `process.env[passwordVar]` (the jobs' `passwordEnv`), and an empty PostgreSQL database `ledger`.
+ */
+export async function startDatabaseEnv(passwordVar: string, password: string, mariaGrants?: string): Promise<{ env: Env; maria: MariadbHandle; pg: PostgresHandle }> {
+  const [env, maria, pg] = await Promise.all([startEnv(), startMariadb(), startPostgres()]);
+  process.env[passwordVar] = password;
+  await Promise.all([
+    maria.createUser('backup', password, mariaGrants),
+    (async () => {
+      await pg.createRole('backup', password, 'SUPERUSER');
+      await pg.createDatabase('ledger');
+    })(),
+  ]);
+  return { env, maria, pg };
 }
 
 let counter = 0;

@@ -2,10 +2,10 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKUP_WORKFLOW, backupWorkflowId, type BackupResult, type BackupType, type Manifest, type RestoreResult } from '../../src/shared.js';
-import { startMariadb, type MariadbHandle } from '../helpers/mariadb.js';
-import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
+import type { MariadbHandle } from '../helpers/mariadb.js';
+import type { PostgresHandle } from '../helpers/postgres.js';
 import { runCommand } from '../helpers/util.js';
-import { databaseSources, startEnv, tree, withWorker, writeJob, type Env } from './fixture.js';
+import { databaseSources, startDatabaseEnv, tree, withWorker, writeJob, type Env } from './fixture.js';
 
 // Issue 6 #1: the round trip through a differential backup. A full, then files added, modified and deleted and
 // database rows changed, then a diff; `backupctl restore --at` the diff's slot gives exactly the later tree (the
@@ -19,16 +19,12 @@ let maria: MariadbHandle;
 let pg: PostgresHandle;
 
 beforeAll(async () => {
-  [env, maria, pg] = await Promise.all([startEnv(), startMariadb(), startPostgres()]);
-  process.env.TEST_CHAIN_DB_PASSWORD = DB_PASSWORD;
-  await maria.createUser('backup', DB_PASSWORD, 'ALL PRIVILEGES');
+  ({ env, maria, pg } = await startDatabaseEnv('TEST_CHAIN_DB_PASSWORD', DB_PASSWORD, 'ALL PRIVILEGES'));
   await maria.sql(`
     CREATE DATABASE shop;
     USE shop;
     CREATE TABLE orders (id INT PRIMARY KEY, item VARCHAR(100)) ENGINE=InnoDB;
     INSERT INTO orders SELECT seq, CONCAT('item ', seq) FROM seq_1_to_5000;`);
-  await pg.createRole('backup', DB_PASSWORD, 'SUPERUSER');
-  await pg.createDatabase('ledger');
   await pg.sql(`CREATE TABLE entries (id serial PRIMARY KEY, memo text);
     INSERT INTO entries (memo) SELECT md5(g::text) FROM generate_series(1, 5000) g;`, 'ledger');
 });

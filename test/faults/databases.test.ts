@@ -1,10 +1,10 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMariadb, type MariadbHandle } from '../helpers/mariadb.js';
-import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
+import type { MariadbHandle } from '../helpers/mariadb.js';
+import type { PostgresHandle } from '../helpers/postgres.js';
 import { waitFor } from '../helpers/util.js';
-import { databaseSources, startEnv, withWorker, writeJob, type Env, type JobSetup } from '../e2e/fixture.js';
+import { databaseSources, startDatabaseEnv, withWorker, writeJob, type Env, type JobSetup } from '../e2e/fixture.js';
 import { assertInvariant, failureMessage, localRemote, outcomeOf, snapshot, startRun, title, type ScenarioId } from './support.js';
 
 const DB_PASSWORD = 'db-secret-Fa9x';
@@ -13,21 +13,13 @@ let maria: MariadbHandle;
 let pg: PostgresHandle;
 
 beforeAll(async () => {
-  [env, maria, pg] = await Promise.all([startEnv(), startMariadb(), startPostgres()]);
-  process.env.TEST_DB_PASSWORD = DB_PASSWORD;
+  ({ env, maria, pg } = await startDatabaseEnv('TEST_DB_PASSWORD', DB_PASSWORD));
   await Promise.all([
-    (async () => {
-      await maria.createUser('backup', DB_PASSWORD);
-      await maria.sql(`CREATE DATABASE shop; USE shop;
-        CREATE TABLE big (id INT PRIMARY KEY, a CHAR(32), b CHAR(32)) ENGINE=InnoDB;
-        INSERT INTO big SELECT seq, MD5(seq), MD5(-seq) FROM seq_1_to_400000;`);
-    })(),
-    (async () => {
-      await pg.createRole('backup', DB_PASSWORD, 'SUPERUSER');
-      await pg.createDatabase('ledger');
-      await pg.sql(`CREATE TABLE entries (id serial PRIMARY KEY, memo text, other text);
-        INSERT INTO entries (memo, other) SELECT md5(g::text), md5((-g)::text) FROM generate_series(1, 400000) g;`, 'ledger');
-    })(),
+    maria.sql(`CREATE DATABASE shop; USE shop;
+      CREATE TABLE big (id INT PRIMARY KEY, a CHAR(32), b CHAR(32)) ENGINE=InnoDB;
+      INSERT INTO big SELECT seq, MD5(seq), MD5(-seq) FROM seq_1_to_400000;`),
+    pg.sql(`CREATE TABLE entries (id serial PRIMARY KEY, memo text, other text);
+      INSERT INTO entries (memo, other) SELECT md5(g::text), md5((-g)::text) FROM generate_series(1, 400000) g;`, 'ledger'),
   ]);
 });
 afterAll(async () => { await Promise.all([env?.close(), maria?.stop(), pg?.stop()]); });
