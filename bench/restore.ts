@@ -36,13 +36,16 @@ export interface RestoreReport {
   contenders: RestoreContender[];
   /** Baseline median ÷ backupctl median (≥ 1: backupctl is no slower). */
   speedup: number;
+  /** The same against the baseline that also checks the download's SHA-256 (`openssl dgst`) before unpacking. */
+  speedupChecked: number;
   target: string;
   /** Regular files in the first restored tree of each contender (both must equal the dataset's). */
   restoredFiles: Record<string, number>;
 }
 
+/** Regular files of a restored tree, not counting backupctl's record of the restore. */
 async function countFiles(dir: string): Promise<number> {
-  const r = await runCommand('bash', ['-c', `find ${shellQuote(dir)} -type f | wc -l`]);
+  const r = await runCommand('bash', ['-c', `find ${shellQuote(dir)} -type f ! -name .backupctl-restore.json | wc -l`]);
   return Number(r.stdout.trim());
 }
 
@@ -64,6 +67,10 @@ export async function runRestore(opts: {
   };
   const base: RestoreContender = {
     name: 'sftp get + zstd -d | tar -x', description: 'bash: sftp -b get (default cipher); tar -xOf artifact data.tar.zst | zstd -d | tar -x (no checksum)',
+    runs: [], warmup: [], summary: summarize([], 1), phaseMedians: {},
+  };
+  const checked: RestoreContender = {
+    name: 'sftp get + SHA-256 + zstd -d | tar -x', description: 'the same, with `openssl dgst -sha256` of the download compared with the manifest\'s before unpacking (the check backupctl makes)',
     runs: [], warmup: [], summary: summarize([], 1), phaseMedians: {},
   };
   const restoredFiles: Record<string, number> = {};
@@ -117,41 +124,46 @@ export async function runRestore(opts: {
       await closeDestinations();
       await settle(to);
     };
-    const runBase = async (rep: number) => {
-      const to = path.join(targets, `base-${rep}`);
+    const runBase = async (rep: number, c: RestoreContender) => {
+      const check = c === checked;
+      const to = path.join(targets, `${check ? 'checked' : 'base'}-${rep}`);
       await mkdir(to, { recursive: true });
       const script = `set -euo pipefail
 mark() { echo "MARK $1 $(date +%s.%N)"; }
 mark start
 ${sftp}
 mark get
-tar -xOf ${shellQuote(local)} data.tar.zst | zstd -d -q | tar -x -C ${shellQuote(to)}
+${check ? `test "$(openssl dgst -sha256 -r ${shellQuote(local)} | cut -c1-64)" = ${artifact!.sha256}
+mark check
+` : ''}tar -xOf ${shellQuote(local)} data.tar.zst | zstd -d -q | tar -x -C ${shellQuote(to)}
 mark unpack
 `;
       const m = await measure(() => runCommand('bash', ['-c', script], { timeoutMs: 15 * 60_000 }), { servers: [sshd.pid, server.pid] });
       if (m.value.code !== 0) throw new Error(`baseline restore failed (exit ${m.value.code}):\n${m.value.stderr}${m.value.stdout}`);
-      restoredFiles[base.name] ??= await countFiles(to);
+      restoredFiles[c.name] ??= await countFiles(to);
       const marks = [...m.value.stdout.matchAll(/^MARK (\S+) (\d+\.\d+)$/gm)].map((x) => ({ name: x[1]!, t: Number(x[2]) }));
       const phases: Record<string, number> = {};
       for (let i = 1; i < marks.length; i++) phases[marks[i]!.name] = marks[i]!.t - marks[i - 1]!.t;
-      (rep <= 0 ? base.warmup : base.runs).push({
+      (rep <= 0 ? c.warmup : c.runs).push({
         rep, seconds: m.seconds, mbps: dataset.bytes / 1e6 / m.seconds, busyCores: m.busyCores, nodeCpuS: m.nodeCpuS, childCpuS: m.childCpuS,
         serverCpuS: m.serverCpuS, foreignCores: m.foreignCores, phases,
       } as RestoreContender['runs'][number]);
-      log(`  ${rep <= 0 ? 'warm-up' : `rep ${rep}`} sftp get + unpack: ${m.seconds.toFixed(2)} s (${Object.entries(phases).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}), busy cores ${m.busyCores.toFixed(2)}, foreign ${m.foreignCores.toFixed(2)}`);
+      log(`  ${rep <= 0 ? 'warm-up' : `rep ${rep}`} sftp get${check ? ' + SHA-256' : ''} + unpack: ${m.seconds.toFixed(2)} s (${Object.entries(phases).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}), busy cores ${m.busyCores.toFixed(2)}, foreign ${m.foreignCores.toFixed(2)}`);
       await rm(local, { force: true });
       await settle(to);
     };
     for (let rep = 1 - opts.warmup; rep <= opts.reps; rep++) {
       await runMine(rep);
-      await runBase(rep);
+      await runBase(rep, base);
+      await runBase(rep, checked);
     }
   });
-  for (const c of [mine, base]) summarizeContender(c, dataset.bytes);
+  for (const c of [mine, base, checked]) summarizeContender(c, dataset.bytes);
   await rm(targets, { recursive: true, force: true });
   return {
-    dataset, artifact: artifact!, reps: opts.reps, contenders: [mine, base],
+    dataset, artifact: artifact!, reps: opts.reps, contenders: [mine, base, checked],
     speedup: base.summary.median / mine.summary.median,
+    speedupChecked: checked.summary.median / mine.summary.median,
     target: 'backupctl restore no slower than sftp get + zstd -d | tar -x: speed-up ≥ 1',
     restoredFiles,
   };
@@ -174,6 +186,7 @@ export function restoreText(r: RestoreReport): string {
   ];
   for (const c of r.contenders) out.push('', table([`${c.name} phase`, 'median s'], Object.entries(c.phaseMedians).map(([k, v]) => [k, fmt(v, 3)])));
   out.push(`ratio of medians baseline ÷ backupctl restore: ${fmt(r.speedup)}`);
+  out.push(`ratio of medians baseline with the same SHA-256 check ÷ backupctl restore: ${fmt(r.speedupChecked)}`);
   out.push(`target (${r.target}): ${r.speedup >= 1 ? 'MET' : 'NOT MET'} (${fmt(r.speedup)}×)`);
   return out.join('\n');
 }
