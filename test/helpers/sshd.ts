@@ -19,6 +19,8 @@ export interface SshdOptions {
    * `inNamespace` to look at them.
    */
   tmpfsSize?: string;
+  /** `internal-sftp -l LEVEL`: SFTP requests in `log()` (VERBOSE names each open, close, rename and fsync). */
+  sftpLogLevel?: 'VERBOSE' | 'DEBUG3';
 }
 
 export interface SshdHandle {
@@ -162,7 +164,8 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdHandle> {
         // Backup tests open several connections and channels at once.
         'MaxStartups 100:30:200',
         'MaxSessions 100',
-        'Subsystem sftp internal-sftp',
+        // With a log level: the sftp-server program, its log appended to a file in `dir` (the subsystem runs via the shell).
+        opts.sftpLogLevel ? `Subsystem sftp /usr/lib/openssh/sftp-server -e -l ${opts.sftpLogLevel} 2>>${path.join(dir, 'sftp-server.log')}` : 'Subsystem sftp internal-sftp',
         ...(sftpOnly ? ['ForceCommand internal-sftp', 'AllowTcpForwarding no', 'X11Forwarding no', 'PermitTTY no'] : []),
         ...(opts.extraConfig ?? []),
         '',
