@@ -20,8 +20,7 @@ export interface PhaseTimes {
   activities: { type: string; queueS: number; runS: number; attempts: number }[];
   /** WorkflowExecutionStarted → WorkflowExecutionCompleted, seconds. */
   workflowS: number;
-  /** Time in the workflow not covered by an activity's execution (workflow tasks, scheduling), seconds. */
-  /** Workflow time not covered by any activity (the union of their intervals). */
+  /** Workflow time not covered by any activity (outside the union of their intervals: workflow tasks, scheduling), seconds. */
   outsideActivitiesS: number;
 }
 

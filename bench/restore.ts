@@ -1,8 +1,9 @@
 /**
  * Comparison 4 (issue 6, must-show 7, first half): restoring the mixed dataset's backup from the loopback sshd.
- * backupctl's restoreWorkflow (Temporal, in-process worker: plan, fetch = pipelined SFTP reads hashed on a thread with
- * size, SHA-256 and member check, unpack = zstd -d | tar -x into a temp dir checked per component, rename) against
- * OpenSSH `sftp get` of the same artifact followed by `tar -xOf artifact member | zstd -d | tar -x` (no checksum).
+ * backupctl's restoreWorkflow (Temporal, in-process worker: plan, fetch = pipelined SFTP reads written and hashed on a
+ * thread, with size, SHA-256 and member check, unpack = dd | zstd -d | tar -x into a temp dir, rename) against OpenSSH
+ * `sftp get` of the same artifact followed by `tar -xOf artifact member | zstd -d | tar -x`, without a checksum and
+ * with `openssl dgst -sha256` of the download checked before unpacking.
  */
 import { createReadStream } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';

@@ -1,7 +1,7 @@
 import { mkdir, open, rm, statfs } from 'node:fs/promises';
-import type { ChunkSink } from '../destinations/types.js';
 import { Context } from '@temporalio/activity';
 import { withDestination } from '../destinations/index.js';
+import type { ChunkSink } from '../destinations/types.js';
 import { BackupError } from '../errors.js';
 import { RangeHasher } from '../lib/range-hasher.js';
 import { BLOCK } from '../lib/tar.js';
@@ -48,8 +48,8 @@ function parseHeader(buf: Buffer): { name: string; size: number } {
 /**
  * Downloads one artifact of a restore chain into staging: a thread writes each chunk to the file and hashes it as it
  * arrives (with `components`, each component too, in the same pass), off the event loop that decrypts the transfer.
- * Refuses it unless its size and SHA-256, (those components' SHA-256) and every
- * member header (name, size) equal its manifest's.
+ * Refuses it unless its size and SHA-256, (those components' SHA-256) and every member header (name, size) equal its
+ * manifest's.
  * Nothing is unpacked here: a refused artifact is deleted and the restore fails (permanently) naming it.
  */
 export function fetchArtifact(deps: ActivityDeps) {

@@ -126,8 +126,8 @@ interface Child extends Proc {
   cmd: string;
 }
 
-/** Starts a program with the given stdin and stdout (a stream, a file descriptor, or a pipe); stderr kept as a tail. */
-function start(cmd: string, args: string[], stdin: Readable | 'pipe' | 'ignore', stdout: number | 'pipe', signal: AbortSignal): Child {
+/** Starts a program with the given stdin (a stream, or none) and stdout (a file descriptor, or a pipe); stderr kept as a tail. */
+function start(cmd: string, args: string[], stdin: Readable | 'ignore', stdout: number | 'pipe', signal: AbortSignal): Child {
   // C locale: tar's and dd's messages (dd's byte count is parsed) in one language.
   const child = spawn(cmd, args, { stdio: [stdin, stdout, 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
   const err = new TailBuffer(16 * 1024);

@@ -17,7 +17,7 @@ const cli = path.join(repo, 'bin', 'backupctl.js');
 
 let env: Env;
 // The sftp-server program logs each request (VERBOSE): the happy path checks the flush happens before the rename.
-beforeAll(async () => { env = await startEnv({ sftpLogLevel: 'VERBOSE' }); });
+beforeAll(async () => { env = await startEnv({ logSftpRequests: true }); });
 afterAll(async () => { await env?.close(); });
 
 let slotCounter = 0;
@@ -68,7 +68,7 @@ describe('a verified backup, end to end (Temporal dev server, OpenSSH, SMTP)', (
     expect(remoteFiles().filter((f) => f.includes('20251104T03') && f.includes(path.basename(final).slice(0, 20)))).toEqual([result.locations[0]!.path, `${result.locations[0]!.path}.manifest.json`]);
     expect(remoteFiles().some((f) => f.endsWith('.tmp'))).toBe(false);
     // The temporary file was flushed to the remote disk (fsync@openssh.com, in verify) before it took its final name.
-    const requests = readFileSync(path.join(env.sshd.dir, 'sftp-server.log'), 'utf8').split(/\r?\n/);
+    const requests = env.sshd.sftpLog().split('\n');
     const tmpFile = path.join(path.dirname(final), `.${path.basename(final)}.`);
     const synced = requests.findIndex((l) => l.startsWith(`fsync "${tmpFile}`) && l.endsWith('.tmp"'));
     const renamed = requests.findIndex((l) => /^(posix-)?rename old "/.test(l) && l.includes(`"${tmpFile}`) && l.endsWith(` new "${final}"`));

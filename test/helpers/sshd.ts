@@ -1,10 +1,13 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { getFreePort } from './free-port.js';
 import { LogBuffer, watchExit, isProcessAlive, killAll, listDescendants, makeTempDir, runCommand, type RunResult } from './util.js';
+
+/** OpenSSH's SFTP server program (Debian's openssh-sftp-server), for servers that log their requests. */
+const SFTP_SERVER = '/usr/lib/openssh/sftp-server';
 
 export interface SshdOptions {
   /** Account allowed to log in (default: the user running the tests; root in CI). */
@@ -19,8 +22,8 @@ export interface SshdOptions {
    * `inNamespace` to look at them.
    */
   tmpfsSize?: string;
-  /** `internal-sftp -l LEVEL`: SFTP requests in `log()` (VERBOSE names each open, close, rename and fsync). */
-  sftpLogLevel?: 'VERBOSE' | 'DEBUG3';
+  /** Serve SFTP with the `sftp-server` program at log level VERBOSE: `sftpLog()` names each open, close, rename and fsync. */
+  logSftpRequests?: boolean;
 }
 
 export interface SshdHandle {
@@ -52,6 +55,8 @@ export interface SshdHandle {
   sshArgs: readonly string[];
   /** sshd's stderr so far (LogLevel VERBOSE). */
   log(): string;
+  /** With `logSftpRequests`: the SFTP requests so far, one per line ('' before the first session). */
+  sftpLog(): string;
   /** Kill sshd and every session process it started, then remove `dir`. Idempotent. */
   stop(): Promise<void>;
   /** Stops the server (and its sessions) but keeps its keys and files: the server went away. */
@@ -102,6 +107,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdHandle> {
   const tmp = await makeTempDir('backupctl-sshd-');
   try {
     const dir = tmp.path;
+    const sftpLogPath = path.join(dir, 'sftp-server.log');
     const hostKey = path.join(dir, 'host_key');
     const clientKeyPath = path.join(dir, 'client_key');
     const authorizedKeys = path.join(dir, 'authorized_keys');
@@ -164,8 +170,8 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdHandle> {
         // Backup tests open several connections and channels at once.
         'MaxStartups 100:30:200',
         'MaxSessions 100',
-        // With a log level: the sftp-server program, its log appended to a file in `dir` (the subsystem runs via the shell).
-        opts.sftpLogLevel ? `Subsystem sftp /usr/lib/openssh/sftp-server -e -l ${opts.sftpLogLevel} 2>>${path.join(dir, 'sftp-server.log')}` : 'Subsystem sftp internal-sftp',
+        // Logged requests: the sftp-server program, its log appended to a file (the subsystem runs via the shell).
+        opts.logSftpRequests ? `Subsystem sftp ${SFTP_SERVER} -e -l VERBOSE 2>>${sftpLogPath}` : 'Subsystem sftp internal-sftp',
         ...(sftpOnly ? ['ForceCommand internal-sftp', 'AllowTcpForwarding no', 'X11Forwarding no', 'PermitTTY no'] : []),
         ...(opts.extraConfig ?? []),
         '',
@@ -204,6 +210,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdHandle> {
           sftpOnly,
           sshArgs: sshArgsFor(port),
           log: () => started.log(),
+          sftpLog: () => (existsSync(sftpLogPath) ? readFileSync(sftpLogPath, 'utf8').replace(/\r\n/g, '\n') : ''),
           stop,
           down: () => started.stop(),
           async up() {
