@@ -65,7 +65,7 @@ export async function runWorkers(opts: WorkerOptions & { signal?: AbortSignal; a
       const added = await ensureSearchAttributes(client, namespace);
       if (added.length) process.stderr.write(`registered search attributes ${added.join(', ')}\n`);
       if (config.monitoring.applyOnStart) {
-        for (const c of await applySchedules(client, config)) if (c.action !== 'unchanged') process.stderr.write(`schedule ${c.action}: ${c.id} ${c.description}\n`);
+        for (const c of await applySchedules(client, config)) if (c.action !== 'unchanged') process.stderr.write(`schedule ${c.action}: ${c.id} (${c.description})\n`);
       }
     } finally {
       await client.connection.close();

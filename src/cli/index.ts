@@ -1,9 +1,11 @@
 import { Command, Option } from 'commander';
-import { Runtime, DefaultLogger } from '@temporalio/worker';
+import { Runtime, DefaultLogger, makeTelemetryFilterString, type LogLevel } from '@temporalio/worker';
 import { loadConfig } from '../config/load.js';
 import { BACKUPCTL_VERSION } from '../lib/exec.js';
+import { connectConfig } from '../temporal.js';
 import { runWorkers } from '../worker.js';
 import { configCheckCommand } from './config-check.js';
+import { BackupError } from '../errors.js';
 import { EXIT, fail } from './output.js';
 import { listCommand } from './list.js';
 import { pruneCommand } from './prune.js';
@@ -14,21 +16,43 @@ import { statusCommand } from './status.js';
 import { restoreCommand } from './restore.js';
 import { drillCommand } from './drill.js';
 
+const LOG_LEVELS = ['debug', 'info', 'warn'] as const;
+type CliLogLevel = (typeof LOG_LEVELS)[number];
+
+/**
+ * The level of the Temporal SDK's and the workflows' and activities' own logs. Default `warn`: a command prints only
+ * what an operator needs (server, schedules, runs, outcome); `--log-level` or BACKUPCTL_LOG_LEVEL turns the rest on.
+ */
+function logLevel(): CliLogLevel {
+  const given = program.opts<{ logLevel?: string }>().logLevel ?? process.env.BACKUPCTL_LOG_LEVEL ?? 'warn';
+  const level = given.toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new BackupError('CONFIG_INVALID', `log level "${given}" (--log-level or BACKUPCTL_LOG_LEVEL) is not one of ${LOG_LEVELS.join(', ')}`);
+  }
+  return level as CliLogLevel;
+}
+
 function installRuntime(configFile?: string): void {
   const metrics = configFile ? loadConfig(configFile).config.metrics : undefined;
+  const level = logLevel().toUpperCase() as LogLevel;
   // Ctrl-C is handled by the commands (worker first, then the dev server).
   Runtime.install({
-    logger: new DefaultLogger((process.env.BACKUPCTL_LOG_LEVEL ?? 'INFO') as 'INFO'),
+    logger: new DefaultLogger(level),
     shutdownSignals: [],
-    // The Temporal SDK's worker metrics (task slots, poll latency, activity execution latency, ...) for Prometheus.
-    telemetryOptions: metrics ? { metrics: { prometheus: { bindAddress: metrics.prometheus } } } : undefined,
+    telemetryOptions: {
+      // The SDK core's own logs go through the same logger, at the same level.
+      logging: { filter: makeTelemetryFilterString({ core: level, other: level }), forward: {} },
+      // The Temporal SDK's worker metrics (task slots, poll latency, activity execution latency, ...) for Prometheus.
+      ...(metrics ? { metrics: { prometheus: { bindAddress: metrics.prometheus } } } : {}),
+    },
   });
 }
 
 const program = new Command('backupctl')
   .description('Durable, verified backups orchestrated by Temporal')
   .version(BACKUPCTL_VERSION)
-  .option('-c, --config <file>', 'config file (default: $BACKUPCTL_CONFIG or ./backup.yml)');
+  .option('-c, --config <file>', 'config file (default: $BACKUPCTL_CONFIG or ./backup.yml)')
+  .addOption(new Option('--log-level <level>', 'SDK, workflow and activity logs at this level and above (default: $BACKUPCTL_LOG_LEVEL or warn)').choices(LOG_LEVELS));
 
 const action = <A extends unknown[]>(fn: (...args: A) => Promise<number>) => async (...args: A) => {
   try {
@@ -54,12 +78,13 @@ program.command('worker')
   .description('run the worker for the jobs in the config (connects like the temporal CLI: TEMPORAL_ADDRESS, ...)')
   .action(action(async () => {
     installRuntime(cfg());
-    const { file } = loadConfig(cfg());
+    const { file, config } = loadConfig(cfg());
+    const { connectionOptions, namespace } = connectConfig();
     const controller = new AbortController();
     const stop = () => controller.abort();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    await runWorkers({ configFile: file, signal: controller.signal, applySchedules: true, onReady: (q) => process.stderr.write(`worker polling task queue(s) ${q.join(', ')}\n`) });
+    await runWorkers({ configFile: file, signal: controller.signal, applySchedules: true, onReady: (q) => process.stderr.write(`worker polling task queue(s) ${q.join(', ')} on ${connectionOptions.address} (namespace ${namespace}); Web UI ${config.temporal.uiUrl}\n`) });
     return EXIT.OK;
   }));
 

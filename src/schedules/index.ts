@@ -40,6 +40,12 @@ function spec(def: ScheduleDef): ScheduleSpec {
   return { calendars: [def.calendar as never], timezone: def.timezone };
 }
 
+/** `cron 0 0 * * *` or `hour 3,11,19 minute 0`: the schedule as the config wrote it, for the lines `up` and `schedules apply` print. */
+function whenText(def: ScheduleDef): string {
+  if (def.cron) return `cron ${def.cron}`;
+  return Object.entries(def.calendar ?? {}).map(([k, v]) => `${k} ${Array.isArray(v) ? v.join(',') : String(v)}`).join(' ');
+}
+
 export interface DesiredSchedule {
   id: string;
   job?: string;
@@ -60,7 +66,7 @@ export function desiredSchedules(config: Config): DesiredSchedule[] {
   for (const [jobName, job] of Object.entries(config.jobs) as [string, Job][]) {
     job.schedules.forEach((def, i) => {
       const id = scheduleId(jobName, def, i);
-      add(id, jobName, `${jobName} ${def.type} ${def.cron ?? JSON.stringify(def.calendar)} ${def.timezone}`, (hash) => ({
+      add(id, jobName, `${def.type} backup of ${jobName}, ${whenText(def)} ${def.timezone}`, (hash) => ({
         scheduleId: id,
         spec: spec(def),
         action: {
@@ -82,7 +88,7 @@ export function desiredSchedules(config: Config): DesiredSchedule[] {
   for (const [jobName, job] of Object.entries(config.jobs) as [string, Job][]) {
     if (!job.drill.enabled || job.schedules.length === 0) continue;
     const id = drillScheduleId(jobName);
-    add(id, jobName, `${jobName} restore drill ${job.drill.cron} ${job.drill.timezone}`, (hash) => ({
+    add(id, jobName, `restore drill of ${jobName}, cron ${job.drill.cron} ${job.drill.timezone}`, (hash) => ({
       scheduleId: id,
       spec: { cronExpressions: [job.drill.cron], timezone: job.drill.timezone },
       action: {

@@ -30,12 +30,30 @@ describe('backupctl up (the quick start) on the embedded dev server', () => {
     const r = await runCommand(process.execPath, [cli, '--config', config, 'up', '--run', 'app', '--exit', '--port', String(port), '--ui-port', String(uiPort)], { timeoutMs: 180_000, env: envWithoutTemporal() });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^succeeded: .* sha256 [0-9a-f]{64}$/m);
+    // Quiet by default: what an operator needs, and none of the SDK's or the workflows' INFO lines.
+    expect(r.stderr).toMatch(new RegExp(`^Temporal dev server at 127\\.0\\.0\\.1:${port}, Web UI http://localhost:${uiPort} `, 'm'));
+    expect(r.stderr).toMatch(/^schedule created: backupctl-app-full \(full backup of app, minute 0 hour 3,11,19 Europe\/Berlin\)$/m);
+    expect(r.stderr).toMatch(/^worker polling task queue\(s\) backupctl; Ctrl-C to stop$/m);
+    expect(r.stdout).toMatch(/^started backup-app-full-\S+\nhttp:\/\/localhost:8233\/namespaces\/default\/workflows\/backup-app-full-/m);
+    expect(`${r.stdout}${r.stderr}`).not.toMatch(/\[(INFO|DEBUG|TRACE)\]|Worker state changed|lock granted/);
     const stored = listFiles(path.join(tmp.path, 'examples', 'backups')).filter((f) => f.endsWith('.tar'));
     expect(stored).toHaveLength(1);
     const manifest = JSON.parse(readFileSync(path.join(tmp.path, 'examples', 'backups', `${stored[0]}.manifest.json`), 'utf8')) as { artifact: { sha256: string } };
     expect(sha256File(path.join(tmp.path, 'examples', 'backups', stored[0]!))).toBe(manifest.artifact.sha256);
     expect(existsSync(path.join(tmp.path, '.backupctl', 'temporal.db'))).toBe(true);
     expect(await isPortOpen(port)).toBe(false);
+  });
+
+  it('--log-level info (or BACKUPCTL_LOG_LEVEL) turns the SDK\'s and the workflows\' logs back on; an unknown level is a usage error', async () => {
+    const [port, uiPort] = [await getFreePort(), await getFreePort()];
+    const config = path.join(tmp.path, 'examples', 'backup.yml');
+    const r = await runCommand(process.execPath, [cli, '--config', config, '--log-level', 'info', 'up', '--run', 'app', '--exit', '--port', String(port), '--ui-port', String(uiPort)], { timeoutMs: 180_000, env: envWithoutTemporal() });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/\[INFO\] Worker state changed/);
+    expect(r.stderr).toMatch(/\[INFO\] lock granted/);
+    const bad = await runCommand(process.execPath, [cli, '--config', config, 'up'], { timeoutMs: 30_000, env: { ...envWithoutTemporal(), BACKUPCTL_LOG_LEVEL: 'chatty' } });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/log level "chatty" .* is not one of debug, info, warn/);
   });
 
   it('Ctrl-C stops the worker, then the server', async () => {
