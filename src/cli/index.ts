@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { Runtime, DefaultLogger } from '@temporalio/worker';
 import { loadConfig } from '../config/load.js';
 import { BACKUPCTL_VERSION } from '../lib/exec.js';
-import { runWorkers } from '../worker.js';
+import { runWorkers } from '../runtime/worker.js';
 import { configCheckCommand } from './config-check.js';
 import { EXIT, fail } from './output.js';
 import { listCommand } from './list.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { backupWorkflowId, completeManifest, layout, rfc3339Seconds, type ManifestDraft } from '../../src/shared.js';
+import { backupWorkflowId, completeManifest, rfc3339Seconds, type ManifestDraft } from '../../src/contracts/index.js';
+import { layout } from '../../src/repository/layout.js';
 
 describe('run identity and layout', () => {
   const slot = new Date('2025-11-04T03:00:00.123Z');

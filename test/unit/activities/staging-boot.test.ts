@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { bootId, checkStagingBoot } from '../../../src/activities/context.js';
+import { bootId, checkStagingBoot } from '../../../src/state/staging.js';
 import { BackupError } from '../../../src/errors.js';
 
 describe('staging from another boot', () => {
