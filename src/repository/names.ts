@@ -7,11 +7,14 @@
 import type { BackupType } from '../contracts/backup.js';
 
 /**
- * A workflow ID made safe to be part of a file or folder name: every character but letters, digits and `._:-` becomes
- * `_`. Used for the temporary upload file, staging, snapshot, drill scratch and restore folders: the one sanitiser.
+ * A workflow ID made safe to be a file or folder name: every character but letters, digits and `._:-` becomes `_`,
+ * and the names `.` and `..` (and the empty name) become underscores, so that `<stateDir>/staging/<id>` is always a
+ * folder of its own. Used for the temporary upload file, staging, snapshot, drill scratch and restore folders: the one
+ * sanitiser.
  */
 export function safeWorkflowId(id: string): string {
-  return id.replace(/[^A-Za-z0-9._:-]/g, '_');
+  const safe = id.replace(/[^A-Za-z0-9._:-]/g, '_');
+  return safe === '' || safe === '.' || safe === '..' ? '_'.repeat(Math.max(1, safe.length)) : safe;
 }
 
 const pad = (n: number) => String(n).padStart(2, '0');
