@@ -7,7 +7,7 @@ import path from 'node:path';
 import { startBenchTemporal } from './config.js';
 import type { WorkflowHandle } from '@temporalio/client';
 import { closeDestinations } from '../src/destinations/index.js';
-import type { BackupResult } from '../src/shared.js';
+import type { BackupResult } from '../src/contracts/index.js';
 import type { SshdHandle } from '../test/helpers/sshd.js';
 import { runCommand } from '../test/helpers/util.js';
 import type { DatasetInfo } from './dataset.js';

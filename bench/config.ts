@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { stringify } from 'yaml';
-import { createWorkers } from '../src/worker.js';
+import { createWorkers } from '../src/runtime/worker.js';
 import type { SshdHandle } from '../test/helpers/sshd.js';
 import { startTemporalDevServer, type TemporalDevServer } from '../test/helpers/temporal-server.js';
 

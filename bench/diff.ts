@@ -11,7 +11,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { closeDestinations } from '../src/destinations/index.js';
-import type { BackupResult, Manifest } from '../src/shared.js';
+import type { BackupResult, Manifest } from '../src/contracts/index.js';
 import type { SshdHandle } from '../test/helpers/sshd.js';
 import { runCommand } from '../test/helpers/util.js';
 import { phasesFromHistory } from './backup.js';

@@ -20,7 +20,7 @@ import path from 'node:path';
 import { writeSftpJobConfig } from './config.js';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
-import type { Manifest } from '../src/shared.js';
+import type { Manifest } from '../src/contracts/index.js';
 import { startPostgres, type PostgresHandle } from '../test/helpers/postgres.js';
 import type { SshdHandle } from '../test/helpers/sshd.js';
 import { startTemporalDevServer } from '../test/helpers/temporal-server.js';

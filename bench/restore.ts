@@ -11,7 +11,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import path from 'node:path';
 import { closeDestinations } from '../src/destinations/index.js';
-import type { BackupResult, RestoreResult } from '../src/shared.js';
+import type { BackupResult, RestoreResult } from '../src/contracts/index.js';
 import type { SshdHandle } from '../test/helpers/sshd.js';
 import { runCommand } from '../test/helpers/util.js';
 import { phasesFromHistory } from './backup.js';

@@ -1,10 +1,12 @@
 import { open } from 'node:fs/promises';
 import path from 'node:path';
+import type { ArchiveResult, ComponentResult, RunPlan } from '../contracts/backup.js';
+import type { ManifestBase, ManifestDraft } from '../contracts/manifest.js';
 import { BackupError } from '../errors.js';
 import { toolVersions } from '../lib/exec.js';
 import { END_OF_ARCHIVE } from '../lib/tar.js';
-import type { ArchiveResult, ComponentResult, ManifestBase, ManifestDraft, RunPlan } from '../shared.js';
-import { ARTIFACT_FILE, bootId, checkStagingBoot, currentRun, jobContext, runActivity, stagingDir, type ActivityDeps } from './context.js';
+import { ARTIFACT_FILE, bootId, checkStagingBoot, stagingDir } from '../state/staging.js';
+import { currentRun, jobContext, runActivity, type ActivityDeps } from './context.js';
 
 export type ArchiveInput = Pick<RunPlan, 'job' | 'type' | 'tier' | 'slot' | 'workflowId' | 'artifactName'> & {
   components: ComponentResult[];

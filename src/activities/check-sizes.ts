@@ -1,7 +1,8 @@
+import type { BackupType, ComponentResult } from '../contracts/backup.js';
 import { withDestination } from '../destinations/index.js';
 import { BackupError } from '../errors.js';
-import { manifestsNewestFirst } from '../monitor.js';
-import { formatBytes, type BackupType, type ComponentResult } from '../shared.js';
+import { formatBytes } from '../lib/format.js';
+import { manifestsNewestFirst } from '../repository/catalog.js';
 import { jobContext, runActivity, type ActivityDeps } from './context.js';
 
 export interface CheckSizesInput {

@@ -1,10 +1,11 @@
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
-import { BLOCK } from '../lib/tar.js';
+import type { ChecksumResult } from '../contracts/backup.js';
 import { RangeHasher } from '../lib/range-hasher.js';
-import type { ChecksumResult } from '../shared.js';
-import { ARTIFACT_FILE, checkStagingBoot, jobContext, progressReporter, runActivity, stagingDir, type ActivityDeps } from './context.js';
+import { BLOCK } from '../lib/tar.js';
+import { ARTIFACT_FILE, checkStagingBoot, stagingDir } from '../state/staging.js';
+import { jobContext, progressReporter, runActivity, type ActivityDeps } from './context.js';
 
 export interface ChecksumInput {
   job: string;

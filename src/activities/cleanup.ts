@@ -1,11 +1,12 @@
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { log } from '@temporalio/activity';
+import type { Manifest } from '../contracts/manifest.js';
 import { withDestination } from '../destinations/index.js';
 import { errorMessage } from '../errors.js';
-import type { Manifest } from '../shared.js';
-import { commitSnapshots } from '../snapshots.js';
-import { connectionFor, jobContext, runActivity, stagingDir, type ActivityDeps } from './context.js';
+import { commitSnapshots } from '../state/snapshots.js';
+import { stagingDir } from '../state/staging.js';
+import { connectionFor, jobContext, runActivity, type ActivityDeps } from './context.js';
 
 export interface CleanupInput {
   job: string;

@@ -1,10 +1,9 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { Context, activityInfo } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { getJob, loadConfig } from '../config/load.js';
 import type { Config, Job } from '../config/schema.js';
 import { BackupError, errorMessage } from '../errors.js';
+
 
 /** What activities need from the worker: where the config is. Secrets are read from it on demand, never passed in. */
 export interface ActivityDeps {
@@ -15,13 +14,6 @@ export function jobContext(deps: ActivityDeps, jobName: string): { config: Confi
   const { config } = loadConfig(deps.configFile);
   return { config, job: getJob(config, jobName) };
 }
-
-/** The staging folder of one run, on the worker that holds it, keyed by the workflow ID. */
-export function stagingDir(config: Config, workflowId: string): string {
-  return path.join(config.stateDir, 'staging', workflowId.replace(/[^A-Za-z0-9._:-]/g, '_'));
-}
-
-export const ARTIFACT_FILE = 'artifact.tar';
 
 /** Details attached to every failure an activity reports, so that the workflow can tell how many attempts were made. */
 export interface FailureDetails {
@@ -72,31 +64,4 @@ export function currentRun(): { workflowId: string; runId: string; namespace: st
  */
 export function connectionFor(): { fresh: boolean } {
   return { fresh: activityInfo().attempt > 1 };
-}
-
-let cachedBootId: string | undefined;
-
-/** This machine's boot ID (changes on every boot); 'unknown' where the kernel does not tell. */
-export function bootId(): string {
-  if (cachedBootId === undefined) {
-    try {
-      cachedBootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || 'unknown';
-    } catch {
-      cachedBootId = 'unknown';
-    }
-  }
-  return cachedBootId;
-}
-
-/**
- * Staging is not fsynced (the verified remote copy is what must be durable): after a machine restart, staged bytes
- * written before it may be gone. Refuses to go on with staging from another boot; the run fails and notifies, and the
- * next run dumps again.
- */
-export function checkStagingBoot(written: string, what: string): void {
-  const now = bootId();
-  if (written === now || written === 'unknown' || now === 'unknown') return;
-  throw new BackupError('STAGING_LOST', `${what} was staged before this worker's machine restarted (boot ${written}, now ${now}); staged bytes may have been lost, so it is not used`, {
-    permanent: true, hint: 'run the backup again: it dumps anew',
-  });
 }

@@ -1,8 +1,8 @@
 import type { Config, Job } from '../config/schema.js';
+import type { Manifest, ManifestBase } from '../contracts/manifest.js';
 import { withDestination } from '../destinations/index.js';
-import { newestOnDestination } from '../monitor.js';
-import type { Manifest, ManifestBase } from '../shared.js';
-import { hasSnapshots, recoverSnapshots } from '../snapshots.js';
+import { newestOnDestination } from '../repository/catalog.js';
+import { hasSnapshots, recoverSnapshots } from '../state/snapshots.js';
 
 /**
  * The base of a diff run: the newest finalized full of the job on its first destination (any tier), which must also

@@ -1,25 +1,17 @@
-import path from 'node:path';
 import { log } from '@temporalio/activity';
+import type { DrillReport } from '../contracts/drill.js';
 import { withDestination } from '../destinations/index.js';
 import { errorMessage } from '../errors.js';
-import type { DrillReport } from '../shared.js';
+import { drillReportPath } from '../repository/drill-reports.js';
+import { drillScratchDir } from '../state/scratch.js';
 import { jobContext, runActivity, type ActivityDeps } from './context.js';
-
-/** Where a drill's reports are stored on each destination. */
-export const drillReportDir = (job: string) => `drills/${job}`;
-
-/** `2025-11-04T03:00:00.123Z` → `20251104T030000Z.json`: names sort by time. */
-export function drillReportName(finishedAt: string): string {
-  return `${finishedAt.replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '')}.json`;
-}
 
 /** What a drill needs from the config: its scratch directory, notifiers and whether successes are notified. */
 export function prepareDrill(deps: ActivityDeps) {
   return (input: { job: string; workflowId: string }): Promise<{ to: string; notifiers: string[]; notifyOnSuccess: boolean; notifyTimeoutMs: number }> => runActivity(async () => {
     const { config, job } = jobContext(deps, input.job);
-    const base = job.drill.scratchDir ?? path.join(config.stateDir, 'drills');
     return {
-      to: path.join(base, input.workflowId.replace(/[^A-Za-z0-9._:-]/g, '_'), 'restore'),
+      to: drillScratchDir(config, job, input.workflowId),
       notifiers: job.notify, notifyOnSuccess: job.drill.notifyOnSuccess, notifyTimeoutMs: config.settings.notifyTimeout,
     };
   });
@@ -29,7 +21,7 @@ export function prepareDrill(deps: ActivityDeps) {
 export function writeDrillReport(deps: ActivityDeps) {
   return (input: { report: DrillReport }): Promise<{ stored: string[]; problems: string[] }> => runActivity(async () => {
     const { config, job } = jobContext(deps, input.report.job);
-    const file = `${drillReportDir(input.report.job)}/${drillReportName(input.report.finishedAt)}`;
+    const file = drillReportPath(input.report);
     const stored: string[] = [];
     const problems: string[] = [];
     for (const name of job.destinations) {

@@ -5,12 +5,14 @@ import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
+import type { ComponentResult } from '../contracts/backup.js';
+import type { SnapshotMember } from '../contracts/manifest.js';
 import { BackupError, errorMessage } from '../errors.js';
 import { BLOCK, padding, tarHeader } from '../lib/tar.js';
-import type { ComponentResult, SnapshotMember } from '../shared.js';
-import { snapshotDir, snapshotFile } from '../snapshots.js';
 import { createSource, type DumpContext } from '../sources/index.js';
-import { ARTIFACT_FILE, bootId, jobContext, progressReporter, runActivity, stagingDir, type ActivityDeps } from './context.js';
+import { snapshotDir, snapshotFile } from '../state/snapshots.js';
+import { ARTIFACT_FILE, bootId, stagingDir } from '../state/staging.js';
+import { jobContext, progressReporter, runActivity, type ActivityDeps } from './context.js';
 
 export interface DumpInput {
   job: string;

@@ -1,14 +1,16 @@
 import { mkdir, open, rm, statfs } from 'node:fs/promises';
 import { Context } from '@temporalio/activity';
+import type { RestoreArtifact } from '../contracts/restore.js';
 import { withDestination } from '../destinations/index.js';
 import type { ChunkSink } from '../destinations/types.js';
 import { BackupError } from '../errors.js';
+import { formatBytes } from '../lib/format.js';
 import { RangeHasher } from '../lib/range-hasher.js';
 import { BLOCK } from '../lib/tar.js';
 import { memberRanges } from '../restore/chain.js';
 import { fetchedFile } from '../restore/paths.js';
-import { formatBytes, type RestoreArtifact } from '../shared.js';
-import { jobContext, progressReporter, runActivity, stagingDir, type ActivityDeps } from './context.js';
+import { stagingDir } from '../state/staging.js';
+import { jobContext, progressReporter, runActivity, type ActivityDeps } from './context.js';
 
 export interface FetchInput {
   job: string;

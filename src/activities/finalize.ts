@@ -1,6 +1,6 @@
+import type { Manifest } from '../contracts/manifest.js';
 import { withDestination } from '../destinations/index.js';
 import { BackupError } from '../errors.js';
-import type { Manifest } from '../shared.js';
 import { connectionFor, jobContext, runActivity, type ActivityDeps } from './context.js';
 
 export interface FinalizeInput {

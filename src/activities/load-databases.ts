@@ -2,11 +2,12 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { Job, MysqlSource, PostgresSource } from '../config/schema.js';
+import type { DbTarget } from '../contracts/restore.js';
 import { BackupError } from '../errors.js';
 import { dropMysql, dropPostgres, loadMysql, loadPostgres, pgDumpFileFor } from '../restore/databases.js';
 import { LAYOUT } from '../restore/paths.js';
-import type { DbTarget } from '../restore/targets.js';
-import { jobContext, runActivity, stagingDir, type ActivityDeps } from './context.js';
+import { stagingDir } from '../state/staging.js';
+import { jobContext, runActivity, type ActivityDeps } from './context.js';
 
 export interface LoadDatabasesInput {
   job: string;

@@ -1,5 +1,5 @@
 import { Context } from '@temporalio/activity';
-import { ACQUIRE_SIGNAL, JOB_LOCK_WORKFLOW, lockWorkflowId, type LockRequest } from '../shared.js';
+import { ACQUIRE_SIGNAL, JOB_LOCK_WORKFLOW, lockWorkflowId, type LockRequest } from '../contracts/lock.js';
 import { currentRun, jobContext, runActivity, type ActivityDeps } from './context.js';
 
 export interface LockInfo {

@@ -1,12 +1,13 @@
 import { Context, log } from '@temporalio/activity';
 import { loadConfig } from '../config/load.js';
+import type { BackupEvent } from '../contracts/events.js';
+import type { OrphanReport } from '../contracts/prune.js';
 import { errorMessage } from '../errors.js';
-import { jobStatus, type JobStatus } from '../monitor.js';
+import { jobStatus, type JobStatus } from '../monitor/status.js';
 import { createNotifier } from '../notifiers/index.js';
 import { renderMessage } from '../notifiers/message.js';
-import type { BackupEvent } from '../shared.js';
 import { currentRun, runActivity, type ActivityDeps } from './context.js';
-import { sweepOrphans, type OrphanReport } from './prune.js';
+import { sweepOrphans } from './prune.js';
 
 export interface FreshnessReport {
   checkedAt: string;

@@ -1,7 +1,7 @@
 import { Context, log } from '@temporalio/activity';
+import type { BackupEvent } from '../contracts/events.js';
 import { createNotifier } from '../notifiers/index.js';
 import { renderMessage } from '../notifiers/message.js';
-import type { BackupEvent } from '../shared.js';
 import { currentRun, jobContext, runActivity, type ActivityDeps } from './context.js';
 
 export interface NotifyInput {

@@ -2,11 +2,15 @@ import { mkdir, readFile, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { log } from '@temporalio/activity';
 import { taskQueueOf } from '../config/load.js';
+import type { BackupType, RunPlan } from '../contracts/backup.js';
+import type { Manifest } from '../contracts/manifest.js';
 import { withDestination } from '../destinations/index.js';
 import { BackupError } from '../errors.js';
+import { formatBytes } from '../lib/format.js';
+import { layout } from '../repository/layout.js';
 import { createSource } from '../sources/index.js';
-import { formatBytes, layout, type BackupType, type Manifest, type RunPlan } from '../shared.js';
-import { currentRun, jobContext, runActivity, stagingDir, type ActivityDeps } from './context.js';
+import { stagingDir } from '../state/staging.js';
+import { currentRun, jobContext, runActivity, type ActivityDeps } from './context.js';
 import { chooseBase } from './diff-base.js';
 
 export interface PreflightInput {

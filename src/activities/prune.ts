@@ -3,49 +3,16 @@ import path from 'node:path';
 import { Context, log } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
-import { catalogDestination, type CatalogEntry } from '../catalog.js';
 import type { Config } from '../config/schema.js';
+import type { OrphanReport, PruneInput, PruneReport } from '../contracts/prune.js';
 import { withDestination } from '../destinations/index.js';
 import { errorMessage } from '../errors.js';
-import { planRetention } from '../retention.js';
+import { catalogDestination, type CatalogEntry } from '../repository/catalog.js';
+import { safeWorkflowId } from '../repository/names.js';
+import { planRetention } from '../repository/retention.js';
+import { stagingRoot } from '../state/staging.js';
 import { jobContext, runActivity, type ActivityDeps } from './context.js';
 
-export interface PruneInput {
-  job: string;
-  /** Report what would be removed, remove nothing. */
-  dryRun: boolean;
-}
-
-export interface OrphanReport {
-  destination: string;
-  path: string;
-  workflowId: string;
-  action: 'removed' | 'kept';
-  reason: string;
-}
-
-export interface PruneReport {
-  job: string;
-  dryRun: boolean;
-  destinations: {
-    destination: string;
-    /** Backups kept, with why. */
-    kept: { path: string; slot: string; type: string; reasons: string[] }[];
-    /** Backups removed (with dryRun: that would be removed). */
-    removed: string[];
-    /** Files retention does not touch, and why (no manifest, unreadable manifest, ...). */
-    leftAlone: { path: string; reason: string }[];
-    refused?: string;
-    problems: string[];
-  }[];
-  orphans: OrphanReport[];
-  staging: { path: string; action: 'removed' | 'kept'; reason: string }[];
-  /** Any rule refused on any destination (nothing was removed there). */
-  refused?: string;
-  problems: string[];
-}
-
-const safeId = (id: string) => id.replace(/[^A-Za-z0-9._:-]/g, '_');
 
 /**
  * Which workflows run, by the name they give their files (temporary files and staging folders carry the workflow ID
@@ -58,7 +25,7 @@ function runningChecker(client: Client): (id: string) => Promise<'running' | 'en
     listed ??= (async () => {
       try {
         const ids = new Set<string>();
-        for await (const w of client.workflow.list({ query: 'ExecutionStatus="Running"' })) ids.add(safeId(w.workflowId));
+        for await (const w of client.workflow.list({ query: 'ExecutionStatus="Running"' })) ids.add(safeWorkflowId(w.workflowId));
         return ids;
       } catch (err) {
         log.warn('could not list running workflows', { error: errorMessage(err) });
@@ -119,7 +86,7 @@ export async function sweepOrphans(config: Config, jobName: string, client: Clie
 
 /** Staging folders (`<stateDir>/staging/<workflow ID>`) of runs no longer running, older than `orphanGrace`. */
 async function sweepStaging(config: Config, client: Client, dryRun: boolean, now: number): Promise<PruneReport['staging']> {
-  const root = path.join(config.stateDir, 'staging');
+  const root = stagingRoot(config);
   const names = await readdir(root).catch(() => [] as string[]);
   const out: PruneReport['staging'] = [];
   const runningState = runningChecker(client);

@@ -1,7 +1,8 @@
 import { rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { unpackTempDir } from '../restore/paths.js';
-import { jobContext, runActivity, stagingDir, type ActivityDeps } from './context.js';
+import { stagingDir } from '../state/staging.js';
+import { jobContext, runActivity, type ActivityDeps } from './context.js';
 
 /**
  * A restore's tidy-up, after success or failure: its staging folder (downloaded artifacts) and any temporary unpack

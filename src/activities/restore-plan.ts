@@ -1,11 +1,11 @@
+import type { RestorePlan } from '../contracts/restore.js';
 import { withDestination } from '../destinations/index.js';
 import { BackupError, errorMessage } from '../errors.js';
-import { catalogDestination } from '../catalog.js';
+import { catalogDestination } from '../repository/catalog.js';
 import { pickBackup, resolveChain } from '../restore/chain.js';
 import { resolveTargets } from '../restore/targets.js';
-import type { RestorePlan } from '../shared.js';
-import { checkTarget } from './unpack.js';
 import { jobContext, runActivity, type ActivityDeps } from './context.js';
+import { checkTarget } from './unpack.js';
 
 export interface PlanRestoreInput {
   job: string;

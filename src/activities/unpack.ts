@@ -1,11 +1,11 @@
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
+import type { RestoreArtifact, UnpackedComponent } from '../contracts/restore.js';
 import { BackupError } from '../errors.js';
 import { memberRanges } from '../restore/chain.js';
 import { fetchedFile, unpackTempDir } from '../restore/paths.js';
 import { treeStats, unpackComponent } from '../restore/unpack.js';
-import type { RestoreArtifact, UnpackedComponent } from '../shared.js';
 import { jobContext, progressReporter, runActivity, type ActivityDeps } from './context.js';
 
 export interface UnpackInput {

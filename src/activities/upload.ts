@@ -1,9 +1,10 @@
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
+import type { UploadResult } from '../contracts/backup.js';
 import { withDestination } from '../destinations/index.js';
 import { BackupError } from '../errors.js';
-import type { UploadResult } from '../shared.js';
-import { ARTIFACT_FILE, checkStagingBoot, connectionFor, jobContext, progressReporter, runActivity, stagingDir, type ActivityDeps } from './context.js';
+import { ARTIFACT_FILE, checkStagingBoot, stagingDir } from '../state/staging.js';
+import { connectionFor, jobContext, progressReporter, runActivity, type ActivityDeps } from './context.js';
 
 export interface UploadInput {
   job: string;

@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
+import type { VerifyResult } from '../contracts/backup.js';
 import { withDestination } from '../destinations/index.js';
 import { BackupError } from '../errors.js';
-import type { VerifyResult } from '../shared.js';
 import { connectionFor, jobContext, progressReporter, runActivity, type ActivityDeps } from './context.js';
 
 export interface VerifyInput {

@@ -1,8 +1,8 @@
 import { loadConfig } from '../config/load.js';
 import { closeDestinations, withDestination } from '../destinations/index.js';
 import { errorMessage } from '../errors.js';
+import { formatBytes } from '../lib/format.js';
 import { createNotifier } from '../notifiers/index.js';
-import { formatBytes } from '../shared.js';
 import { createSource } from '../sources/index.js';
 import { EXIT } from './output.js';
 

@@ -1,7 +1,8 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { getJob, loadConfig, taskQueueOf } from '../config/load.js';
-import { DRILL_WORKFLOW, drillWorkflowId, formatBytes, type DrillReport } from '../shared.js';
+import { DRILL_WORKFLOW, drillWorkflowId, type DrillReport } from '../contracts/drill.js';
+import { formatBytes } from '../lib/format.js';
 import { EXIT, uiLink } from './output.js';
 import { progressTicker, withClientAndWorker, type InProcessOptions } from './restore.js';
 

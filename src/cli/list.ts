@@ -1,8 +1,8 @@
-import { catalogDestination, type DestinationCatalog } from '../catalog.js';
 import { getJob, loadConfig } from '../config/load.js';
 import { closeDestinations, withDestination } from '../destinations/index.js';
 import { errorMessage } from '../errors.js';
-import { formatBytes } from '../shared.js';
+import { formatBytes } from '../lib/format.js';
+import { catalogDestination, type DestinationCatalog } from '../repository/catalog.js';
 import { EXIT } from './output.js';
 
 /**

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { PruneReport } from '../activities/prune.js';
 import { getJob, loadConfig, taskQueueOf } from '../config/load.js';
-import { PRUNE_WORKFLOW } from '../shared.js';
-import { connectClient } from '../temporal.js';
+import { PRUNE_WORKFLOW, type PruneReport } from '../contracts/prune.js';
+import { connectClient } from '../runtime/temporal.js';
 import { EXIT } from './output.js';
 
 export function renderPrune(r: PruneReport): string {

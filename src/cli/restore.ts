@@ -2,11 +2,12 @@ import path from 'node:path';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
 import { getJob, loadConfig, taskQueueOf } from '../config/load.js';
+import { RESTORE_WORKFLOW, restoreWorkflowId, type RestoreInput, type RestoreResult } from '../contracts/restore.js';
 import { BackupError } from '../errors.js';
+import { formatBytes } from '../lib/format.js';
 import { parseIntoDatabases } from '../restore/targets.js';
-import { RESTORE_WORKFLOW, formatBytes, restoreWorkflowId, type RestoreInput, type RestoreResult } from '../shared.js';
-import { connectClient } from '../temporal.js';
-import { createWorkers } from '../worker.js';
+import { connectClient } from '../runtime/temporal.js';
+import { createWorkers } from '../runtime/worker.js';
 import { EXIT, uiLink } from './output.js';
 
 export interface InProcessOptions {

@@ -1,9 +1,13 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
 import { CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
 import { getJob, loadConfig, taskQueueOf } from '../config/load.js';
+import {
+  BACKUP_WORKFLOW, PROGRESS_QUERY, backupWorkflowId, rfc3339Seconds, type BackupInput, type BackupResult,
+  type BackupType, type SkippedResult,
+} from '../contracts/backup.js';
 import { BackupError } from '../errors.js';
-import { BACKUP_WORKFLOW, PROGRESS_QUERY, backupWorkflowId, formatBytes, rfc3339Seconds, type BackupInput, type BackupResult, type BackupType, type SkippedResult } from '../shared.js';
-import { connectClient } from '../temporal.js';
+import { formatBytes } from '../lib/format.js';
+import { connectClient } from '../runtime/temporal.js';
 import { EXIT, uiLink } from './output.js';
 
 export interface RunOptions {

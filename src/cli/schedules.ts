@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { loadConfig } from '../config/load.js';
+import { connectClient } from '../runtime/temporal.js';
 import { desiredSchedules, applySchedules, ownedSchedules } from '../schedules/index.js';
-import { connectClient } from '../temporal.js';
 import { EXIT } from './output.js';
 
 async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {

@@ -1,7 +1,7 @@
 import { loadConfig } from '../config/load.js';
 import { closeDestinations } from '../destinations/index.js';
-import { jobStatus, renderStatus } from '../monitor.js';
-import { connectClient } from '../temporal.js';
+import { jobStatus, renderStatus } from '../monitor/status.js';
+import { connectClient } from '../runtime/temporal.js';
 import { EXIT } from './output.js';
 
 /** `backupctl status [--json]`: per job newest backups, running run, schedules and health. Exit 1 unless all ok. */

@@ -1,8 +1,8 @@
 import { loadConfig } from '../config/load.js';
-import { startDevServer, type DevServer } from '../dev-server.js';
-import { runWorkers } from '../worker.js';
-import { runCommand } from './run.js';
+import { startDevServer, type DevServer } from '../runtime/dev-server.js';
+import { runWorkers } from '../runtime/worker.js';
 import { EXIT } from './output.js';
+import { runCommand } from './run.js';
 
 /**
  * `backupctl up`: the embedded Temporal dev server (state in SQLite under stateDir, Web UI on 8233) unless

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { eventWorkflowId, formatBytes, type BackupEvent } from '../shared.js';
+import { eventWorkflowId, type BackupEvent } from '../contracts/events.js';
+import { formatBytes } from '../lib/format.js';
 import type { RenderedMessage } from './types.js';
 
 export interface MessageContext {

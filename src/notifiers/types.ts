@@ -1,4 +1,4 @@
-import type { BackupEvent } from '../shared.js';
+import type { BackupEvent } from '../contracts/events.js';
 
 export interface RenderedMessage {
   /** Stable across resends after a crash: derived from the workflow ID and the event. */

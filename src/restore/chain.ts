@@ -2,9 +2,10 @@
  * Which backup a restore takes, and in what order its artifacts are unpacked. Pure logic over manifests (no I/O), so
  * that it can be tested with crafted manifests.
  */
+import type { Manifest } from '../contracts/manifest.js';
+import type { RestoreArtifact } from '../contracts/restore.js';
 import { BackupError } from '../errors.js';
 import { BLOCK, padding } from '../lib/tar.js';
-import type { Manifest, RestoreArtifact } from '../shared.js';
 
 /** A finalized backup: its manifest and the artifact's path relative to the destination's root. */
 export interface Stored {

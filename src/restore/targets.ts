@@ -1,29 +1,5 @@
+import { dumpedDatabases, type DbTarget, type RestoreArtifact } from '../contracts/restore.js';
 import { BackupError } from '../errors.js';
-import type { RestoreArtifact } from '../shared.js';
-
-/** A database inside a restored dump, and the database it is loaded into. */
-export interface DbTarget {
-  source: string;
-  type: 'mysql' | 'postgres';
-  database: string;
-  target: string;
-}
-
-/** The databases each MariaDB/MySQL and PostgreSQL component of a chain holds (the newest artifact's component wins). */
-export function dumpedDatabases(chain: RestoreArtifact[]): { source: string; type: 'mysql' | 'postgres'; databases: string[] }[] {
-  const out = new Map<string, { source: string; type: 'mysql' | 'postgres'; databases: string[] }>();
-  for (const a of chain) {
-    for (const c of a.components) {
-      if (c.type === 'mysql') {
-        out.set(c.name, { source: c.name, type: 'mysql', databases: String(c.stats.databases ?? '').split(',').filter(Boolean) });
-      } else if (c.type === 'postgres') {
-        const dbs = Object.keys(c.stats).map((k) => /^database\.(.+)\.bytes$/.exec(k)?.[1]).filter((d): d is string => d !== undefined);
-        out.set(c.name, { source: c.name, type: 'postgres', databases: dbs.sort() });
-      }
-    }
-  }
-  return [...out.values()];
-}
 
 /**
  * `--into-databases` entries: `source=target` (a source whose dump holds one database) or `source.database=target`.
@@ -65,10 +41,4 @@ export function parseIntoDatabases(values: string[]): Record<string, string> {
     out[v.slice(0, i)] = v.slice(i + 1);
   }
   return out;
-}
-
-/** A drill's scratch database for every dumped database: `<prefix>_<n>`. */
-export function drillTargets(chain: RestoreArtifact[], prefix: string): DbTarget[] {
-  let n = 0;
-  return dumpedDatabases(chain).flatMap((d) => d.databases.map((database) => ({ source: d.source, type: d.type, database, target: `${prefix}_${++n}` })));
 }

@@ -3,7 +3,10 @@ import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type Schedul
 import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
 import { taskQueueOf } from '../config/load.js';
 import type { Config, Job, ScheduleDef } from '../config/schema.js';
-import { BACKUP_WORKFLOW, DRILL_WORKFLOW, FRESHNESS_WORKFLOW, SEARCH_ATTRIBUTE_NAMES } from '../shared.js';
+import { BACKUP_WORKFLOW } from '../contracts/backup.js';
+import { DRILL_WORKFLOW } from '../contracts/drill.js';
+import { FRESHNESS_WORKFLOW } from '../contracts/freshness.js';
+import { SEARCH_ATTRIBUTE_NAMES } from '../contracts/search-attributes.js';
 
 /** Memo key that marks a schedule as backupctl's: `apply` never touches schedules without it. */
 const OWNER_MEMO = 'managedBy';

@@ -9,9 +9,12 @@ import { lockGrantedSignal, releaseSignal } from './lock.js';
 import type { Activities } from '../activities/index.js';
 import { describeFailure } from './failure.js';
 import {
-  CANCEL_SIGNAL, PROGRESS_QUERY, SEARCH_ATTRIBUTE_NAMES, rfc3339Seconds, type BackupEvent, type BackupInput, type BackupResult, type BackupType,
-  completeManifest, type ChecksumResult, type ComponentResult, type Manifest, type RunPlan, type SkippedResult, type Step,
-} from '../shared.js';
+  CANCEL_SIGNAL, PROGRESS_QUERY, rfc3339Seconds, type BackupInput, type BackupResult, type BackupType,
+  type ChecksumResult, type ComponentResult, type RunPlan, type SkippedResult, type Step,
+} from '../contracts/backup.js';
+import type { BackupEvent } from '../contracts/events.js';
+import { completeManifest, type Manifest } from '../contracts/manifest.js';
+import { SEARCH_ATTRIBUTE_NAMES } from '../contracts/search-attributes.js';
 
 export const cancelSignal = defineSignal<[string?]>(CANCEL_SIGNAL);
 export const progressQuery = defineQuery<{ step: Step; finalized: { destination: string; path: string }[] }>(PROGRESS_QUERY);

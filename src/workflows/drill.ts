@@ -1,7 +1,8 @@
 import { ApplicationFailure, CancellationScope, log, proxyActivities, setCurrentDetails, uuid4, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { drillTargets } from '../restore/targets.js';
-import { formatBytes, type DrillReport, type RestoreArtifact, type RestorePlan, type UnpackedComponent } from '../shared.js';
+import { drillTargets, type DrillReport } from '../contracts/drill.js';
+import type { RestoreArtifact, RestorePlan, UnpackedComponent } from '../contracts/restore.js';
+import { formatBytes } from '../lib/format.js';
 import { describeFailure } from './failure.js';
 import { longActivities } from './restore.js';
 

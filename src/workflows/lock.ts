@@ -3,7 +3,7 @@ import {
   setHandler, workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { ACQUIRE_SIGNAL, LOCK_GRANTED_SIGNAL, RELEASE_SIGNAL, type LockRequest } from '../shared.js';
+import { ACQUIRE_SIGNAL, LOCK_GRANTED_SIGNAL, RELEASE_SIGNAL, type LockRequest } from '../contracts/lock.js';
 
 export const acquireSignal = defineSignal<[LockRequest]>(ACQUIRE_SIGNAL);
 export const releaseSignal = defineSignal<[LockRequest]>(RELEASE_SIGNAL);

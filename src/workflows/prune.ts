@@ -1,6 +1,6 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import type { PruneInput, PruneReport } from '../activities/prune.js';
+import type { PruneInput, PruneReport } from '../contracts/prune.js';
 
 const { prune } = proxyActivities<Activities>({ startToCloseTimeout: '1h', heartbeatTimeout: '2m', retry: { maximumAttempts: 3, initialInterval: '5s' } });
 

@@ -2,9 +2,9 @@ import {
   ApplicationFailure, CancellationScope, CancelledFailure, defineQuery, isCancellation, log, proxyActivities, setCurrentDetails, setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import { PERMANENT_CODES } from '../errors.js';
 import type { Activities } from '../activities/index.js';
-import type { RestoreInput, RestorePlan, RestoreResult } from '../shared.js';
+import type { RestoreInput, RestorePlan, RestoreResult } from '../contracts/restore.js';
+import { PERMANENT_CODES } from '../errors.js';
 import { describeFailure } from './failure.js';
 
 export type RestoreStep = 'plan' | 'fetch' | 'unpack' | 'load databases' | 'cleanup';

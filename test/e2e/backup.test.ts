@@ -6,7 +6,7 @@ import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { BACKUP_WORKFLOW, backupWorkflowId, type BackupResult, type Manifest } from '../../src/shared.js';
+import { BACKUP_WORKFLOW, backupWorkflowId, type BackupResult, type Manifest } from '../../src/contracts/index.js';
 import { closeDestinations } from '../../src/destinations/index.js';
 import { startSshd } from '../helpers/sshd.js';
 import { runCommand, waitFor } from '../helpers/util.js';

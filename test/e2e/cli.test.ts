@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Manifest } from '../../src/shared.js';
+import type { Manifest } from '../../src/contracts/index.js';
 import { getFreePort } from '../helpers/free-port.js';
 import { runCommand, waitFor } from '../helpers/util.js';
 import { listFiles, sha256File, startEnv, withWorker, writeJob, type Env } from './fixture.js';

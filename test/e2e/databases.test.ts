@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKUP_WORKFLOW, backupWorkflowId, type BackupResult } from '../../src/shared.js';
+import { BACKUP_WORKFLOW, backupWorkflowId, type BackupResult } from '../../src/contracts/index.js';
 import type { MariadbHandle } from '../helpers/mariadb.js';
 import type { PostgresHandle } from '../helpers/postgres.js';
 import { waitFor } from '../helpers/util.js';

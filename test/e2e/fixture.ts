@@ -6,7 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { stringify } from 'yaml';
-import { createWorkers, type WorkerOptions } from '../../src/worker.js';
+import { createWorkers, type WorkerOptions } from '../../src/runtime/worker.js';
 import { startMariadb, type MariadbHandle } from '../helpers/mariadb.js';
 import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';

@@ -6,8 +6,8 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FreshnessReport } from '../../src/activities/monitor.js';
-import type { PruneReport } from '../../src/activities/prune.js';
-import { BACKUP_WORKFLOW, FRESHNESS_WORKFLOW, backupWorkflowId, layout, type BackupResult, type BackupType, type Manifest } from '../../src/shared.js';
+import { BACKUP_WORKFLOW, FRESHNESS_WORKFLOW, backupWorkflowId, type BackupResult, type BackupType, type Manifest, type PruneReport } from '../../src/contracts/index.js';
+import { layout } from '../../src/repository/layout.js';
 import { runCommand } from '../helpers/util.js';
 import { listFiles, startEnv, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
 

@@ -1,7 +1,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKUP_WORKFLOW, backupWorkflowId, type BackupResult, type BackupType, type Manifest, type RestoreResult } from '../../src/shared.js';
+import { BACKUP_WORKFLOW, backupWorkflowId, type BackupResult, type BackupType, type Manifest, type RestoreResult } from '../../src/contracts/index.js';
 import type { MariadbHandle } from '../helpers/mariadb.js';
 import type { PostgresHandle } from '../helpers/postgres.js';
 import { runCommand } from '../helpers/util.js';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKUP_WORKFLOW, RESTORE_WORKFLOW, backupWorkflowId, restoreWorkflowId, type BackupResult, type DrillReport, type RestoreResult } from '../../src/shared.js';
+import { BACKUP_WORKFLOW, RESTORE_WORKFLOW, backupWorkflowId, restoreWorkflowId, type BackupResult, type DrillReport, type RestoreResult } from '../../src/contracts/index.js';
 import { startMariadb, type MariadbHandle } from '../helpers/mariadb.js';
 import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
 import { runCommand } from '../helpers/util.js';

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stringify } from 'yaml';
 import { loadConfig } from '../../src/config/load.js';
 import { applySchedules, desiredSchedules } from '../../src/schedules/index.js';
-import { BACKUP_WORKFLOW, FRESHNESS_WORKFLOW, type BackupResult } from '../../src/shared.js';
+import { BACKUP_WORKFLOW, FRESHNESS_WORKFLOW, type BackupResult } from '../../src/contracts/index.js';
 import { startHttpSink, type HttpSink } from '../helpers/http-sink.js';
 import { runCommand, waitFor } from '../helpers/util.js';
 import { listFiles, startEnv, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { Context } from '@temporalio/activity';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 
-const { runWorkers } = await import(new URL('../../dist/worker.js', import.meta.url).href);
+const { runWorkers } = await import(new URL('../../dist/runtime/worker.js', import.meta.url).href);
 Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
 
 const before = process.env.FAULT_PAUSE_BEFORE;

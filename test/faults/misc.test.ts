@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backupWorkflowId, type Manifest } from '../../src/shared.js';
+import { backupWorkflowId, type Manifest } from '../../src/contracts/index.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { startHttpSink } from '../helpers/http-sink.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import { expect } from 'vitest';
-import { BACKUP_WORKFLOW, backupWorkflowId, type BackupResult, type Manifest } from '../../src/shared.js';
+import { BACKUP_WORKFLOW, backupWorkflowId, type BackupResult, type Manifest } from '../../src/contracts/index.js';
 import type { SmtpSink } from '../helpers/smtp-sink.js';
 import type { SshdHandle } from '../helpers/sshd.js';
 import { listFiles, withWorker, type Env, type JobSetup } from '../e2e/fixture.js';

@@ -1,6 +1,6 @@
 import { renderMessage } from '../../src/notifiers/message.js';
 import type { RenderedMessage } from '../../src/notifiers/types.js';
-import type { BackupEvent } from '../../src/shared.js';
+import type { BackupEvent } from '../../src/contracts/index.js';
 
 /** Events of one run (same workflow ID), plus a monitoring alert, and their rendered messages. */
 export const workflowId = 'backup-app-full-2025-11-04T03:00:00Z';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { HealthchecksNotifier as HealthchecksSchema } from '../../src/config/schema.js';
 import { HealthchecksNotifier, PING_BODY_LIMIT, pingRunId } from '../../src/notifiers/healthchecks/index.js';
-import type { BackupEvent } from '../../src/shared.js';
+import type { BackupEvent } from '../../src/contracts/index.js';
 import { startHttpSink, type HttpSink } from '../helpers/http-sink.js';
 import { events, message, rejection, workflowId } from './fixtures.js';
 

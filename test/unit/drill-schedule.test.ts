@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
 import { desiredSchedules } from '../../src/schedules/index.js';
-import { DRILL_WORKFLOW } from '../../src/shared.js';
+import { DRILL_WORKFLOW } from '../../src/contracts/index.js';
 
 const config = (drill?: Record<string, unknown>, schedules: unknown[] = [{ type: 'full', cron: '0 3 * * *' }]) => parseConfig(stringify({
   destinations: { nas: { type: 'local', path: '/tmp' } },

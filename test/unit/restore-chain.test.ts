@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { BackupError } from '../../src/errors.js';
 import { memberRanges, pickBackup, resolveChain, type Stored } from '../../src/restore/chain.js';
-import { dumpedDatabases, parseIntoDatabases, resolveTargets } from '../../src/restore/targets.js';
-import { layout, type BackupType, type Manifest } from '../../src/shared.js';
+import { dumpedDatabases, type BackupType, type Manifest } from '../../src/contracts/index.js';
+import { parseIntoDatabases, resolveTargets } from '../../src/restore/targets.js';
+import { layout } from '../../src/repository/layout.js';
 
 // Crafted manifests, as the backup workflow writes them (a diff names its base full: Manifest.base).
 function stored(type: BackupType, slot: string, base?: Stored, tier = 'daily'): Stored {

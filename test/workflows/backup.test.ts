@@ -5,8 +5,8 @@ import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/wo
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Activities } from '../../src/activities/index.js';
 import { Context } from '@temporalio/activity';
-import { BACKUP_WORKFLOW, LOCK_GRANTED_SIGNAL, type BackupEvent, type BackupResult, type Manifest, type RunPlan } from '../../src/shared.js';
-import { workflowBundle } from '../../src/worker.js';
+import { BACKUP_WORKFLOW, LOCK_GRANTED_SIGNAL, type BackupEvent, type BackupResult, type Manifest, type RunPlan } from '../../src/contracts/index.js';
+import { workflowBundle } from '../../src/runtime/worker.js';
 
 // Workflow tier: the real workflow on the dev server, with scripted activities, to pin down its decisions
 // (re-upload bound, compensation scope, notification on every path) independent of the servers.

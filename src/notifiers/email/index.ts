@@ -2,7 +2,7 @@ import nodemailer from 'nodemailer';
 import type { EmailNotifier as EmailConfig } from '../../config/schema.js';
 import { readSecret } from '../../config/secrets.js';
 import { BackupError } from '../../errors.js';
-import type { BackupEvent } from '../../shared.js';
+import type { BackupEvent } from '../../contracts/events.js';
 import type { Notifier, RenderedMessage } from '../types.js';
 
 /** Mail through SMTP (nodemailer); one message per event, with a Message-ID stable across resends. */

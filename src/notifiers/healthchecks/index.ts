@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { HealthchecksNotifier as HealthchecksConfig } from '../../config/schema.js';
 import { readSecret } from '../../config/secrets.js';
-import { eventWorkflowId, type BackupEvent } from '../../shared.js';
+import { eventWorkflowId, type BackupEvent } from '../../contracts/events.js';
 import { postOnce, redactUrl, truncateUtf8, urlSecrets } from '../http.js';
 import type { Notifier, RenderedMessage } from '../types.js';
 

@@ -1,7 +1,7 @@
 import type { SecretRef, WebhookNotifier as WebhookConfig } from '../../config/schema.js';
 import { readSecret } from '../../config/secrets.js';
 import { BackupError } from '../../errors.js';
-import { eventJob, type BackupEvent } from '../../shared.js';
+import { eventJob, type BackupEvent } from '../../contracts/events.js';
 import { postOnce, probeUrl, redactUrl, urlSecrets } from '../http.js';
 import type { Notifier, RenderedMessage } from '../types.js';
 import { EVENT_ID_HEADER, signatureHeaders } from './signature.js';

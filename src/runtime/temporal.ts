@@ -2,8 +2,8 @@ import { Client, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { NativeConnection } from '@temporalio/worker';
 import proto from '@temporalio/proto';
-import { BackupError } from './errors.js';
-import { SEARCH_ATTRIBUTE_NAMES } from './shared.js';
+import { SEARCH_ATTRIBUTE_NAMES } from '../contracts/search-attributes.js';
+import { BackupError } from '../errors.js';
 
 /**
  * Connection settings the way the `temporal` CLI reads them: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,

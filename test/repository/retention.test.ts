@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Job } from '../../src/config/schema.js';
-import { planRetention, type RetentionItem } from '../../src/retention.js';
+import { planRetention, type RetentionItem } from '../../src/repository/retention.js';
 
 const DAY = 86_400_000;
 const NOW = Date.parse('2026-01-31T12:00:00Z');

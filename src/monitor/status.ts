@@ -1,22 +1,16 @@
+/**
+ * A job's health, as `status` shows it and the freshness check judges it: the newest backup per type on its
+ * destinations, its schedules on the Temporal server, its recent runs and its last restore drill.
+ */
 import { ScheduleNotFoundError, type Client } from '@temporalio/client';
-import type { Config } from './config/schema.js';
-import { withDestination } from './destinations/index.js';
-import type { DestinationSession } from './destinations/types.js';
-import { errorMessage } from './errors.js';
-import { lastDrill, type DrillStatus } from './restore/drill-status.js';
-import { scheduleId, scheduleName } from './schedules/index.js';
-import { formatBytes, type BackupType, type Manifest } from './shared.js';
-
-export interface BackupInfo {
-  type: BackupType;
-  slot: string;
-  ageMs: number;
-  size: number;
-  sha256: string;
-  destination: string;
-  path: string;
-  workflowId: string;
-}
+import type { Config } from '../config/schema.js';
+import type { BackupType } from '../contracts/backup.js';
+import { withDestination } from '../destinations/index.js';
+import { errorMessage } from '../errors.js';
+import { formatBytes } from '../lib/format.js';
+import { newestOnDestination, type BackupInfo } from '../repository/catalog.js';
+import { lastDrill, type DrillStatus } from '../repository/drill-reports.js';
+import { scheduleId, scheduleName } from '../schedules/index.js';
 
 export type Health = 'ok' | 'warning' | 'failing' | 'stale';
 
@@ -33,64 +27,6 @@ export interface JobStatus {
 }
 
 const hours = (ms: number) => `${Math.round(ms / 360_000) / 10} h`;
-const byNameDesc = (a: { name: string }, b: { name: string }) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0);
-
-export const escapeRe = (v: string) => v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
-/** The slot folders `<tier>/YYYY/MM/DD/HHMM` of one tier, newest first (lists only as far as it is read). */
-export async function* slotDirsNewestFirst(d: DestinationSession, tier: string): AsyncGenerator<string> {
-  const dirs = async (p: string, re: RegExp) => ((await d.list(p)) ?? []).filter((e) => e.type === 'dir' && re.test(e.name)).sort(byNameDesc);
-  for (const y of await dirs(tier, /^\d{4}$/)) {
-    for (const m of await dirs(`${tier}/${y.name}`, /^\d\d$/)) {
-      for (const day of await dirs(`${tier}/${y.name}/${m.name}`, /^\d\d$/)) {
-        for (const t of await dirs(`${tier}/${y.name}/${m.name}/${day.name}`, /^\d{4}$/)) yield `${tier}/${y.name}/${m.name}/${day.name}/${t.name}`;
-      }
-    }
-  }
-}
-
-/** The tier folders on a destination (every top-level folder but hidden ones). */
-export async function tiersOf(d: DestinationSession): Promise<string[]> {
-  return ((await d.list('')) ?? []).filter((e) => e.type === 'dir' && !e.name.startsWith('.')).map((e) => e.name).sort();
-}
-
-/** Manifests of a job in one tier, newest slot first (walks `<tier>/YYYY/MM/DD/HHMM/`, reading only what it yields). */
-export async function* manifestsNewestFirst(d: DestinationSession, tier: string, job: string): AsyncGenerator<{ dir: string; manifest: Manifest }> {
-  const pattern = new RegExp(`^${escapeRe(job)}-(full|diff)-\\d{8}T\\d{6}Z\\.tar\\.manifest\\.json$`);
-  for await (const dir of slotDirsNewestFirst(d, tier)) {
-    const files = ((await d.list(dir)) ?? []).filter((e) => e.type === 'file' && pattern.test(e.name)).sort(byNameDesc);
-    for (const f of files) {
-      try {
-        yield { dir, manifest: JSON.parse((await d.readSmallFile(`${dir}/${f.name}`))!.toString()) as Manifest };
-      } catch {
-        // an unreadable manifest is no proof of a backup
-      }
-    }
-  }
-}
-
-/**
- * The newest finalized backup per type on one destination, read from the manifests (a file without a manifest is no
- * backup). Stops walking a tier once every type was found in it.
- */
-export async function newestOnDestination(d: DestinationSession, job: string, types: BackupType[], now = Date.now()): Promise<Partial<Record<BackupType, BackupInfo>>> {
-  const found: Partial<Record<BackupType, BackupInfo>> = {};
-  for (const tier of await tiersOf(d)) {
-    const inTier = new Set<BackupType>();
-    for await (const { dir, manifest } of manifestsNewestFirst(d, tier, job)) {
-      inTier.add(manifest.type);
-      const prev = found[manifest.type];
-      if (!prev || manifest.slot > prev.slot) {
-        found[manifest.type] = {
-          type: manifest.type, slot: manifest.slot, ageMs: now - Date.parse(manifest.slot), size: manifest.artifact.size,
-          sha256: manifest.artifact.sha256, destination: d.name, path: `${dir}/${manifest.artifact.name}`, workflowId: manifest.workflowId,
-        };
-      }
-      if (types.every((t) => inTier.has(t))) break;
-    }
-  }
-  return found;
-}
 
 function escapeQuery(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"');

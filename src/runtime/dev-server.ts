@@ -2,10 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BackupError } from './errors.js';
-import { run } from './lib/exec.js';
+import { BackupError } from '../errors.js';
+import { run } from '../lib/exec.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
+const root = fileURLToPath(new URL('../..', import.meta.url));
 
 /** The Temporal CLI: TEMPORAL_CLI_PATH, else `temporal` on PATH, else the project's tools folder, else built by scripts/install-temporal.sh. */
 export async function temporalBinary(): Promise<string> {

@@ -1,12 +1,3 @@
-import { createHash } from 'node:crypto';
-import { access, copyFile, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import type { Config } from './config/schema.js';
-import type { DestinationSession } from './destinations/types.js';
-import type { Manifest } from './shared.js';
-
-const BLOCK = 512;
-
 /**
  * GNU tar snapshot files (`--listed-incremental`) of finalized fulls, kept on the worker that runs the job:
  * `<stateDir>/snapshots/<job>/<full's workflow ID>/<source>.snar`. A full writes its snapshot in staging; it is
@@ -14,7 +5,15 @@ const BLOCK = 512;
  * (in its staging), so no diff run, failed or not, ever moves a full's baseline. The same file is also stored in the
  * full's artifact as the member `<source>.snar` (`components[].snapshot` in the manifest), for when this state is lost.
  */
-const safe = (id: string) => id.replace(/[^A-Za-z0-9._:-]/g, '_');
+import { createHash } from 'node:crypto';
+import { access, copyFile, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Config } from '../config/schema.js';
+import type { Manifest } from '../contracts/manifest.js';
+import type { DestinationSession } from '../destinations/types.js';
+import { safeWorkflowId as safe } from '../repository/names.js';
+
+const BLOCK = 512;
 
 /** How many fulls' snapshots are kept per job (diffs are taken against the newest full). */
 const KEEP = 3;

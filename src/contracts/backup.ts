@@ -1,0 +1,131 @@
+/**
+ * The backup workflow's messages: its name, input, the plan preflight resolves, each step's result and the run's
+ * outcome, its signal and query names, and its workflow ID. Plain JSON, no Node built-ins (the workflow bundle imports
+ * this; lint enforces it for all of src/contracts).
+ */
+import type { ManifestBase, ManifestDraft, SnapshotMember } from './manifest.js';
+
+export const BACKUP_WORKFLOW = 'backupWorkflow';
+export const CANCEL_SIGNAL = 'cancel';
+export const PROGRESS_QUERY = 'progress';
+
+export type BackupType = 'full' | 'diff';
+
+/** The workflow's input: plain JSON, so that `temporal workflow start --input '{"job":"app"}'` works. */
+export interface BackupInput {
+  job: string;
+  type?: BackupType;
+  /** ISO time of the schedule slot; defaults to the scheduled time, or the start time for manual runs. */
+  slot?: string;
+  tier?: string;
+}
+
+export type Step = 'lock' | 'preflight' | 'dump' | 'archive' | 'upload' | 'verify' | 'checksum' | 'finalize' | 'notify' | 'cleanup';
+
+export interface DestinationPlan {
+  name: string;
+  type: 'local' | 'sftp';
+  /** Directory, final file, temporary file and manifest, relative to the destination's root. */
+  dir: string;
+  finalPath: string;
+  tempPath: string;
+  manifestPath: string;
+}
+
+/** What preflight resolved from the config: names and paths only, never secrets (the Web UI shows it all). */
+export interface RunPlan {
+  job: string;
+  type: BackupType;
+  tier: string;
+  slot: string;
+  workflowId: string;
+  artifactName: string;
+  sources: { name: string; type: string }[];
+  destinations: DestinationPlan[];
+  /** Destinations that already hold this slot's finalized backup (an earlier run of the same slot). */
+  alreadyStored: { destination: string; path: string }[];
+  notifiers: string[];
+  retries: number;
+  heartbeatTimeoutMs: number;
+  verifyAttempts: number;
+  notifyTimeoutMs: number;
+  warnings: string[];
+  /** A diff run's base full (absent on a full, and on a diff that had to become a full: `type` says which). */
+  base?: ManifestBase;
+  /** The job has a retention policy: prune after a successful run. */
+  prune?: boolean;
+}
+
+export interface ComponentResult {
+  name: string;
+  type: string;
+  /** Member name inside the artifact. */
+  member: string;
+  /** Offset of the member's header in the artifact, and of the end of its padded data. */
+  offset: number;
+  end: number;
+  size: number;
+  warnings: string[];
+  stats: Record<string, number | string>;
+  /** Files sources: the GNU tar snapshot (`--listed-incremental`) stored as the member after the component. */
+  snapshot?: SnapshotMember;
+  /**
+   * The worker's boot ID when the component was written. Staging is not fsynced: a machine that restarted since may
+   * have lost staged bytes, so later steps refuse staging written before a different boot.
+   */
+  bootId: string;
+}
+
+export interface ArchiveResult {
+  size: number;
+  /** The boot ID the staged artifact belongs to (see ComponentResult.bootId). */
+  bootId: string;
+  manifest: ManifestDraft;
+}
+
+export interface ChecksumResult {
+  /** SHA-256 of each component's bytes in the staged artifact, in manifest order. */
+  components: string[];
+}
+
+export interface UploadResult { bytes: number; sha256: string; durationMs: number }
+
+export interface VerifyResult { size: number; sha256: string; method: string }
+
+export interface BackupResult {
+  status: 'succeeded' | 'succeeded_with_warnings';
+  workflowId: string;
+  job: string;
+  type: BackupType;
+  slot: string;
+  size: number;
+  sha256: string;
+  locations: { destination: string; path: string }[];
+  warnings: string[];
+  durationMs: number;
+  /** A diff's base full. */
+  base?: ManifestBase;
+  /** What retention removed after the run (jobs with a retention policy). */
+  pruned?: string[];
+}
+
+/** A run that did nothing on purpose (the job lock was held too long by another run). Not a backup. */
+export interface SkippedResult {
+  status: 'skipped';
+  workflowId: string;
+  job: string;
+  type: BackupType;
+  slot: string;
+  reason: string;
+}
+
+/** `2025-11-04T03:00:00.000Z` → `2025-11-04T03:00:00Z` (what Temporal appends to scheduled workflow IDs). */
+export function rfc3339Seconds(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** One workflow ID per job, type and slot: a second start for the same slot is rejected by Temporal. */
+export function backupWorkflowId(job: string, type: BackupType, slot: Date): string {
+  return `backup-${job}-${type}-${rfc3339Seconds(slot)}`;
+}
+

@@ -1,0 +1,94 @@
+/** The restore workflow: its name, input, plan, result and workflow ID; which databases a restored chain holds. */
+import { rfc3339Seconds, type BackupType } from './backup.js';
+import type { Manifest } from './manifest.js';
+
+export const RESTORE_WORKFLOW = 'restoreWorkflow';
+
+/** What to restore: a backup by its workflow ID, or the newest at or before a time (default: the newest). */
+export interface RestoreInput {
+  job: string;
+  /** Workflow ID of the backup run. */
+  backup?: string;
+  /** ISO time: the newest backup whose slot is at or before it. */
+  at?: string;
+  /** Absolute directory to restore into; must not exist or be empty. */
+  to: string;
+  destination?: string;
+  /** Loads dumps into databases: `source` or `source.database` → target database (created, must not exist). */
+  intoDatabases?: Record<string, string>;
+}
+
+/** One artifact of a restore chain (a full, or a diff's base full then the diff), as the plan step resolved it. */
+export interface RestoreArtifact {
+  /** Path of the artifact relative to the destination's root. */
+  path: string;
+  workflowId: string;
+  type: BackupType;
+  slot: string;
+  size: number;
+  sha256: string;
+  components: Manifest['components'];
+}
+
+export interface RestorePlan {
+  job: string;
+  destination: string;
+  /** Base first. */
+  chain: RestoreArtifact[];
+  /** `intoDatabases` resolved against the backup's components. */
+  targets: DbTarget[];
+  retries: number;
+  heartbeatTimeoutMs: number;
+}
+
+export interface UnpackedComponent {
+  name: string;
+  type: string;
+  /** Where it went, relative to the restore directory. */
+  path: string;
+  /** Files components, in a drill: regular files and their bytes in the restored tree. */
+  files?: number;
+  bytes?: number;
+}
+
+export interface RestoreResult {
+  status: 'restored';
+  workflowId: string;
+  job: string;
+  destination: string;
+  backup: { workflowId: string; type: BackupType; slot: string; path: string };
+  chain: { workflowId: string; type: BackupType; slot: string; path: string; size: number; sha256: string }[];
+  to: string;
+  components: UnpackedComponent[];
+  databases: { source: string; database: string; target: string }[];
+  bytes: number;
+  durationMs: number;
+}
+
+/** A database inside a restored dump, and the database it is loaded into. */
+export interface DbTarget {
+  source: string;
+  type: 'mysql' | 'postgres';
+  database: string;
+  target: string;
+}
+
+/** The databases each MariaDB/MySQL and PostgreSQL component of a chain holds (the newest artifact's component wins). */
+export function dumpedDatabases(chain: RestoreArtifact[]): { source: string; type: 'mysql' | 'postgres'; databases: string[] }[] {
+  const out = new Map<string, { source: string; type: 'mysql' | 'postgres'; databases: string[] }>();
+  for (const a of chain) {
+    for (const c of a.components) {
+      if (c.type === 'mysql') {
+        out.set(c.name, { source: c.name, type: 'mysql', databases: String(c.stats.databases ?? '').split(',').filter(Boolean) });
+      } else if (c.type === 'postgres') {
+        const dbs = Object.keys(c.stats).map((k) => /^database\.(.+)\.bytes$/.exec(k)?.[1]).filter((d): d is string => d !== undefined);
+        out.set(c.name, { source: c.name, type: 'postgres', databases: dbs.sort() });
+      }
+    }
+  }
+  return [...out.values()];
+}
+
+export function restoreWorkflowId(job: string, at: Date): string {
+  return `restore-${job}-${rfc3339Seconds(at)}`;
+}

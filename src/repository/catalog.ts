@@ -1,0 +1,150 @@
+/**
+ * What lies on a destination for one job, read back: the catalog (finalized backups, anomalies, temporary files) that
+ * `list`, `prune` and `restore` use, and the newest backups per type that `status`, the freshness check, the size
+ * check and diff runs use. File names are read through src/repository/names.ts, folders walked by walk.ts.
+ */
+import type { BackupType } from '../contracts/backup.js';
+import type { Manifest, ManifestBase } from '../contracts/manifest.js';
+import type { DestinationSession } from '../destinations/types.js';
+import { errorMessage } from '../errors.js';
+import { checkManifest, readManifest } from './manifest.js';
+import { manifestName, parseName } from './names.js';
+import { slotDirsNewestFirst, tiersOf } from './walk.js';
+
+/** One finalized backup on one destination: an artifact with its readable manifest. */
+export interface CatalogEntry {
+  destination: string;
+  tier: string;
+  type: BackupType;
+  slot: string;
+  workflowId: string;
+  /** The artifact and its manifest, relative to the destination's root. */
+  path: string;
+  manifestPath: string;
+  size: number;
+  sha256: string;
+  createdAt: string;
+  base?: ManifestBase;
+  manifest: Manifest;
+}
+
+/** A file that looks like part of a backup but is none: never listed as a backup, never deleted by retention. */
+export interface CatalogAnomaly {
+  path: string;
+  problem: 'no manifest' | 'unreadable manifest' | 'artifact missing' | 'size differs from manifest';
+  detail: string;
+  mtimeMs: number;
+}
+
+/** A temporary upload file `.<artifact>.<workflow ID>.tmp` (src/repository/names.ts). */
+export interface TemporaryFile {
+  path: string;
+  workflowId: string;
+  size: number;
+  mtimeMs: number;
+}
+
+export interface DestinationCatalog {
+  destination: string;
+  /** Newest slot first. */
+  backups: CatalogEntry[];
+  anomalies: CatalogAnomaly[];
+  temporary: TemporaryFile[];
+}
+
+/**
+ * Everything of one job on one destination, in every tier: finalized backups (artifact + readable manifest of this
+ * job whose size matches), files that look like backups but are not (anomalies), and temporary upload files.
+ */
+export async function catalogDestination(d: DestinationSession, job: string): Promise<DestinationCatalog> {
+  const out: DestinationCatalog = { destination: d.name, backups: [], anomalies: [], temporary: [] };
+  for (const tier of await tiersOf(d)) {
+    for await (const dir of slotDirsNewestFirst(d, tier)) {
+      const entries = (await d.list(dir)) ?? [];
+      const files = new Map(entries.filter((e) => e.type === 'file').map((e) => [e.name, e]));
+      for (const e of files.values()) {
+        const p = `${dir}/${e.name}`;
+        const name = parseName(e.name, job);
+        if (name?.kind === 'temporary') {
+          out.temporary.push({ path: p, workflowId: name.workflowId!, size: e.size, mtimeMs: e.mtimeMs });
+          continue;
+        }
+        if (name?.kind === 'manifest' && !files.has(name.artifact)) out.anomalies.push({ path: p, problem: 'artifact missing', detail: `manifest without its artifact ${name.artifact}`, mtimeMs: e.mtimeMs });
+        if (name?.kind !== 'artifact') continue;
+        const manifestFile = manifestName(e.name);
+        if (!files.has(manifestFile)) {
+          out.anomalies.push({ path: p, problem: 'no manifest', detail: 'an artifact without a manifest is not a finalized backup (an interrupted finalize, or a manifest removed by hand)', mtimeMs: e.mtimeMs });
+          continue;
+        }
+        let manifest: Manifest;
+        try {
+          manifest = await readManifest(d, `${dir}/${manifestFile}`);
+          checkManifest(manifest, job, e.name);
+        } catch (err) {
+          out.anomalies.push({ path: p, problem: 'unreadable manifest', detail: `${manifestFile}: ${errorMessage(err)}`, mtimeMs: e.mtimeMs });
+          continue;
+        }
+        if (manifest.artifact.size !== e.size) {
+          out.anomalies.push({ path: p, problem: 'size differs from manifest', detail: `${e.size} bytes stored, ${manifest.artifact.size} in the manifest`, mtimeMs: e.mtimeMs });
+          continue;
+        }
+        out.backups.push({
+          destination: d.name, tier, type: manifest.type, slot: manifest.slot, workflowId: manifest.workflowId, path: p, manifestPath: `${dir}/${manifestFile}`,
+          size: manifest.artifact.size, sha256: manifest.artifact.sha256, createdAt: manifest.createdAt, ...(manifest.base ? { base: manifest.base } : {}), manifest,
+        });
+      }
+    }
+  }
+  out.backups.sort((a, b) => (a.slot < b.slot ? 1 : a.slot > b.slot ? -1 : a.path < b.path ? 1 : -1));
+  return out;
+}
+
+export interface BackupInfo {
+  type: BackupType;
+  slot: string;
+  ageMs: number;
+  size: number;
+  sha256: string;
+  destination: string;
+  path: string;
+  workflowId: string;
+}
+
+const byNameDesc = (a: { name: string }, b: { name: string }) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0);
+
+/** Manifests of a job in one tier, newest slot first (walks `<tier>/YYYY/MM/DD/HHMM/`, reading only what it yields). */
+export async function* manifestsNewestFirst(d: DestinationSession, tier: string, job: string): AsyncGenerator<{ dir: string; manifest: Manifest }> {
+  for await (const dir of slotDirsNewestFirst(d, tier)) {
+    const files = ((await d.list(dir)) ?? []).filter((e) => e.type === 'file' && parseName(e.name, job)?.kind === 'manifest').sort(byNameDesc);
+    for (const f of files) {
+      try {
+        yield { dir, manifest: await readManifest(d, `${dir}/${f.name}`) };
+      } catch {
+        // an unreadable manifest is no proof of a backup
+      }
+    }
+  }
+}
+
+/**
+ * The newest finalized backup per type on one destination, read from the manifests (a file without a manifest is no
+ * backup). Stops walking a tier once every type was found in it.
+ */
+export async function newestOnDestination(d: DestinationSession, job: string, types: BackupType[], now = Date.now()): Promise<Partial<Record<BackupType, BackupInfo>>> {
+  const found: Partial<Record<BackupType, BackupInfo>> = {};
+  for (const tier of await tiersOf(d)) {
+    const inTier = new Set<BackupType>();
+    for await (const { dir, manifest } of manifestsNewestFirst(d, tier, job)) {
+      inTier.add(manifest.type);
+      const prev = found[manifest.type];
+      if (!prev || manifest.slot > prev.slot) {
+        found[manifest.type] = {
+          type: manifest.type, slot: manifest.slot, ageMs: now - Date.parse(manifest.slot), size: manifest.artifact.size,
+          sha256: manifest.artifact.sha256, destination: d.name, path: `${dir}/${manifest.artifact.name}`, workflowId: manifest.workflowId,
+        };
+      }
+      if (types.every((t) => inTier.has(t))) break;
+    }
+  }
+  return found;
+}

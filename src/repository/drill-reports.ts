@@ -1,0 +1,56 @@
+/**
+ * Restore drill reports on a destination: `drills/<job>/<YYYYMMDDTHHMMSSZ>.json`, one per drill, written by the drill
+ * and read back by `status` (the newest one of a job).
+ */
+import type { Config } from '../config/schema.js';
+import type { DrillReport } from '../contracts/drill.js';
+import { withDestination } from '../destinations/index.js';
+
+/** Where a job's drill reports are stored on each destination. */
+export const drillReportDir = (job: string) => `drills/${job}`;
+
+/** `2025-11-04T03:00:00.123Z` → `20251104T030000Z.json`: names sort by time. */
+export function drillReportName(finishedAt: string): string {
+  return `${finishedAt.replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '')}.json`;
+}
+
+/** Whether a file name is a drill report's (what `drillReportName` writes). */
+export function isDrillReportName(name: string): boolean {
+  return /^\d{8}T\d{6}Z\.json$/.test(name);
+}
+
+/** The path of a drill's report on a destination. */
+export function drillReportPath(report: Pick<DrillReport, 'job' | 'finishedAt'>): string {
+  return `${drillReportDir(report.job)}/${drillReportName(report.finishedAt)}`;
+}
+
+export interface DrillStatus {
+  ok: boolean;
+  finishedAt: string;
+  ageMs: number;
+  restoreMs?: number;
+  workflowId: string;
+  destination: string;
+  problems: string[];
+}
+
+/** The newest drill report of a job on any of its destinations (`drills/<job>/*.json`), if there is one. */
+export async function lastDrill(config: Config, jobName: string, now = Date.now()): Promise<DrillStatus | undefined> {
+  let best: DrillStatus | undefined;
+  for (const name of config.jobs[jobName]!.destinations) {
+    try {
+      await withDestination(config, name, async (d) => {
+        const files = ((await d.list(drillReportDir(jobName))) ?? []).filter((e) => e.type === 'file' && isDrillReportName(e.name)).map((e) => e.name).sort();
+        const newest = files.at(-1);
+        if (!newest) return;
+        const r = JSON.parse((await d.readSmallFile(`${drillReportDir(jobName)}/${newest}`))!.toString()) as DrillReport;
+        if (!best || r.finishedAt > best.finishedAt) {
+          best = { ok: r.ok, finishedAt: r.finishedAt, ageMs: now - Date.parse(r.finishedAt), restoreMs: r.restoreMs, workflowId: r.workflowId, destination: name, problems: r.problems };
+        }
+      });
+    } catch {
+      // an unreadable destination is reported by the backup checks
+    }
+  }
+  return best;
+}
