@@ -1,25 +1,26 @@
 import { BackupError } from '../errors.js';
 import type { RestoreArtifact } from '../shared.js';
+import { DATABASE_LISTS, type DatabaseSourceType } from '../sources/databases.js';
 
 /** A database inside a restored dump, and the database it is loaded into. */
 export interface DbTarget {
   source: string;
-  type: 'mysql' | 'postgres';
+  type: DatabaseSourceType;
   database: string;
   target: string;
 }
 
-/** The databases each MariaDB/MySQL and PostgreSQL component of a chain holds (the newest artifact's component wins). */
-export function dumpedDatabases(chain: RestoreArtifact[]): { source: string; type: 'mysql' | 'postgres'; databases: string[] }[] {
-  const out = new Map<string, { source: string; type: 'mysql' | 'postgres'; databases: string[] }>();
+/**
+ * The databases each database component of a chain holds (the newest artifact's component wins), as its source
+ * plugin's `database.list` reads them from the manifest. Runs in the drill workflow: no Node built-ins, no plugins.
+ */
+export function dumpedDatabases(chain: RestoreArtifact[]): { source: string; type: DatabaseSourceType; databases: string[] }[] {
+  const out = new Map<string, { source: string; type: DatabaseSourceType; databases: string[] }>();
   for (const a of chain) {
     for (const c of a.components) {
-      if (c.type === 'mysql') {
-        out.set(c.name, { source: c.name, type: 'mysql', databases: String(c.stats.databases ?? '').split(',').filter(Boolean) });
-      } else if (c.type === 'postgres') {
-        const dbs = Object.keys(c.stats).map((k) => /^database\.(.+)\.bytes$/.exec(k)?.[1]).filter((d): d is string => d !== undefined);
-        out.set(c.name, { source: c.name, type: 'postgres', databases: dbs.sort() });
-      }
+      if (!Object.hasOwn(DATABASE_LISTS, c.type)) continue;
+      const type = c.type as DatabaseSourceType;
+      out.set(c.name, { source: c.name, type, databases: DATABASE_LISTS[type](c.stats) });
     }
   }
   return [...out.values()];
