@@ -57,7 +57,7 @@ export default tseslint.config(
   // Layers, lowest first: errors, lib, contracts → config → plugins → repository → state → restore, schedules →
   // monitor, activities → workflows → runtime, cli. A lower layer never imports a higher one.
   restrictedImports(['src/lib/**/*.ts', 'src/config/**/*.ts'], { patterns: [upward(lowerThanConfig)] }),
-  restrictedImports(['src/errors.ts', 'src/lib/format.ts'], { deterministic: true, patterns: [upward(['contracts', 'config', ...lowerThanConfig])] }),
+  restrictedImports(['src/errors.ts', 'src/lib/format.ts', 'src/sources/databases.ts', 'src/sources/*/component.ts'], { deterministic: true, patterns: [upward(['contracts', 'config', ...lowerThanConfig])] }),
   restrictedImports(['src/repository/**/*.ts'], { patterns: [upward(['state', ...upperLayers])] }),
   restrictedImports(['src/state/**/*.ts'], { patterns: [upward(upperLayers)] }),
   {

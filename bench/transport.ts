@@ -6,7 +6,7 @@
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Client } from 'ssh2';
-import { SftpDestination } from '../src/config/schema.js';
+import { sftpDestinationSchema, type SftpDestinationConfig } from '../src/destinations/sftp/schema.js';
 import { SftpSession } from '../src/destinations/sftp/index.js';
 import type { SshdHandle } from '../test/helpers/sshd.js';
 import { runCommand } from '../test/helpers/util.js';
@@ -60,8 +60,8 @@ export function sftpArgs(sshd: SshdHandle): string[] {
   return args;
 }
 
-export function sftpConfig(sshd: SshdHandle, parallelWrites = 32): SftpDestination {
-  return SftpDestination.parse({
+export function sftpConfig(sshd: SshdHandle, parallelWrites = 32): SftpDestinationConfig {
+  return sftpDestinationSchema.parse({
     type: 'sftp', host: sshd.host, port: sshd.port, user: sshd.user, privateKey: sshd.clientKeyPath,
     hostKey: sshd.hostKeyFingerprint, path: sshd.root, parallelWrites,
   });

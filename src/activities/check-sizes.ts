@@ -3,6 +3,7 @@ import { withDestination } from '../destinations/index.js';
 import { BackupError } from '../errors.js';
 import { formatBytes } from '../lib/format.js';
 import { manifestsNewestFirst } from '../repository/catalog.js';
+import { findSourcePlugin } from '../sources/index.js';
 import { jobContext, runActivity, type ActivityDeps } from './context.js';
 
 export interface CheckSizesInput {
@@ -54,8 +55,8 @@ export function checkSizes(deps: ActivityDeps) {
     });
     const warnings: string[] = [];
     for (const c of input.components) {
-      // A diff's files component holds only what changed: its size says nothing about completeness.
-      if (input.type === 'diff' && c.type === 'files') continue;
+      // A diff's component of an incremental source (files) holds only what changed: its size says nothing about completeness.
+      if (input.type === 'diff' && c.type !== undefined && findSourcePlugin(c.type)?.incremental) continue;
       const history = sizes.get(c.name) ?? [];
       if (history.length < rule.minHistory) continue;
       const drop = sizeDrop(c.size, history, rule.dropPercent);

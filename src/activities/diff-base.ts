@@ -3,6 +3,7 @@ import type { Manifest, ManifestBase } from '../contracts/manifest.js';
 import { withDestination } from '../destinations/index.js';
 import { newestOnDestination } from '../repository/catalog.js';
 import { hasSnapshots, recoverSnapshots } from '../state/snapshots.js';
+import { sourcePlugin } from '../sources/index.js';
 
 /**
  * The base of a diff run: the newest finalized full of the job on its first destination (any tier), which must also
@@ -21,7 +22,8 @@ export async function chooseBase(config: Config, jobName: string, job: Job, dest
     const there = await withDestination(config, name, (d) => d.stat(`${base.path}.manifest.json`));
     if (!there) return { reason: `the newest full (${base.path}) is not finalized on destination "${name}"` };
   }
-  const files = job.sources.filter((s) => s.type === 'files').map((s) => s.name);
+  // The sources that dump against their base full's GNU tar snapshot.
+  const files = job.sources.filter((s) => sourcePlugin(s.type).incremental).map((s) => s.name);
   if (!(await hasSnapshots(config, jobName, base.workflowId, files))) {
     // This worker's state is lost (or the full was made elsewhere): take the snapshots from the full's artifact.
     const why = await withDestination(config, first, async (d) => {

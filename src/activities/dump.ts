@@ -9,7 +9,7 @@ import type { ComponentResult } from '../contracts/backup.js';
 import type { SnapshotMember } from '../contracts/manifest.js';
 import { BackupError, errorMessage } from '../errors.js';
 import { BLOCK, padding, tarHeader } from '../lib/tar.js';
-import { createSource, type DumpContext } from '../sources/index.js';
+import { sourcePlugin, type DumpContext } from '../sources/index.js';
 import { snapshotDir, snapshotFile } from '../state/snapshots.js';
 import { ARTIFACT_FILE, bootId, stagingDir } from '../state/staging.js';
 import { jobContext, progressReporter, runActivity, type ActivityDeps } from './context.js';
@@ -35,14 +35,16 @@ export function dump(deps: ActivityDeps) {
     const { config, job } = jobContext(deps, input.job);
     const cfg = job.sources.find((s) => s.name === input.source);
     if (!cfg) throw new BackupError('CONFIG_INVALID', `job "${input.job}" has no source "${input.source}" any more`);
-    const source = createSource(cfg);
+    const plugin = sourcePlugin(cfg.type);
+    const source = plugin.open(cfg);
     const dir = stagingDir(config, input.workflowId);
     // Staging holds database dumps: only the worker's user may read it.
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const file = path.join(dir, ARTIFACT_FILE);
-    // Files sources: a full writes a level-0 snapshot; a diff works on a copy of its base full's (never on the original).
+    // Incremental sources (files): a full writes a level-0 snapshot; a diff works on a copy of its base full's (never on
+    // the original).
     let snapshot: DumpContext['snapshot'];
-    if (cfg.type === 'files') {
+    if (plugin.incremental) {
       const staged = snapshotFile(dir, input.source);
       await rm(staged, { force: true });
       if (input.base) {

@@ -1,11 +1,10 @@
 import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import { Context } from '@temporalio/activity';
-import type { Job, MysqlSource, PostgresSource } from '../config/schema.js';
+import type { Job, SourceConfig } from '../config/schema.js';
 import type { DbTarget } from '../contracts/restore.js';
 import { BackupError } from '../errors.js';
-import { dropMysql, dropPostgres, loadMysql, loadPostgres, pgDumpFileFor } from '../restore/databases.js';
-import { LAYOUT } from '../restore/paths.js';
+import { sourcePlugin } from '../sources/index.js';
+import type { DatabaseHooks } from '../sources/types.js';
 import { stagingDir } from '../state/staging.js';
 import { jobContext, runActivity, type ActivityDeps } from './context.js';
 
@@ -19,19 +18,16 @@ export interface LoadDatabasesInput {
   drill?: boolean;
 }
 
-/** The connection for a target: the source's, with a drill's server override. Secrets stay references. */
-function connectionOf(job: Job, t: DbTarget, drill: boolean): MysqlSource | PostgresSource {
+/**
+ * The database hooks of a target's source and its connection: the source's, with a drill's server override. Secrets
+ * stay references.
+ */
+function connectionOf(job: Job, t: DbTarget, drill: boolean): { hooks: DatabaseHooks<SourceConfig>; cfg: SourceConfig } {
   const src = job.sources.find((s) => s.name === t.source);
-  if (!src || src.type !== t.type) throw new BackupError('CONFIG_INVALID', `the config has no ${t.type} source "${t.source}" any more; its dump cannot be loaded`);
+  const hooks = src?.type === t.type ? sourcePlugin(src.type).database : undefined;
+  if (!src || !hooks) throw new BackupError('CONFIG_INVALID', `the config has no ${t.type} source "${t.source}" any more; its dump cannot be loaded`);
   const o = drill ? job.drill.servers[t.source] : undefined;
-  if (!o) return src;
-  if (src.type === 'mysql') {
-    const merged = { ...src, ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) } as MysqlSource;
-    if (o.socket) merged.host = undefined;
-    else if (o.host) merged.socket = undefined;
-    return merged;
-  }
-  return { ...src, ...Object.fromEntries(Object.entries(o).filter(([k, v]) => v !== undefined && k !== 'socket')), ...(o.socket ? { host: o.socket } : {}) } as PostgresSource;
+  return { hooks, cfg: o ? hooks.connection(src, o) : src };
 }
 
 /** Loads each dumped database into its target (a new database, created here) with mariadb or pg_restore. */
@@ -47,12 +43,8 @@ export function loadDatabases(deps: ActivityDeps) {
       for (const t of input.targets) {
         const started = Date.now();
         ctx.heartbeat({ step: 'load databases', database: `${t.source}.${t.database}` });
-        const cfg = connectionOf(job, t, input.drill ?? false);
-        if (cfg.type === 'mysql') {
-          await loadMysql(cfg, path.join(input.dir, LAYOUT.mysql(t.source)), t.database, t.target, scratch, ctx.cancellationSignal);
-        } else {
-          await loadPostgres(cfg, path.join(input.dir, LAYOUT.postgres(t.source), pgDumpFileFor(t.database)), t.target, { signal: ctx.cancellationSignal, withoutOwners: input.drill ?? false });
-        }
+        const { hooks, cfg } = connectionOf(job, t, input.drill ?? false);
+        await hooks.load(cfg, { dir: input.dir, database: t.database, target: t.target, scratch, signal: ctx.cancellationSignal, drill: input.drill ?? false });
         loaded.push({ ...t, ms: Date.now() - started });
       }
       return { loaded };
@@ -71,9 +63,8 @@ export function dropDatabases(deps: ActivityDeps) {
     const dropped: string[] = [];
     for (const t of input.targets) {
       if (!t.target.startsWith('backupctl_drill_')) throw new Error(`refusing to drop ${t.target}: not a drill's scratch database`);
-      const cfg = connectionOf(job, t, true);
-      if (cfg.type === 'mysql') await dropMysql(cfg, t.target, scratch);
-      else await dropPostgres(cfg, t.target);
+      const { hooks, cfg } = connectionOf(job, t, true);
+      await hooks.drop(cfg, t.target, scratch);
       dropped.push(t.target);
     }
     return { dropped };

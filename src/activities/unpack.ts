@@ -6,6 +6,7 @@ import { BackupError } from '../errors.js';
 import { memberRanges } from '../restore/chain.js';
 import { fetchedFile, unpackTempDir } from '../restore/paths.js';
 import { treeStats, unpackComponent } from '../restore/unpack.js';
+import { findSourcePlugin } from '../sources/index.js';
 import { jobContext, progressReporter, runActivity, type ActivityDeps } from './context.js';
 
 export interface UnpackInput {
@@ -78,7 +79,7 @@ export function unpackArtifacts(deps: ActivityDeps) {
         }
       }
       if (input.count) {
-        for (const c of out.values()) if (c.type === 'files') Object.assign(c, await treeStats(path.join(tmp, c.path)));
+        for (const c of out.values()) if (findSourcePlugin(c.type)?.restore.countFiles) Object.assign(c, await treeStats(path.join(tmp, c.path)));
       }
       const result = { components: [...out.values()], bytes };
       const record: RestoreRecord = { workflowId: input.workflowId, job: input.job, chain: input.chain.map((a) => ({ path: a.path, sha256: a.sha256 })), result };

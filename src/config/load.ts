@@ -1,8 +1,12 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
-import { Config, notifierSecretRefs, sourceSecretRefs, type Job } from './schema.js';
+import type { SecretRef } from './fields.js';
+import { Config, type Job } from './schema.js';
 import { BackupError } from '../errors.js';
+import { destinationPlugin } from '../destinations/index.js';
+import { notifierPlugin } from '../notifiers/index.js';
+import { sourcePlugin } from '../sources/index.js';
 
 export interface LoadedConfig {
   /** Absolute path of the config file. */
@@ -86,22 +90,18 @@ export function parseConfig(text: string, file: string): LoadedConfig {
 /** Relative paths in the config are relative to the config file, not to the current directory. */
 function resolvePaths(config: Config, dir: string): Config {
   const abs = (p: string) => path.resolve(dir, p.replace(/^~(?=$|\/)/, process.env.HOME ?? '~'));
+  const absRefs = (refs: SecretRef[]) => { for (const ref of refs) if ('file' in ref) ref.file = abs(ref.file); };
   for (const d of Object.values(config.destinations)) {
-    if (d.type === 'local') d.path = abs(d.path);
-    if (d.type === 'sftp') {
-      d.privateKey = abs(d.privateKey);
-      if (d.knownHosts) d.knownHosts = abs(d.knownHosts);
-      if (d.passphrase && 'file' in d.passphrase) d.passphrase.file = abs(d.passphrase.file);
-    }
+    const plugin = destinationPlugin(d.type);
+    absRefs(plugin.secretRefs(d));
+    plugin.resolvePaths(d, abs);
   }
-  for (const n of Object.values(config.notifiers)) for (const ref of notifierSecretRefs(n)) if ('file' in ref) ref.file = abs(ref.file);
+  for (const n of Object.values(config.notifiers)) absRefs(notifierPlugin(n.type).secretRefs(n));
   for (const job of Object.values(config.jobs)) {
     for (const s of job.sources) {
-      for (const ref of sourceSecretRefs(s)) if ('file' in ref) ref.file = abs(ref.file);
-      if (s.type === 'files') s.paths = s.paths.map(abs);
-      if (s.type === 'mysql' && s.socket) s.socket = abs(s.socket);
-      if (s.type === 'postgres' && s.binDir) s.binDir = abs(s.binDir);
-      if (s.type === 'command' && s.cwd) s.cwd = abs(s.cwd);
+      const plugin = sourcePlugin(s.type);
+      absRefs(plugin.secretRefs(s));
+      plugin.resolvePaths(s, abs);
     }
     if (job.drill.scratchDir) job.drill.scratchDir = abs(job.drill.scratchDir);
     for (const srv of Object.values(job.drill.servers)) {

@@ -1,6 +1,6 @@
 /** The restore drill workflow: its name, report and workflow ID, and the scratch databases it loads dumps into. */
 import { rfc3339Seconds, type BackupType } from './backup.js';
-import { dumpedDatabases, type DbTarget, type RestoreArtifact } from './restore.js';
+import { dumpedDatabases, type DatabaseLists, type DbTarget, type RestoreArtifact } from './restore.js';
 
 export const DRILL_WORKFLOW = 'drillWorkflow';
 
@@ -20,9 +20,9 @@ export interface DrillReport {
 }
 
 /** A drill's scratch database for every dumped database: `<prefix>_<n>`. */
-export function drillTargets(chain: RestoreArtifact[], prefix: string): DbTarget[] {
+export function drillTargets(chain: RestoreArtifact[], prefix: string, lists: DatabaseLists): DbTarget[] {
   let n = 0;
-  return dumpedDatabases(chain).flatMap((d) => d.databases.map((database) => ({ source: d.source, type: d.type, database, target: `${prefix}_${++n}` })));
+  return dumpedDatabases(chain, lists).flatMap((d) => d.databases.map((database) => ({ source: d.source, type: d.type, database, target: `${prefix}_${++n}` })));
 }
 
 export function drillWorkflowId(job: string, at: Date): string {

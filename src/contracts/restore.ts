@@ -68,22 +68,25 @@ export interface RestoreResult {
 /** A database inside a restored dump, and the database it is loaded into. */
 export interface DbTarget {
   source: string;
-  type: 'mysql' | 'postgres';
+  /** The source's type: a database source (see DatabaseLists). */
+  type: string;
   database: string;
   target: string;
 }
 
-/** The databases each MariaDB/MySQL and PostgreSQL component of a chain holds (the newest artifact's component wins). */
-export function dumpedDatabases(chain: RestoreArtifact[]): { source: string; type: 'mysql' | 'postgres'; databases: string[] }[] {
-  const out = new Map<string, { source: string; type: 'mysql' | 'postgres'; databases: string[] }>();
+/**
+ * How each database source type reads the databases its component holds from the manifest's stats. The sources'
+ * registry supplies it (`DATABASE_LISTS` in src/sources/databases.ts, Node-free like this file).
+ */
+export type DatabaseLists = Readonly<Record<string, (stats: Record<string, number | string>) => string[]>>;
+
+/** The databases each database component of a chain holds (the newest artifact's component wins). */
+export function dumpedDatabases(chain: RestoreArtifact[], lists: DatabaseLists): { source: string; type: string; databases: string[] }[] {
+  const out = new Map<string, { source: string; type: string; databases: string[] }>();
   for (const a of chain) {
     for (const c of a.components) {
-      if (c.type === 'mysql') {
-        out.set(c.name, { source: c.name, type: 'mysql', databases: String(c.stats.databases ?? '').split(',').filter(Boolean) });
-      } else if (c.type === 'postgres') {
-        const dbs = Object.keys(c.stats).map((k) => /^database\.(.+)\.bytes$/.exec(k)?.[1]).filter((d): d is string => d !== undefined);
-        out.set(c.name, { source: c.name, type: 'postgres', databases: dbs.sort() });
-      }
+      if (!Object.hasOwn(lists, c.type)) continue;
+      out.set(c.name, { source: c.name, type: c.type, databases: lists[c.type]!(c.stats) });
     }
   }
   return [...out.values()];

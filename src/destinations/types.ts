@@ -1,3 +1,10 @@
+import type { z } from 'zod';
+import type { SecretRef } from '../config/fields.js';
+import type * as registry from './registry.js';
+
+/** The registered destination types (src/destinations/registry.ts). */
+export type DestinationType = keyof typeof registry;
+
 /**
  * A destination stores finished backups. All paths are relative to the destination's root (POSIX `/`).
  * Errors are `BackupError`s: `permanent` ones (auth, host key, no space, permission) are never retried.
@@ -29,7 +36,7 @@ export interface DownloadOptions extends UploadOptions {
 
 export interface DestinationSession {
   readonly name: string;
-  readonly type: 'local' | 'sftp';
+  readonly type: DestinationType;
   /** A human description, e.g. `sftp://backup@nas:22/volume1/backups`. */
   readonly location: string;
   /** Free bytes available at the root, or undefined when the destination cannot tell. */
@@ -69,3 +76,32 @@ export interface DirEntry {
   size: number;
   mtimeMs: number;
 }
+
+export interface OpenOptions {
+  /**
+   * Do not reuse the cached connection; close it and open a new one. A retried step asks for this: the connection
+   * its previous attempt used may be the one that stalled (alive for TCP and keepalives, but answering nothing).
+   */
+  fresh?: boolean;
+}
+
+/**
+ * A destination type: the module `src/destinations/<type>/plugin.ts` exports one as `plugin`, and
+ * src/destinations/registry.ts lists it under its `type`.
+ */
+export interface DestinationPlugin<S extends DestinationSchema = DestinationSchema, C = z.output<S>> {
+  readonly type: string;
+  /** The config of one destination of this type (a strict zod object with a `type` literal), every field described. */
+  readonly schema: S;
+  /** A session on the destination `name` (a plugin may hand out a cached connection). */
+  open(name: string, cfg: C, opts: OpenOptions): Promise<DestinationSession>;
+  /** Closes what the plugin keeps open (worker shutdown, end of a CLI command). */
+  closeAll?(): Promise<void>;
+  /** Every secret reference in a config (relative `file` paths are resolved against the config file). */
+  secretRefs(cfg: C): SecretRef[];
+  /** Makes the config's other relative paths absolute, in place, with `abs`. */
+  resolvePaths(cfg: C, abs: (p: string) => string): void;
+}
+
+/** What a destination plugin's schema must be: a zod object whose `type` is a literal. */
+export type DestinationSchema = z.ZodType<{ type: string }> & z.core.$ZodTypeDiscriminable;

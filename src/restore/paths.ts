@@ -12,15 +12,3 @@ export function fetchedFile(config: Config, workflowId: string, index: number): 
 export function unpackTempDir(to: string, workflowId: string): string {
   return path.join(path.dirname(to), `.${path.basename(to)}.${safeWorkflowId(workflowId)}.restore-tmp`);
 }
-
-/** Restore layout under the target directory (README, "Restore"). */
-export const LAYOUT = {
-  /** files source `name`: its tree, with the original absolute paths below it. */
-  files: (name: string) => path.join('files', name),
-  /** mysql source: one SQL file. */
-  mysql: (name: string) => path.join('databases', `${name}.sql`),
-  /** postgres source: a directory with globals.sql and `<database>.dump` (custom format). */
-  postgres: (name: string) => path.join('databases', name),
-  /** command source: its output, decompressed when backupctl compressed it. */
-  command: (name: string, member: string) => path.join('commands', member.endsWith('.zst') ? member.slice(0, -4) : member),
-} as const;

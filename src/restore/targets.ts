@@ -1,4 +1,5 @@
 import { dumpedDatabases, type DbTarget, type RestoreArtifact } from '../contracts/restore.js';
+import { DATABASE_LISTS } from '../sources/databases.js';
 import { BackupError } from '../errors.js';
 
 /**
@@ -6,7 +7,7 @@ import { BackupError } from '../errors.js';
  * Every key must name a database source of the backup; every target appears once.
  */
 export function resolveTargets(mapping: Record<string, string>, chain: RestoreArtifact[]): DbTarget[] {
-  const dumped = dumpedDatabases(chain);
+  const dumped = dumpedDatabases(chain, DATABASE_LISTS);
   const out: DbTarget[] = [];
   for (const [key, target] of Object.entries(mapping)) {
     let src = dumped.find((d) => d.source === key);

@@ -7,7 +7,7 @@ import { BackupError } from '../errors.js';
 import { spawn } from 'node:child_process';
 import { describeExit, lastLines, type Exit, type Proc } from '../lib/process.js';
 import { TailBuffer } from '../lib/tail-buffer.js';
-import { LAYOUT } from './paths.js';
+import { SOURCE_TYPES, sourcePlugin } from '../sources/index.js';
 
 export interface ComponentSource {
   /** The downloaded artifact (already checked against the manifest by the fetch step), and where the component's data sits in it. */
@@ -23,8 +23,9 @@ export interface ComponentSource {
 
 /**
  * Unpacks one component into `root` (the restore's temporary directory). Its bytes were checked (SHA-256 per component)
- * when the artifact was fetched; here only their count is checked again. Files: `zstd -d | tar --listed-incremental=/dev/null -x` (a diff's deletions apply; a full extracts
- * as usual). PostgreSQL: its tar of globals.sql and dumps, replaced whole. MariaDB/MySQL and command output: one file.
+ * when the artifact was fetched; here only their count is checked again. How, and where to, the component's source
+ * plugin says (`SourcePlugin.restore`): an incremental tree is `zstd -d | tar --listed-incremental=/dev/null -x` (a
+ * diff's deletions apply; a full extracts as usual), a whole tree replaces an earlier one, a file is one file.
  * Returns the path it wrote, relative to `root`.
  */
 export async function unpackComponent(c: ComponentSource, root: string, signal: AbortSignal, onBytes: (n: number) => void): Promise<string> {
@@ -45,15 +46,23 @@ export async function unpackComponent(c: ComponentSource, root: string, signal: 
       return feeder.child.stdout as Readable;
     };
     let copy: (() => Promise<void>) | undefined;
-    if (c.type === 'files' || c.type === 'postgres') {
-      rel = c.type === 'files' ? LAYOUT.files(c.name) : LAYOUT.postgres(c.name);
+    if (!SOURCE_TYPES.includes(c.type)) {
+      throw new BackupError('RESTORE_FAILED', `component ${c.member} of ${c.artifactPath} is of type "${c.type}", which this backupctl does not know (types: ${SOURCE_TYPES.join(', ')})`, {
+        permanent: true, hint: 'restore it with the backupctl version that made the backup',
+      });
+    }
+    // Where the component goes and how, as its source plugin says (README, "Restore").
+    const layout = sourcePlugin(c.type).restore;
+    rel = layout.path(c.name, c.member);
+    if (layout.unpack !== 'file') {
       const dest = path.join(root, rel);
-      // A database component is whole in every backup: a later one in the chain replaces the earlier one.
-      if (c.type === 'postgres') await rm(dest, { recursive: true, force: true });
+      // A whole tree in every backup (a database component): a later one in the chain replaces the earlier one.
+      if (layout.unpack === 'whole-tree') await rm(dest, { recursive: true, force: true });
       await mkdir(dest, { recursive: true });
       const input = feed();
       const z = start('zstd', ['-d', '-q', '-c'], input, 'pipe', local.signal);
-      const args = c.type === 'files' ? ['--listed-incremental=/dev/null', '-x', '-f', '-', '-C', dest] : ['-x', '-f', '-', '-C', dest];
+      // An incremental tree: a diff's deletions apply (a full extracts as usual).
+      const args = layout.unpack === 'incremental-tree' ? ['--listed-incremental=/dev/null', '-x', '-f', '-', '-C', dest] : ['-x', '-f', '-', '-C', dest];
       const t = start('tar', args, z.child.stdout as Readable, 'pipe', local.signal);
       t.child.stdout?.resume();
       // The children hold their own copies of the pipes: this process's ends must close, or 'close' never comes.
@@ -61,7 +70,6 @@ export async function unpackComponent(c: ComponentSource, root: string, signal: 
       (z.child.stdout as Readable).destroy();
       procs.push(z, t);
     } else {
-      rel = c.type === 'mysql' ? LAYOUT.mysql(c.name) : LAYOUT.command(c.name, c.member);
       const dest = path.join(root, rel);
       await mkdir(path.dirname(dest), { recursive: true });
       outFile = await open(dest, 'w', 0o600);

@@ -1,4 +1,7 @@
 import type { Writable } from 'node:stream';
+import type { z } from 'zod';
+import type { DrillServer } from '../config/schema.js';
+import type { SecretRef } from '../config/fields.js';
 
 export interface DumpContext {
   signal: AbortSignal;
@@ -46,3 +49,73 @@ export interface Source {
   /** Checks that the source can be read, for `config check`. */
   check(): Promise<string>;
 }
+
+/**
+ * How a source's component is restored (README, "Restore"): where it goes under the restore directory, and how its
+ * bytes become that. The mechanics (zstd, tar, byte counts) are src/restore/unpack.ts's.
+ * - `incremental-tree`: a GNU tar archive made with --listed-incremental, unpacked over what the earlier artifacts of
+ *   the chain left (a diff's deletions apply);
+ * - `whole-tree`: a tar that is whole in every backup: it replaces what an earlier artifact unpacked;
+ * - `file`: one file, decompressed when its member ends in `.zst`.
+ */
+export interface RestoreLayout {
+  /** Path of the component `name` (tar member `member`) under the restore directory. */
+  path(name: string, member: string): string;
+  unpack: 'incremental-tree' | 'whole-tree' | 'file';
+  /** A drill counts the restored tree's regular files and bytes (to compare them with the manifest's). */
+  countFiles?: boolean;
+}
+
+/** A database a restore (`--into-databases`) or a drill loads from a restored component. */
+export interface DatabaseLoad {
+  /** The restore directory holding the unpacked components. */
+  dir: string;
+  /** The database inside the dump, and the (new) database it is loaded into. */
+  database: string;
+  target: string;
+  /** A private folder on the worker for option files. */
+  scratch: string;
+  signal: AbortSignal;
+  /** A drill: pg_restore without owners and privileges. */
+  drill: boolean;
+}
+
+/** A source whose components hold databases that backupctl can load into a server again. */
+export interface DatabaseHooks<C> {
+  /**
+   * The databases a component of this source holds, read from its manifest entry's stats. Node-free: the drill
+   * workflow reads it too, through src/sources/databases.ts.
+   */
+  list(stats: Record<string, number | string>): string[];
+  /** The source's connection with a drill's server override (job `drill.servers`) applied. Secrets stay references. */
+  connection(cfg: C, server: DrillServer): C;
+  load(cfg: C, load: DatabaseLoad): Promise<void>;
+  /** Drops a drill's scratch database `target`. */
+  drop(cfg: C, target: string, scratch: string): Promise<void>;
+}
+
+/**
+ * A source type: the module `src/sources/<type>/plugin.ts` exports one as `plugin`, and src/sources/registry.ts lists
+ * it under its `type`. Everything backupctl knows about a type is here; nothing outside the plugin's folder and the
+ * registry asks which type a source is.
+ */
+export interface SourcePlugin<S extends SourceSchema = SourceSchema, C = z.output<S>> {
+  readonly type: string;
+  /** The config of one source of this type (a strict zod object with a `type` literal), every field described. */
+  readonly schema: S;
+  open(cfg: C): Source;
+  /** Every secret reference in a config (relative `file` paths are resolved against the config file). */
+  secretRefs(cfg: C): SecretRef[];
+  /** Makes the config's other relative paths absolute, in place, with `abs`. */
+  resolvePaths(cfg: C, abs: (p: string) => string): void;
+  /**
+   * A diff dumps against its base full's GNU tar snapshot (`DumpContext.snapshot`), and a diff's component holds only
+   * what changed (so its size is no anomaly).
+   */
+  readonly incremental?: boolean;
+  readonly restore: RestoreLayout;
+  readonly database?: DatabaseHooks<C>;
+}
+
+/** What a source plugin's schema must be: a zod object whose `type` is a literal and that has a `name`. */
+export type SourceSchema = z.ZodType<{ type: string; name: string }> & z.core.$ZodTypeDiscriminable;

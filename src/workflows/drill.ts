@@ -1,6 +1,7 @@
 import { ApplicationFailure, CancellationScope, log, proxyActivities, setCurrentDetails, uuid4, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { drillTargets, type DrillReport } from '../contracts/drill.js';
+import { DATABASE_LISTS } from '../sources/databases.js';
 import type { RestoreArtifact, RestorePlan, UnpackedComponent } from '../contracts/restore.js';
 import { formatBytes } from '../lib/format.js';
 import { describeFailure } from './failure.js';
@@ -61,7 +62,7 @@ export async function drillWorkflow(input: { job: string }): Promise<DrillReport
     details('unpacking');
     const unpacked = await long.unpackArtifacts({ job, workflowId: info.workflowId, to: prep.to, chain: plan.chain, count: true });
     report.checks.push(`unpacked ${unpacked.components.length} components (${formatBytes(unpacked.bytes)})`);
-    targets = drillTargets(plan.chain, `backupctl_drill_${uuid4().replace(/-/g, '').slice(0, 8)}`);
+    targets = drillTargets(plan.chain, `backupctl_drill_${uuid4().replace(/-/g, '').slice(0, 8)}`, DATABASE_LISTS);
     if (targets.length > 0) {
       details('loading the dumps into scratch databases');
       const loaded = await long.loadDatabases({ job, workflowId: info.workflowId, dir: prep.to, targets, drill: true });

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { HealthchecksNotifier as HealthchecksSchema } from '../../src/config/schema.js';
+import { healthchecksNotifierSchema } from '../../src/notifiers/healthchecks/schema.js';
 import { HealthchecksNotifier, PING_BODY_LIMIT, pingRunId } from '../../src/notifiers/healthchecks/index.js';
 import type { BackupEvent } from '../../src/contracts/index.js';
 import { startHttpSink, type HttpSink } from '../helpers/http-sink.js';
@@ -12,7 +12,7 @@ const UUID = '5f4c1a2b-9d3e-4f60-8a7b-1c2d3e4f5a6b';
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function hc(config: Record<string, unknown>, name = 'hc'): HealthchecksNotifier {
-  return new HealthchecksNotifier(name, HealthchecksSchema.parse({ type: 'healthchecks', ...config }));
+  return new HealthchecksNotifier(name, healthchecksNotifierSchema.parse({ type: 'healthchecks', ...config }));
 }
 
 describe('healthchecks notifier (real HTTP against the sink)', () => {

@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { WebhookNotifier as WebhookSchema } from '../../src/config/schema.js';
+import { webhookNotifierSchema } from '../../src/notifiers/webhook/schema.js';
 import { WebhookNotifier, type WebhookEvent } from '../../src/notifiers/webhook/index.js';
 import { startHttpSink, type HttpSink } from '../helpers/http-sink.js';
 import { events, message, rejection } from './fixtures.js';
@@ -10,7 +10,7 @@ const TOKEN_PATH = '/services/T0123ABCD/B0456EFGH/s3cr3tT0kenXYZ1234567890';
 const SIGNING_KEY = 'whsec_0123456789abcdef-signing-key';
 
 function webhook(config: Record<string, unknown>, name = 'hook'): WebhookNotifier {
-  return new WebhookNotifier(name, WebhookSchema.parse({ type: 'webhook', ...config }));
+  return new WebhookNotifier(name, webhookNotifierSchema.parse({ type: 'webhook', ...config }));
 }
 
 describe('webhook notifier (real HTTP against the sink)', () => {

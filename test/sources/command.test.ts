@@ -3,7 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CommandSource as CommandConfig, type CommandSource as CommandConfigType } from '../../src/config/schema.js';
+import { commandSourceSchema, type CommandSourceConfig } from '../../src/sources/command/schema.js';
 import { CommandSource } from '../../src/sources/command/index.js';
 import { makeTempDir, waitFor, type TempDir } from '../helpers/util.js';
 import { descendants, dumpContext, dumpToFile, expectDumpError, fileSink, fullDisk, zstdDecompress } from './support.js';
@@ -11,8 +11,8 @@ import { descendants, dumpContext, dumpToFile, expectDumpError, fileSink, fullDi
 let tmp: TempDir;
 let n = 0;
 
-function config(command: string[], patch: Record<string, unknown> = {}): CommandConfigType {
-  return CommandConfig.parse({ type: 'command', name: 'stub', command, ...patch });
+function config(command: string[], patch: Record<string, unknown> = {}): CommandSourceConfig {
+  return commandSourceSchema.parse({ type: 'command', name: 'stub', command, ...patch });
 }
 
 async function staging(): Promise<string> {

@@ -2,7 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MysqlSource as MysqlConfig, type MysqlSource as MysqlConfigType } from '../../src/config/schema.js';
+import { mysqlSourceSchema, type MysqlSourceConfig } from '../../src/sources/mysql/schema.js';
 import { BackupError } from '../../src/errors.js';
 import { MysqlSource } from '../../src/sources/mysql/index.js';
 import { startMariadb, type MariadbHandle } from '../helpers/mariadb.js';
@@ -17,8 +17,8 @@ let db: MariadbHandle;
 let tmp: TempDir;
 let n = 0;
 
-function config(patch: Record<string, unknown> = {}): MysqlConfigType {
-  return MysqlConfig.parse({
+function config(patch: Record<string, unknown> = {}): MysqlSourceConfig {
+  return mysqlSourceSchema.parse({
     type: 'mysql', name: 'shopdb', host: '127.0.0.1', port: db.port, user: 'backup', password: { env: PASSWORD_ENV },
     databases: ['shop'], ...patch,
   });

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresSource as PgConfig, type PostgresSource as PgConfigType } from '../../src/config/schema.js';
+import { postgresSourceSchema, type PostgresSourceConfig } from '../../src/sources/postgres/schema.js';
 import { PostgresSource, SPOOL_HEARTBEAT } from '../../src/sources/postgres/index.js';
 import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
 import { makeTempDir, runCommand, waitFor, type TempDir } from '../helpers/util.js';
@@ -17,8 +17,8 @@ let pg: PostgresHandle;
 let tmp: TempDir;
 let n = 0;
 
-function config(patch: Record<string, unknown> = {}): PgConfigType {
-  return PgConfig.parse({
+function config(patch: Record<string, unknown> = {}): PostgresSourceConfig {
+  return postgresSourceSchema.parse({
     type: 'postgres', name: 'pgmain', host: '127.0.0.1', port: pg.port, user: 'backup', password: { env: PASSWORD_ENV },
     binDir: pg.bindir, ...patch,
   });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BackupError } from '../../src/errors.js';
 import { memberRanges, pickBackup, resolveChain, type Stored } from '../../src/restore/chain.js';
 import { dumpedDatabases, type BackupType, type Manifest } from '../../src/contracts/index.js';
+import { DATABASE_LISTS } from '../../src/sources/databases.js';
 import { parseIntoDatabases, resolveTargets } from '../../src/restore/targets.js';
 import { layout } from '../../src/repository/layout.js';
 
@@ -92,7 +93,7 @@ describe('restore: --into-databases', () => {
   );
 
   it('maps source=target and source.database=target to the dumped databases', () => {
-    expect(dumpedDatabases(chain)).toEqual([{ source: 'shop-db', type: 'mysql', databases: ['shop'] }, { source: 'pg', type: 'postgres', databases: ['crm', 'ledger'] }]);
+    expect(dumpedDatabases(chain, DATABASE_LISTS)).toEqual([{ source: 'shop-db', type: 'mysql', databases: ['shop'] }, { source: 'pg', type: 'postgres', databases: ['crm', 'ledger'] }]);
     expect(resolveTargets(parseIntoDatabases(['shop-db=shop2', 'pg.ledger=ledger2']), chain)).toEqual([
       { source: 'shop-db', type: 'mysql', database: 'shop', target: 'shop2' },
       { source: 'pg', type: 'postgres', database: 'ledger', target: 'ledger2' },

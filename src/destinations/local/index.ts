@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import type { LocalDestination } from '../../config/schema.js';
+import type { LocalDestinationConfig as LocalDestination } from './schema.js';
 import { BackupError } from '../../errors.js';
 import type { DestinationSession, DirEntry, DownloadOptions, UploadOptions } from '../types.js';
 import { ThreadHasher } from '../../lib/hasher.js';

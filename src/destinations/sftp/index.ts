@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { open, readFile } from 'node:fs/promises';
 import path from 'node:path/posix';
 import { Client, type ClientChannel, type SFTPWrapper, type Stats } from 'ssh2';
-import type { SftpDestination } from '../../config/schema.js';
+import type { SftpDestinationConfig as SftpDestination } from './schema.js';
 import { readSecret } from '../../config/secrets.js';
 import { BackupError } from '../../errors.js';
 import { ThreadHasher } from '../../lib/hasher.js';

@@ -1,5 +1,5 @@
 import nodemailer from 'nodemailer';
-import type { EmailNotifier as EmailConfig } from '../../config/schema.js';
+import type { EmailNotifierConfig as EmailConfig } from './schema.js';
 import { readSecret } from '../../config/secrets.js';
 import { BackupError } from '../../errors.js';
 import type { BackupEvent } from '../../contracts/events.js';

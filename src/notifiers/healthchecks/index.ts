@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { HealthchecksNotifier as HealthchecksConfig } from '../../config/schema.js';
+import type { HealthchecksNotifierConfig as HealthchecksConfig } from './schema.js';
 import { readSecret } from '../../config/secrets.js';
 import { eventWorkflowId, type BackupEvent } from '../../contracts/events.js';
 import { postOnce, redactUrl, truncateUtf8, urlSecrets } from '../http.js';

@@ -1,4 +1,5 @@
-import type { SecretRef, WebhookNotifier as WebhookConfig } from '../../config/schema.js';
+import type { SecretRef } from '../../config/fields.js';
+import type { WebhookNotifierConfig as WebhookConfig } from './schema.js';
 import { readSecret } from '../../config/secrets.js';
 import { BackupError } from '../../errors.js';
 import { eventJob, type BackupEvent } from '../../contracts/events.js';

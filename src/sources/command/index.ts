@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import type { CommandSource as Config } from '../../config/schema.js';
+import type { CommandSourceConfig as Config } from './schema.js';
 import { readSecret } from '../../config/secrets.js';
 import { BackupError } from '../../errors.js';
 import { describeExit, lastLines, pipeCommand, redact, runCapture, which } from '../../lib/process.js';

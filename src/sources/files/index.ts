@@ -4,13 +4,10 @@ import { constants } from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { z } from 'zod';
-import type { FilesSource as FilesConfig } from '../../config/schema.js';
 import { BackupError } from '../../errors.js';
 import { run } from '../../lib/exec.js';
 import type { DumpContext, DumpOutcome, Source } from '../types.js';
-
-type Config = z.infer<typeof FilesConfig>;
+import type { FilesSourceConfig as Config } from './schema.js';
 
 const tail = (s: string, n = 10) => s.trim().split('\n').slice(-n).join('\n');
 

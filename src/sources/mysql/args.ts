@@ -1,4 +1,4 @@
-import type { MysqlSource as Config } from '../../config/schema.js';
+import type { MysqlSourceConfig as Config } from './schema.js';
 import type { ErrorCode } from '../../errors.js';
 
 /** Flags of every dump: a consistent InnoDB snapshot, streamed row by row, with routines, triggers, events and blobs as hex. */

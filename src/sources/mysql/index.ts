@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import type { MysqlSource as Config } from '../../config/schema.js';
+import type { MysqlSourceConfig as Config } from './schema.js';
 import { readSecret } from '../../config/secrets.js';
 import { BackupError } from '../../errors.js';
 import { describeExit, lastLines, pipeCommand, redact, runCapture, which } from '../../lib/process.js';

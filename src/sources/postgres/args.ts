@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { PostgresSource as Config } from '../../config/schema.js';
+import type { PostgresSourceConfig as Config } from './schema.js';
 import type { ErrorCode } from '../../errors.js';
 
 /** Connection variables a worker's environment may carry that would change where or as whom the tools connect. */

@@ -3,7 +3,7 @@ import { open, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { PostgresSource as Config } from '../../config/schema.js';
+import type { PostgresSourceConfig as Config } from './schema.js';
 import { readSecret } from '../../config/secrets.js';
 import { BackupError } from '../../errors.js';
 import { describeExit, lastLines, redact, runCapture, spawnZstd, type Proc } from '../../lib/process.js';

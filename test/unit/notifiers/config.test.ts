@@ -1,20 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/load.js';
-import { HealthchecksNotifier, WebhookNotifier } from '../../../src/config/schema.js';
+import { healthchecksNotifierSchema } from '../../../src/notifiers/healthchecks/schema.js';
+import { webhookNotifierSchema } from '../../../src/notifiers/webhook/schema.js';
 
 const issues = (r: { success: boolean; error?: { issues: { message: string; path: PropertyKey[] }[] } }) =>
   (r.error?.issues ?? []).map((i) => `${i.path.join('.')}: ${i.message}`);
 
 describe('webhook and healthchecks notifier config', () => {
   it('webhook defaults: json, every event but start, 10 s, no headers', () => {
-    expect(WebhookNotifier.parse({ type: 'webhook', url: 'https://hooks.slack.com/services/x' })).toEqual({
+    expect(webhookNotifierSchema.parse({ type: 'webhook', url: 'https://hooks.slack.com/services/x' })).toEqual({
       type: 'webhook', url: 'https://hooks.slack.com/services/x', format: 'json',
       events: ['success', 'failure', 'cancelled', 'skipped', 'alert'], timeout: 10_000, headers: {},
     });
   });
 
   it('webhook: URL as a secret reference, slack format, signing secret, timeout, headers', () => {
-    const c = WebhookNotifier.parse({
+    const c = webhookNotifierSchema.parse({
       type: 'webhook', url: { env: 'SLACK_URL' }, format: 'slack', secret: { file: '/etc/k' }, timeout: '3s',
       events: ['start', 'failure', 'cancelled'], headers: { Authorization: { env: 'T' }, 'X-A': 'b' },
     });
@@ -22,24 +23,24 @@ describe('webhook and healthchecks notifier config', () => {
   });
 
   it('webhook: rejects a non-http URL, an events list without failure and cancelled, backupctl\'s own headers', () => {
-    expect(issues(WebhookNotifier.safeParse({ type: 'webhook', url: 'ftp://x/y' })).join()).toContain('http:// or https://');
-    expect(issues(WebhookNotifier.safeParse({ type: 'webhook', url: 'https://x/y', events: ['success'] })).join()).toContain('failure and cancelled are always sent');
-    expect(issues(WebhookNotifier.safeParse({ type: 'webhook', url: 'https://x/y', events: ['bogus', 'failure', 'cancelled'] })).join()).toContain('expected one of');
-    expect(issues(WebhookNotifier.safeParse({ type: 'webhook', url: 'https://x/y', headers: { 'X-Backupctl-Signature': 'x' } })).join()).toContain('set by backupctl');
-    expect(issues(WebhookNotifier.safeParse({ type: 'webhook', url: 'https://x/y', headers: { 'Bad Header': 'x' } })).join()).toContain('header name');
+    expect(issues(webhookNotifierSchema.safeParse({ type: 'webhook', url: 'ftp://x/y' })).join()).toContain('http:// or https://');
+    expect(issues(webhookNotifierSchema.safeParse({ type: 'webhook', url: 'https://x/y', events: ['success'] })).join()).toContain('failure and cancelled are always sent');
+    expect(issues(webhookNotifierSchema.safeParse({ type: 'webhook', url: 'https://x/y', events: ['bogus', 'failure', 'cancelled'] })).join()).toContain('expected one of');
+    expect(issues(webhookNotifierSchema.safeParse({ type: 'webhook', url: 'https://x/y', headers: { 'X-Backupctl-Signature': 'x' } })).join()).toContain('set by backupctl');
+    expect(issues(webhookNotifierSchema.safeParse({ type: 'webhook', url: 'https://x/y', headers: { 'Bad Header': 'x' } })).join()).toContain('header name');
   });
 
   it('healthchecks: defaults, and exactly one of uuid or pingKey + slug', () => {
-    expect(HealthchecksNotifier.parse({ type: 'healthchecks', uuid: '5f4c1a2b-9d3e-4f60-8a7b-1c2d3e4f5a6b' })).toEqual({
+    expect(healthchecksNotifierSchema.parse({ type: 'healthchecks', uuid: '5f4c1a2b-9d3e-4f60-8a7b-1c2d3e4f5a6b' })).toEqual({
       type: 'healthchecks', baseUrl: 'https://hc-ping.com', uuid: '5f4c1a2b-9d3e-4f60-8a7b-1c2d3e4f5a6b', timeout: 10_000,
     });
-    expect(HealthchecksNotifier.safeParse({ type: 'healthchecks', pingKey: { env: 'K' }, slug: 'app' }).success).toBe(true);
-    expect(HealthchecksNotifier.safeParse({ type: 'healthchecks', uuid: { env: 'U' }, baseUrl: 'https://hc.example.org/ping' }).success).toBe(true);
-    expect(issues(HealthchecksNotifier.safeParse({ type: 'healthchecks' })).join()).toContain('exactly one of uuid, or pingKey and slug');
-    expect(issues(HealthchecksNotifier.safeParse({ type: 'healthchecks', uuid: '5f4c1a2b-9d3e-4f60-8a7b-1c2d3e4f5a6b', slug: 'app', pingKey: { env: 'K' } })).join()).toContain('exactly one');
-    expect(issues(HealthchecksNotifier.safeParse({ type: 'healthchecks', pingKey: { env: 'K' } })).join()).toContain('pingKey and slug go together');
-    expect(issues(HealthchecksNotifier.safeParse({ type: 'healthchecks', uuid: 'not-a-uuid' })).join()).toContain('UUID');
-    expect(issues(HealthchecksNotifier.safeParse({ type: 'healthchecks', uuid: { env: 'U' }, slug: 'Bad Slug', pingKey: { env: 'K' } })).join()).toContain('slug');
+    expect(healthchecksNotifierSchema.safeParse({ type: 'healthchecks', pingKey: { env: 'K' }, slug: 'app' }).success).toBe(true);
+    expect(healthchecksNotifierSchema.safeParse({ type: 'healthchecks', uuid: { env: 'U' }, baseUrl: 'https://hc.example.org/ping' }).success).toBe(true);
+    expect(issues(healthchecksNotifierSchema.safeParse({ type: 'healthchecks' })).join()).toContain('exactly one of uuid, or pingKey and slug');
+    expect(issues(healthchecksNotifierSchema.safeParse({ type: 'healthchecks', uuid: '5f4c1a2b-9d3e-4f60-8a7b-1c2d3e4f5a6b', slug: 'app', pingKey: { env: 'K' } })).join()).toContain('exactly one');
+    expect(issues(healthchecksNotifierSchema.safeParse({ type: 'healthchecks', pingKey: { env: 'K' } })).join()).toContain('pingKey and slug go together');
+    expect(issues(healthchecksNotifierSchema.safeParse({ type: 'healthchecks', uuid: 'not-a-uuid' })).join()).toContain('UUID');
+    expect(issues(healthchecksNotifierSchema.safeParse({ type: 'healthchecks', uuid: { env: 'U' }, slug: 'Bad Slug', pingKey: { env: 'K' } })).join()).toContain('slug');
   });
 
   it('relative secret files are resolved against the config file', () => {

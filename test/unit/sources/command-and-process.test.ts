@@ -1,22 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { CommandSource as CommandConfig, Source, sourceSecretRefs } from '../../../src/config/schema.js';
+import { sourceSchema } from '../../../src/config/schema.js';
+import { commandSourceSchema } from '../../../src/sources/command/schema.js';
 import { describeExit, lastLines, redact, which } from '../../../src/lib/process.js';
 import { CommandSource } from '../../../src/sources/command/index.js';
-import { createSource } from '../../../src/sources/index.js';
+import { createSource, sourceSecretRefs } from '../../../src/sources/index.js';
 
 describe('command config', () => {
   it('defaults: zstd-compressed .bin, minSize 1 byte, no estimate', () => {
-    const c = CommandConfig.parse({ type: 'command', name: 'mongo', command: ['mongodump', '--archive'] });
+    const c = commandSourceSchema.parse({ type: 'command', name: 'mongo', command: ['mongodump', '--archive'] });
     expect(c).toMatchObject({ extension: 'bin', compress: true, minSize: 1, env: {} });
     expect(new CommandSource(c).extension).toBe('bin.zst');
     expect(new CommandSource({ ...c, compress: false, extension: 'archive.gz' }).extension).toBe('archive.gz');
   });
 
   it('validates the command, env names and extension', () => {
-    expect(() => CommandConfig.parse({ type: 'command', name: 'x', command: [] })).toThrow(/program and its arguments/);
-    expect(() => CommandConfig.parse({ type: 'command', name: 'x', command: ['a'], env: { 'BAD-NAME': 'v' } })).toThrow(/environment variable name/);
-    expect(() => CommandConfig.parse({ type: 'command', name: 'x', command: ['a'], extension: '../x' })).toThrow(/extension/);
-    const c = CommandConfig.parse({ type: 'command', name: 'x', command: ['a'], env: { A: 'plain', B: { env: 'SECRET' }, C: { file: '/f' } }, minSize: '10MiB' });
+    expect(() => commandSourceSchema.parse({ type: 'command', name: 'x', command: [] })).toThrow(/program and its arguments/);
+    expect(() => commandSourceSchema.parse({ type: 'command', name: 'x', command: ['a'], env: { 'BAD-NAME': 'v' } })).toThrow(/environment variable name/);
+    expect(() => commandSourceSchema.parse({ type: 'command', name: 'x', command: ['a'], extension: '../x' })).toThrow(/extension/);
+    const c = commandSourceSchema.parse({ type: 'command', name: 'x', command: ['a'], env: { A: 'plain', B: { env: 'SECRET' }, C: { file: '/f' } }, minSize: '10MiB' });
     expect(c.minSize).toBe(10 * 1024 * 1024);
   });
 
@@ -27,7 +28,7 @@ describe('command config', () => {
       { type: 'postgres', name: 'p', host: 'h', user: 'u' },
       { type: 'command', name: 'c', command: ['true'] },
     ];
-    expect(configs.map((c) => createSource(Source.parse(c))).map((s) => `${s.type} ${s.extension}`))
+    expect(configs.map((c) => createSource(sourceSchema.parse(c))).map((s) => `${s.type} ${s.extension}`))
       .toEqual(['files tar.zst', 'mysql sql.zst', 'postgres tar.zst', 'command bin.zst']);
   });
 });
@@ -52,10 +53,10 @@ describe('process helpers', () => {
 
 describe('sourceSecretRefs', () => {
   it('lists the secret references of each source type', () => {
-    expect(sourceSecretRefs(Source.parse({ type: 'files', name: 'f', paths: ['/etc'] }))).toEqual([]);
-    expect(sourceSecretRefs(Source.parse({ type: 'mysql', name: 'm', host: 'h', user: 'u', password: { file: 'pw' } }))).toEqual([{ file: 'pw' }]);
-    expect(sourceSecretRefs(Source.parse({ type: 'postgres', name: 'p', host: 'h', user: 'u' }))).toEqual([]);
-    expect(sourceSecretRefs(Source.parse({ type: 'command', name: 'c', command: ['x'], env: { A: 'a', B: { env: 'B' }, C: { file: 'c' } } })))
+    expect(sourceSecretRefs(sourceSchema.parse({ type: 'files', name: 'f', paths: ['/etc'] }))).toEqual([]);
+    expect(sourceSecretRefs(sourceSchema.parse({ type: 'mysql', name: 'm', host: 'h', user: 'u', password: { file: 'pw' } }))).toEqual([{ file: 'pw' }]);
+    expect(sourceSecretRefs(sourceSchema.parse({ type: 'postgres', name: 'p', host: 'h', user: 'u' }))).toEqual([]);
+    expect(sourceSecretRefs(sourceSchema.parse({ type: 'command', name: 'c', command: ['x'], env: { A: 'a', B: { env: 'B' }, C: { file: 'c' } } })))
       .toEqual([{ env: 'B' }, { file: 'c' }]);
   });
 });

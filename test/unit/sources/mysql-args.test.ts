@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MysqlSource } from '../../../src/config/schema.js';
+import { mysqlSourceSchema } from '../../../src/sources/mysql/schema.js';
 import {
   DUMP_FLAGS, classifyMysqlFailure, clientArgs, dumpArgs, hasDumpTrailer, optionFileText, parseToolVersion, quoteOptionValue,
 } from '../../../src/sources/mysql/args.js';
@@ -7,7 +7,7 @@ import {
 const PASSWORD = 'p#ss "w0rd" \\ x';
 
 function cfg(patch: Record<string, unknown> = {}) {
-  return MysqlSource.parse({ type: 'mysql', name: 'db', host: 'db.example', user: 'backup', password: { env: 'X' }, ...patch });
+  return mysqlSourceSchema.parse({ type: 'mysql', name: 'db', host: 'db.example', user: 'backup', password: { env: 'X' }, ...patch });
 }
 
 describe('mysql option file', () => {
@@ -54,9 +54,9 @@ describe('mysql dump arguments', () => {
 
 describe('mysql config', () => {
   it('needs exactly one of host or socket', () => {
-    expect(() => MysqlSource.parse({ type: 'mysql', name: 'x', user: 'u' })).toThrow(/exactly one of host/);
-    expect(() => MysqlSource.parse({ type: 'mysql', name: 'x', user: 'u', host: 'h', socket: '/s' })).toThrow(/exactly one of host/);
-    const c = MysqlSource.parse({ type: 'mysql', name: 'x', user: 'u', socket: '/s' });
+    expect(() => mysqlSourceSchema.parse({ type: 'mysql', name: 'x', user: 'u' })).toThrow(/exactly one of host/);
+    expect(() => mysqlSourceSchema.parse({ type: 'mysql', name: 'x', user: 'u', host: 'h', socket: '/s' })).toThrow(/exactly one of host/);
+    const c = mysqlSourceSchema.parse({ type: 'mysql', name: 'x', user: 'u', socket: '/s' });
     expect(c).toMatchObject({ port: 3306, minSize: 1, extraArgs: [], clientOptions: {} });
     expect(c.databases).toBeUndefined();
   });

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { PostgresSource } from '../../../src/config/schema.js';
+import { postgresSourceSchema } from '../../../src/sources/postgres/schema.js';
 import {
   classifyPgFailure, conninfoDbname, dumpFileName, hasGlobalsTrailer, majorVersion, parsePgToolVersion, parseTocListing,
   pgDumpArgs, pgDumpallArgs, pgEnv, pgRestoreCheckArgs, psqlArgs,
 } from '../../../src/sources/postgres/args.js';
 
 function cfg(patch: Record<string, unknown> = {}) {
-  return PostgresSource.parse({ type: 'postgres', name: 'pg', host: 'db.example', user: 'backup', password: { env: 'X' }, ...patch });
+  return postgresSourceSchema.parse({ type: 'postgres', name: 'pg', host: 'db.example', user: 'backup', password: { env: 'X' }, ...patch });
 }
 
 describe('postgres environment', () => {

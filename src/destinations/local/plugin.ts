@@ -1,0 +1,11 @@
+import type { DestinationPlugin } from '../types.js';
+import { LocalSession } from './index.js';
+import { localDestinationSchema } from './schema.js';
+
+export const plugin: DestinationPlugin<typeof localDestinationSchema> = {
+  type: 'local',
+  schema: localDestinationSchema,
+  open: (name, cfg) => new LocalSession(name, cfg).connect(),
+  secretRefs: () => [],
+  resolvePaths(cfg, abs) { cfg.path = abs(cfg.path); },
+};
