@@ -5,8 +5,9 @@ import { DATABASE_LISTS } from '../sources/databases.js';
 import type { RestoreArtifact, RestorePlan, UnpackedComponent } from '../contracts/restore.js';
 import { formatBytes } from '../lib/format.js';
 import { describeFailure } from './failure.js';
-import { longActivities } from './restore.js';
+import { longSteps, notifySteps } from './proxies.js';
 
+// Its own retry policy (no interval cap; no list of permanent codes), kept as it was: not one of proxies.ts's sets.
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '5m', retry: { initialInterval: '2s', backoffCoefficient: 2, maximumAttempts: 5 } });
 
 /** Files components: the restored tree must hold as many regular files and bytes as the manifest recorded. */
@@ -50,7 +51,7 @@ export async function drillWorkflow(input: { job: string }): Promise<DrillReport
   try {
     details('choosing the newest backup');
     const plan = await quick.planRestore({ job });
-    const long = longActivities(plan);
+    const long = longSteps(plan);
     const newest = plan.chain.at(-1)!;
     report.backup = { workflowId: newest.workflowId, type: newest.type, slot: newest.slot, path: newest.path, destination: plan.destination, size: newest.size };
     const t0 = Date.now();
@@ -88,7 +89,7 @@ export async function drillWorkflow(input: { job: string }): Promise<DrillReport
   report.finishedAt = new Date().toISOString();
   await quick.writeDrillReport({ report }).catch((err: unknown) => { log.error('drill report not stored', { error: describeFailure(err).error }); });
   if (!report.ok || prep.notifyOnSuccess) {
-    const n = proxyActivities<Activities>({ scheduleToCloseTimeout: prep.notifyTimeoutMs, startToCloseTimeout: '2m', retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '1m' } });
+    const n = notifySteps(prep.notifyTimeoutMs);
     await Promise.all(prep.notifiers.map((notifier) => n.notify({ job, notifier, event: { kind: 'drill', report, runId: info.runId } })
       .catch((err: unknown) => { log.error('notification failed', { notifier, error: describeFailure(err).error }); })));
   }

@@ -1,22 +1,12 @@
-import {
-  ApplicationFailure, CancellationScope, CancelledFailure, defineQuery, isCancellation, log, proxyActivities, setCurrentDetails, setHandler,
-  workflowInfo,
-} from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
-import type { RestoreInput, RestorePlan, RestoreResult } from '../contracts/restore.js';
-import { PERMANENT_CODES } from '../errors.js';
-import { describeFailure } from './failure.js';
+import { ApplicationFailure, CancellationScope, defineQuery, log, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { RestoreInput, RestoreResult } from '../contracts/index.js';
+import { describeFailure, endOfRun } from './failure.js';
+import { longSteps, shortSteps } from './proxies.js';
 
 export type RestoreStep = 'plan' | 'fetch' | 'unpack' | 'load databases' | 'cleanup';
 export const restoreProgressQuery = defineQuery<{ step: RestoreStep }>('progress');
 
-const retry = (maximumAttempts: number) => ({ initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts, nonRetryableErrorTypes: PERMANENT_CODES });
-const quick = proxyActivities<Activities>({ startToCloseTimeout: '5m', retry: retry(5) });
-
-/** Activities with long timeouts and heartbeats, for one plan's settings. */
-export function longActivities(plan: Pick<RestorePlan, 'retries' | 'heartbeatTimeoutMs'>) {
-  return proxyActivities<Activities>({ startToCloseTimeout: '24h', heartbeatTimeout: plan.heartbeatTimeoutMs, retry: retry(plan.retries) });
-}
+const quick = shortSteps();
 
 /**
  * A restore: plan (pick the backup, resolve its chain from the manifests) → fetch each artifact, base first (download,
@@ -36,7 +26,7 @@ export async function restoreWorkflow(input: RestoreInput): Promise<RestoreResul
   try {
     details('choosing the backup');
     const plan = await quick.planRestore({ job: input.job, backup: input.backup, at: input.at, destination: input.destination, intoDatabases: input.intoDatabases, to: input.to });
-    const long = longActivities(plan);
+    const long = longSteps(plan);
     const picked = plan.chain.at(-1)!;
     step = 'fetch';
     let bytes = 0;
@@ -75,7 +65,6 @@ export async function restoreWorkflow(input: RestoreInput): Promise<RestoreResul
       }
     });
     details(`failed in the ${step} step: ${f.error}`);
-    if (isCancellation(err)) throw err instanceof CancelledFailure ? err : new CancelledFailure(`restore of ${input.job} was cancelled during the ${step} step`);
-    throw ApplicationFailure.create({ message: `restore of ${input.job} failed in the ${step} step: ${f.error}`, type: f.code, nonRetryable: true });
+    throw endOfRun(err, `restore of ${input.job}`, step, f);
   }
 }

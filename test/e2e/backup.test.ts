@@ -3,11 +3,11 @@ import { existsSync, readFileSync, rmSync, unlinkSync, writeFileSync, openSync, 
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { WorkflowFailedError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { BACKUP_WORKFLOW, backupWorkflowId, type BackupResult, type Manifest } from '../../src/contracts/index.js';
+import { BACKUP_WORKFLOW, type BackupResult, type Manifest } from '../../src/contracts/index.js';
 import { closeDestinations } from '../../src/destinations/index.js';
+import { awaitBackup, failureOf, resultOf, runBackup, startBackup } from '../helpers/run-backup.js';
 import { startSshd } from '../helpers/sshd.js';
 import { runCommand, waitFor } from '../helpers/util.js';
 import { fileSize, historyText, listFiles, sha256File, startEnv, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
@@ -26,16 +26,8 @@ function nextSlot(): Date {
   return new Date(Date.UTC(2025, 10, 4, 3, slotCounter++, 0));
 }
 
-function start(job: JobSetup, slot = nextSlot()) {
-  const workflowId = backupWorkflowId('app', 'full', slot);
-  return env.client.workflow.start(BACKUP_WORKFLOW, { taskQueue: job.taskQueue, workflowId, args: [{ job: 'app', slot: slot.toISOString() }] });
-}
-
-async function failureOf(p: Promise<unknown>): Promise<WorkflowFailedError> {
-  const err = await p.then(() => { throw new Error('expected the run to fail'); }, (e: unknown) => e);
-  expect(err).toBeInstanceOf(WorkflowFailedError);
-  return err as WorkflowFailedError;
-}
+const start = (job: JobSetup) => startBackup(env.client, { taskQueue: job.taskQueue, slot: nextSlot() });
+const run = (job: JobSetup) => runBackup(env.client, { taskQueue: job.taskQueue, slot: nextSlot() });
 
 const remoteFiles = () => listFiles(env.sshd.root);
 const mailsFor = (workflowId: string) => env.smtp.messages.filter((m) => m.text?.includes(workflowId));
@@ -46,12 +38,9 @@ describe('a verified backup, end to end (Temporal dev server, OpenSSH, SMTP)', (
     await closeDestinations();
     const logins = () => env.sshd.log().match(/Accepted publickey/g)?.length ?? 0;
     const loginsBefore = logins();
-    const handle = await withWorker(env, job, async () => {
-      const h = await start(job);
-      await h.result();
-      return h;
-    });
-    const result = (await handle.result()) as BackupResult;
+    const outcome = await withWorker(env, job, () => run(job));
+    const { handle } = outcome;
+    const result = resultOf(outcome);
     expect(result.status).toBe('succeeded');
     // One SSH connection served preflight, upload, verify and finalize.
     expect(logins() - loginsBefore).toBe(1);
@@ -99,11 +88,7 @@ describe('a verified backup, end to end (Temporal dev server, OpenSSH, SMTP)', (
   it('incident 01: the temporary file vanishes between upload and verify → fails at verify, failure mail, no success mail, nothing left', async () => {
     const job = await writeJob(env);
     const before = remoteFiles();
-    const handle = await withWorker(env, job, async () => {
-      const h = await start(job);
-      await h.result().catch(() => undefined);
-      return h;
-    }, (a) => ({
+    const outcome = await withWorker(env, job, () => run(job), (a) => ({
       ...a,
       upload: async (input) => {
         const r = await a.upload(input);
@@ -111,7 +96,8 @@ describe('a verified backup, end to end (Temporal dev server, OpenSSH, SMTP)', (
         return r;
       },
     }));
-    const err = await failureOf(handle.result());
+    const { handle } = outcome;
+    const err = failureOf(outcome);
     expect(err.cause?.message).toMatch(/failed in the verify step: verify: .* does not exist/);
     const mails = mailsFor(handle.workflowId);
     expect(mails.map((m) => m.subject)).toEqual([expect.stringMatching(/^\[backupctl\] FAILED: app full backup .* \(verify\)$/)]);
@@ -131,19 +117,14 @@ describe('a verified backup, end to end (Temporal dev server, OpenSSH, SMTP)', (
       writeSync(fd, Buffer.from([b[0]! ^ 0xff]), 0, 1, 700);
       closeSync(fd);
     };
-    const handle = await withWorker(env, job, async () => {
-      const h = await start(job);
-      await h.result().catch(() => undefined);
-      return h;
-    }, (a) => ({ ...a, upload: async (input) => { const r = await a.upload(input); flip(path.join(env.sshd.root, input.tempPath)); return r; } }));
-    const err = await failureOf(handle.result());
+    const err = failureOf(await withWorker(env, job, () => run(job), (a) => ({ ...a, upload: async (input) => { const r = await a.upload(input); flip(path.join(env.sshd.root, input.tempPath)); return r; } })));
     expect(err.cause?.message).toMatch(/verify step: verify: SHA-256 mismatch/);
     expect(remoteFiles()).toEqual(before);
 
     // Corrupted once only: uploaded again, verified, finalized, with a warning that says so.
     const job2 = await writeJob(env);
     let flips = 0;
-    const result = await withWorker(env, job2, async () => (await start(job2)).result() as Promise<BackupResult>,
+    const result = await withWorker(env, job2, async () => resultOf(await run(job2)),
       (a) => ({ ...a, upload: async (input) => { const r = await a.upload(input); if (flips++ === 0) flip(path.join(env.sshd.root, input.tempPath)); return r; } }));
     expect(result.status).toBe('succeeded_with_warnings');
     expect(result.warnings.join('\n')).toMatch(/verification failed .*SHA-256 mismatch.*uploaded again/);
@@ -153,12 +134,9 @@ describe('a verified backup, end to end (Temporal dev server, OpenSSH, SMTP)', (
   it('host key mismatch is refused with a clear error; nothing uploaded', async () => {
     const job = await writeJob(env, (c) => { c.destinations.nas.hostKey = 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'; });
     const before = remoteFiles();
-    const handle = await withWorker(env, job, async () => {
-      const h = await start(job);
-      await h.result().catch(() => undefined);
-      return h;
-    });
-    const err = await failureOf(handle.result());
+    const outcome = await withWorker(env, job, () => run(job));
+    const { handle } = outcome;
+    const err = failureOf(outcome);
     expect(err.cause?.message).toMatch(/preflight step: .*host key mismatch: the server presented SHA256:\S+, the config pins SHA256:AAAA/);
     expect((err.cause as { type?: string }).type).toBe('HOST_KEY_MISMATCH');
     const mail = await env.smtp.waitFor((m) => m.text?.includes(handle.workflowId) === true);
@@ -172,8 +150,7 @@ describe('a verified backup, end to end (Temporal dev server, OpenSSH, SMTP)', (
       const knownHosts = path.join(env.tmp.path, 'known_hosts_other');
       writeFileSync(knownHosts, readFileSync(other.knownHostsPath, 'utf8').replace(`]:${other.port}`, `]:${env.sshd.port}`));
       const job2 = await writeJob(env, (c) => { delete c.destinations.nas.hostKey; c.destinations.nas.knownHosts = knownHosts; });
-      const h2 = await withWorker(env, job2, async () => { const h = await start(job2); await h.result().catch(() => undefined); return h; });
-      const err2 = await failureOf(h2.result());
+      const err2 = failureOf(await withWorker(env, job2, () => run(job2)));
       expect(err2.cause?.message).toMatch(/host key refused: the server presented SHA256:\S+, which does not match the key in/);
     } finally {
       await other.stop();
@@ -185,8 +162,9 @@ describe('a verified backup, end to end (Temporal dev server, OpenSSH, SMTP)', (
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
     const job = await writeJob(env, (c) => { c.destinations.nas.privateKey = key; });
     const before = remoteFiles();
-    const handle = await withWorker(env, job, async () => { const h = await start(job); await h.result().catch(() => undefined); return h; });
-    const err = await failureOf(handle.result());
+    const outcome = await withWorker(env, job, () => run(job));
+    const { handle } = outcome;
+    const err = failureOf(outcome);
     expect(err.cause?.message).toMatch(new RegExp(`preflight step: destination "nas" \\(${env.sshd.user}@127\\.0\\.0\\.1:\\d+\\): authentication failed for user ${env.sshd.user} with key ${key}`));
     expect((err.cause as { type?: string }).type).toBe('DESTINATION_AUTH');
     const mail = await env.smtp.waitFor((m) => m.text?.includes(handle.workflowId) === true);
@@ -197,8 +175,9 @@ describe('a verified backup, end to end (Temporal dev server, OpenSSH, SMTP)', (
   it('a files source that cannot be read → failure mail naming the source; nothing uploaded', async () => {
     const job = await writeJob(env, (c) => { c.jobs.app.sources[0].paths = ['/nonexistent/backupctl-test']; });
     const before = remoteFiles();
-    const handle = await withWorker(env, job, async () => { const h = await start(job); await h.result().catch(() => undefined); return h; });
-    const err = await failureOf(handle.result());
+    const outcome = await withWorker(env, job, () => run(job));
+    const { handle } = outcome;
+    const err = failureOf(outcome);
     expect(err.cause?.message).toMatch(/failed in the dump step: source "app-files": tar exited 2: .*Cannot stat: No such file or directory/s);
     const mail = await env.smtp.waitFor((m) => m.text?.includes(handle.workflowId) === true);
     expect(mail.subject).toMatch(/FAILED: .*\(dump\)/);
@@ -212,8 +191,9 @@ describe('a verified backup, end to end (Temporal dev server, OpenSSH, SMTP)', (
     // A sparse 10 TiB file: no earlier backup to go by, so the estimate is the sources' apparent size.
     execFileSync('truncate', ['-s', '10T', path.join(job.dataDir, 'huge.sparse')]);
     const before = remoteFiles();
-    const handle = await withWorker(env, job, async () => { const h = await start(job); await h.result().catch(() => undefined); return h; });
-    const err = await failureOf(handle.result());
+    const outcome = await withWorker(env, job, () => run(job));
+    const { handle } = outcome;
+    const err = failureOf(outcome);
     expect(err.cause?.message).toMatch(/failed in the preflight step: not enough space on destination "nas" \(sftp:\/\/.*\): [\d.]+ [KMGT]iB free, 12\.0 TiB needed/);
     expect((err.cause as { type?: string }).type).toBe('DESTINATION_SPACE');
     const history = await handle.fetchHistory();
@@ -227,8 +207,9 @@ describe('a verified backup, end to end (Temporal dev server, OpenSSH, SMTP)', (
     const sftpOnly = await startSshd({ sftpOnly: true });
     try {
       const job = await writeJob(env, (c) => Object.assign(c.destinations.nas, { port: sftpOnly.port, privateKey: sftpOnly.clientKeyPath, hostKey: sftpOnly.hostKeyFingerprint, path: sftpOnly.root }));
-      const handle = await withWorker(env, job, async () => { const h = await start(job); await h.result(); return h; });
-      const result = (await handle.result()) as BackupResult;
+      const outcome = await withWorker(env, job, () => run(job));
+      const { handle } = outcome;
+      const result = resultOf(outcome);
       expect(sha256File(path.join(sftpOnly.root, result.locations[0]!.path))).toBe(result.sha256);
       expect(await historyText(handle)).toContain('"method":"sftp read-back"');
     } finally {
@@ -260,7 +241,7 @@ describe('a verified backup, end to end (Temporal dev server, OpenSSH, SMTP)', (
       expect(existsSync(path.join(env.sshd.root, tmp))).toBe(false);
       return h;
     });
-    const err = await failureOf(handle.result());
+    const err = failureOf(await awaitBackup(handle));
     expect(err.cause).toBeInstanceOf(CancelledFailure);
     expect((await handle.describe()).status.name).toBe('CANCELLED');
     expect(remoteFiles().some((f) => f.includes(handle.workflowId))).toBe(false);
@@ -284,7 +265,7 @@ describe('a verified backup, end to end (Temporal dev server, OpenSSH, SMTP)', (
     process.kill(-first.child.pid!, 'SIGKILL');
     const second = spawnWorker();
     try {
-      const result = (await handle.result()) as BackupResult;
+      const result = resultOf(await awaitBackup(handle));
       expect(result.status).toBe('succeeded');
       const final = path.join(env.sshd.root, result.locations[0]!.path);
       expect(sha256File(final)).toBe(result.sha256);

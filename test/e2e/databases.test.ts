@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKUP_WORKFLOW, backupWorkflowId, type BackupResult } from '../../src/contracts/index.js';
+import { backupWorkflowId, type BackupResult } from '../../src/contracts/index.js';
 import type { MariadbHandle } from '../helpers/mariadb.js';
 import type { PostgresHandle } from '../helpers/postgres.js';
+import { awaitBackup, runBackup, startBackup, type BackupOutcome } from '../helpers/run-backup.js';
 import { waitFor } from '../helpers/util.js';
 import { databaseSources, historyText, listFiles, sha256File, startDatabaseEnv, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
 
@@ -40,13 +41,11 @@ function dbJob(patch: (c: Record<string, any>) => void = () => undefined) { // e
   });
 }
 
+/** The run's handle and its result, or the WorkflowFailedError it failed with. */
+const ended = (o: BackupOutcome) => ({ handle: o.handle, result: o.status === 'completed' ? o.result : o.error });
+
 async function runOnce(job: JobSetup, s = slot()) {
-  const workflowId = backupWorkflowId('app', 'full', s);
-  return withWorker(env, job, async () => {
-    const h = await env.client.workflow.start(BACKUP_WORKFLOW, { taskQueue: job.taskQueue, workflowId, args: [{ job: 'app', slot: s.toISOString() }] });
-    const result = await h.result().then((r) => r as BackupResult, (e: unknown) => e as WorkflowFailedError);
-    return { handle: h, result };
-  });
+  return ended(await withWorker(env, job, () => runBackup(env.client, { taskQueue: job.taskQueue, slot: s })));
 }
 
 const mariaState = async () => [
@@ -144,11 +143,10 @@ describe('database sources in real runs', () => {
     const workflowId = backupWorkflowId('app', 'full', s);
     const artifact = path.join(job.stateDir, 'staging', workflowId, 'artifact.tar');
     const { handle, result } = await withWorker(env, job, async () => {
-      const h = await env.client.workflow.start(BACKUP_WORKFLOW, { taskQueue: job.taskQueue, workflowId, args: [{ job: 'app', slot: s.toISOString() }] });
+      const h = await startBackup(env.client, { taskQueue: job.taskQueue, slot: s });
       await waitFor(() => existsSync(artifact) && statSync(artifact).size > 1024 * 1024, { timeoutMs: 60_000, intervalMs: 20, description: 'the dump to be under way' });
       await maria.kill('SIGKILL');
-      const r = await h.result().then((x) => x as BackupResult, (e: unknown) => e as WorkflowFailedError);
-      return { handle: h, result: r };
+      return ended(await awaitBackup(h));
     });
     expect(result).toBeInstanceOf(WorkflowFailedError);
     expect((result as WorkflowFailedError).cause?.message).toMatch(/failed in the dump step: .*shop-db/s);

@@ -6,8 +6,9 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FreshnessReport } from '../../src/activities/monitor.js';
-import { BACKUP_WORKFLOW, FRESHNESS_WORKFLOW, backupWorkflowId, type BackupResult, type BackupType, type Manifest, type PruneReport } from '../../src/contracts/index.js';
+import { FRESHNESS_WORKFLOW, backupWorkflowId, type BackupResult, type BackupType, type Manifest, type PruneReport } from '../../src/contracts/index.js';
 import { layout } from '../../src/repository/layout.js';
+import { backupResult, startBackup } from '../helpers/run-backup.js';
 import { runCommand } from '../helpers/util.js';
 import { listFiles, startEnv, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
 
@@ -26,10 +27,8 @@ let minute = 0;
 /** A distinct slot per run (workflow IDs must not collide between tests). */
 const nextSlot = () => new Date(Date.UTC(2025, 11, 1, 2, minute++, 0));
 
-async function runBackup(job: JobSetup, type: BackupType, slot = nextSlot()): Promise<BackupResult> {
-  return env.client.workflow.execute(BACKUP_WORKFLOW, {
-    taskQueue: job.taskQueue, workflowId: `${backupWorkflowId('app', type, slot)}-${job.taskQueue}`, args: [{ job: 'app', type, slot: slot.toISOString() }],
-  }) as Promise<BackupResult>;
+function runBackup(job: JobSetup, type: BackupType, slot = nextSlot()): Promise<BackupResult> {
+  return backupResult(env.client, { taskQueue: job.taskQueue, type, slot, workflowId: `${backupWorkflowId('app', type, slot)}-${job.taskQueue}` });
 }
 
 const manifestOf = (r: BackupResult) => JSON.parse(readFileSync(path.join(env.sshd.root, `${r.locations[0]!.path}.manifest.json`), 'utf8')) as Manifest;
@@ -286,7 +285,7 @@ describe('retention (prune) and the orphan sweep', () => {
       const done = await runBackup(job, 'full');
       // A run that stays running: its task queue has no worker.
       const slot = nextSlot();
-      const running = await env.client.workflow.start(BACKUP_WORKFLOW, { taskQueue: `${job.taskQueue}-nobody`, workflowId: `${backupWorkflowId('app', 'full', slot)}-running-${job.taskQueue}`, args: [{ job: 'app', slot: slot.toISOString() }] });
+      const running = await startBackup(env.client, { taskQueue: `${job.taskQueue}-nobody`, slot, workflowId: `${backupWorkflowId('app', 'full', slot)}-running-${job.taskQueue}` });
       return { done, running };
     });
     try {

@@ -1,9 +1,10 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKUP_WORKFLOW, backupWorkflowId, type BackupResult, type BackupType, type Manifest, type RestoreResult } from '../../src/contracts/index.js';
+import type { BackupType, Manifest, RestoreResult } from '../../src/contracts/index.js';
 import type { MariadbHandle } from '../helpers/mariadb.js';
 import type { PostgresHandle } from '../helpers/postgres.js';
+import { backupResult } from '../helpers/run-backup.js';
 import { runCommand } from '../helpers/util.js';
 import { databaseSources, startDatabaseEnv, tree, withWorker, writeJob, type Env } from './fixture.js';
 
@@ -39,9 +40,7 @@ describe('restore through a differential backup', () => {
       c.jobs.app.sources.push(...Object.values(databaseSources(maria, pg, 'TEST_CHAIN_DB_PASSWORD')));
       c.settings.heartbeatTimeout = '30s';
     });
-    const run = (type: BackupType, slot: Date) => env.client.workflow.execute(BACKUP_WORKFLOW, {
-      taskQueue: job.taskQueue, workflowId: backupWorkflowId('app', type, slot), args: [{ job: 'app', type, slot: slot.toISOString() }],
-    }) as Promise<BackupResult>;
+    const run = (type: BackupType, slot: Date) => backupResult(env.client, { taskQueue: job.taskQueue, type, slot });
     const fullSlot = new Date('2025-08-01T03:00:00Z');
     const diffSlot = new Date('2025-08-01T09:00:00Z');
     const earlierTree = tree(job.dataDir);

@@ -3,9 +3,10 @@ import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKUP_WORKFLOW, RESTORE_WORKFLOW, backupWorkflowId, restoreWorkflowId, type BackupResult, type DrillReport, type RestoreResult } from '../../src/contracts/index.js';
+import { RESTORE_WORKFLOW, restoreWorkflowId, type BackupResult, type DrillReport, type RestoreResult } from '../../src/contracts/index.js';
 import { startMariadb, type MariadbHandle } from '../helpers/mariadb.js';
 import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
+import { backupResult } from '../helpers/run-backup.js';
 import { runCommand } from '../helpers/util.js';
 import { databaseSources, listFiles, startEnv, tree, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
 
@@ -54,7 +55,7 @@ function dbJob(patch: (c: Record<string, any>) => void = () => undefined) { // e
 
 async function backup(job: JobSetup): Promise<BackupResult> {
   const s = slot();
-  return withWorker(env, job, () => env.client.workflow.execute(BACKUP_WORKFLOW, { taskQueue: job.taskQueue, workflowId: backupWorkflowId('app', 'full', s), args: [{ job: 'app', slot: s.toISOString() }] })) as Promise<BackupResult>;
+  return withWorker(env, job, () => backupResult(env.client, { taskQueue: job.taskQueue, slot: s }));
 }
 
 const mariaState = async (db: string) => [

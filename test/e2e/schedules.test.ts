@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { applySchedules, desiredSchedules } from '../../src/schedules/index.js';
 import { BACKUP_WORKFLOW, FRESHNESS_WORKFLOW, type BackupResult } from '../../src/contracts/index.js';
 import { startHttpSink, type HttpSink } from '../helpers/http-sink.js';
+import { backupResult, startBackup } from '../helpers/run-backup.js';
 import { runCommand, waitFor } from '../helpers/util.js';
 import { listFiles, startEnv, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
 
@@ -170,7 +171,7 @@ describe('schedules, one run per slot and per job, cancel, monitoring (Temporal 
     writeFileSync(path.join(job.dataDir, 'random.bin'), randomBytes(24 * 1024 * 1024));
     for (const how of ['cli', 'signal'] as const) {
       const handle = await withWorker(env, job, async () => {
-        const h = await env.client.workflow.start(BACKUP_WORKFLOW, { taskQueue: job.taskQueue, workflowId: `cancel-${how}-${Date.now()}`, args: [{ job: 'app' }] });
+        const h = await startBackup(env.client, { taskQueue: job.taskQueue, workflowId: `cancel-${how}-${Date.now()}` });
         await waitFor(() => listFiles(env.sshd.root).find((f) => f.endsWith('.tmp') && f.includes(h.workflowId)), { timeoutMs: 60_000, description: 'the upload' });
         if (how === 'cli') {
           const r = await backupctl(job, ['cancel', 'app', '--wait']);
@@ -246,7 +247,7 @@ describe('schedules, one run per slot and per job, cancel, monitoring (Temporal 
       c.settings.notifyTimeout = '5s';
     });
     process.env.TEST_HOOK_SECRET = 'hook-secret';
-    const ok = await withWorker(env, job, () => env.client.workflow.execute(BACKUP_WORKFLOW, { taskQueue: job.taskQueue, workflowId: `hooks-ok-${Date.now()}`, args: [{ job: 'app' }] })) as BackupResult;
+    const ok = await withWorker(env, job, () => backupResult(env.client, { taskQueue: job.taskQueue, workflowId: `hooks-ok-${Date.now()}` }));
     expect(ok.status).toBe('succeeded');
     const start = await http.waitFor((r) => r.path === '/ping/5b2f7a2e-0d6c-4c33-9a4e-2b7f5f9e1a10/start');
     const success = await http.waitFor((r) => r.path === '/ping/5b2f7a2e-0d6c-4c33-9a4e-2b7f5f9e1a10');
@@ -265,7 +266,7 @@ describe('schedules, one run per slot and per job, cancel, monitoring (Temporal 
       c.jobs.app.notify = ['hook', 'hc'];
       c.jobs.app.sources[0].paths = ['/nonexistent/hook-test'];
     });
-    const failed = await withWorker(env, job2, () => env.client.workflow.execute(BACKUP_WORKFLOW, { taskQueue: job2.taskQueue, workflowId: `hooks-fail-${Date.now()}`, args: [{ job: 'app' }] }).catch((e: unknown) => e));
+    const failed = await withWorker(env, job2, () => backupResult(env.client, { taskQueue: job2.taskQueue, workflowId: `hooks-fail-${Date.now()}` }).catch((e: unknown) => e));
     expect(failed).toBeInstanceOf(WorkflowFailedError);
     const fail = await http.waitFor((r) => r.path === '/ping/5b2f7a2e-0d6c-4c33-9a4e-2b7f5f9e1a10/fail');
     expect(fail.body).toMatch(/FAILED in the dump step/);

@@ -68,7 +68,7 @@ describe('fault injection: the worker is killed (SIGKILL) and a new one started'
     const { outcome } = await crash('kill-dump', job, {
       reached: (wid) => existsSync(artifactOf(job, wid)) && statSync(artifactOf(job, wid)).size > 1024 * 1024,
     });
-    if (outcome.kind === 'a') expect(outcome.result.size).toBeGreaterThan(6_000_000);
+    if (outcome.status === 'completed') expect(outcome.result.size).toBeGreaterThan(6_000_000);
   });
 
   it(title('kill-upload'), async () => {

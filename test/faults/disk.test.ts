@@ -60,7 +60,7 @@ describe('fault injection: disks that fill up', () => {
     await assertInvariant({ id: 'remote-full-upload', handle, outcome, remotes: [remote], before: [before], smtp: env.smtp, job });
     const message = failureMessage(outcome);
     expect(message).toMatch(/failed in the upload step: destination "nas" .*: the remote disk is full while writing .*\.tmp/s);
-    expect((outcome.kind === 'b' && (outcome.error.cause as { type?: string }).type)).toBe('DESTINATION_SPACE');
+    expect((outcome.status !== 'completed' && (outcome.error.cause as { type?: string }).type)).toBe('DESTINATION_SPACE');
     // Permanent: not retried.
     expect((await scheduledActivities(handle)).filter((n) => n === 'upload')).toHaveLength(1);
     const mail = env.smtp.messages.find((m) => m.text?.includes(handle.workflowId));
@@ -103,7 +103,7 @@ describe('fault injection: disks that fill up', () => {
       const outcome = await outcomeOf(handle);
       await assertInvariant({ id: 'staging-full', handle, outcome, remotes: [remote], before: [before], smtp: env.smtp, job, staging: inWorkerNs });
       expect(failureMessage(outcome)).toMatch(/failed in the dump step: the staging disk filled up while dumping source "app-files" into .*staging/);
-      expect(outcome.kind === 'b' && (outcome.error.cause as { type?: string }).type).toBe('STAGING_SPACE');
+      expect(outcome.status !== 'completed' && (outcome.error.cause as { type?: string }).type).toBe('STAGING_SPACE');
       expect(await inWorkerNs()).toEqual([]);
     } finally {
       worker.kill('SIGKILL');

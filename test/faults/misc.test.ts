@@ -132,7 +132,7 @@ describe('fault injection: notifier away, racing starts, files changing under ta
       writer.kill('SIGKILL');
     }
     await assertInvariant({ id: 'files-changing', handle, outcome, remotes: [remote], before: [before], smtp, job });
-    if (outcome.kind !== 'a') throw new Error('unreachable');
+    if (outcome.status !== 'completed') throw new Error('unreachable');
     const r = outcome.result;
     expect(r.status).toBe('succeeded_with_warnings');
     const warning = r.warnings.find((w) => /changed/i.test(w));

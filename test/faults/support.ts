@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { CancelledFailure } from '@temporalio/common';
+import type { WorkflowHandle } from '@temporalio/client';
 import { expect } from 'vitest';
-import { BACKUP_WORKFLOW, backupWorkflowId, type BackupResult, type Manifest } from '../../src/contracts/index.js';
+import type { Manifest } from '../../src/contracts/index.js';
+import { awaitBackup, runBackup, startBackup, type BackupOutcome } from '../helpers/run-backup.js';
 import type { SmtpSink } from '../helpers/smtp-sink.js';
 import type { SshdHandle } from '../helpers/sshd.js';
 import { listFiles, withWorker, type Env, type JobSetup } from '../e2e/fixture.js';
@@ -90,30 +90,22 @@ export function nextSlot(): Date {
 }
 
 export function startRun(env: Env, job: JobSetup, slot = nextSlot()): Promise<WorkflowHandle> {
-  const workflowId = backupWorkflowId('app', 'full', slot);
-  return env.client.workflow.start(BACKUP_WORKFLOW, { taskQueue: job.taskQueue, workflowId, args: [{ job: 'app', slot: slot.toISOString() }] });
+  return startBackup(env.client, { taskQueue: job.taskQueue, slot });
 }
 
-export type Outcome =
-  | { kind: 'a'; result: BackupResult }
-  | { kind: 'b'; error: WorkflowFailedError; cancelled: boolean };
+/** The run's end: `completed` is (a) when its status is a success, failed or cancelled is (b) (test/helpers/run-backup.ts). */
+export type Outcome = BackupOutcome;
 
-/** The run's end, as (a) or (b); anything else (a result that is not a success) is reported as is. */
-export async function outcomeOf(handle: WorkflowHandle): Promise<Outcome> {
-  try {
-    const result = (await handle.result()) as BackupResult;
-    return { kind: 'a', result };
-  } catch (err) {
-    if (!(err instanceof WorkflowFailedError)) throw err;
-    return { kind: 'b', error: err, cancelled: err.cause instanceof CancelledFailure };
-  }
-}
+export const outcomeOf = awaitBackup;
+
+/** (a) or (b): how the scenario table names an outcome. */
+const kindOf = (outcome: Outcome): 'a' | 'b' => (outcome.status === 'completed' ? 'a' : 'b');
 
 /** Starts a run with a plain worker for the job and waits for its end. */
 export function runToOutcome(env: Env, job: JobSetup): Promise<{ handle: WorkflowHandle; outcome: Outcome }> {
   return withWorker(env, job, async () => {
-    const handle = await startRun(env, job);
-    return { handle, outcome: await outcomeOf(handle) };
+    const outcome = await runBackup(env.client, { taskQueue: job.taskQueue, slot: nextSlot() });
+    return { handle: outcome.handle, outcome };
   });
 }
 
@@ -145,7 +137,8 @@ export async function assertInvariant(input: InvariantInput): Promise<string> {
   const stagingRoot = path.join(input.job.stateDir, 'staging');
   const staging = await (input.staging ?? (async () => (existsSync(stagingRoot) ? [...listFiles(stagingRoot), ...(existsSync(path.join(stagingRoot, wid)) ? [`${wid}/`] : [])] : [])))();
   let observed: string;
-  if (outcome.kind === 'a') {
+  const kind = kindOf(outcome);
+  if (outcome.status === 'completed') {
     const r = outcome.result;
     // A completed run that is not a success (skipped) is not (a).
     expect(['succeeded', 'succeeded_with_warnings'], `(c): the run completed as ${r.status}`).toContain(r.status);
@@ -172,9 +165,9 @@ export async function assertInvariant(input: InvariantInput): Promise<string> {
     }
     observed = `(a) ${r.status}, ${r.size} bytes, remote SHA-256 = manifest${r.warnings.length ? `, warnings: ${r.warnings.length}` : ''}`;
   } else {
-    const kind = outcome.cancelled ? 'CANCELLED' : 'FAILED';
+    const failed = outcome.status === 'cancelled' ? 'CANCELLED' : 'FAILED';
     // A failure or cancellation notification, for this run.
-    const mail = await input.smtp.waitFor((m) => m.text?.includes(wid) === true && m.subject?.includes(kind) === true, input.notifyWithinMs ?? 60_000);
+    const mail = await input.smtp.waitFor((m) => m.text?.includes(wid) === true && m.subject?.includes(failed) === true, input.notifyWithinMs ?? 60_000);
     expect(input.smtp.messages.some((m) => m.text?.includes(wid) === true && /\] (OK|WARNING):/.test(m.subject ?? '')), '(c): a success mail for a failed run').toBe(false);
     for (const [i, remote] of input.remotes.entries()) {
       const files = await remote.list();
@@ -185,17 +178,17 @@ export async function assertInvariant(input: InvariantInput): Promise<string> {
         expect(await remote.sha256(f), `an earlier backup changed: ${f}`).toBe(h);
       }
     }
-    observed = `(b) ${kind.toLowerCase()}: ${(outcome.error.cause as { type?: string } | undefined)?.type ?? '?'}; mail "${mail.subject}"`;
+    observed = `(b) ${failed.toLowerCase()}: ${(outcome.error.cause as { type?: string } | undefined)?.type ?? '?'}; mail "${mail.subject}"`;
   }
   expect(staging.filter((f) => f.includes(wid.replace(/[^A-Za-z0-9._:-]/g, '_'))), 'staging left on the worker').toEqual([]);
-  expect(row.allowed as readonly string[], `outcome (${outcome.kind}) is not allowed for ${input.id}: ${observed}`).toContain(outcome.kind);
+  expect(row.allowed as readonly string[], `outcome (${kind}) is not allowed for ${input.id}: ${observed}`).toContain(kind);
   if (process.env.FAULT_RESULTS) {
-    appendFileSync(process.env.FAULT_RESULTS, `${JSON.stringify({ id: input.id, outcome: outcome.kind, observed, note: input.note, at: new Date().toISOString() })}\n`);
+    appendFileSync(process.env.FAULT_RESULTS, `${JSON.stringify({ id: input.id, outcome: kind, observed, note: input.note, at: new Date().toISOString() })}\n`);
   }
   return observed;
 }
 
 /** The failure's message (the workflow's own ApplicationFailure, which carries the step and error). */
 export function failureMessage(o: Outcome): string {
-  return o.kind === 'b' ? o.error.cause?.message ?? '' : '';
+  return o.status !== 'completed' ? o.error.cause?.message ?? '' : '';
 }
