@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import path from 'node:path';
-import type { ArchiveResult, ComponentResult, RunPlan } from '../contracts/backup.js';
+import type { ArchiveResult, ComponentResult, RunPlan, RunRef } from '../contracts/backup.js';
 import type { ManifestBase, ManifestDraft } from '../contracts/manifest.js';
 import { BackupError } from '../errors.js';
 import { toolVersions } from '../lib/exec.js';
@@ -8,7 +8,7 @@ import { END_OF_ARCHIVE } from '../lib/tar.js';
 import { ARTIFACT_FILE, bootId, checkStagingBoot, stagingDir } from '../state/staging.js';
 import { currentRun, jobContext, runActivity, type ActivityDeps } from './context.js';
 
-export type ArchiveInput = Pick<RunPlan, 'job' | 'type' | 'tier' | 'slot' | 'workflowId' | 'artifactName'> & {
+export type ArchiveInput = Pick<RunPlan, 'job' | 'type' | 'tier' | 'slot' | 'workflowId' | 'artifactName'> & RunRef & {
   components: ComponentResult[];
   warnings: string[];
   /** A diff's base full. */
@@ -22,7 +22,7 @@ export type ArchiveInput = Pick<RunPlan, 'job' | 'type' | 'tier' | 'slot' | 'wor
  */
 export function archive(deps: ActivityDeps) {
   return (input: ArchiveInput): Promise<ArchiveResult> => runActivity(async () => {
-    const { config } = jobContext(deps, input.job);
+    const { config } = jobContext(deps, input);
     const dir = stagingDir(config, input.workflowId);
     const file = path.join(dir, ARTIFACT_FILE);
     const end = input.components.at(-1)?.end;

@@ -1,4 +1,4 @@
-import type { BackupType, ComponentResult } from '../contracts/backup.js';
+import type { BackupType, ComponentResult, RunRef } from '../contracts/backup.js';
 import { withDestination } from '../destinations/index.js';
 import { BackupError } from '../errors.js';
 import { formatBytes } from '../lib/format.js';
@@ -6,8 +6,7 @@ import { manifestsNewestFirst } from '../repository/catalog.js';
 import { findSourcePlugin } from '../sources/index.js';
 import { jobContext, runActivity, type ActivityDeps } from './context.js';
 
-export interface CheckSizesInput {
-  job: string;
+export interface CheckSizesInput extends RunRef {
   type: BackupType;
   tier: string;
   workflowId: string;
@@ -40,7 +39,7 @@ export function sizeDrop(size: number, history: number[], dropPercent: number): 
  */
 export function checkSizes(deps: ActivityDeps) {
   return (input: CheckSizesInput): Promise<{ warnings: string[]; history: number }> => runActivity(async () => {
-    const { config, job } = jobContext(deps, input.job);
+    const { config, job } = jobContext(deps, input);
     const rule = job.sizeAnomaly;
     const primary = job.destinations[0]!;
     const sizes = new Map<string, number[]>();

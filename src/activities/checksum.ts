@@ -1,14 +1,13 @@
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
-import type { ChecksumResult } from '../contracts/backup.js';
+import type { ChecksumResult, RunRef } from '../contracts/backup.js';
 import { RangeHasher } from '../lib/range-hasher.js';
 import { BLOCK } from '../lib/tar.js';
 import { ARTIFACT_FILE, checkStagingBoot, stagingDir } from '../state/staging.js';
 import { jobContext, progressReporter, runActivity, type ActivityDeps } from './context.js';
 
-export interface ChecksumInput {
-  job: string;
+export interface ChecksumInput extends RunRef {
   workflowId: string;
   /** Where each component's header starts in the artifact, and its size. */
   components: { offset: number; size: number }[];
@@ -25,7 +24,7 @@ const CHUNK = 1024 * 1024;
  */
 export function checksum(deps: ActivityDeps) {
   return (input: ChecksumInput): Promise<ChecksumResult> => runActivity(async () => {
-    const { config } = jobContext(deps, input.job);
+    const { config } = jobContext(deps, input);
     const file = path.join(stagingDir(config, input.workflowId), ARTIFACT_FILE);
     checkStagingBoot(input.bootId, `the artifact ${file}`);
     const ranges = input.components.map((c) => ({ start: c.offset + BLOCK, end: c.offset + BLOCK + c.size }));

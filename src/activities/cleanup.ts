@@ -1,3 +1,4 @@
+import type { RunRef } from '../contracts/backup.js';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { log } from '@temporalio/activity';
@@ -8,8 +9,7 @@ import { commitSnapshots } from '../state/snapshots.js';
 import { stagingDir } from '../state/staging.js';
 import { connectionFor, jobContext, runActivity, type ActivityDeps } from './context.js';
 
-export interface CleanupInput {
-  job: string;
+export interface CleanupInput extends RunRef {
   workflowId: string;
   /** Temporary files to remove, per destination. Final files are never named here. */
   temporary: { destination: string; path: string }[];
@@ -28,7 +28,7 @@ export interface CleanupResult {
  */
 export function cleanup(deps: ActivityDeps) {
   return (input: CleanupInput): Promise<CleanupResult> => runActivity(async () => {
-    const { config } = jobContext(deps, input.job);
+    const { config } = jobContext(deps, input);
     const removed: string[] = [];
     // Staging first: it is local and always removable, also when a destination is unreachable.
     const staging = stagingDir(config, input.workflowId);

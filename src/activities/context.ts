@@ -2,6 +2,7 @@ import { Context, activityInfo } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { getJob, loadConfig } from '../config/load.js';
 import type { Config, Job } from '../config/schema.js';
+import type { ResolvedConfig, RunRef } from '../contracts/backup.js';
 import { BackupError, errorMessage } from '../errors.js';
 
 
@@ -10,9 +11,29 @@ export interface ActivityDeps {
   configFile: string;
 }
 
-export function jobContext(deps: ActivityDeps, jobName: string): { config: Config; job: Job } {
+/**
+ * The config and the job an activity acts on. A step of a backup run after preflight is given the config preflight
+ * resolved (`ref.resolved`) and never reads backup.yml again; anything else reads the file as it is now.
+ */
+export function jobContext(deps: ActivityDeps, ref: string | RunRef): { config: Config; job: Job } {
+  if (typeof ref === 'object' && ref.resolved) {
+    const config = ref.resolved as unknown as Config;
+    return { config, job: getJob(config, ref.job) };
+  }
   const { config } = loadConfig(deps.configFile);
-  return { config, job: getJob(config, jobName) };
+  return { config, job: getJob(config, typeof ref === 'string' ? ref : ref.job) };
+}
+
+/** The part of the config one run of `jobName` uses (see ResolvedConfig): secret references only, no notifiers. */
+export function resolveRun(config: Config, jobName: string): ResolvedConfig {
+  const job = getJob(config, jobName);
+  const resolved: Config = {
+    ...config,
+    jobs: { [jobName]: job },
+    destinations: Object.fromEntries(job.destinations.map((d) => [d, config.destinations[d]!])),
+    notifiers: {},
+  };
+  return resolved as unknown as ResolvedConfig;
 }
 
 /** Details attached to every failure an activity reports, so that the workflow can tell how many attempts were made. */

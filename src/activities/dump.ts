@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
-import type { ComponentResult } from '../contracts/backup.js';
+import type { ComponentResult, RunRef } from '../contracts/backup.js';
 import type { SnapshotMember } from '../contracts/manifest.js';
 import { BackupError, errorMessage } from '../errors.js';
 import { BLOCK, padding, tarHeader } from '../lib/tar.js';
@@ -14,8 +14,7 @@ import { snapshotDir, snapshotFile } from '../state/snapshots.js';
 import { ARTIFACT_FILE, bootId, stagingDir } from '../state/staging.js';
 import { jobContext, progressReporter, runActivity, type ActivityDeps } from './context.js';
 
-export interface DumpInput {
-  job: string;
+export interface DumpInput extends RunRef {
   workflowId: string;
   source: string;
   /** Where this component starts in the artifact: the end of the previous one. */
@@ -32,7 +31,7 @@ export interface DumpInput {
  */
 export function dump(deps: ActivityDeps) {
   return (input: DumpInput): Promise<ComponentResult> => runActivity(async () => {
-    const { config, job } = jobContext(deps, input.job);
+    const { config, job } = jobContext(deps, input);
     const cfg = job.sources.find((s) => s.name === input.source);
     if (!cfg) throw new BackupError('CONFIG_INVALID', `job "${input.job}" has no source "${input.source}" any more`);
     const plugin = sourcePlugin(cfg.type);

@@ -1,10 +1,10 @@
+import type { RunRef } from '../contracts/backup.js';
 import type { Manifest } from '../contracts/manifest.js';
 import { withDestination } from '../destinations/index.js';
 import { BackupError } from '../errors.js';
 import { connectionFor, jobContext, runActivity, type ActivityDeps } from './context.js';
 
-export interface FinalizeInput {
-  job: string;
+export interface FinalizeInput extends RunRef {
   destination: string;
   tempPath: string;
   finalPath: string;
@@ -19,7 +19,7 @@ export interface FinalizeInput {
  */
 export function finalize(deps: ActivityDeps) {
   return (input: FinalizeInput): Promise<{ path: string }> => runActivity(async () => {
-    const { config } = jobContext(deps, input.job);
+    const { config } = jobContext(deps, input);
     const { size, sha256 } = input.manifest.artifact;
     return withDestination(config, input.destination, async (d) => {
       const where = `destination "${input.destination}" (${d.location})`;

@@ -10,7 +10,7 @@ import { formatBytes } from '../lib/format.js';
 import { layout } from '../repository/layout.js';
 import { createSource } from '../sources/index.js';
 import { stagingDir } from '../state/staging.js';
-import { currentRun, jobContext, runActivity, type ActivityDeps } from './context.js';
+import { currentRun, jobContext, resolveRun, runActivity, type ActivityDeps } from './context.js';
 import { chooseBase } from './diff-base.js';
 
 export interface PreflightInput {
@@ -100,6 +100,7 @@ export function preflight(deps: ActivityDeps) {
         job: input.job, type, tier, slot: input.slot, workflowId, artifactName: paths.artifactName, sources: [], destinations, alreadyStored,
         notifiers: job.notify, retries: config.settings.retries, heartbeatTimeoutMs: config.settings.heartbeatTimeout,
         verifyAttempts: config.settings.verifyAttempts, notifyTimeoutMs: config.settings.notifyTimeout, warnings: [],
+        resolved: resolveRun(config, input.job),
       };
     }
     const staging = stagingDir(config, workflowId);
@@ -119,6 +120,7 @@ export function preflight(deps: ActivityDeps) {
       retries: config.settings.retries, heartbeatTimeoutMs: config.settings.heartbeatTimeout,
       verifyAttempts: config.settings.verifyAttempts, notifyTimeoutMs: config.settings.notifyTimeout,
       warnings, ...(base ? { base } : {}), prune: job.retention !== undefined,
+      resolved: resolveRun(config, input.job),
     };
   });
 }

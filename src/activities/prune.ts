@@ -113,7 +113,7 @@ async function sweepStaging(config: Config, client: Client, dryRun: boolean, now
  */
 export function prune(deps: ActivityDeps) {
   return (input: PruneInput): Promise<PruneReport> => runActivity(async () => {
-    const { config, job } = jobContext(deps, input.job);
+    const { config, job } = jobContext(deps, input);
     const ctx = Context.current();
     const client = ctx.client;
     const now = Date.now();

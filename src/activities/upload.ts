@@ -1,13 +1,12 @@
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
-import type { UploadResult } from '../contracts/backup.js';
+import type { UploadResult, RunRef } from '../contracts/backup.js';
 import { withDestination } from '../destinations/index.js';
 import { BackupError } from '../errors.js';
 import { ARTIFACT_FILE, checkStagingBoot, stagingDir } from '../state/staging.js';
 import { connectionFor, jobContext, progressReporter, runActivity, type ActivityDeps } from './context.js';
 
-export interface UploadInput {
-  job: string;
+export interface UploadInput extends RunRef {
   workflowId: string;
   destination: string;
   tempPath: string;
@@ -24,7 +23,7 @@ export interface UploadInput {
  */
 export function upload(deps: ActivityDeps) {
   return (input: UploadInput): Promise<UploadResult> => runActivity(async () => {
-    const { config } = jobContext(deps, input.job);
+    const { config } = jobContext(deps, input);
     const file = path.join(stagingDir(config, input.workflowId), ARTIFACT_FILE);
     checkStagingBoot(input.bootId, `the artifact ${file}`);
     const started = Date.now();

@@ -1,11 +1,10 @@
 import { Context } from '@temporalio/activity';
-import type { VerifyResult } from '../contracts/backup.js';
+import type { VerifyResult, RunRef } from '../contracts/backup.js';
 import { withDestination } from '../destinations/index.js';
 import { BackupError } from '../errors.js';
 import { connectionFor, jobContext, progressReporter, runActivity, type ActivityDeps } from './context.js';
 
-export interface VerifyInput {
-  job: string;
+export interface VerifyInput extends RunRef {
   destination: string;
   path: string;
   size: number;
@@ -18,7 +17,7 @@ export interface VerifyInput {
  */
 export function verify(deps: ActivityDeps) {
   return (input: VerifyInput): Promise<VerifyResult> => runActivity(async () => {
-    const { config } = jobContext(deps, input.job);
+    const { config } = jobContext(deps, input);
     const report = progressReporter({ step: 'verify', destination: input.destination });
     // A remote hash command reports nothing until it is done: keep heartbeating meanwhile (the SSH keepalive
     // catches a dead connection).

@@ -32,7 +32,22 @@ export interface DestinationPlan {
   manifestPath: string;
 }
 
-/** What preflight resolved from the config: names and paths only, never secrets (the Web UI shows it all). */
+/**
+ * The config as preflight read it, trimmed to what one run uses: its job, that job's destinations, the settings and
+ * the state folder. Every later step of the run acts on this copy and never reads backup.yml again, so an edit of the
+ * file mid-run cannot change a running backup. Plain JSON that only activities look into (it is a `Config` there).
+ * Secrets appear only as references (`{ env }` / `{ file }`), read on the worker. Notifiers are not in it: a
+ * notification looks its notifier up by name when it is sent (a webhook URL may itself be a secret).
+ */
+export type ResolvedConfig = { readonly stateDir: string } & Record<string, unknown>;
+
+/** What an activity of a run is given to find its job: the job's name and, once preflight ran, the resolved config. */
+export interface RunRef {
+  job: string;
+  resolved?: ResolvedConfig;
+}
+
+/** What preflight resolved from the config: names, paths and secret references, never secret values (the Web UI shows it all). */
 export interface RunPlan {
   job: string;
   type: BackupType;
@@ -54,6 +69,8 @@ export interface RunPlan {
   base?: ManifestBase;
   /** The job has a retention policy: prune after a successful run. */
   prune?: boolean;
+  /** The config this run acts on from here on (see ResolvedConfig). */
+  resolved: ResolvedConfig;
 }
 
 export interface ComponentResult {

@@ -1,8 +1,8 @@
+import type { RunRef } from './backup.js';
 /** The prune workflow (`backupctl prune`): retention, orphan sweep and stale staging of one job. */
 export const PRUNE_WORKFLOW = 'pruneWorkflow';
 
-export interface PruneInput {
-  job: string;
+export interface PruneInput extends RunRef {
   /** Report what would be removed, remove nothing. */
   dryRun: boolean;
 }

@@ -10,7 +10,7 @@ import { lockGrantedSignal, releaseSignal } from './lock.js';
 import { longSteps, notifySteps, patientSteps, pruneSteps, shortSteps } from './proxies.js';
 import {
   SEARCH_ATTRIBUTE_NAMES, completeManifest, rfc3339Seconds, type BackupEvent, type BackupInput, type BackupResult, type BackupType,
-  type ChecksumResult, type ComponentResult, type Manifest, type RunPlan, type SkippedResult, type Step,
+  type ChecksumResult, type ComponentResult, type Manifest, type RunPlan, type RunRef, type SkippedResult, type Step,
 } from '../contracts/index.js';
 
 // The steps of one backup run (see backupWorkflow in backup.ts, which calls them in order). They share the run's
@@ -53,6 +53,14 @@ export interface BackupRun {
   startPing: Promise<void>;
   /** Why a run that got its lock is skipped (its slot is already stored). */
   skipReason?: string;
+}
+
+/**
+ * What every step after preflight is given to find its job: the config preflight resolved (RunPlan.resolved), so an
+ * edit of backup.yml mid-run changes nothing of this run. Before preflight, the job's name alone.
+ */
+function runRef(run: BackupRun): RunRef {
+  return run.plan ? { job: run.input.job, resolved: run.plan.resolved } : { job: run.input.job };
 }
 
 /** Checks the input, fixes the slot (the schedule's time unless given), tags the run with its job and type. */
@@ -168,13 +176,13 @@ export async function dump(run: BackupRun, plan: RunPlan, steps: LongSteps): Pro
   let offset = 0;
   for (const source of plan.sources) {
     details(run, `dump of ${source.name}`);
-    const c = await steps.dump({ job: run.input.job, workflowId: run.workflowId, source: source.name, offset, slot: run.slot, ...(plan.base ? { base: plan.base.workflowId } : {}) });
+    const c = await steps.dump({ ...runRef(run), workflowId: run.workflowId, source: source.name, offset, slot: run.slot, ...(plan.base ? { base: plan.base.workflowId } : {}) });
     components.push(c);
     run.warnings.push(...c.warnings);
     offset = c.end;
   }
   details(run, 'size check');
-  const sizes = await quick.checkSizes({ job: run.input.job, type: plan.type, tier: plan.tier, workflowId: run.workflowId, components });
+  const sizes = await quick.checkSizes({ ...runRef(run), type: plan.type, tier: plan.tier, workflowId: run.workflowId, components });
   // Anomalies go first: the notification headlines the first warning.
   run.warnings.unshift(...sizes.warnings);
   return { components, sizeWarnings: sizes.warnings };
@@ -185,7 +193,7 @@ export async function archive(run: BackupRun, plan: RunPlan, steps: LongSteps, d
   run.step = 'archive';
   details(run, 'archive');
   return steps.archive({
-    job: run.input.job, type: plan.type, tier: plan.tier, slot: run.slot, workflowId: run.workflowId, artifactName: plan.artifactName,
+    ...runRef(run), type: plan.type, tier: plan.tier, slot: run.slot, workflowId: run.workflowId, artifactName: plan.artifactName,
     components: dumped.components, warnings: [...dumped.sizeWarnings, ...plan.warnings], ...(plan.base ? { base: plan.base } : {}),
   });
 }
@@ -217,19 +225,19 @@ export async function uploadVerified(run: BackupRun, plan: RunPlan, steps: LongS
     details(run, `upload to ${d.name}`);
     run.uploaded.add(d.name);
     const sent = await steps.upload({
-      job: run.input.job, workflowId: run.workflowId, destination: d.name, tempPath: d.tempPath, size: archived.size, bootId: archived.bootId,
+      ...runRef(run), workflowId: run.workflowId, destination: d.name, tempPath: d.tempPath, size: archived.size, bootId: archived.bootId,
       ...(uploads.sha256 ? { sha256: uploads.sha256 } : {}),
     });
     uploads.sha256 ??= sent.sha256;
     if (!uploads.checksums) {
       const ranges = components.map((c) => ({ offset: c.offset, size: c.size }));
-      uploads.checksums = uploads.checksumScope.run(() => steps.checksum({ job: run.input.job, workflowId: run.workflowId, components: ranges, bootId: archived.bootId }));
+      uploads.checksums = uploads.checksumScope.run(() => steps.checksum({ ...runRef(run), workflowId: run.workflowId, components: ranges, bootId: archived.bootId }));
       uploads.checksums.catch(() => undefined);
     }
     run.step = 'verify';
     details(run, `verify on ${d.name}`);
     try {
-      await steps.verify({ job: run.input.job, destination: d.name, path: d.tempPath, size: archived.size, sha256: uploads.sha256 });
+      await steps.verify({ ...runRef(run), destination: d.name, path: d.tempPath, size: archived.size, sha256: uploads.sha256 });
       return;
     } catch (err) {
       const f = describeFailure(err, plan.retries);
@@ -257,7 +265,7 @@ export async function completedManifest(run: BackupRun, archived: Archived, uplo
 export async function finalize(run: BackupRun, steps: LongSteps, d: RunPlan['destinations'][number], manifest: Manifest): Promise<void> {
   run.step = 'finalize';
   details(run, `finalize on ${d.name}`);
-  const done = await steps.finalize({ job: run.input.job, destination: d.name, tempPath: d.tempPath, finalPath: d.finalPath, manifestPath: d.manifestPath, manifest: { ...manifest, warnings: [...run.warnings] } });
+  const done = await steps.finalize({ ...runRef(run), destination: d.name, tempPath: d.tempPath, finalPath: d.finalPath, manifestPath: d.manifestPath, manifest: { ...manifest, warnings: [...run.warnings] } });
   run.finalized.push({ destination: d.name, path: done.path });
 }
 
@@ -267,13 +275,13 @@ export async function finalize(run: BackupRun, steps: LongSteps, d: RunPlan['des
  */
 export async function cleanup(run: BackupRun, plan: RunPlan, archived: Archived, manifest: Manifest): Promise<BackupResult> {
   run.step = 'cleanup';
-  await quick.cleanup({ job: run.input.job, workflowId: run.workflowId, temporary: [], manifest });
+  await quick.cleanup({ ...runRef(run), workflowId: run.workflowId, temporary: [], manifest });
   let pruned: string[] | undefined;
   if (plan.prune) {
     details(run, 'prune');
     const p = pruneSteps();
     try {
-      const report = await CancellationScope.nonCancellable(() => p.prune({ job: run.input.job, dryRun: false }));
+      const report = await CancellationScope.nonCancellable(() => p.prune({ ...runRef(run), dryRun: false }));
       pruned = report.destinations.flatMap((r) => r.removed.map((path) => `${r.destination}:${path}`));
       if (report.refused) run.warnings.push(`retention refused, nothing was deleted: ${report.refused}`);
       run.warnings.push(...report.problems.map((problem) => `retention: ${problem}`));
@@ -325,7 +333,7 @@ export async function compensate(run: BackupRun, cancelled: boolean, failure: Fa
     // its temporary file for now: the notification says so, and the removal is retried after it (below).
     let leftovers: Location[] = [];
     try {
-      await shortSteps(plan?.retries ?? run.retries).cleanup({ job: input.job, workflowId, temporary });
+      await shortSteps(plan?.retries ?? run.retries).cleanup({ ...runRef(run), workflowId, temporary });
     } catch (cleanupErr) {
       log.error('cleanup failed', { error: describeFailure(cleanupErr, 5).error });
       failure.error += `\n(cleanup also failed: ${describeFailure(cleanupErr, 5).error})`;
@@ -347,7 +355,7 @@ export async function compensate(run: BackupRun, cancelled: boolean, failure: Fa
       // Keep trying for as long as a notification would be (notifyTimeout): an unreachable destination usually
       // comes back, and a temporary file must not outlive the run that wrote it.
       try {
-        await patientSteps(run.notifyTimeoutMs).cleanup({ job: input.job, workflowId, temporary: leftovers });
+        await patientSteps(run.notifyTimeoutMs).cleanup({ ...runRef(run), workflowId, temporary: leftovers });
         log.info('temporary files removed after the destination came back', { leftovers });
       } catch (cleanupErr) {
         log.error('temporary files could not be removed', { leftovers, error: describeFailure(cleanupErr, 5).error });

@@ -1,9 +1,10 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, unlinkSync, writeFileSync, openSync, writeSync, closeSync, readSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync, openSync, writeSync, closeSync, readSync, mkdtempSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CancelledFailure } from '@temporalio/common';
+import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { BACKUP_WORKFLOW, type BackupResult, type Manifest } from '../../src/contracts/index.js';
 import { closeDestinations } from '../../src/destinations/index.js';
@@ -33,6 +34,37 @@ const remoteFiles = () => listFiles(env.sshd.root);
 const mailsFor = (workflowId: string) => env.smtp.messages.filter((m) => m.text?.includes(workflowId));
 
 describe('a verified backup, end to end (Temporal dev server, OpenSSH, SMTP)', () => {
+  it('a run is resolved once: backup.yml edited between dump and upload changes nothing of the running backup', async () => {
+    const job = await writeJob(env);
+    const moved = path.join(env.sshd.root, `moved-${randomBytes(4).toString('hex')}`);
+    mkdirSync(moved);
+    // Right after the dump, an operator points the destination elsewhere and drops the job's source.
+    const edited = structuredClone(job.config) as { destinations: { nas: { path: string } }; jobs: { app: { sources: unknown[] } } };
+    edited.destinations.nas.path = moved;
+    edited.jobs.app.sources = [{ name: 'other', type: 'files', paths: [moved] }];
+    const outcome = await withWorker(env, job, () => run(job), (a) => ({
+      ...a,
+      dump: async (input) => {
+        const r = await a.dump(input);
+        writeFileSync(job.configFile, stringify(edited));
+        return r;
+      },
+    }));
+    const result = resultOf(outcome);
+    expect(readFileSync(job.configFile, 'utf8')).toContain(moved);
+    // Uploaded, verified and finalized where preflight planned it, with the source it dumped.
+    const final = path.join(env.sshd.root, result.locations[0]!.path);
+    expect(result.locations[0]!.path).toMatch(/^daily\//);
+    expect(sha256File(final)).toBe(result.sha256);
+    const manifest = JSON.parse(readFileSync(`${final}.manifest.json`, 'utf8')) as Manifest;
+    expect(manifest.components.map((c) => c.name)).toEqual(['app-files']);
+    expect(listFiles(moved)).toEqual([]);
+    // The plan in the history carries secret references, never their values.
+    const history = await historyText(outcome.handle);
+    expect(history).toContain('"resolved"');
+    expect(history).not.toContain(process.env.TEST_SMTP_PASSWORD);
+  });
+
   it('happy path: lands under tier/slot with its manifest, the remote hash matches, the success mail has the details', async () => {
     const job = await writeJob(env);
     await closeDestinations();

@@ -29,7 +29,9 @@ const plan = (destinations: string[]): RunPlan => ({
   sources: [{ name: 'files', type: 'files' }],
   destinations: destinations.map((name) => ({ name, type: 'sftp', dir: 'd', finalPath: `d/a.tar`, tempPath: `d/.a.tar.${name}.tmp`, manifestPath: 'd/a.tar.manifest.json' })),
   alreadyStored: [], notifiers: ['ops'], retries: 2, heartbeatTimeoutMs: 10_000, verifyAttempts: 2, notifyTimeoutMs: 3_000, warnings: [],
+  resolved: RESOLVED,
 });
+const RESOLVED = { stateDir: '/var/lib/backupctl-test', jobs: { app: { destinations: ['nas'] } } };
 
 interface Calls { upload: string[]; cleanup: unknown[]; events: BackupEvent[]; finalize: string[]; uploadInputs: { destination: string; sha256?: string }[]; manifests: Manifest[] }
 
@@ -79,6 +81,24 @@ async function runWith(activities: Activities): Promise<{ result?: BackupResult;
 }
 
 describe('backup workflow decisions', () => {
+  it('a run is resolved once: every step after preflight is given the config preflight resolved; lock and preflight only the job name', async () => {
+    const given: Record<string, unknown[]> = {};
+    const spy = (name: string, fn: (i: never) => Promise<unknown>) => async (i: never) => {
+      (given[name] ??= []).push((i as { resolved?: unknown }).resolved ?? 'none');
+      return fn(i);
+    };
+    const { activities } = scripted({});
+    const a = activities as unknown as Record<string, (i: never) => Promise<unknown>>;
+    for (const name of ['requestLock', 'preflight', 'dump', 'checkSizes', 'archive', 'upload', 'checksum', 'verify', 'finalize', 'cleanup']) a[name] = spy(name, a[name]!);
+    const { result } = await runWith(activities);
+    expect(result?.status).toBe('succeeded');
+    expect(given.requestLock).toEqual(['none']);
+    expect(given.preflight).toEqual(['none']);
+    for (const name of ['dump', 'checkSizes', 'archive', 'upload', 'checksum', 'verify', 'finalize', 'cleanup']) {
+      expect(given[name], name).toEqual([RESOLVED]);
+    }
+  });
+
   it('a verify mismatch uploads again up to verifyAttempts, then fails; cleanup removes the temporary file; the failure is notified', async () => {
     const { activities, calls } = scripted({ verify: async () => { throw ApplicationFailure.create({ type: 'VERIFY_MISMATCH', message: 'mismatch', nonRetryable: true }); } });
     const { error } = await runWith(activities);
