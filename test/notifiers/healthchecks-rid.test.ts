@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { pingRunId, pingSuffix, pingUrl } from '../../../src/notifiers/healthchecks/index.js';
+import { pingRunId, pingSuffix, pingUrl } from '../../src/notifiers/healthchecks/index.js';
 
 describe('healthchecks run IDs and URLs', () => {
   it('rid: the first 16 bytes of SHA-256(workflow ID) as an RFC 9562 version 8 UUID', () => {

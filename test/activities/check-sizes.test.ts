@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { median, sizeDrop } from '../../../src/activities/check-sizes.js';
+import { median, sizeDrop } from '../../src/activities/check-sizes.js';
 
 describe('size anomaly arithmetic', () => {
   it('medians in integers', () => {

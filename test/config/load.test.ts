@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../../src/config/load.js';
+import { ConfigError, parseConfig } from '../../src/config/load.js';
 
 const base = `
 destinations:

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { END_OF_ARCHIVE, padding, tarHeader } from '../../../src/lib/tar.js';
+import { END_OF_ARCHIVE, padding, tarHeader } from '../../src/lib/tar.js';
 
 describe('tar header', () => {
   it('writes members that GNU tar lists and extracts', () => {

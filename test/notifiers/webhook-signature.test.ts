@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { computeSignature, escapeSlack, signatureHeaders, webhookPayload } from '../../../src/notifiers/webhook/index.js';
-import type { BackupEvent } from '../../../src/contracts/index.js';
+import { computeSignature, escapeSlack, signatureHeaders, webhookPayload } from '../../src/notifiers/webhook/index.js';
+import type { BackupEvent } from '../../src/contracts/index.js';
 
 describe('webhook signature', () => {
   it('is sha256=<hex HMAC-SHA256(key, "<timestamp>.<body>")>', () => {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { postgresSourceSchema } from '../../../src/sources/postgres/schema.js';
+import { postgresSourceSchema } from '../../src/sources/postgres/schema.js';
 import {
   classifyPgFailure, conninfoDbname, dumpFileName, hasGlobalsTrailer, majorVersion, parsePgToolVersion, parseTocListing,
   pgDumpArgs, pgDumpallArgs, pgEnv, pgRestoreCheckArgs, psqlArgs,
-} from '../../../src/sources/postgres/args.js';
+} from '../../src/sources/postgres/args.js';
 
 function cfg(patch: Record<string, unknown> = {}) {
   return postgresSourceSchema.parse({ type: 'postgres', name: 'pg', host: 'db.example', user: 'backup', password: { env: 'X' }, ...patch });

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { sourceSchema } from '../../../src/config/schema.js';
-import { commandSourceSchema } from '../../../src/sources/command/schema.js';
-import { describeExit, lastLines, redact, which } from '../../../src/lib/process.js';
-import { CommandSource } from '../../../src/sources/command/index.js';
-import { createSource, sourceSecretRefs } from '../../../src/sources/index.js';
+import { sourceSchema } from '../../src/config/schema.js';
+import { commandSourceSchema } from '../../src/sources/command/schema.js';
+import { describeExit, lastLines, redact, which } from '../../src/lib/process.js';
+import { CommandSource } from '../../src/sources/command/index.js';
+import { createSource, sourceSecretRefs } from '../../src/sources/index.js';
 
 describe('command config', () => {
   it('defaults: zstd-compressed .bin, minSize 1 byte, no estimate', () => {

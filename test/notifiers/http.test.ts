@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isPermanentStatus, redactUrl, scrub, truncateUtf8, urlSecrets } from '../../../src/notifiers/http.js';
+import { isPermanentStatus, redactUrl, scrub, truncateUtf8, urlSecrets } from '../../src/notifiers/http.js';
 
 describe('notifier HTTP helpers', () => {
   it('redactUrl keeps only scheme, host and port', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../../src/config/load.js';
-import { healthchecksNotifierSchema } from '../../../src/notifiers/healthchecks/schema.js';
-import { webhookNotifierSchema } from '../../../src/notifiers/webhook/schema.js';
+import { parseConfig } from '../../src/config/load.js';
+import { healthchecksNotifierSchema } from '../../src/notifiers/healthchecks/schema.js';
+import { webhookNotifierSchema } from '../../src/notifiers/webhook/schema.js';
 
 const issues = (r: { success: boolean; error?: { issues: { message: string; path: PropertyKey[] }[] } }) =>
   (r.error?.issues ?? []).map((i) => `${i.path.join('.')}: ${i.message}`);

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkKnownHosts, fingerprint, hostPattern } from '../../../src/lib/known-hosts.js';
+import { checkKnownHosts, fingerprint, hostPattern } from '../../src/lib/known-hosts.js';
 
 const key = Buffer.from('AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyFakeKeyFakeKeyFakeKeyFakeKeyFake', 'base64');
 const other = Buffer.from('AAAAC3NzaC1lZDI1NTE5AAAAIOtherKeyOtherKeyOtherKeyOtherKeyOtherK', 'base64');

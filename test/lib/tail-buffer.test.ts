@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { TailBuffer } from '../../../src/lib/tail-buffer.js';
+import { TailBuffer } from '../../src/lib/tail-buffer.js';
 
 describe('TailBuffer', () => {
   it('keeps exactly the last `capacity` bytes for any chunking', () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { mysqlSourceSchema } from '../../../src/sources/mysql/schema.js';
+import { mysqlSourceSchema } from '../../src/sources/mysql/schema.js';
 import {
   DUMP_FLAGS, classifyMysqlFailure, clientArgs, dumpArgs, hasDumpTrailer, optionFileText, parseToolVersion, quoteOptionValue,
-} from '../../../src/sources/mysql/args.js';
+} from '../../src/sources/mysql/args.js';
 
 const PASSWORD = 'p#ss "w0rd" \\ x';
 

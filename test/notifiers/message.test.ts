@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { renderMessage } from '../../../src/notifiers/message.js';
-import type { BackupEvent } from '../../../src/contracts/index.js';
+import { renderMessage } from '../../src/notifiers/message.js';
+import type { BackupEvent } from '../../src/contracts/index.js';
 
 const ctx = { uiUrl: 'http://localhost:8233/', namespace: 'default' };
 const failure: BackupEvent = {
