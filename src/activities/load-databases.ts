@@ -30,22 +30,25 @@ function connectionOf(job: Job, t: DbTarget, drill: boolean): { hooks: DatabaseH
   return { hooks, cfg: o ? hooks.connection(src, o) : src };
 }
 
+/** A database loaded into its target: the server's product (for reports) and how long the load took. */
+export type LoadedDatabase = DbTarget & { server: string; ms: number };
+
 /** Loads each dumped database into its target (a new database, created here) with mariadb or pg_restore. */
 export function loadDatabases(deps: ActivityDeps) {
-  return (input: LoadDatabasesInput): Promise<{ loaded: (DbTarget & { ms: number })[] }> => runActivity(async () => {
+  return (input: LoadDatabasesInput): Promise<{ loaded: LoadedDatabase[] }> => runActivity(async () => {
     const { config, job } = jobContext(deps, input.job);
     const ctx = Context.current();
     const scratch = stagingDir(config, input.workflowId);
     await mkdir(scratch, { recursive: true, mode: 0o700 });
     const timer = setInterval(() => ctx.heartbeat({ step: 'load databases' }), 5000);
-    const loaded: (DbTarget & { ms: number })[] = [];
+    const loaded: LoadedDatabase[] = [];
     try {
       for (const t of input.targets) {
         const started = Date.now();
         ctx.heartbeat({ step: 'load databases', database: `${t.source}.${t.database}` });
         const { hooks, cfg } = connectionOf(job, t, input.drill ?? false);
         await hooks.load(cfg, { dir: input.dir, database: t.database, target: t.target, scratch, signal: ctx.cancellationSignal, drill: input.drill ?? false });
-        loaded.push({ ...t, ms: Date.now() - started });
+        loaded.push({ ...t, server: hooks.server, ms: Date.now() - started });
       }
       return { loaded };
     } finally {

@@ -24,7 +24,8 @@ export type Step = 'lock' | 'preflight' | 'dump' | 'archive' | 'upload' | 'verif
 
 export interface DestinationPlan {
   name: string;
-  type: 'local' | 'sftp';
+  /** The destination's type (a registered destination plugin). */
+  type: string;
   /** Directory, final file, temporary file and manifest, relative to the destination's root. */
   dir: string;
   finalPath: string;

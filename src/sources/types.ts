@@ -82,6 +82,8 @@ export interface DatabaseLoad {
 
 /** A source whose components hold databases that backupctl can load into a server again. */
 export interface DatabaseHooks<C> {
+  /** The server's product, as reports name it ("MariaDB/MySQL", "PostgreSQL"). */
+  readonly server: string;
   /**
    * The databases a component of this source holds, read from its manifest entry's stats. Node-free: the drill
    * workflow reads it too, through src/sources/databases.ts.

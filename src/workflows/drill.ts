@@ -10,23 +10,29 @@ import { longSteps, notifySteps } from './proxies.js';
 // Its own retry policy (no interval cap; no list of permanent codes), kept as it was: not one of proxies.ts's sets.
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '5m', retry: { initialInterval: '2s', backoffCoefficient: 2, maximumAttempts: 5 } });
 
-/** Files components: the restored tree must hold as many regular files and bytes as the manifest recorded. */
+/**
+ * Every component of the backup must have been unpacked; where its source counts the restored tree's regular files and
+ * bytes (files sources), they must match what the manifest recorded.
+ */
 export function compareFileStats(newest: RestoreArtifact, unpacked: UnpackedComponent[]): { checks: string[]; problems: string[] } {
   const checks: string[] = [];
   const problems: string[] = [];
-  for (const c of newest.components.filter((x) => x.type === 'files')) {
+  for (const c of newest.components) {
     const u = unpacked.find((x) => x.name === c.name);
+    if (!u) {
+      problems.push(`${c.type} component ${c.name} was not unpacked`);
+      continue;
+    }
+    if (u.files === undefined) continue;
     // A diff's stats describe what changed; the whole tree is recorded as treeFiles/treeBytes when its source knows them.
     const files = Number(newest.type === 'full' ? c.stats.files : c.stats.treeFiles);
     const bytes = Number(newest.type === 'full' ? c.stats.bytes : c.stats.treeBytes);
-    if (!u || u.files === undefined) {
-      problems.push(`files component ${c.name} was not unpacked`);
-    } else if (!Number.isFinite(files) || !Number.isFinite(bytes)) {
-      checks.push(`files ${c.name}: ${u.files} files, ${formatBytes(u.bytes ?? 0)} unpacked (the manifest records no totals to compare)`);
+    if (!Number.isFinite(files) || !Number.isFinite(bytes)) {
+      checks.push(`${c.type} ${c.name}: ${u.files} files, ${formatBytes(u.bytes ?? 0)} unpacked (the manifest records no totals to compare)`);
     } else if (u.files !== files || u.bytes !== bytes) {
-      problems.push(`files ${c.name}: the restored tree has ${u.files} files and ${u.bytes} bytes, the manifest records ${files} files and ${bytes} bytes`);
+      problems.push(`${c.type} ${c.name}: the restored tree has ${u.files} files and ${u.bytes} bytes, the manifest records ${files} files and ${bytes} bytes`);
     } else {
-      checks.push(`files ${c.name}: ${files} files and ${bytes} bytes, as recorded`);
+      checks.push(`${c.type} ${c.name}: ${files} files and ${bytes} bytes, as recorded`);
     }
   }
   return { checks, problems };
@@ -67,7 +73,7 @@ export async function drillWorkflow(input: { job: string }): Promise<DrillReport
     if (targets.length > 0) {
       details('loading the dumps into scratch databases');
       const loaded = await long.loadDatabases({ job, workflowId: info.workflowId, dir: prep.to, targets, drill: true });
-      for (const l of loaded.loaded) report.checks.push(`${l.type === 'mysql' ? 'MariaDB/MySQL' : 'PostgreSQL'} ${l.source}.${l.database}: loaded into a scratch database in ${Math.round(l.ms / 100) / 10} s`);
+      for (const l of loaded.loaded) report.checks.push(`${l.server} ${l.source}.${l.database}: loaded into a scratch database in ${Math.round(l.ms / 100) / 10} s`);
     }
     report.restoreMs = Date.now() - t0;
     const stats = compareFileStats(newest, unpacked.components);

@@ -16,6 +16,7 @@ export const plugin: SourcePlugin<typeof mysqlSourceSchema> = {
   resolvePaths(cfg, abs) { if (cfg.socket) cfg.socket = abs(cfg.socket); },
   restore: { path: restorePath, unpack: 'file' },
   database: {
+    server: 'MariaDB/MySQL',
     list: mysqlDatabases,
     connection(cfg, server) {
       const merged = { ...cfg, ...Object.fromEntries(Object.entries(server).filter(([, v]) => v !== undefined)) } as MysqlSourceConfig;

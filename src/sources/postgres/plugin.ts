@@ -17,6 +17,7 @@ export const plugin: SourcePlugin<typeof postgresSourceSchema> = {
   // A database component is whole in every backup: a later one in the chain replaces the earlier one.
   restore: { path: restorePath, unpack: 'whole-tree' },
   database: {
+    server: 'PostgreSQL',
     list: postgresDatabases,
     // A drill server's socket is a directory, which PostgreSQL takes as its host.
     connection: (cfg, server) => ({
