@@ -7,6 +7,7 @@ import type { Activities } from '../../src/activities/index.js';
 import { Context } from '@temporalio/activity';
 import { BACKUP_WORKFLOW, LOCK_GRANTED_SIGNAL, type BackupEvent, type BackupResult, type Manifest, type RunPlan } from '../../src/contracts/index.js';
 import { workflowBundle } from '../../src/runtime/worker.js';
+import { runBackup } from '../helpers/run-backup.js';
 
 // Workflow tier: the real workflow on the dev server, with scripted activities, to pin down its decisions
 // (re-upload bound, compensation scope, notification on every path) independent of the servers.
@@ -72,11 +73,8 @@ async function runWith(activities: Activities): Promise<{ result?: BackupResult;
   const taskQueue = `wf-${randomUUID()}`;
   const worker = await Worker.create({ connection: native, taskQueue, activities, workflowBundle: await workflowBundle() });
   return worker.runUntil(async () => {
-    try {
-      return { result: await client.workflow.execute(BACKUP_WORKFLOW, { taskQueue, workflowId: `wf-${randomUUID()}`, args: [{ job: 'app', slot: '2025-11-04T03:00:00Z' }] }) as BackupResult };
-    } catch (err) {
-      return { error: err as WorkflowFailedError };
-    }
+    const outcome = await runBackup(client, { taskQueue, workflowId: `wf-${randomUUID()}`, slot: new Date('2025-11-04T03:00:00Z') });
+    return outcome.status === 'completed' ? { result: outcome.result } : { error: outcome.error };
   });
 }
 
