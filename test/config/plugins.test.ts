@@ -3,7 +3,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { z } from 'zod';
-import { ConfigError, parseConfig } from '../../src/config/load.js';
+import { parseConfig } from '../../src/config/load.js';
+import { minimalConfig, problems } from './support.js';
 import { destinationSchema, notifierSchema, sourceSchema } from '../../src/config/schema.js';
 import * as destinationRegistry from '../../src/destinations/registry.js';
 import * as notifierRegistry from '../../src/notifiers/registry.js';
@@ -59,15 +60,6 @@ function exampleConfig(schema: z.ZodType): Record<string, unknown> {
   return config;
 }
 
-function problems(text: string) {
-  try {
-    parseConfig(text, '/etc/backupctl/backup.yml');
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('plugin registries', () => {
   it('list each plugin under its own type, and the config accepts exactly those types', () => {
@@ -112,39 +104,26 @@ describe('plugin registries', () => {
     expect(Object.values(config.notifiers).map((n) => n.type)).toEqual(Object.keys(notifierRegistry));
   });
 
-  const base = `
-destinations:
-  nas:
-    type: local
-    path: /srv/backups
-jobs:
-  app:
-    sources:
-      - name: files
-        type: files
-        paths: [/srv/app]
-    destinations: [nas]
-`;
 
   it('refuses an unknown source type, naming the line and listing the registered types', () => {
-    const p = problems(base.replace('type: files', 'type: s3'));
+    const p = problems(minimalConfig.replace('type: files', 'type: s3'));
     expect(p).toEqual([expect.objectContaining({ line: 10, field: 'jobs.app.sources[0].type' })]);
     expect(p[0]!.message).toBe('unknown source type "s3" (types: command, files, mysql, postgres)');
   });
 
   it('refuses an unknown destination or notifier type, and a missing type, listing the registered types', () => {
-    const d = problems(base.replace('type: local', 'type: s3'));
+    const d = problems(minimalConfig.replace('type: local', 'type: s3'));
     expect(d).toEqual([expect.objectContaining({ line: 4, field: 'destinations.nas.type' })]);
     expect(d[0]!.message).toBe('unknown destination type "s3" (types: local, sftp)');
-    const n = problems(`${base}notifiers:\n  ops:\n    type: pager\n`);
+    const n = problems(`${minimalConfig}notifiers:\n  ops:\n    type: pager\n`);
     expect(n).toEqual([expect.objectContaining({ line: 15, field: 'notifiers.ops.type' })]);
     expect(n[0]!.message).toBe('unknown notifier type "pager" (types: email, healthchecks, webhook)');
-    const missing = problems(base.replace('        type: files\n', ''));
+    const missing = problems(minimalConfig.replace('        type: files\n', ''));
     expect(missing[0]).toMatchObject({ field: 'jobs.app.sources[0].type', message: 'a source needs a type: one of command, files, mysql, postgres' });
   });
 
   it('a plugin\'s own messages still come through the union', () => {
-    const p = problems(base.replace('type: local\n    path: /srv/backups', 'type: sftp\n    host: nas\n    user: b\n    privateKey: /k\n    path: /b'));
+    const p = problems(minimalConfig.replace('type: local\n    path: /srv/backups', 'type: sftp\n    host: nas\n    user: b\n    privateKey: /k\n    path: /b'));
     expect(p[0]).toMatchObject({ field: 'destinations.nas.hostKey' });
     expect(p[0]!.message).toMatch(/host key checking cannot be turned off/);
   });
