@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { readSecret } from '../../config/secrets.js';
 import { BackupError } from '../../errors.js';
 import { describeExit, lastLines, redact, runCapture, spawnProc, which } from '../../lib/process.js';
-import { checkTargetName } from '../../restore/databases.js';
+import { checkTargetName } from '../target-name.js';
 import { clientArgs, optionFileText } from './args.js';
 import type { MysqlSourceConfig as MysqlSource } from './schema.js';
 

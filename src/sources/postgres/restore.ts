@@ -3,7 +3,7 @@ import path from 'node:path';
 import { readSecret } from '../../config/secrets.js';
 import { BackupError } from '../../errors.js';
 import { describeExit, lastLines, redact, runCapture } from '../../lib/process.js';
-import { checkTargetName } from '../../restore/databases.js';
+import { checkTargetName } from '../target-name.js';
 import { conninfoDbname, dumpFileName, pgEnv, psqlArgs } from './args.js';
 import type { PostgresSourceConfig as PostgresSource } from './schema.js';
 
