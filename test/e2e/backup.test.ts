@@ -34,37 +34,6 @@ const remoteFiles = () => listFiles(env.sshd.root);
 const mailsFor = (workflowId: string) => env.smtp.messages.filter((m) => m.text?.includes(workflowId));
 
 describe('a verified backup, end to end (Temporal dev server, OpenSSH, SMTP)', () => {
-  it('a run is resolved once: backup.yml edited between dump and upload changes nothing of the running backup', async () => {
-    const job = await writeJob(env);
-    const moved = path.join(env.sshd.root, `moved-${randomBytes(4).toString('hex')}`);
-    mkdirSync(moved);
-    // Right after the dump, an operator points the destination elsewhere and drops the job's source.
-    const edited = structuredClone(job.config) as { destinations: { nas: { path: string } }; jobs: { app: { sources: unknown[] } } };
-    edited.destinations.nas.path = moved;
-    edited.jobs.app.sources = [{ name: 'other', type: 'files', paths: [moved] }];
-    const outcome = await withWorker(env, job, () => run(job), (a) => ({
-      ...a,
-      dump: async (input) => {
-        const r = await a.dump(input);
-        writeFileSync(job.configFile, stringify(edited));
-        return r;
-      },
-    }));
-    const result = resultOf(outcome);
-    expect(readFileSync(job.configFile, 'utf8')).toContain(moved);
-    // Uploaded, verified and finalized where preflight planned it, with the source it dumped.
-    const final = path.join(env.sshd.root, result.locations[0]!.path);
-    expect(result.locations[0]!.path).toMatch(/^daily\//);
-    expect(sha256File(final)).toBe(result.sha256);
-    const manifest = JSON.parse(readFileSync(`${final}.manifest.json`, 'utf8')) as Manifest;
-    expect(manifest.components.map((c) => c.name)).toEqual(['app-files']);
-    expect(listFiles(moved)).toEqual([]);
-    // The plan in the history carries secret references, never their values.
-    const history = await historyText(outcome.handle);
-    expect(history).toContain('"resolved"');
-    expect(history).not.toContain(process.env.TEST_SMTP_PASSWORD);
-  });
-
   it('happy path: lands under tier/slot with its manifest, the remote hash matches, the success mail has the details', async () => {
     const job = await writeJob(env);
     await closeDestinations();
@@ -115,6 +84,37 @@ describe('a verified backup, end to end (Temporal dev server, OpenSSH, SMTP)', (
     expect(history).toContain(manifest.artifact.sha256); // the decoding works: results are visible
     expect(history).not.toContain('smtp-secret-Zq7');
     expect(history).not.toContain(readFileSync(env.sshd.clientKeyPath, 'utf8').split('\n')[1]);
+  });
+
+  it('a run is resolved once: backup.yml edited between dump and upload changes nothing of the running backup', async () => {
+    const job = await writeJob(env);
+    const moved = path.join(env.sshd.root, `moved-${randomBytes(4).toString('hex')}`);
+    mkdirSync(moved);
+    // Right after the dump, an operator points the destination elsewhere and drops the job's source.
+    const edited = structuredClone(job.config) as { destinations: { nas: { path: string } }; jobs: { app: { sources: unknown[] } } };
+    edited.destinations.nas.path = moved;
+    edited.jobs.app.sources = [{ name: 'other', type: 'files', paths: [moved] }];
+    const outcome = await withWorker(env, job, () => run(job), (a) => ({
+      ...a,
+      dump: async (input) => {
+        const r = await a.dump(input);
+        writeFileSync(job.configFile, stringify(edited));
+        return r;
+      },
+    }));
+    const result = resultOf(outcome);
+    expect(readFileSync(job.configFile, 'utf8')).toContain(moved);
+    // Uploaded, verified and finalized where preflight planned it, with the source it dumped.
+    const final = path.join(env.sshd.root, result.locations[0]!.path);
+    expect(result.locations[0]!.path).toMatch(/^daily\//);
+    expect(sha256File(final)).toBe(result.sha256);
+    const manifest = JSON.parse(readFileSync(`${final}.manifest.json`, 'utf8')) as Manifest;
+    expect(manifest.components.map((c) => c.name)).toEqual(['app-files']);
+    expect(listFiles(moved)).toEqual([]);
+    // The plan in the history carries secret references, never their values.
+    const history = await historyText(outcome.handle);
+    expect(history).toContain('"resolved"');
+    expect(history).not.toContain(process.env.TEST_SMTP_PASSWORD);
   });
 
   it('incident 01: the temporary file vanishes between upload and verify → fails at verify, failure mail, no success mail, nothing left', async () => {
