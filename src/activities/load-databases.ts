@@ -4,7 +4,7 @@ import type { Job, SourceConfig } from '../config/schema.js';
 import type { DbTarget } from '../contracts/restore.js';
 import { BackupError } from '../errors.js';
 import { sourcePlugin } from '../sources/index.js';
-import type { DatabaseHooks } from '../sources/types.js';
+import type { DatabaseHooks, ScratchServer } from '../sources/types.js';
 import { stagingDir } from '../state/staging.js';
 import { jobContext, runActivity, type ActivityDeps } from './context.js';
 
@@ -19,21 +19,29 @@ export interface LoadDatabasesInput {
 }
 
 /**
- * The database hooks of a target's source and its connection: the source's, with a drill's server override. Secrets
- * stay references.
+ * Where a target is loaded: a restore loads into the source's own server. A drill loads into `drill.servers.<source>`
+ * when the job names one, into the source's own server only with `drill.allowSourceServer: true`, and otherwise into a
+ * throwaway server it starts on the worker (`scratch`). Secrets stay references.
  */
-function connectionOf(job: Job, t: DbTarget, drill: boolean): { hooks: DatabaseHooks<SourceConfig>; cfg: SourceConfig } {
+function connectionOf(job: Job, t: DbTarget, drill: boolean): { hooks: DatabaseHooks<SourceConfig>; src: SourceConfig; cfg: SourceConfig; scratch: boolean; where?: string } {
   const src = job.sources.find((s) => s.name === t.source);
   const hooks = src?.type === t.type ? sourcePlugin(src.type).database : undefined;
   if (!src || !hooks) throw new BackupError('CONFIG_INVALID', `the config has no ${t.type} source "${t.source}" any more; its dump cannot be loaded`);
-  const o = drill ? job.drill.servers[t.source] : undefined;
-  return { hooks, cfg: o ? hooks.connection(src, o) : src };
+  if (!drill) return { hooks, src, cfg: src, scratch: false };
+  const o = job.drill.servers[t.source];
+  if (o) return { hooks, src, cfg: hooks.connection(src, o), scratch: false, where: `drill.servers.${t.source}` };
+  if (job.drill.allowSourceServer) return { hooks, src, cfg: src, scratch: false, where: 'the source\'s own server (drill.allowSourceServer)' };
+  return { hooks, src, cfg: src, scratch: true };
 }
 
 /** A database loaded into its target: the server's product (for reports) and how long the load took. */
-export type LoadedDatabase = DbTarget & { server: string; ms: number };
+export type LoadedDatabase = DbTarget & { server: string; ms: number; where?: string };
 
-/** Loads each dumped database into its target (a new database, created here) with mariadb or pg_restore. */
+/**
+ * Loads each dumped database into its target (a new database, created here) with mariadb or pg_restore. A drill's
+ * throwaway servers (one per source) live only as long as this activity: they are stopped and removed when it ends,
+ * also when a load fails or the activity is cancelled.
+ */
 export function loadDatabases(deps: ActivityDeps) {
   return (input: LoadDatabasesInput): Promise<{ loaded: LoadedDatabase[] }> => runActivity(async () => {
     const { config, job } = jobContext(deps, input.job);
@@ -42,17 +50,30 @@ export function loadDatabases(deps: ActivityDeps) {
     await mkdir(scratch, { recursive: true, mode: 0o700 });
     const timer = setInterval(() => ctx.heartbeat({ step: 'load databases' }), 5000);
     const loaded: LoadedDatabase[] = [];
+    const servers = new Map<string, ScratchServer<SourceConfig>>();
     try {
       for (const t of input.targets) {
         const started = Date.now();
         ctx.heartbeat({ step: 'load databases', database: `${t.source}.${t.database}` });
-        const { hooks, cfg } = connectionOf(job, t, input.drill ?? false);
-        await hooks.load(cfg, { dir: input.dir, database: t.database, target: t.target, scratch, signal: ctx.cancellationSignal, drill: input.drill ?? false });
-        loaded.push({ ...t, server: hooks.server, ms: Date.now() - started });
+        const c = connectionOf(job, t, input.drill ?? false);
+        let cfg = c.cfg;
+        let where = c.where;
+        if (c.scratch) {
+          let server = servers.get(t.source);
+          if (!server) {
+            server = await c.hooks.scratchServer(c.src, ctx.cancellationSignal);
+            servers.set(t.source, server);
+          }
+          cfg = server.connection;
+          where = server.where;
+        }
+        await c.hooks.load(cfg, { dir: input.dir, database: t.database, target: t.target, scratch, signal: ctx.cancellationSignal, drill: input.drill ?? false });
+        loaded.push({ ...t, server: c.hooks.server, ms: Date.now() - started, ...(where ? { where } : {}) });
       }
       return { loaded };
     } finally {
       clearInterval(timer);
+      await Promise.all([...servers.values()].map((s) => s.stop()));
     }
   });
 }
@@ -66,7 +87,8 @@ export function dropDatabases(deps: ActivityDeps) {
     const dropped: string[] = [];
     for (const t of input.targets) {
       if (!t.target.startsWith('backupctl_drill_')) throw new Error(`refusing to drop ${t.target}: not a drill's scratch database`);
-      const { hooks, cfg } = connectionOf(job, t, true);
+      const { hooks, cfg, scratch: throwaway } = connectionOf(job, t, true);
+      if (throwaway) continue; // gone with its throwaway server
       await hooks.drop(cfg, t.target, scratch);
       dropped.push(t.target);
     }

@@ -71,6 +71,17 @@ export const Job = z.strictObject({
   retention: z.record(Name, RetentionRule).optional(),
   /** Restore drills (README, "Restore drills"). */
   drill: z.lazy(() => DrillDef).default(() => DrillDef.parse({})),
+}).superRefine((job, ctx) => {
+  // A drill.servers key that names no database source of the job is a typo: it must not leave that source's drill
+  // without the server it was meant to get.
+  const databaseSources = job.sources.filter((s) => (sourceRegistry as Record<string, { database?: unknown }>)[s.type]?.database !== undefined).map((s) => s.name);
+  for (const key of Object.keys(job.drill.servers)) {
+    if (databaseSources.includes(key)) continue;
+    ctx.addIssue({
+      code: 'custom', path: ['drill', 'servers', key],
+      message: `"${key}" is not a database source of this job (${databaseSources.length ? `database sources: ${databaseSources.join(', ')}` : 'it has none'})`,
+    });
+  }
 });
 export type Job = z.infer<typeof Job>;
 
@@ -93,8 +104,16 @@ export const DrillDef = z.strictObject({
   notifyOnSuccess: z.boolean().default(false),
   /** Scratch data goes under this directory on the worker (default: `<stateDir>/drills`). */
   scratchDir: z.string().min(1).optional(),
-  /** Per database source: the server (and account) for its scratch databases; default: the source's own connection. */
+  /**
+   * Per database source: the server (and account) for its scratch databases. Default: a throwaway server the drill
+   * starts on the worker from the installed server binaries. Keys must name database sources of the job.
+   */
   servers: z.record(Name, DrillServer).default({}),
+  /**
+   * Load into the source's own server (with the source's account) when `servers` names none for it. Off by default:
+   * the dump's SQL then runs on the production server.
+   */
+  allowSourceServer: z.boolean().default(false),
 });
 export type DrillDef = z.infer<typeof DrillDef>;
 export type DrillServer = z.infer<typeof DrillServer>;

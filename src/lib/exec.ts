@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
+import { childEnv } from './process.js';
 
-/** Runs a command to completion and returns its exit code and (bounded) output. */
+/** Runs a command to completion and returns its exit code and (bounded) output. Environment: `childEnv()` unless given. */
 export function run(cmd: string, args: string[], opts: { signal?: AbortSignal; input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], signal: opts.signal, env: opts.env ?? process.env });
+    const child = spawn(cmd, args, { stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], signal: opts.signal, env: opts.env ?? childEnv() });
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d: Buffer) => { if (stdout.length < 1 << 20) stdout += d.toString(); });

@@ -6,6 +6,25 @@ import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { TailBuffer } from './tail-buffer.js';
 
+/** What every child process inherits from the worker: where programs are, the home directory, the locale, the time zone. */
+const INHERITED = /^(PATH|HOME|LANG|LC_[A-Z_]+|TZ)$/;
+
+/**
+ * The environment of a child process: only PATH, HOME, LANG, LC_* and TZ of the worker's, plus `extra` (exactly what
+ * the tool needs: PGPASSWORD for the PostgreSQL tools, a command source's configured `env`). Nothing else the worker
+ * holds (other jobs' secrets, TEMPORAL_API_KEY) reaches tar, zstd, the dump tools or third-party commands.
+ * An `extra` value of undefined removes the name.
+ */
+export function childEnv(extra: Readonly<Record<string, string | undefined>> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && INHERITED.test(k)) env[k] = v;
+  for (const [k, v] of Object.entries(extra)) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  return env;
+}
+
 /** How a child process ended. */
 export interface Exit {
   code: number | null;
@@ -23,6 +42,7 @@ export interface Proc {
 }
 
 export interface SpawnOptions {
+  /** The child's whole environment, built with `childEnv(extra)`. Default: `childEnv()`. */
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   /** stdin, stdout (stderr is always a pipe, kept as a tail). Default: stdin ignored, stdout piped. */
@@ -35,7 +55,7 @@ export interface SpawnOptions {
 /** Starts a program without a shell. Its stderr is kept as a bounded tail; the process is killed when `signal` aborts. */
 export function spawnProc(cmd: string, args: readonly string[], opts: SpawnOptions = {}): Proc {
   const stdio: StdioOptions = [opts.stdin ?? 'ignore', opts.stdout ?? 'pipe', 'pipe'];
-  const child = spawn(cmd, args, { stdio, env: opts.env ?? process.env, cwd: opts.cwd });
+  const child = spawn(cmd, args, { stdio, env: opts.env ?? childEnv(), cwd: opts.cwd });
   const err = new TailBuffer(16 * 1024);
   child.stderr!.on('data', (d: Buffer) => err.push(d));
   const kill = () => {
@@ -113,6 +133,7 @@ export function spawnZstd(level: number, signal: AbortSignal, outFd?: number): P
 export interface PipeOptions {
   cmd: string;
   args: readonly string[];
+  /** The program's whole environment, built with `childEnv(extra)`. Default: `childEnv()`. */
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   /** zstd level; undefined: the output goes to `out` as it is. */

@@ -5,7 +5,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BackupError } from '../errors.js';
 import { spawn } from 'node:child_process';
-import { describeExit, lastLines, type Exit, type Proc } from '../lib/process.js';
+import { childEnv, describeExit, lastLines, type Exit, type Proc } from '../lib/process.js';
 import { TailBuffer } from '../lib/tail-buffer.js';
 import { SOURCE_TYPES, sourcePlugin } from '../sources/index.js';
 
@@ -137,7 +137,7 @@ interface Child extends Proc {
 /** Starts a program with the given stdin (a stream, or none) and stdout (a file descriptor, or a pipe); stderr kept as a tail. */
 function start(cmd: string, args: string[], stdin: Readable | 'ignore', stdout: number | 'pipe', signal: AbortSignal): Child {
   // C locale: tar's and dd's messages (dd's byte count is parsed) in one language.
-  const child = spawn(cmd, args, { stdio: [stdin, stdout, 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+  const child = spawn(cmd, args, { stdio: [stdin, stdout, 'pipe'], env: childEnv({ LC_ALL: 'C' }) });
   const err = new TailBuffer(16 * 1024);
   child.stderr!.on('data', (d: Buffer) => err.push(d));
   const kill = () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); };

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BackupError } from '../errors.js';
 import { run } from '../lib/exec.js';
+import { childEnv } from '../lib/process.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -15,7 +16,9 @@ export async function temporalBinary(): Promise<string> {
   const local = path.join(root, '.tools', 'bin', 'temporal');
   if (existsSync(local)) return local;
   process.stderr.write('Building the Temporal CLI v1.5.1 with go install (once; takes a few minutes)...\n');
-  const r = await run('bash', [path.join(root, 'scripts', 'install-temporal.sh')]);
+  // Building needs the developer's Go and proxy settings, and nothing else of the worker's environment.
+  const goEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => /^(GO[A-Z0-9_]*|TEMPORAL_CLI_[A-Z_]+|(HTTPS?|NO|ALL)_PROXY|(https?|no|all)_proxy)$/.test(k)));
+  const r = await run('bash', [path.join(root, 'scripts', 'install-temporal.sh')], { env: childEnv(goEnv) });
   const bin = r.stdout.trim().split('\n').at(-1);
   if (r.code !== 0 || !bin || !existsSync(bin)) {
     throw new BackupError('TEMPORAL_UNAVAILABLE', `could not get the Temporal CLI: ${r.stderr.trim().split('\n').slice(-5).join('\n')}`, {
@@ -46,7 +49,7 @@ export async function startDevServer(opts: { stateDir: string; port?: number; ui
     '--db-filename', path.join(opts.stateDir, 'temporal.db'), '--namespace', 'default', '--log-level', 'warn',
     ...SEARCH_ATTRIBUTES.flatMap((a) => ['--search-attribute', a])];
   // Its own process group: Ctrl-C reaches backupctl, which stops the worker first and the server last.
-  const child = spawn(bin, args, { stdio: ['ignore', out, out], detached: true });
+  const child = spawn(bin, args, { stdio: ['ignore', out, out], detached: true, env: childEnv() });
   const address = `127.0.0.1:${port}`;
   let exited = false;
   child.on('exit', () => { exited = true; });

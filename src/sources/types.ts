@@ -80,6 +80,16 @@ export interface DatabaseLoad {
   drill: boolean;
 }
 
+/** A throwaway database server a drill started on the worker (README, "Restore drills"). */
+export interface ScratchServer<C> {
+  /** The source's config pointed at the throwaway server (its own account; no secret). */
+  connection: C;
+  /** For reports: "a throwaway MariaDB server on the worker". */
+  where: string;
+  /** Stops the server and removes its data. */
+  stop(): Promise<void>;
+}
+
 /** A source whose components hold databases that backupctl can load into a server again. */
 export interface DatabaseHooks<C> {
   /** The server's product, as reports name it ("MariaDB/MySQL", "PostgreSQL"). */
@@ -94,6 +104,11 @@ export interface DatabaseHooks<C> {
   load(cfg: C, load: DatabaseLoad): Promise<void>;
   /** Drops a drill's scratch database `target`. */
   drop(cfg: C, target: string, scratch: string): Promise<void>;
+  /**
+   * Starts a throwaway server of this type on the worker, from the installed server binaries, for a drill's loads
+   * (the default: a drill never loads into the source's own server unless `drill.allowSourceServer`).
+   */
+  scratchServer(cfg: C, signal: AbortSignal): Promise<ScratchServer<C>>;
 }
 
 /**

@@ -73,7 +73,7 @@ export async function drillWorkflow(input: { job: string }): Promise<DrillReport
     if (targets.length > 0) {
       details('loading the dumps into scratch databases');
       const loaded = await long.loadDatabases({ job, workflowId: info.workflowId, dir: prep.to, targets, drill: true });
-      for (const l of loaded.loaded) report.checks.push(`${l.server} ${l.source}.${l.database}: loaded into a scratch database in ${Math.round(l.ms / 100) / 10} s`);
+      for (const l of loaded.loaded) report.checks.push(`${l.server} ${l.source}.${l.database}: loaded into a scratch database${l.where ? ` on ${l.where}` : ''} in ${Math.round(l.ms / 100) / 10} s`);
     }
     report.restoreMs = Date.now() - t0;
     const stats = compareFileStats(newest, unpacked.components);

@@ -96,7 +96,8 @@ export async function writeJob(env: Env, patch: (cfg: LooseConfig) => void = () 
       },
     },
     notifiers: {
-      ops: { type: 'email', host: env.smtp.host, port: env.smtp.port, user: 'mailer', password: { env: 'TEST_SMTP_PASSWORD' }, from: 'backupctl@example.test', to: ['ops@example.test'] },
+      // The test SMTP sink has no TLS: plain-text login must be opted into explicitly (requireTLS defaults to on with a password).
+      ops: { type: 'email', host: env.smtp.host, port: env.smtp.port, requireTLS: false, user: 'mailer', password: { env: 'TEST_SMTP_PASSWORD' }, from: 'backupctl@example.test', to: ['ops@example.test'] },
     },
     jobs: { app: { sources: [{ name: 'app-files', type: 'files', paths: [dataDir] }], destinations: ['nas'], notify: ['ops'] } },
   };

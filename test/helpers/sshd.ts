@@ -24,6 +24,21 @@ export interface SshdOptions {
   tmpfsSize?: string;
   /** Serve SFTP with the `sftp-server` program at log level VERBOSE: `sftpLog()` names each open, close, rename and fsync. */
   logSftpRequests?: boolean;
+  /**
+   * The server's host keys, in the order sshd lists them (default: ed25519 only). `hostKeyFingerprint` and
+   * `hostPublicKey` describe the first; `hostKeys` all of them; known_hosts lists all of them.
+   */
+  hostKeyTypes?: readonly HostKeyType[];
+}
+
+export type HostKeyType = 'ed25519' | 'ecdsa' | 'rsa';
+
+export interface HostKeyInfo {
+  type: HostKeyType;
+  /** 'SHA256:…' as `ssh-keygen -lf` prints it. */
+  fingerprint: string;
+  /** "ecdsa-sha2-nistp256 AAAA…". */
+  publicKey: string;
 }
 
 export interface SshdHandle {
@@ -40,6 +55,8 @@ export interface SshdHandle {
   hostKeyFingerprint: string;
   /** The host public key line, "ssh-ed25519 AAAA…". */
   hostPublicKey: string;
+  /** Every host key of the server (`hostKeyTypes`). */
+  hostKeys: readonly HostKeyInfo[];
   /** known_hosts file with the entry for [127.0.0.1]:port. */
   knownHostsPath: string;
   /** Path of the generated sshd_config. */
@@ -108,7 +125,9 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdHandle> {
   try {
     const dir = tmp.path;
     const sftpLogPath = path.join(dir, 'sftp-server.log');
-    const hostKey = path.join(dir, 'host_key');
+    const hostKeyTypes = opts.hostKeyTypes ?? ['ed25519'];
+    if (hostKeyTypes.length === 0) throw new Error('startSshd: hostKeyTypes must name at least one type');
+    const hostKeyFiles = hostKeyTypes.map((t, i) => path.join(dir, i === 0 && t === 'ed25519' ? 'host_key' : `host_key_${t}`));
     const clientKeyPath = path.join(dir, 'client_key');
     const authorizedKeys = path.join(dir, 'authorized_keys');
     const knownHostsPath = path.join(dir, 'known_hosts');
@@ -116,14 +135,21 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdHandle> {
     const pidFile = path.join(dir, 'sshd.pid');
     const root = path.join(dir, 'remote');
 
-    await mustRun('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'backupctl-test-host', '-f', hostKey]);
+    const hostKeys: HostKeyInfo[] = [];
+    for (const [i, type] of hostKeyTypes.entries()) {
+      const file = hostKeyFiles[i]!;
+      await mustRun('ssh-keygen', ['-q', '-t', type, ...(type === 'rsa' ? ['-b', '3072'] : []), '-N', '', '-C', 'backupctl-test-host', '-f', file]);
+      const publicKey = (await readFile(`${file}.pub`, 'utf8')).trim().split(/\s+/).slice(0, 2).join(' ');
+      const fp = (await mustRun('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${file}.pub`])).stdout.split(/\s+/)[1] ?? '';
+      if (!fp.startsWith('SHA256:')) throw new Error(`unexpected ssh-keygen -lf output for ${file}.pub`);
+      hostKeys.push({ type, fingerprint: fp, publicKey });
+    }
     await mustRun('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'backupctl-test-client', '-f', clientKeyPath]);
     await writeFile(authorizedKeys, await readFile(`${clientKeyPath}.pub`), { mode: 0o600 });
     await mkdir(root, { mode: 0o700 });
 
-    const hostPublicKey = (await readFile(`${hostKey}.pub`, 'utf8')).trim().split(/\s+/).slice(0, 2).join(' ');
-    const fingerprint = (await mustRun('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${hostKey}.pub`])).stdout.split(/\s+/)[1] ?? '';
-    if (!fingerprint.startsWith('SHA256:')) throw new Error(`unexpected ssh-keygen -lf output for ${hostKey}.pub`);
+    const hostPublicKey = hostKeys[0]!.publicKey;
+    const fingerprint = hostKeys[0]!.fingerprint;
 
     if (user !== os.userInfo().username) {
       // Another account logs in: it must reach authorized_keys (sshd reads it as that user) and own the target dir.
@@ -153,7 +179,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdHandle> {
       const config = [
         `Port ${port}`,
         'ListenAddress 127.0.0.1',
-        `HostKey ${hostKey}`,
+        ...hostKeyFiles.map((f) => `HostKey ${f}`),
         `PidFile ${pidFile}`,
         `AuthorizedKeysFile ${authorizedKeys}`,
         'PasswordAuthentication no',
@@ -178,7 +204,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdHandle> {
       ].join('\n');
       await writeFile(configPath, config, { mode: 0o600 });
       await mustRun(sshd, ['-t', '-f', configPath]);
-      await writeFile(knownHostsPath, `[127.0.0.1]:${port} ${hostPublicKey}\n`, { mode: 0o600 });
+      await writeFile(knownHostsPath, hostKeys.map((k) => `[127.0.0.1]:${port} ${k.publicKey}\n`).join(''), { mode: 0o600 });
 
       const command: [string, string[]] = opts.tmpfsSize
         ? ['unshare', ['-m', '--propagation', 'private', '--', 'sh', '-c',
@@ -204,6 +230,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdHandle> {
           clientKeyPath,
           hostKeyFingerprint: fingerprint,
           hostPublicKey,
+          hostKeys,
           knownHostsPath,
           configPath,
           get pid() { return handle.pid; },

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { sourceSchema } from '../../src/config/schema.js';
 import { commandSourceSchema } from '../../src/sources/command/schema.js';
-import { describeExit, lastLines, redact, which } from '../../src/lib/process.js';
+import { childEnv, describeExit, lastLines, redact, runCapture, spawnProc, which } from '../../src/lib/process.js';
+import { run } from '../../src/lib/exec.js';
+import { pgEnv } from '../../src/sources/postgres/args.js';
 import { CommandSource } from '../../src/sources/command/index.js';
 import { createSource, sourceSecretRefs } from '../../src/sources/index.js';
 
@@ -42,6 +44,30 @@ describe('process helpers', () => {
     expect(describeExit({ code: 2, signal: null })).toBe('exited 2');
     expect(describeExit({ code: null, signal: 'SIGKILL' })).toBe('was killed by SIGKILL');
     expect(lastLines('a\n\nb  \nc\n', 2)).toBe('b\nc');
+  });
+
+  it('children get PATH, HOME, LANG, LC_*, TZ and the given extras only (spawnProc, runCapture, run, pgEnv)', async () => {
+    const saved = { ...process.env };
+    Object.assign(process.env, { TEMPORAL_API_KEY: 'tmprl-x', JOB_B_SECRET: 'b-secret', LANG: 'C.UTF-8', LC_ALL: 'C', TZ: 'UTC', PGPASSWORD: 'worker-pg' });
+    try {
+      const names = (text: string) => text.split('\n').filter(Boolean).map((l) => l.slice(0, l.indexOf('='))).sort();
+      const base = ['HOME', 'LANG', 'LC_ALL', 'PATH', 'TZ'].filter((k) => process.env[k] !== undefined);
+      expect(Object.keys(childEnv()).sort()).toEqual(base);
+      expect(childEnv({ EXTRA: '1', TZ: undefined })).toEqual({ ...Object.fromEntries(base.filter((k) => k !== 'TZ').map((k) => [k, process.env[k]])), EXTRA: '1' });
+      expect(names((await runCapture('/usr/bin/env', [])).stdout)).toEqual(base);
+      expect(names((await run('/usr/bin/env', [])).stdout)).toEqual(base);
+      const p = spawnProc('/usr/bin/env', [], { env: childEnv({ ONLY_THIS: 'y' }) });
+      let out = '';
+      p.child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+      await p.done;
+      expect(names(out)).toEqual([...base, 'ONLY_THIS'].sort());
+      // The PostgreSQL tools: the minimal base plus the configured connection; the worker's own PGPASSWORD is not inherited.
+      const pg = pgEnv({ host: 'db', port: 5432, user: 'u', sslMode: undefined }, undefined);
+      expect(Object.keys(pg).filter((k) => !base.includes(k)).sort()).toEqual(['PGAPPNAME', 'PGCONNECT_TIMEOUT', 'PGHOST', 'PGPORT', 'PGUSER']);
+    } finally {
+      for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+      Object.assign(process.env, saved);
+    }
   });
 
   it('which finds programs on PATH', async () => {

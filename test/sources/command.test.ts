@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commandSourceSchema, type CommandSourceConfig } from '../../src/sources/command/schema.js';
 import { CommandSource } from '../../src/sources/command/index.js';
 import { makeTempDir, waitFor, type TempDir } from '../helpers/util.js';
-import { descendants, dumpContext, dumpToFile, expectDumpError, fileSink, fullDisk, zstdDecompress } from './support.js';
+import { descendants, dumpContext, dumpToFile, expectDumpError, fileSink, fullDisk, watchChildren, zstdDecompress } from './support.js';
 
 let tmp: TempDir;
 let n = 0;
@@ -109,6 +109,37 @@ describe('command source', () => {
       expect(err.message).not.toContain('secret');
     } finally {
       delete process.env.BACKUPCTL_TEST_CMD_SECRET;
+    }
+  });
+
+  it('the command (and zstd, and checkCommand) sees only PATH, HOME, LANG, LC_*, TZ and its own env, nothing else of the worker', async () => {
+    // What a worker's environment holds: the Temporal API key, another job's secret, this job's secret under its worker name.
+    const worker = { TEMPORAL_API_KEY: 'tmprl-key-9f8e7d', OTHER_JOB_DB_PASSWORD: 'other-job-pw-31337', BACKUPCTL_TEST_MONGO_URI: 'mongodb://u:pw-5150@db' };
+    Object.assign(process.env, worker, { LC_TIME: 'C', TZ: 'Europe/Vienna' });
+    const allowed = /^(PATH|HOME|LANG|LC_[A-Z_]+|TZ)$/;
+    const names = (text: string) => text.split('\n').filter(Boolean).map((l) => l.slice(0, l.indexOf('='))).sort();
+    try {
+      const env = { MONGODB_URI: { env: 'BACKUPCTL_TEST_MONGO_URI' }, PLAIN: 'x' };
+      const file = path.join(tmp.path, 'env.txt');
+      await dumpToFile(new CommandSource(config(['/usr/bin/env'], { env, compress: false })), file, dumpContext(await staging()));
+      const out = readFileSync(file, 'utf8');
+      expect(names(out).filter((k) => !allowed.test(k))).toEqual(['MONGODB_URI', 'PLAIN']);
+      expect(names(out)).toEqual(expect.arrayContaining(['PATH', 'LC_TIME', 'TZ']));
+      expect(out).toContain('MONGODB_URI=mongodb://u:pw-5150@db\n');
+      for (const v of ['tmprl-key-9f8e7d', 'other-job-pw-31337']) expect(out).not.toContain(v);
+
+      // zstd, compressing the command's output, gets the minimal environment only.
+      const slow = new CommandSource(config(sh('/usr/bin/env; sleep 1'), { env }));
+      const { result, envs } = await watchChildren(dumpToFile(slow, path.join(tmp.path, 'env.zst'), dumpContext(await staging())), /^zstd\b/);
+      if (result.status === 'rejected') throw result.reason;
+      expect(envs.length).toBeGreaterThan(0);
+      for (const e of envs) expect(e.map((kv) => kv.slice(0, kv.indexOf('='))).filter((k) => !allowed.test(k))).toEqual([]);
+
+      const report = await new CommandSource(config(['true'], { env, checkCommand: sh('echo "$(env | cut -d= -f1 | sort | tr "\\n" " ")"') })).check();
+      expect(report).toContain('MONGODB_URI');
+      expect(report).not.toMatch(/TEMPORAL_API_KEY|OTHER_JOB_DB_PASSWORD|BACKUPCTL_TEST_MONGO_URI/);
+    } finally {
+      for (const k of [...Object.keys(worker), 'LC_TIME', 'TZ']) delete process.env[k];
     }
   });
 

@@ -103,6 +103,10 @@ describe('postgres source', () => {
     for (const argv of argvs) expect(argv.join(' ')).not.toContain('secret');
     expect(envs.some((e) => e.includes(`PGPASSWORD=${PASSWORD}`))).toBe(true);
     expect(process.env.PGPASSWORD).toBeUndefined();
+    // Nothing else of the worker's environment (issue 14): the minimal base plus the connection the source configures.
+    const allowed = /^(PATH|HOME|LANG|LC_[A-Z_]+|TZ|PGHOST|PGPORT|PGUSER|PGPASSWORD|PGSSLMODE|PGAPPNAME|PGCONNECT_TIMEOUT)$/;
+    expect(envs.length).toBeGreaterThan(0);
+    for (const e of envs) expect(e.map((kv) => kv.slice(0, kv.indexOf('='))).filter((k) => !allowed.test(k))).toEqual([]);
     expect(ls(dir)).toEqual([]);
 
     const out = path.join(tmp.path, 'all');

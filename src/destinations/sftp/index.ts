@@ -6,7 +6,9 @@ import type { SftpDestinationConfig as SftpDestination } from './schema.js';
 import { readSecret } from '../../config/secrets.js';
 import { BackupError } from '../../errors.js';
 import { ThreadHasher } from '../../lib/hasher.js';
-import { checkKnownHosts, fingerprint } from '../../lib/known-hosts.js';
+import {
+  DEFAULT_HOST_KEY_ALGORITHMS, checkKnownHosts, fingerprint, hostKeyAlgorithms, keyType, knownHostKeyTypes, type KnownHostsResult,
+} from '../../lib/known-hosts.js';
 import type { DestinationSession, DirEntry, DownloadOptions, UploadOptions } from '../types.js';
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02). */
@@ -45,6 +47,9 @@ class Throttle {
   }
 }
 
+/** Per pinned destination: the host key algorithms of the key type that matched the pin (learned once per worker). */
+const pinnedHostKeyAlgorithms = new Map<string, string[]>();
+
 /**
  * One SSH connection with one SFTP channel, reused for all steps of a run on this worker
  * (each new connection costs about 0.3 s of key exchange and authentication).
@@ -74,6 +79,91 @@ export class SftpSession implements DestinationSession {
     return `destination "${this.name}" (${this.cfg.user}@${this.cfg.host}:${this.cfg.port})`;
   }
 
+  private pinKey(): string {
+    return `${this.cfg.host}:${this.cfg.port} ${this.cfg.hostKey}`;
+  }
+
+  /**
+   * One SSH handshake and login on a fresh client, offering the host key algorithms `serverHostKey` (default: ssh2's).
+   * Resolves `{ ok: false }` with the error (and the host key the server presented, if it was refused) on failure.
+   */
+  private handshake(privateKey: Buffer, passphrase: string | undefined, serverHostKey: string[] | undefined):
+    Promise<{ ok: true; keyType?: string } | { ok: false; error: BackupError; presentedKey?: Buffer }> {
+    const cfg = this.cfg;
+    let hostKeyProblem: BackupError | undefined;
+    let presentedKey: Buffer | undefined;
+    let acceptedType: string | undefined;
+    const verify = (key: Buffer): boolean => {
+      const fp = fingerprint(key);
+      if (cfg.hostKey) {
+        if (fp === cfg.hostKey) {
+          acceptedType = keyType(key);
+          return true;
+        }
+        presentedKey = key;
+        hostKeyProblem = new BackupError('HOST_KEY_MISMATCH', `${this.where()}: host key mismatch: the server presented ${fp}, the config pins ${cfg.hostKey}`, {
+          hint: 'someone may be intercepting the connection, or the server was reinstalled; check the server\'s key with ssh-keygen -lf and update hostKey only if you trust it',
+        });
+        return false;
+      }
+      let result: KnownHostsResult;
+      try {
+        result = checkKnownHosts(cfg.knownHosts!, cfg.host, cfg.port, key);
+      } catch (err) {
+        hostKeyProblem = new BackupError('HOST_KEY_MISMATCH', `${this.where()}: cannot read known_hosts ${cfg.knownHosts}: ${(err as Error).message}`);
+        return false;
+      }
+      const { status, line } = result;
+      if (status === 'match') return true;
+      const why = {
+        unknown: `the host is not listed in ${cfg.knownHosts}`,
+        revoked: `the server presented ${fp}, which is marked @revoked in ${cfg.knownHosts} (line ${line})`,
+        'cert-authority': `${cfg.knownHosts} names only a @cert-authority for this host (line ${line}); host certificates are not supported`,
+        mismatch: `the server presented ${fp}, which does not match the key in ${cfg.knownHosts}`,
+      }[status];
+      hostKeyProblem = new BackupError('HOST_KEY_MISMATCH', `${this.where()}: host key refused: ${why}`, {
+        hint: status === 'unknown' ? `add it after checking its fingerprint: ssh-keyscan -p ${cfg.port} ${cfg.host} >> ${cfg.knownHosts}`
+          : status === 'cert-authority' ? `list the host's own key instead: ssh-keyscan -p ${cfg.port} ${cfg.host}, after checking its fingerprint`
+            : 'someone may be intercepting the connection, or the server was reinstalled',
+      });
+      return false;
+    };
+    return new Promise((resolve) => {
+      const fail = (error: BackupError) => resolve({ ok: false, error, presentedKey });
+      const onError = (err: SftpError) => {
+        this.closed = true;
+        if (hostKeyProblem) return fail(hostKeyProblem);
+        if (err.level === 'client-authentication') {
+          return fail(new BackupError('DESTINATION_AUTH', `${this.where()}: authentication failed for user ${cfg.user} with key ${cfg.privateKey}`, {
+            cause: err, hint: 'check that the public key is in the account\'s authorized_keys',
+          }));
+        }
+        if (/passphrase|Encrypted private key|Cannot parse privateKey/i.test(err.message)) {
+          return fail(new BackupError('SECRET_UNAVAILABLE', `${this.where()}: cannot use private key ${cfg.privateKey}: ${err.message}`, { cause: err }));
+        }
+        fail(new BackupError('DESTINATION_UNREACHABLE', `${this.where()}: cannot connect: ${err.message}`, { cause: err, hint: 'check that the host is up and the port is right' }));
+      };
+      const client = this.client;
+      client.on('error', () => undefined); // a refused client may report its reset after the first error: not unhandled
+      client.once('error', onError);
+      client.once('ready', () => {
+        client.off('error', onError);
+        client.on('error', () => { this.closed = true; });
+        resolve({ ok: true, keyType: acceptedType });
+      });
+      client.on('close', () => { if (this.client === client) this.closed = true; });
+      try {
+        client.connect({
+          host: cfg.host, port: cfg.port, username: cfg.user, privateKey, passphrase,
+          hostVerifier: verify, keepaliveInterval: 15_000, keepaliveCountMax: 3, readyTimeout: 20_000,
+          ...(serverHostKey ? { algorithms: { serverHostKey: serverHostKey as never } } : {}),
+        });
+      } catch (err) {
+        onError(err as SftpError);
+      }
+    });
+  }
+
   async connect(): Promise<this> {
     const cfg = this.cfg;
     let privateKey: Buffer;
@@ -83,60 +173,60 @@ export class SftpSession implements DestinationSession {
       throw new BackupError('SECRET_UNAVAILABLE', `${this.where()}: cannot read private key ${cfg.privateKey}: ${(err as Error).message}`, { cause: err });
     }
     const passphrase = cfg.passphrase ? await readSecret(cfg.passphrase, `${this.where()} key passphrase`) : undefined;
-    let hostKeyProblem: BackupError | undefined;
-    const verify = (key: Buffer): boolean => {
-      const fp = fingerprint(key);
-      if (cfg.hostKey) {
-        if (fp === cfg.hostKey) return true;
-        hostKeyProblem = new BackupError('HOST_KEY_MISMATCH', `${this.where()}: host key mismatch: the server presented ${fp}, the config pins ${cfg.hostKey}`, {
+    // The host key algorithms offered are those of the key we know: the known_hosts entries' types, or for a pinned
+    // fingerprint (which names no type) the type that matched before, else learned below. Otherwise ssh2 would
+    // negotiate its favourite (ed25519) and refuse a server known only by its ECDSA or RSA key.
+    let offer: string[] | undefined;
+    let learned = false;
+    if (cfg.hostKey) {
+      offer = pinnedHostKeyAlgorithms.get(this.pinKey());
+      learned = offer !== undefined;
+    } else {
+      let types: string[] = [];
+      try {
+        types = knownHostKeyTypes(cfg.knownHosts!, cfg.host, cfg.port);
+      } catch {
+        // unreadable: the verifier reports it
+      }
+      const algorithms = hostKeyAlgorithms(types);
+      if (algorithms.length > 0) offer = algorithms;
+    }
+    const presented: { fp: string; type: string }[] = [];
+    for (;;) {
+      const attempt = await this.handshake(privateKey, passphrase, offer);
+      if (attempt.ok) {
+        if (cfg.hostKey && attempt.keyType) pinnedHostKeyAlgorithms.set(this.pinKey(), hostKeyAlgorithms([attempt.keyType]));
+        break;
+      }
+      const { error, presentedKey } = attempt;
+      const again = () => { this.client = new Client(); this.closed = false; };
+      // The server no longer has a key of the type learned before: learn again from ssh2's full list.
+      if (learned && (error.cause as SftpError | undefined)?.level === 'handshake' && !presentedKey) {
+        pinnedHostKeyAlgorithms.delete(this.pinKey());
+        learned = false;
+        offer = undefined;
+        again();
+        continue;
+      }
+      // A pinned fingerprint that the presented key does not match: ask again without that key's type (the server may
+      // hold several host keys), until the server has no other type to offer.
+      if (cfg.hostKey && presentedKey) {
+        presented.push({ fp: fingerprint(presentedKey), type: keyType(presentedKey) || 'unknown type' });
+        const remaining = (offer ?? DEFAULT_HOST_KEY_ALGORITHMS).filter((a) => !hostKeyAlgorithms([keyType(presentedKey)]).includes(a));
+        if (remaining.length > 0 && remaining.length < (offer ?? DEFAULT_HOST_KEY_ALGORITHMS).length) {
+          offer = remaining;
+          again();
+          continue;
+        }
+      }
+      if (cfg.hostKey && presented.length > 0) {
+        throw new BackupError('HOST_KEY_MISMATCH', `${this.where()}: host key mismatch: the server presented ${presented.map((p) => p.fp).join(' and ')}, the config pins ${cfg.hostKey} (key types tried: ${presented.map((p) => p.type).join(', ')})`, {
+          cause: error,
           hint: 'someone may be intercepting the connection, or the server was reinstalled; check the server\'s key with ssh-keygen -lf and update hostKey only if you trust it',
         });
-        return false;
       }
-      let status: string;
-      try {
-        status = checkKnownHosts(cfg.knownHosts!, cfg.host, cfg.port, key).status;
-      } catch (err) {
-        hostKeyProblem = new BackupError('HOST_KEY_MISMATCH', `${this.where()}: cannot read known_hosts ${cfg.knownHosts}: ${(err as Error).message}`);
-        return false;
-      }
-      if (status === 'match') return true;
-      const why = status === 'unknown' ? `the host is not listed in ${cfg.knownHosts}` : status === 'revoked' ? 'the key is marked @revoked' : `the server presented ${fp}, which does not match the key in ${cfg.knownHosts}`;
-      hostKeyProblem = new BackupError('HOST_KEY_MISMATCH', `${this.where()}: host key refused: ${why}`, {
-        hint: status === 'unknown' ? `add it after checking its fingerprint: ssh-keyscan -p ${cfg.port} ${cfg.host} >> ${cfg.knownHosts}` : 'someone may be intercepting the connection, or the server was reinstalled',
-      });
-      return false;
-    };
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: SftpError) => {
-        this.closed = true;
-        if (hostKeyProblem) return reject(hostKeyProblem);
-        if (err.level === 'client-authentication') {
-          return reject(new BackupError('DESTINATION_AUTH', `${this.where()}: authentication failed for user ${cfg.user} with key ${cfg.privateKey}`, {
-            cause: err, hint: 'check that the public key is in the account\'s authorized_keys',
-          }));
-        }
-        if (/passphrase|Encrypted private key|Cannot parse privateKey/i.test(err.message)) {
-          return reject(new BackupError('SECRET_UNAVAILABLE', `${this.where()}: cannot use private key ${cfg.privateKey}: ${err.message}`, { cause: err }));
-        }
-        reject(new BackupError('DESTINATION_UNREACHABLE', `${this.where()}: cannot connect: ${err.message}`, { cause: err, hint: 'check that the host is up and the port is right' }));
-      };
-      this.client.once('error', onError);
-      this.client.once('ready', () => {
-        this.client.off('error', onError);
-        this.client.on('error', () => { this.closed = true; });
-        resolve();
-      });
-      this.client.on('close', () => { this.closed = true; });
-      try {
-        this.client.connect({
-          host: cfg.host, port: cfg.port, username: cfg.user, privateKey, passphrase,
-          hostVerifier: verify, keepaliveInterval: 15_000, keepaliveCountMax: 3, readyTimeout: 20_000,
-        });
-      } catch (err) {
-        onError(err as SftpError);
-      }
-    });
+      throw error;
+    }
     // ssh2 leaves Nagle on: every pipelined WRITE would then wait for a delayed ACK (1.8 MB/s measured).
     this.client.setNoDelay(true);
     this.sftp = await call<SFTPWrapper>((cb) => this.client.sftp(cb));

@@ -18,15 +18,26 @@ export class EmailNotifier implements Notifier {
   private async transport() {
     const pass = this.cfg.password ? await readSecret(this.cfg.password, `notifier "${this.name}" SMTP password`) : undefined;
     return nodemailer.createTransport({
-      host: this.cfg.host, port: this.cfg.port, secure: this.cfg.secure, requireTLS: this.cfg.requireTLS,
+      host: this.cfg.host, port: this.cfg.port, secure: this.cfg.secure, requireTLS: this.requireTLS,
       auth: this.cfg.user ? { user: this.cfg.user, pass } : undefined,
       connectionTimeout: 15_000, greetingTimeout: 15_000, socketTimeout: 30_000,
     });
   }
 
+  /** STARTTLS is required whenever a password is set, unless the config turns it off explicitly. */
+  private get requireTLS(): boolean {
+    return this.cfg.requireTLS ?? this.cfg.password !== undefined;
+  }
+
   private mapError(err: unknown): BackupError {
-    const e = err as Error & { code?: string; responseCode?: number };
+    const e = err as Error & { code?: string; responseCode?: number; command?: string };
     const where = `notifier "${this.name}" (smtp ${this.cfg.host}:${this.cfg.port})`;
+    if (e.code === 'ETLS' && e.command === 'STARTTLS' && !this.cfg.secure && this.requireTLS) {
+      return new BackupError('NOTIFY_FAILED', `${where}: the server did not accept STARTTLS, so nothing was sent and the login was not attempted (requireTLS): ${e.message}`, {
+        cause: err, permanent: true,
+        hint: 'enable STARTTLS on the server, or use secure: true on port 465; requireTLS: false sends the password in plain text',
+      });
+    }
     if (e.code === 'EAUTH') return new BackupError('NOTIFY_FAILED', `${where}: authentication failed: ${e.message}`, { cause: err, permanent: true, hint: 'check user and password' });
     // 5xx are permanent rejections (bad address, relay denied); network errors and 4xx are worth retrying.
     const permanent = typeof e.responseCode === 'number' && e.responseCode >= 500;

@@ -2,23 +2,26 @@ import type { Writable } from 'node:stream';
 import type { CommandSourceConfig as Config } from './schema.js';
 import { readSecret } from '../../config/secrets.js';
 import { BackupError } from '../../errors.js';
-import { describeExit, lastLines, pipeCommand, redact, runCapture, which } from '../../lib/process.js';
+import { childEnv, describeExit, lastLines, pipeCommand, redact, runCapture, which } from '../../lib/process.js';
 import type { DumpContext, DumpOutcome, Source } from '../types.js';
 
-/** The environment of the command: the worker's, plus the configured variables with their secrets read. */
+/**
+ * The environment of the command: the minimal child environment (PATH, HOME, LANG, LC_*, TZ of the worker) plus
+ * exactly the configured variables, with their secrets read. Nothing else of the worker's reaches the command.
+ */
 export async function commandEnv(cfg: Pick<Config, 'name' | 'env'>): Promise<{ env: NodeJS.ProcessEnv; secrets: string[] }> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
+  const extra: Record<string, string> = {};
   const secrets: string[] = [];
   for (const [k, v] of Object.entries(cfg.env)) {
     if (typeof v === 'string') {
-      env[k] = v;
+      extra[k] = v;
     } else {
       const secret = await readSecret(v, `source "${cfg.name}" environment variable ${k}`);
       secrets.push(secret);
-      env[k] = secret;
+      extra[k] = secret;
     }
   }
-  return { env, secrets };
+  return { env: childEnv(extra), secrets };
 }
 
 /**

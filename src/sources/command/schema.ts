@@ -10,7 +10,7 @@ export const commandSourceSchema = z.strictObject({
     .meta({ description: 'program and arguments, run without a shell; its standard output is the dump', examples: [['mongodump', '--archive']] }),
   /** Added to the worker's environment; values are strings or secret references. */
   env: z.record(EnvName, z.union([z.string(), SecretRef])).default({})
-    .meta({ description: 'variables added to the worker\'s environment; a value may be a secret reference', examples: [{ MONGODB_URI: { env: 'MONGO_URI' }, TZ: 'UTC' }] }),
+    .meta({ description: 'the command\'s environment besides PATH, HOME, LANG, LC_* and TZ (nothing else of the worker\'s is passed); a value may be a secret reference', examples: [{ MONGODB_URI: { env: 'MONGO_URI' }, TZ: 'UTC' }] }),
   cwd: z.string().min(1).optional().meta({ description: 'working directory of the command', examples: ['/srv/app'] }),
   /** Extension of the command's output, e.g. `archive.gz`; `.zst` is appended when compressed. */
   extension: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,30}$/, { error: 'expected an extension such as archive or rdb' }).default('bin')

@@ -6,6 +6,7 @@ import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BackupError } from '../../errors.js';
 import { run } from '../../lib/exec.js';
+import { childEnv } from '../../lib/process.js';
 import type { DumpContext, DumpOutcome, Source } from '../types.js';
 import type { FilesSourceConfig as Config } from './schema.js';
 
@@ -36,10 +37,10 @@ export class FilesSource implements Source {
 
   async dump(out: Writable, ctx: DumpContext): Promise<DumpOutcome> {
     const listFile = path.join(ctx.stagingDir, `${this.name}.list`);
-    const tar = spawn('tar', this.tarArgs(listFile, ctx.snapshot?.file), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const tar = spawn('tar', this.tarArgs(listFile, ctx.snapshot?.file), { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv() });
     // tar's output goes to zstd through an OS pipe, and zstd writes the component file itself when it may: the
     // uncompressed and compressed bytes never pass through the event loop.
-    const zstd = spawn('zstd', ['-q', '-c', '-T0', `-${ctx.compressionLevel}`], { stdio: [tar.stdout, ctx.outputFd ?? 'pipe', 'pipe'] });
+    const zstd = spawn('zstd', ['-q', '-c', '-T0', `-${ctx.compressionLevel}`], { stdio: [tar.stdout, ctx.outputFd ?? 'pipe', 'pipe'], env: childEnv() });
     // This process's end of tar's stdout is not needed (zstd has its own): closing it lets tar see EPIPE if zstd dies.
     tar.stdout.destroy();
     let tarErr = '';

@@ -3,6 +3,7 @@ import type { SourcePlugin } from '../types.js';
 import { mysqlDatabases } from './component.js';
 import { MysqlSource } from './index.js';
 import { dropMysql, loadMysql } from './restore.js';
+import { startScratchMariadb } from './scratch-server.js';
 import { mysqlSourceSchema, type MysqlSourceConfig } from './schema.js';
 
 /** mysql source: one SQL file. */
@@ -25,6 +26,7 @@ export const plugin: SourcePlugin<typeof mysqlSourceSchema> = {
       return merged;
     },
     load: (cfg, l) => loadMysql(cfg, path.join(l.dir, restorePath(cfg.name)), l.database, l.target, l.scratch, l.signal),
+    scratchServer: (cfg, signal) => startScratchMariadb(cfg, signal),
     drop: (cfg, target, scratch) => dropMysql(cfg, target, scratch),
   },
 };

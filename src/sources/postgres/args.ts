@@ -1,15 +1,17 @@
 import { createHash } from 'node:crypto';
 import type { PostgresSourceConfig as Config } from './schema.js';
 import type { ErrorCode } from '../../errors.js';
+import { childEnv } from '../../lib/process.js';
 
 /** Connection variables a worker's environment may carry that would change where or as whom the tools connect. */
 const INHERITED_CONNECTION_VARS = ['PGHOST', 'PGHOSTADDR', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGDATABASE', 'PGSERVICE', 'PGOPTIONS', 'PGSSLMODE'];
 
 /**
  * The environment of pg_dump, pg_dumpall, pg_restore and psql: the connection in PG* variables and the password in
- * PGPASSWORD, in the child's environment only (never on a command line, never in the worker's own environment).
+ * PGPASSWORD, in the child's environment only (never on a command line, never in the worker's own environment), on top
+ * of the minimal child environment (`childEnv()`: nothing else of the worker's).
  */
-export function pgEnv(cfg: Pick<Config, 'host' | 'port' | 'user' | 'sslMode'>, password: string | undefined, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+export function pgEnv(cfg: Pick<Config, 'host' | 'port' | 'user' | 'sslMode'>, password: string | undefined, base: NodeJS.ProcessEnv = childEnv()): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...base };
   for (const k of INHERITED_CONNECTION_VARS) delete env[k];
   env.PGHOST = cfg.host;

@@ -3,6 +3,7 @@ import type { SourcePlugin } from '../types.js';
 import { postgresDatabases } from './component.js';
 import { PostgresSource } from './index.js';
 import { dropPostgres, loadPostgres, pgDumpFileFor } from './restore.js';
+import { startScratchPostgres } from './scratch-server.js';
 import { postgresSourceSchema, type PostgresSourceConfig } from './schema.js';
 
 /** postgres source: a directory with globals.sql and `<database>.dump` (custom format). */
@@ -24,6 +25,7 @@ export const plugin: SourcePlugin<typeof postgresSourceSchema> = {
       ...cfg, ...Object.fromEntries(Object.entries(server).filter(([k, v]) => v !== undefined && k !== 'socket')), ...(server.socket ? { host: server.socket } : {}),
     }) as PostgresSourceConfig,
     load: (cfg, l) => loadPostgres(cfg, path.join(l.dir, restorePath(cfg.name), pgDumpFileFor(l.database)), l.target, { signal: l.signal, withoutOwners: l.drill }),
+    scratchServer: (cfg, signal) => startScratchPostgres(cfg, signal),
     drop: (cfg, target) => dropPostgres(cfg, target),
   },
 };

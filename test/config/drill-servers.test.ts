@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from '../../src/config/load.js';
+
+// Issue 14: a typo in a drill.servers key used to be accepted silently, and the drill then loaded into production.
+
+const config = (drill: string) => `
+destinations:
+  nas:
+    type: local
+    path: /srv/backups
+jobs:
+  app:
+    sources:
+      - name: files
+        type: files
+        paths: [/srv/app]
+      - name: shop-db
+        type: mysql
+        host: db.internal
+        user: backup
+    destinations: [nas]
+${drill}`;
+
+function problems(text: string) {
+  try {
+    parseConfig(text, '/etc/backupctl/backup.yml');
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('drill servers', () => {
+  it('defaults: no servers, and the source\'s own server is not allowed', () => {
+    const { config: c } = parseConfig(config(''), '/etc/backupctl/backup.yml');
+    expect(c.jobs.app!.drill).toMatchObject({ servers: {}, allowSourceServer: false });
+    const { config: own } = parseConfig(config('    drill:\n      allowSourceServer: true\n'), '/etc/backupctl/backup.yml');
+    expect(own.jobs.app!.drill.allowSourceServer).toBe(true);
+  });
+
+  it('a key naming a database source of the job is accepted', () => {
+    const { config: c } = parseConfig(config('    drill:\n      servers:\n        shop-db: { host: 127.0.0.1, port: 3307, user: drill }\n'), '/etc/backupctl/backup.yml');
+    expect(c.jobs.app!.drill.servers['shop-db']).toMatchObject({ host: '127.0.0.1', port: 3307, user: 'drill' });
+  });
+
+  it('a key that is a typo, or names a source without databases, is a config error naming the field', () => {
+    const typo = problems(config('    drill:\n      servers:\n        shopdb: { host: 127.0.0.1, port: 3307 }\n'));
+    expect(typo).toEqual([expect.objectContaining({ field: 'jobs.app.drill.servers.shopdb' })]);
+    expect(typo[0]!.message).toBe('"shopdb" is not a database source of this job (database sources: shop-db)');
+    const files = problems(config('    drill:\n      servers:\n        files: { host: 127.0.0.1 }\n'));
+    expect(files[0]!.message).toMatch(/"files" is not a database source of this job/);
+  });
+});
