@@ -2,8 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DrillReport, Manifest } from '../../src/contracts/index.js';
+import { backupWorkflowId, type DrillReport, type Manifest } from '../../src/contracts/index.js';
 import { BLOCK, END_OF_ARCHIVE, padding, tarHeader } from '../../src/lib/tar.js';
 import { layout } from '../../src/repository/layout.js';
 import { backupResult } from '../helpers/run-backup.js';
@@ -148,5 +149,15 @@ describe('modes on the destination', () => {
       expect(mode(path.join(root, 'drills', 'app', reports[0]!))).toBe('600');
       for (const dir of ['daily', 'daily/2025', 'daily/2025/09', 'daily/2025/09/01', 'daily/2025/09/01/0300', 'drills', 'drills/app']) expect(mode(path.join(root, dir)), `${root} ${dir}`).toBe('700');
     }
+  });
+});
+
+describe('inputs', () => {
+  it('run --slot more than five minutes ahead is refused (exit 2, a clear reason) and starts nothing', async () => {
+    const job = await ownJob();
+    const out = await backupctl(['--config', job.configFile, 'run', 'app', '--slot', '2099-01-01T03:00:00Z']);
+    expect(out.code, out.stdout + out.stderr).toBe(2);
+    expect(out.stderr).toMatch(/--slot: slot 2099-01-01T03:00:00Z is in the future \(now is .*; at most 5 minutes ahead are accepted\)/);
+    await expect(env.client.workflow.getHandle(backupWorkflowId('app', 'full', new Date('2099-01-01T03:00:00Z'))).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
   });
 });
