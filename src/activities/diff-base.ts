@@ -1,7 +1,8 @@
 import type { Config, Job } from '../config/schema.js';
-import type { Manifest, ManifestBase } from '../contracts/manifest.js';
+import type { ManifestBase } from '../contracts/manifest.js';
 import { withDestination } from '../destinations/index.js';
 import { newestOnDestination } from '../repository/catalog.js';
+import { readManifest } from '../repository/manifest.js';
 import { hasSnapshots, recoverSnapshots } from '../state/snapshots.js';
 import { sourcePlugin } from '../sources/index.js';
 
@@ -27,7 +28,7 @@ export async function chooseBase(config: Config, jobName: string, job: Job, dest
   if (!(await hasSnapshots(config, jobName, base.workflowId, files))) {
     // This worker's state is lost (or the full was made elsewhere): take the snapshots from the full's artifact.
     const why = await withDestination(config, first, async (d) => {
-      const manifest = JSON.parse((await d.readSmallFile(`${base.path}.manifest.json`))!.toString()) as Manifest;
+      const manifest = await readManifest(d, `${base.path}.manifest.json`);
       return recoverSnapshots(config, jobName, d, base.path, manifest, files);
     });
     if (why) return { reason: `no GNU tar snapshot of the newest full (${base.path}) on this worker, and none could be taken from its artifact: ${why}` };

@@ -25,7 +25,10 @@ function runningChecker(client: Client): (id: string) => Promise<'running' | 'en
     listed ??= (async () => {
       try {
         const ids = new Set<string>();
-        for await (const w of client.workflow.list({ query: 'ExecutionStatus="Running"' })) ids.add(safeWorkflowId(w.workflowId));
+        for await (const w of client.workflow.list({ query: 'ExecutionStatus="Running"' })) {
+          // An ID that cannot name a folder (".", "..") owns no staging or temporary file.
+          try { ids.add(safeWorkflowId(w.workflowId)); } catch { /* nothing of it on disk */ }
+        }
         return ids;
       } catch (err) {
         log.warn('could not list running workflows', { error: errorMessage(err) });

@@ -3,6 +3,7 @@ import { withDestination } from '../destinations/index.js';
 import { BackupError, errorMessage } from '../errors.js';
 import { catalogDestination } from '../repository/catalog.js';
 import { pickBackup, resolveChain } from '../restore/chain.js';
+import { checkChainComponents } from '../restore/components.js';
 import { resolveTargets } from '../restore/targets.js';
 import { jobContext, runActivity, type ActivityDeps } from './context.js';
 import { checkTarget } from './unpack.js';
@@ -37,6 +38,8 @@ export function planRestore(deps: ActivityDeps) {
           const stored = (await catalogDestination(d, input.job)).backups;
           const picked = pickBackup(stored, input, input.job);
           const chain = resolveChain(picked, stored);
+          // Every component must be one of the job's sources, its member and restore path what that source writes.
+          checkChainComponents(input.job, job, chain);
           return {
             job: input.job, destination: name, chain, targets: resolveTargets(input.intoDatabases ?? {}, chain),
             retries: config.settings.retries, heartbeatTimeoutMs: config.settings.heartbeatTimeout,

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { RestoreArtifact, UnpackedComponent } from '../contracts/restore.js';
 import { BackupError } from '../errors.js';
+import { insideRoot } from '../lib/paths.js';
 import { memberRanges } from '../restore/chain.js';
 import { fetchedFile, unpackTempDir } from '../restore/paths.js';
 import { treeStats, unpackComponent } from '../restore/unpack.js';
@@ -79,7 +80,7 @@ export function unpackArtifacts(deps: ActivityDeps) {
         }
       }
       if (input.count) {
-        for (const c of out.values()) if (findSourcePlugin(c.type)?.restore.countFiles) Object.assign(c, await treeStats(path.join(tmp, c.path)));
+        for (const c of out.values()) if (findSourcePlugin(c.type)?.restore.countFiles) Object.assign(c, await treeStats(insideRoot(tmp, c.path, `component ${c.name}`)));
       }
       const result = { components: [...out.values()], bytes };
       const record: RestoreRecord = { workflowId: input.workflowId, job: input.job, chain: input.chain.map((a) => ({ path: a.path, sha256: a.sha256 })), result };

@@ -2,7 +2,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client 
 import { CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
 import { getJob, loadConfig, taskQueueOf } from '../config/load.js';
 import {
-  BACKUP_WORKFLOW, PROGRESS_QUERY, backupWorkflowId, rfc3339Seconds, type BackupInput, type BackupResult,
+  BACKUP_WORKFLOW, PROGRESS_QUERY, backupWorkflowId, futureSlotProblem, rfc3339Seconds, type BackupInput, type BackupResult,
   type BackupType, type SkippedResult,
 } from '../contracts/backup.js';
 import { BackupError } from '../errors.js';
@@ -28,6 +28,8 @@ export async function runCommand(jobName: string, opts: RunOptions): Promise<num
   const slot = opts.slot ? new Date(opts.slot) : new Date();
   if (Number.isNaN(slot.getTime())) throw new BackupError('CONFIG_INVALID', `--slot "${opts.slot}" is not an ISO time`);
   slot.setUTCMilliseconds(0);
+  const future = futureSlotProblem(slot, Date.now());
+  if (future) throw new BackupError('CONFIG_INVALID', `--slot: ${future}`, { hint: 'give the slot of a time that has passed (or leave --slot out for now)' });
   const conn = opts.client ? { client: opts.client, namespace: opts.namespace ?? 'default' } : await connectClient();
   const { client, namespace } = conn;
   const workflowId = backupWorkflowId(jobName, opts.type, slot);

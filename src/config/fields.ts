@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { NAME_RULE, isName } from '../contracts/names.js';
 
 /**
  * Field types shared by the config schema and the plugins' schemas (src/sources, src/destinations, src/notifiers).
@@ -35,8 +36,8 @@ export const ByteSize = z.union([z.number().int().nonnegative(), z.string().rege
     return Math.round(Number(n) * factor[unit]!);
   });
 
-/** The name of a job, source, destination, notifier or tier. */
-export const Name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, { error: 'expected a name of letters, digits, ".", "_" or "-"' });
+/** The name of a job, source, destination, notifier or tier: the name grammar (src/contracts/names.ts), a path segment. */
+export const Name = z.string().refine(isName, { error: `expected a name of ${NAME_RULE}` });
 
 export const Port = z.number().int().min(1).max(65535);
 

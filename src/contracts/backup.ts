@@ -147,3 +147,15 @@ export function backupWorkflowId(job: string, type: BackupType, slot: Date): str
   return `backup-${job}-${type}-${rfc3339Seconds(slot)}`;
 }
 
+
+/** How far in the future a slot may lie (clock skew between the CLI's machine, Temporal and the worker). */
+export const SLOT_MAX_AHEAD_MS = 5 * 60_000;
+
+/**
+ * Why a slot cannot be backed up now: a slot later than `now` plus five minutes would be the "newest" backup for
+ * years (freshness never stale, restore and drill picking it by default). Undefined when it is fine.
+ */
+export function futureSlotProblem(slot: Date, now: number): string | undefined {
+  if (slot.getTime() <= now + SLOT_MAX_AHEAD_MS) return undefined;
+  return `slot ${rfc3339Seconds(slot)} is in the future (now is ${rfc3339Seconds(new Date(now))}; at most 5 minutes ahead are accepted): a backup cannot be made for a time that has not come`;
+}

@@ -9,6 +9,7 @@ export * from './events.js';
 export * from './freshness.js';
 export * from './lock.js';
 export * from './manifest.js';
+export * from './names.js';
 export * from './prune.js';
 export * from './restore.js';
 export * from './search-attributes.js';

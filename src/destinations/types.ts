@@ -43,7 +43,10 @@ export interface DestinationSession {
   freeBytes(): Promise<number | undefined>;
   /** Writes, reads back and removes a small probe file under the root. */
   checkWritable(): Promise<void>;
-  /** Streams a local file to `path` (creating its directories), returning the SHA-256 of what was sent. */
+  /**
+   * Streams a local file to `path` (creating its directories, 0700), returning the SHA-256 of what was sent. The file
+   * is created 0600; a rename keeps that mode.
+   */
   upload(localFile: string, path: string, opts?: UploadOptions): Promise<{ bytes: number; sha256: string }>;
   /**
    * Reads the stored file at `path` and passes every byte to `opts.sink`, in order; returns the bytes read. Throws
@@ -57,12 +60,23 @@ export interface DestinationSession {
   sha256(path: string, opts?: UploadOptions): Promise<{ sha256: string; method: string }>;
   /** Atomically renames; replaces an existing target. */
   rename(from: string, to: string): Promise<void>;
-  /** Writes a small file atomically (temporary name, fsync, rename). */
+  /** Writes a small file atomically (temporary name, fsync, rename), mode 0600. */
   writeSmallFile(path: string, data: Buffer): Promise<void>;
-  readSmallFile(path: string): Promise<Buffer | undefined>;
-  /** `length` bytes of a stored file from `offset` (a small member of an artifact, e.g. a GNU tar snapshot). */
+  /**
+   * A small file's bytes; undefined when it does not exist. A file larger than `maxBytes` (default:
+   * SMALL_FILE_MAX_BYTES in src/destinations/limits.ts) is refused with a permanent DESTINATION_IO error before its
+   * bytes are read.
+   */
+  readSmallFile(path: string, maxBytes?: number): Promise<Buffer | undefined>;
+  /**
+   * `length` bytes of a stored file from `offset` (a small member of an artifact, e.g. a GNU tar snapshot); a length
+   * above RANGE_MAX_BYTES (or not a whole number) is refused before anything is allocated.
+   */
   readRange(path: string, offset: number, length: number): Promise<Buffer>;
-  /** Entries of a directory (names only, no `.` or `..`); undefined when the directory does not exist. */
+  /**
+   * Entries of a directory (names only, no `.` or `..`); undefined when the directory does not exist. The names are
+   * the destination's word: callers read them through src/repository/names.ts and walk.ts before using one.
+   */
   list(dir: string): Promise<DirEntry[] | undefined>;
   /** Removes a file; false when it did not exist. */
   remove(path: string): Promise<boolean>;

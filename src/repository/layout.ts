@@ -1,5 +1,6 @@
 import type { BackupType } from '../contracts/backup.js';
-import { artifactName, manifestName, temporaryName } from './names.js';
+import { BackupError } from '../errors.js';
+import { artifactName, checkName, manifestName, temporaryName } from './names.js';
 
 const pad = (n: number) => String(n).padStart(2, '0');
 
@@ -10,6 +11,11 @@ export function slotDir(tier: string, slot: Date): string {
 
 /** Remote layout: `<tier>/YYYY/MM/DD/HHMM/<job>-<type>-<YYYYMMDDTHHMMSSZ>.tar`, in UTC. */
 export function layout(job: string, type: BackupType, tier: string, slot: Date, workflowId: string) {
+  // Every part becomes a path segment on the destination: names of the grammar only (tier `../../etc` never leaves it).
+  checkName('job', job);
+  checkName('tier', tier);
+  if (type !== 'full' && type !== 'diff') throw new BackupError('CONFIG_INVALID', `unknown backup type ${JSON.stringify(type)}: use "full" or "diff"`);
+  if (Number.isNaN(slot.getTime())) throw new BackupError('CONFIG_INVALID', 'the slot is not a valid time');
   const dir = slotDir(tier, slot);
   const artifact = artifactName(job, type, slot);
   return {

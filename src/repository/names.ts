@@ -5,16 +5,32 @@
  * orphan sweep all read names through `parseName`; `layout()` writes them through the builders below.
  */
 import type { BackupType } from '../contracts/backup.js';
+import { NAME_RULE, isName } from '../contracts/names.js';
+import { BackupError } from '../errors.js';
+
+export { NAME_PATTERN, NAME_RULE, isName } from '../contracts/names.js';
 
 /**
- * A workflow ID made safe to be a file or folder name: every character but letters, digits and `._:-` becomes `_`,
- * and the names `.` and `..` (and the empty name) become underscores, so that `<stateDir>/staging/<id>` is always a
- * folder of its own. Used for the temporary upload file, staging, snapshot, drill scratch and restore folders: the one
- * sanitiser.
+ * Refuses a name that is not of the name grammar (src/contracts/names.ts) before it becomes a path segment: a job,
+ * source, destination or tier name, or a component name or type read from a manifest. `what` names it in the message.
+ */
+export function checkName(what: string, v: unknown): string {
+  if (!isName(v)) throw new BackupError('CONFIG_INVALID', `${what} ${JSON.stringify(v)} is not a valid name: use ${NAME_RULE}`);
+  return v;
+}
+
+/**
+ * A workflow ID made safe to be a file or folder name: every character but letters, digits and `._:-` becomes `_`.
+ * An ID that would become `.`, `..` or nothing is refused (a permanent CONFIG_INVALID), so that
+ * `<stateDir>/staging/<id>` is always a folder of its own, never the state directory or its parent. Used for the
+ * temporary upload file, staging, snapshot, drill scratch and restore folders: the one sanitiser.
  */
 export function safeWorkflowId(id: string): string {
   const safe = id.replace(/[^A-Za-z0-9._:-]/g, '_');
-  return safe === '' || safe === '.' || safe === '..' ? '_'.repeat(Math.max(1, safe.length)) : safe;
+  if (safe === '' || safe === '.' || safe === '..') {
+    throw new BackupError('CONFIG_INVALID', `workflow ID ${JSON.stringify(id)} cannot name a folder (it is empty, "." or ".."); start the run with another workflow ID`);
+  }
+  return safe;
 }
 
 const pad = (n: number) => String(n).padStart(2, '0');

@@ -3,6 +3,7 @@
  * listing only as far as the caller reads. Knows folders only; what lies in them is src/repository/names.ts.
  */
 import type { DestinationSession } from '../destinations/types.js';
+import { isName } from './names.js';
 
 const byNameDesc = (a: { name: string }, b: { name: string }) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0);
 
@@ -18,7 +19,7 @@ export async function* slotDirsNewestFirst(d: DestinationSession, tier: string):
   }
 }
 
-/** The tier folders on a destination (every top-level folder but hidden ones). */
+/** The tier folders on a destination: every top-level folder whose name is of the name grammar (hidden ones are not). */
 export async function tiersOf(d: DestinationSession): Promise<string[]> {
-  return ((await d.list('')) ?? []).filter((e) => e.type === 'dir' && !e.name.startsWith('.')).map((e) => e.name).sort();
+  return ((await d.list('')) ?? []).filter((e) => e.type === 'dir' && isName(e.name)).map((e) => e.name).sort();
 }

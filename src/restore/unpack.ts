@@ -5,8 +5,11 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BackupError } from '../errors.js';
 import { spawn } from 'node:child_process';
+import { insideRoot } from '../lib/paths.js';
 import { childEnv, describeExit, lastLines, type Exit, type Proc } from '../lib/process.js';
 import { TailBuffer } from '../lib/tail-buffer.js';
+import { isMemberOf } from '../repository/manifest.js';
+import { isName } from '../repository/names.js';
 import { SOURCE_TYPES, sourcePlugin } from '../sources/index.js';
 
 export interface ComponentSource {
@@ -51,11 +54,20 @@ export async function unpackComponent(c: ComponentSource, root: string, signal: 
         permanent: true, hint: 'restore it with the backupctl version that made the backup',
       });
     }
+    // Names and members come from a manifest on the destination (checked against the job's sources by the plan step):
+    // here too, nothing but `<name>.<extension>` of a name of the grammar.
+    if (!isName(c.name) || !isMemberOf(c.name, c.member)) {
+      throw new BackupError('RESTORE_FAILED', `component ${JSON.stringify(c.name)} (member ${JSON.stringify(c.member)}) of ${c.artifactPath} is not one a source writes; refused before anything was written`, {
+        permanent: true, hint: 'the manifest on the destination was altered: restore another backup (--backup, --at)',
+      });
+    }
     // Where the component goes and how, as its source plugin says (README, "Restore").
     const layout = sourcePlugin(c.type).restore;
     rel = layout.path(c.name, c.member);
+    // Names and members come from a manifest on the destination: the path must stay inside the restore directory
+    // before anything is removed, created or written there.
+    const dest = insideRoot(root, rel, `the restore path of component ${c.name} (member ${c.member})`);
     if (layout.unpack !== 'file') {
-      const dest = path.join(root, rel);
       // A whole tree in every backup (a database component): a later one in the chain replaces the earlier one.
       if (layout.unpack === 'whole-tree') await rm(dest, { recursive: true, force: true });
       await mkdir(dest, { recursive: true });
@@ -70,7 +82,6 @@ export async function unpackComponent(c: ComponentSource, root: string, signal: 
       (z.child.stdout as Readable).destroy();
       procs.push(z, t);
     } else {
-      const dest = path.join(root, rel);
       await mkdir(path.dirname(dest), { recursive: true });
       outFile = await open(dest, 'w', 0o600);
       if (c.member.endsWith('.zst')) {

@@ -10,6 +10,7 @@ import { access, copyFile, mkdir, readdir, rename, rm, stat, writeFile } from 'n
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { Manifest } from '../contracts/manifest.js';
+import { RANGE_MAX_BYTES } from '../destinations/limits.js';
 import type { DestinationSession } from '../destinations/types.js';
 import { safeWorkflowId as safe } from '../repository/names.js';
 
@@ -52,6 +53,10 @@ export async function recoverSnapshots(config: Config, job: string, d: Destinati
   for (const s of sources) {
     const snap = manifest.components.find((c) => c.name === s)?.snapshot;
     if (!snap) return `the full's artifact holds no snapshot of source "${s}"`;
+    // Sizes from the (untrusted) manifest: bounded before anything is allocated.
+    if (snap.member !== `${s}.snar` || !Number.isSafeInteger(snap.offset) || !Number.isSafeInteger(snap.size) || snap.offset < 0 || snap.size < 0 || snap.size > RANGE_MAX_BYTES) {
+      return `the manifest gives the snapshot member of source "${s}" another name, no whole-number place, or more than ${RANGE_MAX_BYTES} bytes`;
+    }
     const data = await d.readRange(artifactPath, snap.offset + BLOCK, snap.size);
     if (createHash('sha256').update(data).digest('hex') !== snap.sha256) return `the snapshot member ${snap.member} in ${artifactPath} does not match its manifest`;
     await writeFile(snapshotFile(tmp, s), data, { mode: 0o600 });

@@ -9,7 +9,7 @@ import { describeFailure, type FailureFacts } from './failure.js';
 import { lockGrantedSignal, releaseSignal } from './lock.js';
 import { longSteps, notifySteps, patientSteps, pruneSteps, shortSteps } from './proxies.js';
 import {
-  SEARCH_ATTRIBUTE_NAMES, completeManifest, rfc3339Seconds, type BackupEvent, type BackupInput, type BackupResult, type BackupType,
+  NAME_RULE, SEARCH_ATTRIBUTE_NAMES, completeManifest, futureSlotProblem, isName, rfc3339Seconds, type BackupEvent, type BackupInput, type BackupResult, type BackupType,
   type ChecksumResult, type ComponentResult, type Manifest, type RunPlan, type RunRef, type SkippedResult, type Step,
 } from '../contracts/index.js';
 
@@ -70,6 +70,8 @@ export function beginRun(input: BackupInput): BackupRun {
   if (typeof input !== 'object' || input === null || typeof input.job !== 'string' || input.job === '') {
     throw ApplicationFailure.nonRetryable('input must be a JSON object with a "job" name, e.g. {"job":"app"}', 'CONFIG_INVALID');
   }
+  // The workflow ID names the run's staging folder (src/repository/names.ts, safeWorkflowId): "." and ".." cannot.
+  if (info.workflowId === '.' || info.workflowId === '..') throw ApplicationFailure.nonRetryable(`workflow ID "${info.workflowId}" cannot name a folder: start the run with another workflow ID`, 'CONFIG_INVALID');
   const type: BackupType = input.type ?? 'full';
   if (type !== 'full' && type !== 'diff') throw ApplicationFailure.nonRetryable(`unknown backup type "${String(type)}": use "full" or "diff"`, 'CONFIG_INVALID');
   let scheduled: Date | undefined;
@@ -80,6 +82,11 @@ export function beginRun(input: BackupInput): BackupRun {
   }
   const slotDate = input.slot ? new Date(input.slot) : scheduled ?? info.startTime;
   if (Number.isNaN(slotDate.getTime())) throw ApplicationFailure.nonRetryable(`slot "${input.slot}" is not an ISO time`, 'CONFIG_INVALID');
+  // Workflow time: the slot may not lie more than five minutes ahead of it.
+  const future = futureSlotProblem(slotDate, Date.now());
+  if (future) throw ApplicationFailure.nonRetryable(future, 'CONFIG_INVALID');
+  // The tier becomes a folder on every destination: a name of the grammar, never a path.
+  if (input.tier !== undefined && !isName(input.tier)) throw ApplicationFailure.nonRetryable(`tier ${JSON.stringify(input.tier)} is not a valid name: use ${NAME_RULE}`, 'CONFIG_INVALID');
   upsertSearchAttributes([{ key: BackupJob, value: input.job }, { key: BackupTypeKey, value: type }]);
   return {
     input, type, slot: rfc3339Seconds(slotDate), startedAt, workflowId: info.workflowId, runId: info.runId, step: 'lock',

@@ -25,6 +25,23 @@ describe('config', () => {
     expect(p[0]!.message).toMatch(/string/);
   });
 
+  it('takes every name that becomes a path segment (tier, job, source, destination) only of the name grammar', () => {
+    const grammar = /expected a name of letters, digits.*without "\.\."/;
+    // A record's key (a job or destination name) is reported as an invalid key of the record.
+    const cases: [string, string, string, RegExp][] = [
+      ['    destinations: [nas]', '    destinations: [nas]\n    tier: ../../../etc/cron.d', 'jobs.app.tier', grammar],
+      ['    destinations: [nas]', '    destinations: [nas]\n    tier: a..b', 'jobs.app.tier', grammar],
+      ['      - name: files', '      - name: ../x', 'jobs.app.sources[0].name', grammar],
+      ['  app:', '  /abs:', 'jobs./abs', /Invalid key/],
+      ['  nas:\n    type: local', '  ..:\n    type: local', 'destinations...', /Invalid key/],
+    ];
+    for (const [from, to, field, message] of cases) {
+      const p = problems(minimalConfig.replace(from, to));
+      expect(p, to).toContainEqual(expect.objectContaining({ field, message: expect.stringMatching(message) }));
+    }
+    expect(parseConfig(minimalConfig.replace('    destinations: [nas]', '    destinations: [nas]\n    tier: weekly.2', ), '/x/backup.yml').config.jobs.app!.tier).toBe('weekly.2');
+  });
+
   it('names unknown fields', () => {
     const p = problems(minimalConfig.replace('    destinations: [nas]', '    destinations: [nas]\n    keepForever: 3'));
     expect(p[0]).toMatchObject({ line: 13, field: 'jobs.app' });

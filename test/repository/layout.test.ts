@@ -14,6 +14,15 @@ describe('layout', () => {
     expect(layout('app', 'full', 'daily', slot, 'a/../b c').tempPath).toMatch(/\.a_\.\._b_c\.tmp$/);
   });
 
+  it('refuses a tier or job that is no name of the grammar: nothing outside the destination\'s tree', () => {
+    for (const tier of ['../../../etc/cron.d', '..', '.', '/abs', 'a/b', '', 'x..y']) {
+      expect(() => layout('app', 'full', tier, slot, 'w'), tier).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', permanent: true, message: expect.stringMatching(/^tier .* is not a valid name/) }));
+    }
+    expect(() => layout('../app', 'full', 'daily', slot, 'w')).toThrow(/^job "\.\.\/app" is not a valid name/);
+    expect(() => layout('app', 'full', 'daily', slot, '..')).toThrow(/cannot name a folder/);
+    expect(() => layout('app', 'full', 'daily', new Date('x'), 'w')).toThrow(/not a valid time/);
+  });
+
   it('names every part of the layout in UTC, whatever the time of day', () => {
     const late = new Date('2025-12-31T23:59:58Z');
     expect(slotDir('weekly', late)).toBe('weekly/2025/12/31/2359');

@@ -74,8 +74,9 @@ describe('safeWorkflowId', () => {
     expect(safeWorkflowId('a/../b c')).toBe('a_.._b_c');
     expect(safeWorkflowId('ü\n\0/\\')).toBe('_____');
   });
-  it('never yields a path separator, nor a name that is no folder of its own', () => {
+  it('never yields a path separator, and refuses an ID that would be no folder of its own', () => {
     for (const id of ['/', '../../etc/passwd', 'C:\\x', 'a/b/c']) expect(safeWorkflowId(id)).not.toMatch(/[/\\]/);
-    expect(['', '.', '..', '...'].map(safeWorkflowId)).toEqual(['_', '_', '__', '...']);
+    expect(safeWorkflowId('...')).toBe('...');
+    for (const id of ['', '.', '..']) expect(() => safeWorkflowId(id)).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', permanent: true, message: expect.stringMatching(/cannot name a folder/) }));
   });
 });

@@ -52,6 +52,25 @@ describe('unpack', () => {
     expect(await treeStats(restored)).toEqual({ files: 3, bytes: 4 + 10 + 3 });
   });
 
+  it.each([
+    ['a files component whose name climbs out', { name: '../../victim', type: 'files', member: '../../victim.tar.zst' }],
+    ['a command component whose member climbs out', { name: 'mongo', type: 'command', member: '../../../victim.bin' }],
+    ['a command component with an absolute member', { name: 'mongo', type: 'command', member: '/victim.bin' }],
+  ])('refuses %s before anything is removed, created or written', async (_what, c) => {
+    const base = mkdtempSync(path.join(tmp, 'escape-'));
+    const root = path.join(base, 'a', 'restore');
+    mkdirSync(root, { recursive: true });
+    const victim = path.join(base, 'victim');
+    mkdirSync(victim);
+    writeFileSync(path.join(victim, 'keep.txt'), 'untouched');
+    writeFileSync(path.join(base, 'data.bin'), 'abc');
+    const source: ComponentSource = { file: path.join(base, 'data.bin'), start: 0, size: 3, artifactPath: 'daily/x.tar', ...c };
+    await expect(unpackComponent(source, root, new AbortController().signal, () => undefined)).rejects.toThrow(expect.objectContaining({ code: 'RESTORE_FAILED', permanent: true, message: expect.stringMatching(/refused before anything was written/) }));
+    expect(listFiles(base)).toEqual(['data.bin', 'victim/keep.txt']);
+    expect(readFileSync(path.join(victim, 'keep.txt'), 'utf8')).toBe('untouched');
+    expect(listFiles(root)).toEqual([]);
+  });
+
   it('hashes the whole stream and each member range in one pass, whatever the chunking', async () => {
     const data = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 251));
     const ranges = [{ start: 512, end: 1000 }, { start: 1536, end: 250_000 }, { start: 250_001, end: 250_001 }];

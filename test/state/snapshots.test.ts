@@ -28,7 +28,8 @@ function staging(name: string, sources: Record<string, string>): string {
 describe('snapshots on the worker', () => {
   it('keeps them per job and full, with odd IDs kept inside the state folder', () => {
     expect(snapshotDir(config, 'app', 'backup-app-full-2025-11-04T03:00:00Z')).toBe(path.join(config.stateDir, 'snapshots', 'app', 'backup-app-full-2025-11-04T03:00:00Z'));
-    expect(path.relative(config.stateDir, snapshotDir(config, '..', '../x'))).toBe(path.join('snapshots', '__', '.._x'));
+    expect(path.relative(config.stateDir, snapshotDir(config, 'app', '../x'))).toBe(path.join('snapshots', 'app', '.._x'));
+    expect(() => snapshotDir(config, '..', 'w')).toThrow(/cannot name a folder/);
   });
 
   it('commits a verified full\'s snapshots from staging; a diff finds them; committing again is harmless', async () => {

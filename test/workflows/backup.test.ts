@@ -211,4 +211,32 @@ describe('backup workflow decisions', () => {
     expect((err as WorkflowFailedError).cause?.message).toMatch(/input must be a JSON object with a "job" name/);
     expect(calls.upload).toEqual([]);
   });
+
+  it('a tier that is no name, a slot more than five minutes ahead of workflow time, and a workflow ID "." or ".." are refused (CONFIG_INVALID, not retried) before any step', async () => {
+    const { activities, calls } = scripted({});
+    const requested: unknown[] = [];
+    activities.requestLock = (async (i: unknown) => { requested.push(i); throw new Error('must not be called'); }) as never;
+    const taskQueue = `wf-${randomUUID()}`;
+    const worker = await Worker.create({ connection: native, taskQueue, activities, workflowBundle: await workflowBundle() });
+    const soon = new Date(Date.now() + 60 * 60_000).toISOString();
+    const cases: [string, Record<string, unknown>, RegExp][] = [
+      [`wf-${randomUUID()}`, { job: 'app', tier: '../../../etc/cron.d' }, /tier "\.\.\/\.\.\/\.\.\/etc\/cron\.d" is not a valid name/],
+      [`wf-${randomUUID()}`, { job: 'app', tier: 'a/b' }, /tier "a\/b" is not a valid name/],
+      [`wf-${randomUUID()}`, { job: 'app', slot: '2099-01-01T03:00:00Z' }, /slot 2099-01-01T03:00:00Z is in the future/],
+      [`wf-${randomUUID()}`, { job: 'app', slot: soon }, /is in the future \(now is .*; at most 5 minutes ahead are accepted\)/],
+      ['..', { job: 'app' }, /workflow ID "\.\." cannot name a folder/],
+      ['.', { job: 'app' }, /workflow ID "\." cannot name a folder/],
+    ];
+    await worker.runUntil(async () => {
+      for (const [workflowId, input, message] of cases) {
+        const err = await client.workflow.execute(BACKUP_WORKFLOW, { taskQueue, workflowId, args: [input as never] }).catch((e: unknown) => e);
+        expect(err, JSON.stringify(input)).toBeInstanceOf(WorkflowFailedError);
+        const cause = (err as WorkflowFailedError).cause as ApplicationFailure;
+        expect(cause.message).toMatch(message);
+        expect(cause).toMatchObject({ type: 'CONFIG_INVALID', nonRetryable: true });
+      }
+    });
+    expect(requested).toEqual([]);
+    expect(calls.upload).toEqual([]);
+  });
 });

@@ -1,14 +1,17 @@
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { LocalDestinationConfig as LocalDestination } from './schema.js';
 import { BackupError } from '../../errors.js';
+import { DIR_MODE, FILE_MODE, SMALL_FILE_MAX_BYTES, checkRange, tooLarge } from '../limits.js';
 import type { DestinationSession, DirEntry, DownloadOptions, UploadOptions } from '../types.js';
 import { ThreadHasher } from '../../lib/hasher.js';
+import { isInside } from '../../lib/paths.js';
 
 const CHUNK = 1024 * 1024;
 
 function ioError(err: unknown, what: string): BackupError {
+  if (err instanceof BackupError) return err;
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'ENOSPC' || e.code === 'EDQUOT') return new BackupError('DESTINATION_SPACE', `${what}: the destination disk is full (${e.code})`, { cause: err, hint: 'free space on the destination or remove old backups' });
   if (e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS') return new BackupError('DESTINATION_IO', `${what}: ${e.message}`, { cause: err, permanent: true, hint: 'check that the worker user may write to the destination directory' });
@@ -24,10 +27,17 @@ export class LocalSession implements DestinationSession {
     this.location = `file://${cfg.path}`;
   }
 
+  /** `p` under the destination's root; refused unless it stays inside (by path.relative: a sibling such as `<root>-other` is outside). */
   private abs(p: string): string {
-    const full = path.resolve(this.cfg.path, p);
-    if (!full.startsWith(path.resolve(this.cfg.path))) throw new Error(`path escapes the destination: ${p}`);
-    return full;
+    if (!isInside(this.cfg.path, p)) {
+      throw new BackupError('DESTINATION_IO', `destination "${this.name}": path ${JSON.stringify(p)} leaves ${this.cfg.path}; refused`, { permanent: true });
+    }
+    return path.resolve(this.cfg.path, p);
+  }
+
+  /** Creates the folders of `dir` that do not exist yet, each 0700 (folders that exist are left as they are). */
+  private async mkdirs(dir: string): Promise<void> {
+    await mkdir(dir, { recursive: true, mode: DIR_MODE });
   }
 
   async connect(): Promise<this> {
@@ -58,8 +68,8 @@ export class LocalSession implements DestinationSession {
     const src = await open(localFile, 'r');
     let dst;
     try {
-      await mkdir(path.dirname(target), { recursive: true });
-      dst = await open(target, 'w');
+      await this.mkdirs(path.dirname(target));
+      dst = await open(target, 'w', FILE_MODE);
     } catch (err) {
       await src.close();
       throw ioError(err, `destination "${this.name}": cannot create ${target}`);
@@ -177,8 +187,8 @@ export class LocalSession implements DestinationSession {
     const target = this.abs(p);
     const tmp = `${target}.${process.pid}.tmp`;
     try {
-      await mkdir(path.dirname(target), { recursive: true });
-      const fh = await open(tmp, 'w');
+      await this.mkdirs(path.dirname(target));
+      const fh = await open(tmp, 'w', FILE_MODE);
       try {
         await fh.writeFile(data);
         await fh.sync();
@@ -192,16 +202,37 @@ export class LocalSession implements DestinationSession {
     }
   }
 
-  async readSmallFile(p: string): Promise<Buffer | undefined> {
+  async readSmallFile(p: string, maxBytes = SMALL_FILE_MAX_BYTES): Promise<Buffer | undefined> {
+    let fh;
     try {
-      return await readFile(this.abs(p));
+      fh = await open(this.abs(p), 'r');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw ioError(err, `destination "${this.name}": reading ${p}`);
     }
+    try {
+      const size = (await fh.stat()).size;
+      if (size > maxBytes) throw tooLarge(this.name, p, size, maxBytes);
+      // Never more than the cap, even when the file grows while it is read.
+      const buf = Buffer.alloc(maxBytes + 1);
+      let done = 0;
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, done, buf.length - done, done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+        if (done > maxBytes) throw tooLarge(this.name, p, done, maxBytes);
+      }
+      return Buffer.from(buf.subarray(0, done));
+    } catch (err) {
+      if (err instanceof BackupError) throw err;
+      throw ioError(err, `destination "${this.name}": reading ${p}`);
+    } finally {
+      await fh.close();
+    }
   }
 
   async readRange(p: string, offset: number, length: number): Promise<Buffer> {
+    checkRange(this.name, p, offset, length);
     const buf = Buffer.alloc(length);
     try {
       const fh = await open(this.abs(p), 'r');

@@ -9,6 +9,8 @@ import { ThreadHasher } from '../../lib/hasher.js';
 import {
   DEFAULT_HOST_KEY_ALGORITHMS, checkKnownHosts, fingerprint, hostKeyAlgorithms, keyType, knownHostKeyTypes, type KnownHostsResult,
 } from '../../lib/known-hosts.js';
+import { isInside } from '../../lib/paths.js';
+import { DIR_MODE, FILE_MODE, SMALL_FILE_MAX_BYTES, checkRange, tooLarge } from '../limits.js';
 import type { DestinationSession, DirEntry, DownloadOptions, UploadOptions } from '../types.js';
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02). */
@@ -71,7 +73,11 @@ export class SftpSession implements DestinationSession {
     this.location = `sftp://${cfg.user}@${cfg.host}:${cfg.port}${cfg.path}`;
   }
 
+  /** `p` under the destination's root; refused unless it stays inside (by path.relative, never a string prefix). */
   private abs(p: string): string {
+    if (!isInside(this.cfg.path, p, path)) {
+      throw new BackupError('DESTINATION_IO', `${this.where()}: path ${JSON.stringify(p)} leaves ${this.cfg.path}; refused`, { permanent: true });
+    }
     return path.join(this.cfg.path, p);
   }
 
@@ -272,7 +278,8 @@ export class SftpSession implements DestinationSession {
     for (const part of parts) {
       cur = path.join(cur, part);
       try {
-        await call<void>((cb) => this.sftp.mkdir(cur, cb as never));
+        // Created 0700: backups are private to the backup account (an existing folder is left as it is).
+        await call<void>((cb) => this.sftp.mkdir(cur, { mode: DIR_MODE }, cb as never));
       } catch (err) {
         const st = await call<Stats>((cb) => this.sftp.stat(cur, cb)).catch(() => undefined);
         if (!st?.isDirectory()) throw this.mapError(err, `cannot create directory ${cur}`);
@@ -302,7 +309,8 @@ export class SftpSession implements DestinationSession {
     const throttle = this.cfg.bandwidthLimit ? new Throttle(this.cfg.bandwidthLimit) : undefined;
     let handle: Buffer;
     try {
-      handle = await call<Buffer>((cb) => this.sftp.open(target, 'w', cb));
+      // Created 0600 (the final rename keeps the mode).
+      handle = await call<Buffer>((cb) => this.sftp.open(target, 'w', { mode: FILE_MODE }, cb));
     } catch (err) {
       throw this.mapError(err, `cannot create ${target}`);
     }
@@ -554,7 +562,7 @@ export class SftpSession implements DestinationSession {
     const tmp = `${target}.${process.pid}.tmp`;
     try {
       await this.mkdirp(path.dirname(target));
-      const handle = await call<Buffer>((cb) => this.sftp.open(tmp, 'w', cb));
+      const handle = await call<Buffer>((cb) => this.sftp.open(tmp, 'w', { mode: FILE_MODE }, cb));
       await call<void>((cb) => this.sftp.write(handle, data, 0, data.length, 0, cb as never));
       if (this.has('fsync@openssh.com')) await call<void>((cb) => this.sftp.ext_openssh_fsync(handle, cb as never));
       await call<void>((cb) => this.sftp.close(handle, cb as never));
@@ -565,16 +573,37 @@ export class SftpSession implements DestinationSession {
     }
   }
 
-  async readSmallFile(p: string): Promise<Buffer | undefined> {
+  async readSmallFile(p: string, maxBytes = SMALL_FILE_MAX_BYTES): Promise<Buffer | undefined> {
+    let handle: Buffer;
     try {
-      return await call<Buffer>((cb) => this.sftp.readFile(this.abs(p), cb));
+      handle = await call<Buffer>((cb) => this.sftp.open(this.abs(p), 'r', cb));
     } catch (err) {
       if ((err as SftpError).code === FX.NO_SUCH_FILE) return undefined;
       throw this.mapError(err, `reading ${p}`);
     }
+    try {
+      const size = (await call<Stats>((cb) => this.sftp.fstat(handle, cb))).size;
+      if (size > maxBytes) throw tooLarge(this.name, p, size, maxBytes);
+      // Never more than the cap, even when the file grows while it is read.
+      const buf = Buffer.alloc(maxBytes + 1);
+      let done = 0;
+      for (;;) {
+        const n = await call<number>((cb) => this.sftp.read(handle, buf, done, Math.min(64 * 1024, buf.length - done), done, (err, bytes) => cb(err, bytes)))
+          .catch((err: unknown) => { if ((err as SftpError).code === FX.EOF) return 0; throw err; });
+        if (!n) break;
+        done += n;
+        if (done > maxBytes) throw tooLarge(this.name, p, done, maxBytes);
+      }
+      return Buffer.from(buf.subarray(0, done));
+    } catch (err) {
+      throw this.mapError(err, `reading ${p}`);
+    } finally {
+      if (!this.closed) this.sftp.close(handle, () => undefined);
+    }
   }
 
   async readRange(p: string, offset: number, length: number): Promise<Buffer> {
+    checkRange(this.name, p, offset, length);
     const buf = Buffer.alloc(length);
     try {
       const handle = await call<Buffer>((cb) => this.sftp.open(this.abs(p), 'r', cb));

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { insideRoot } from '../../lib/paths.js';
 import type { SourcePlugin } from '../types.js';
 import { mysqlDatabases } from './component.js';
 import { MysqlSource } from './index.js';
@@ -25,7 +26,7 @@ export const plugin: SourcePlugin<typeof mysqlSourceSchema> = {
       else if (server.host) merged.socket = undefined;
       return merged;
     },
-    load: (cfg, l) => loadMysql(cfg, path.join(l.dir, restorePath(cfg.name)), l.database, l.target, l.scratch, l.signal),
+    load: (cfg, l) => loadMysql(cfg, insideRoot(l.dir, restorePath(cfg.name), `the dump of source ${cfg.name}`), l.database, l.target, l.scratch, l.signal),
     scratchServer: (cfg, signal) => startScratchMariadb(cfg, signal),
     drop: (cfg, target, scratch) => dropMysql(cfg, target, scratch),
   },

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { insideRoot } from '../../lib/paths.js';
 import type { SourcePlugin } from '../types.js';
 import { postgresDatabases } from './component.js';
 import { PostgresSource } from './index.js';
@@ -24,7 +25,7 @@ export const plugin: SourcePlugin<typeof postgresSourceSchema> = {
     connection: (cfg, server) => ({
       ...cfg, ...Object.fromEntries(Object.entries(server).filter(([k, v]) => v !== undefined && k !== 'socket')), ...(server.socket ? { host: server.socket } : {}),
     }) as PostgresSourceConfig,
-    load: (cfg, l) => loadPostgres(cfg, path.join(l.dir, restorePath(cfg.name), pgDumpFileFor(l.database)), l.target, { signal: l.signal, withoutOwners: l.drill }),
+    load: (cfg, l) => loadPostgres(cfg, insideRoot(l.dir, path.join(restorePath(cfg.name), pgDumpFileFor(l.database)), `the dump of ${cfg.name}.${l.database}`), l.target, { signal: l.signal, withoutOwners: l.drill }),
     scratchServer: (cfg, signal) => startScratchPostgres(cfg, signal),
     drop: (cfg, target) => dropPostgres(cfg, target),
   },
