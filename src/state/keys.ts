@@ -66,7 +66,7 @@ export function ensureSigningKey(config: SigningConfig): CreatedKey | undefined 
   }
   try {
     const created = createSigningKey(config);
-    process.stderr.write(`backupctl: created the manifest signing key ${created.privateFile} (key ID ${created.keyId}); keep an offline copy of it, see README "Signed manifests"\n`);
+    process.stderr.write(`signing key created: ${created.privateFile} (key ID ${created.keyId}); keep an offline copy, see README "Signed manifests"\n`);
     return created;
   } catch (err) {
     // Another worker process created it at the same moment.
