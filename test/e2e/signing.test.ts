@@ -5,7 +5,7 @@ import { backupWorkflowId, type BackupResult, type BackupType, type DrillReport,
 import { layout } from '../../src/repository/layout.js';
 import { backupResult } from '../helpers/run-backup.js';
 import { runCommand } from '../helpers/util.js';
-import { listFiles, startEnv, tree, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
+import { historyText, listFiles, startEnv, tree, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
 
 // Issue 14, signed manifests: a manifest on the destination altered after signing, or planted by someone without the
 // key, is no backup of this deployment: `list` shows it apart, `restore` refuses it (unless --trust-unsigned, said
@@ -36,6 +36,11 @@ describe('signed manifests', () => {
     const aPath = a!.locations[0]!.path;
     const bPath = b!.locations[0]!.path;
     expect(existsSync(path.join(root, `${aPath}.manifest.json.sig`))).toBe(true);
+    // The private key is read on the worker: no part of it is in the run's history.
+    const pem = readFileSync((job.config.signing as { key: { file: string } }).key.file, 'utf8');
+    const secret = pem.split('\n')[1]!;
+    expect(secret).toMatch(/^[A-Za-z0-9+/=]{40,}$/);
+    expect(await historyText(env.client.workflow.getHandle(b!.workflowId))).not.toContain(secret);
 
     // Tampered: one byte of B's manifest changed after signing; its artifact and the hashes in the manifest still agree.
     const bManifest = path.join(root, `${bPath}.manifest.json`);
