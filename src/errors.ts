@@ -42,6 +42,13 @@ export const ERROR_CODES = {
   RESTORE_CHECKSUM_MISMATCH: { permanent: true },
   RESTORE_TARGET_EXISTS: { permanent: true },
   RESTORE_FAILED: { permanent: true },
+  // Restore: the backup's manifest (or its base's) has no signature that verifies against a trusted public key: it is
+  // no backup of this deployment (README, "Signed manifests"); `restore --trust-unsigned` restores it anyway.
+  MANIFEST_UNVERIFIED: { permanent: true },
+  // The worker's manifest signing key: configured but missing, unreadable or not Ed25519; `keys init` found one.
+  SIGNING_KEY_MISSING: { permanent: true },
+  SIGNING_KEY_INVALID: { permanent: true },
+  SIGNING_KEY_EXISTS: { permanent: true },
   // A restore drill's check failed (file count, sizes, a dump that does not load).
   DRILL_FAILED: { permanent: true },
 } as const satisfies Record<string, { permanent: boolean }>;

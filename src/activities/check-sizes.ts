@@ -3,6 +3,7 @@ import { withDestination } from '../destinations/index.js';
 import { BackupError } from '../errors.js';
 import { formatBytes } from '../lib/format.js';
 import { manifestsNewestFirst } from '../repository/catalog.js';
+import { trustOf } from '../state/keys.js';
 import { findSourcePlugin } from '../sources/index.js';
 import { jobContext, runActivity, type ActivityDeps } from './context.js';
 
@@ -44,8 +45,9 @@ export function checkSizes(deps: ActivityDeps) {
     const primary = job.destinations[0]!;
     const sizes = new Map<string, number[]>();
     let runs = 0;
+    const trust = trustOf(config);
     await withDestination(config, primary, async (d) => {
-      for await (const { manifest } of manifestsNewestFirst(d, input.tier, input.job)) {
+      for await (const { manifest } of manifestsNewestFirst(d, input.tier, input.job, trust)) {
         if (manifest.type !== input.type || manifest.workflowId === input.workflowId) continue;
         runs++;
         for (const c of manifest.components ?? []) sizes.set(c.name, [...(sizes.get(c.name) ?? []), c.size]);

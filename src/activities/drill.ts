@@ -3,6 +3,8 @@ import type { DrillReport } from '../contracts/drill.js';
 import { withDestination } from '../destinations/index.js';
 import { errorMessage } from '../errors.js';
 import { drillReportPath } from '../repository/drill-reports.js';
+import { writeSigned } from '../repository/signatures.js';
+import { loadSigningKey } from '../state/keys.js';
 import { drillScratchDir } from '../state/scratch.js';
 import { jobContext, runActivity, type ActivityDeps } from './context.js';
 
@@ -17,16 +19,21 @@ export function prepareDrill(deps: ActivityDeps) {
   });
 }
 
-/** Stores the report as JSON on every destination of the job (`drills/<job>/<time>.json`), where `status` reads it. */
+/**
+ * Stores the report as JSON on every destination of the job (`drills/<job>/<time>.json`), signed with the worker's key
+ * (`<time>.json.sig`), where `status` reads it.
+ */
 export function writeDrillReport(deps: ActivityDeps) {
   return (input: { report: DrillReport }): Promise<{ stored: string[]; problems: string[] }> => runActivity(async () => {
     const { config, job } = jobContext(deps, input.report.job);
     const file = drillReportPath(input.report);
     const stored: string[] = [];
     const problems: string[] = [];
+    const key = loadSigningKey(config);
+    const bytes = Buffer.from(`${JSON.stringify(input.report, null, 2)}\n`);
     for (const name of job.destinations) {
       try {
-        await withDestination(config, name, (d) => d.writeSmallFile(file, Buffer.from(`${JSON.stringify(input.report, null, 2)}\n`)));
+        await withDestination(config, name, (d) => writeSigned(d, file, 'drill-report', bytes, key));
         stored.push(`${name}:${file}`);
       } catch (err) {
         problems.push(`destination "${name}": ${errorMessage(err).split('\n')[0]}`);

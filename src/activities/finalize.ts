@@ -2,6 +2,8 @@ import type { RunRef } from '../contracts/backup.js';
 import type { Manifest } from '../contracts/manifest.js';
 import { withDestination } from '../destinations/index.js';
 import { BackupError } from '../errors.js';
+import { signatureFor, signatureName } from '../repository/signatures.js';
+import { loadSigningKey } from '../state/keys.js';
 import { connectionFor, jobContext, runActivity, type ActivityDeps } from './context.js';
 
 export interface FinalizeInput extends RunRef {
@@ -14,18 +16,33 @@ export interface FinalizeInput extends RunRef {
 
 /**
  * Renames the verified temporary file to its final name (atomic `posix-rename`), checks the final file's size
- * again, then writes the manifest beside it, last: a backup without its manifest does not exist.
- * Safe to repeat after a crash: a final file that is already ours (same size and hash) is accepted.
+ * again, then writes the manifest beside it, last: a backup without its manifest does not exist. The manifest is signed
+ * with the worker's key (read here, on the worker) over the exact bytes written; the signature `<manifest>.sig` is
+ * written just before the manifest, so a manifest never exists unsigned.
+ * Safe to repeat after a crash: a final file that is already ours (same size and hash) is accepted, and so is a
+ * manifest with exactly the bytes this run writes (its signature is written again).
  */
 export function finalize(deps: ActivityDeps) {
   return (input: FinalizeInput): Promise<{ path: string }> => runActivity(async () => {
     const { config } = jobContext(deps, input);
     const { size, sha256 } = input.manifest.artifact;
+    const key = loadSigningKey(config);
+    const bytes = Buffer.from(`${JSON.stringify(input.manifest, null, 2)}\n`);
+    const signature = signatureFor('manifest', bytes, key);
     return withDestination(config, input.destination, async (d) => {
       const where = `destination "${input.destination}" (${d.location})`;
       if (await d.stat(input.manifestPath)) {
-        const existing = JSON.parse((await d.readSmallFile(input.manifestPath))!.toString()) as Manifest;
-        if (existing.workflowId === input.manifest.workflowId && existing.artifact.sha256 === sha256) return { path: input.finalPath };
+        const stored = (await d.readSmallFile(input.manifestPath)) ?? Buffer.alloc(0);
+        if (stored.equals(bytes)) {
+          await d.writeSmallFile(signatureName(input.manifestPath), signature);
+          return { path: input.finalPath };
+        }
+        let existing: Partial<Manifest> = {};
+        try {
+          existing = JSON.parse(stored.toString()) as Manifest;
+        } catch {
+          // not even JSON: reported below all the same
+        }
         throw new BackupError('DESTINATION_EXISTS', `finalize: ${where} already holds a backup for this slot (${input.finalPath}, written by ${existing.workflowId}); it was not touched`);
       }
       const temp = await d.stat(input.tempPath);
@@ -44,7 +61,8 @@ export function finalize(deps: ActivityDeps) {
       if (!st || st.size !== size) {
         throw new BackupError('FINALIZE_FAILED', `finalize: ${input.finalPath} on ${where} has ${st ? `${st.size} bytes` : 'vanished'} after the rename, expected ${size} bytes`, { permanent: true });
       }
-      await d.writeSmallFile(input.manifestPath, Buffer.from(`${JSON.stringify(input.manifest, null, 2)}\n`));
+      await d.writeSmallFile(signatureName(input.manifestPath), signature);
+      await d.writeSmallFile(input.manifestPath, bytes);
       return { path: input.finalPath };
     }, connectionFor());
   });

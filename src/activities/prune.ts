@@ -9,7 +9,9 @@ import { withDestination } from '../destinations/index.js';
 import { errorMessage } from '../errors.js';
 import { catalogDestination, type CatalogEntry } from '../repository/catalog.js';
 import { safeWorkflowId } from '../repository/names.js';
+import { signatureName } from '../repository/signatures.js';
 import { planRetention } from '../repository/retention.js';
+import { trustOf } from '../state/keys.js';
 import { stagingRoot } from '../state/staging.js';
 import { jobContext, runActivity, type ActivityDeps } from './context.js';
 
@@ -64,7 +66,7 @@ export async function sweepOrphans(config: Config, jobName: string, client: Clie
   for (const name of job.destinations) {
     try {
       await withDestination(config, name, async (d) => {
-        const { temporary } = await catalogDestination(d, jobName);
+        const { temporary } = await catalogDestination(d, jobName, trustOf(config));
         for (const t of temporary) {
           const base = { destination: name, path: t.path, workflowId: t.workflowId };
           if (now - t.mtimeMs < grace) {
@@ -112,7 +114,8 @@ async function sweepStaging(config: Config, client: Client, dryRun: boolean, now
 /**
  * `prune`: the job's retention policy on each destination (after each successful run, and `backupctl prune`), the
  * orphan sweep, and stale staging on this worker. Runs on the job's task queue, i.e. on the host with the staging.
- * Deleting a backup removes its manifest first (so it stops being a backup at once), then its artifact.
+ * Deleting a backup removes its manifest first (so it stops being a backup at once), then its signature and artifact.
+ * A backup whose manifest signature does not verify is never deleted (left alone, reported).
  */
 export function prune(deps: ActivityDeps) {
   return (input: PruneInput): Promise<PruneReport> => runActivity(async () => {
@@ -125,13 +128,16 @@ export function prune(deps: ActivityDeps) {
     report.orphans = swept.orphans;
     report.problems.push(...swept.problems);
     report.staging = await sweepStaging(config, client, input.dryRun, now);
+    const trust = trustOf(config);
     for (const name of job.destinations) {
       ctx.heartbeat({ destination: name });
       const r: PruneReport['destinations'][number] = { destination: name, kept: [], removed: [], leftAlone: [], problems: [] };
       report.destinations.push(r);
       await withDestination(config, name, async (d) => {
-        const cat = await catalogDestination(d, input.job);
+        const cat = await catalogDestination(d, input.job, trust);
         for (const a of cat.anomalies) r.leftAlone.push({ path: a.path, reason: `${a.problem}: ${a.detail}` });
+        // Not a backup of this deployment: retention neither counts nor deletes it.
+        for (const u of cat.unverified) r.leftAlone.push({ path: u.path, reason: `unverified manifest: ${u.reason}` });
         if (!job.retention) {
           for (const b of cat.backups) r.kept.push({ path: b.path, slot: b.slot, type: b.type, reasons: ['the job has no retention policy'] });
           return;
@@ -152,6 +158,7 @@ export function prune(deps: ActivityDeps) {
           }
           try {
             await d.remove(b.manifestPath);
+            await d.remove(signatureName(b.manifestPath));
             await d.remove(b.path);
             r.removed.push(b.path);
           } catch (err) {

@@ -3,25 +3,36 @@ import { closeDestinations, withDestination } from '../destinations/index.js';
 import { errorMessage } from '../errors.js';
 import { formatBytes } from '../lib/format.js';
 import { catalogDestination, type DestinationCatalog } from '../repository/catalog.js';
+import { trustOf } from '../state/keys.js';
 import { EXIT } from './output.js';
 
 /**
  * `backupctl list <job> [--json]`: the finalized backups (artifact + manifest) on each destination, newest first.
- * Temporary and manifest-less files are never listed as backups; they are shown apart, as what they are.
+ * Temporary and manifest-less files are never listed as backups; they are shown apart, as what they are. So are
+ * backups whose manifest signature does not verify against a trusted key (`unverified`, with the reason).
  */
 export async function listCommand(jobName: string, opts: { config?: string; json?: boolean }): Promise<number> {
   const { config } = loadConfig(opts.config);
   const job = getJob(config, jobName);
-  const result: (Omit<DestinationCatalog, 'backups'> & { backups: (Omit<DestinationCatalog['backups'][number], 'manifest'> & { baseMissing?: boolean })[]; error?: string })[] = [];
+  const trust = trustOf(config);
+  const result: (Omit<DestinationCatalog, 'backups' | 'unverified'> & {
+    backups: (Omit<DestinationCatalog['backups'][number], 'manifest'> & { baseMissing?: boolean })[];
+    unverified: Omit<DestinationCatalog['unverified'][number], 'manifest'>[];
+    error?: string;
+  })[] = [];
   try {
     for (const name of job.destinations) {
       try {
-        const cat = await withDestination(config, name, (d) => catalogDestination(d, jobName));
+        const cat = await withDestination(config, name, (d) => catalogDestination(d, jobName, trust));
         const paths = new Set(cat.backups.map((b) => b.path));
         // A diff whose base full is not on this destination cannot be restored from it: say so.
-        result.push({ ...cat, backups: cat.backups.map(({ manifest: _m, ...b }) => (b.base && !paths.has(b.base.path) ? { ...b, baseMissing: true } : b)) });
+        result.push({
+          ...cat,
+          backups: cat.backups.map(({ manifest: _m, ...b }) => (b.base && !paths.has(b.base.path) ? { ...b, baseMissing: true } : b)),
+          unverified: cat.unverified.map(({ manifest: _m, ...u }) => u),
+        });
       } catch (err) {
-        result.push({ destination: name, backups: [], anomalies: [], temporary: [], error: errorMessage(err).split('\n')[0] });
+        result.push({ destination: name, backups: [], unverified: [], anomalies: [], temporary: [], error: errorMessage(err).split('\n')[0] });
       }
     }
   } finally {
@@ -36,6 +47,8 @@ export async function listCommand(jobName: string, opts: { config?: string; json
       for (const b of r.backups) {
         lines.push(`  ${b.slot}  ${b.type.padEnd(4)}  ${formatBytes(b.size).padStart(10)}  ${b.sha256}  ${b.path}${b.base ? `  (base: ${b.base.path}${b.baseMissing ? ', MISSING on this destination' : ''})` : ''}`);
       }
+      if (r.unverified.length > 0) lines.push(`  UNVERIFIED, not a backup of this deployment (manifest signature does not verify; restore only with --trust-unsigned):`);
+      for (const u of r.unverified) lines.push(`    ${u.slot}  ${u.type.padEnd(4)}  ${formatBytes(u.size).padStart(10)}  ${u.path}: ${u.reason}`);
       for (const a of r.anomalies) lines.push(`  not a backup: ${a.path}: ${a.problem}`);
       for (const t of r.temporary) lines.push(`  temporary: ${t.path} (workflow ${t.workflowId})`);
     }

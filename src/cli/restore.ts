@@ -62,6 +62,8 @@ export interface RestoreOptions extends InProcessOptions {
   to: string;
   destination?: string;
   intoDatabases?: string[];
+  /** Also restore a backup whose manifest signature does not verify (disaster recovery). */
+  trustUnsigned?: boolean;
 }
 
 /** `backupctl restore <job> --to DIR`: starts the restore workflow, follows it, prints the result. Exit 0 or 1. */
@@ -76,6 +78,10 @@ export async function restoreCommand(jobName: string, opts: RestoreOptions): Pro
   if (opts.at) input.at = new Date(opts.at).toISOString();
   if (opts.destination) input.destination = opts.destination;
   if (opts.intoDatabases?.length) input.intoDatabases = parseIntoDatabases(opts.intoDatabases);
+  if (opts.trustUnsigned) {
+    input.trustUnsigned = true;
+    if (!opts.json) process.stderr.write('WARNING: --trust-unsigned: a backup whose manifest signature does not verify may be restored; nothing would then prove it was made by this deployment\n');
+  }
   return withClientAndWorker(opts, async (client, namespace) => {
     const workflowId = restoreWorkflowId(jobName, new Date());
     let handle;
@@ -94,6 +100,7 @@ export async function restoreCommand(jobName: string, opts: RestoreOptions): Pro
     try {
       const r = (await handle.result()) as RestoreResult;
       stop();
+      if (r.warning && !opts.json) process.stderr.write(`WARNING: ${r.warning}\n`);
       if (opts.json) {
         process.stdout.write(`${JSON.stringify({ ...r, link })}\n`);
       } else {
@@ -101,6 +108,7 @@ export async function restoreCommand(jobName: string, opts: RestoreOptions): Pro
         for (const a of r.chain) process.stdout.write(`  checked ${a.path}: ${formatBytes(a.size)} sha256 ${a.sha256}\n`);
         for (const c of r.components) process.stdout.write(`  ${c.name} (${c.type}) → ${c.path}${c.files !== undefined ? `: ${c.files} files, ${formatBytes(c.bytes ?? 0)}` : ''}\n`);
         for (const d of r.databases) process.stdout.write(`  loaded ${d.source}.${d.database} into database ${d.target}\n`);
+        if (r.warning) process.stdout.write(`WARNING: ${r.warning}\n`);
       }
       return EXIT.OK;
     } catch (err) {

@@ -110,6 +110,8 @@ function resolvePaths(config: Config, dir: string): Config {
     }
   }
   config.stateDir = abs(config.stateDir);
+  if (config.signing.key) config.signing.key.file = abs(config.signing.key.file);
+  for (const t of config.signing.trust) if (typeof t === 'object') t.file = abs(t.file);
   return config;
 }
 

@@ -151,8 +151,24 @@ export const Settings = z.strictObject({
   orphanGrace: Duration.default(3_600_000),
 });
 
+/** A trusted public key: PEM, the one-line form `ed25519:<base64url>`, or a file holding either. */
+export const TrustedKey = z.union([
+  z.string().min(1).refine((v) => /^ed25519:[A-Za-z0-9_-]{43}$/.test(v.trim()) || v.includes('-----BEGIN PUBLIC KEY-----'), { error: 'expected a public key: "ed25519:<43 base64url characters>" (as `backupctl keys init` prints it), a PEM public key, or { file: PATH }' }),
+  z.strictObject({ file: z.string().min(1) }),
+]);
+
+/** Signed manifests (README, "Signed manifests"). */
+export const Signing = z.strictObject({
+  /** The worker's Ed25519 private key (PEM); its public key is `<file>.pub`. Default `<stateDir>/keys/signing.key`, created on the worker's first start. */
+  key: z.strictObject({ file: z.string().min(1) }).optional(),
+  /** Public keys trusted besides this host's own: older keys after a rotation, other workers' keys. */
+  trust: z.array(TrustedKey).default([]),
+});
+export type Signing = z.infer<typeof Signing>;
+
 export const Config = z.strictObject({
   stateDir: z.string().min(1).default('.backupctl'),
+  signing: Signing.default({ trust: [] }),
   temporal: z.strictObject({
     taskQueue: z.string().min(1).default('backupctl'),
     uiUrl: z.string().url().default('http://localhost:8233'),

@@ -16,6 +16,11 @@ export interface RestoreInput {
   destination?: string;
   /** Loads dumps into databases: `source` or `source.database` → target database (created, must not exist). */
   intoDatabases?: Record<string, string>;
+  /**
+   * Disaster recovery (`restore --trust-unsigned`): also restore a backup whose manifest signature does not verify
+   * against a trusted key (key lost, backups made before signing existed). The result says so.
+   */
+  trustUnsigned?: boolean;
 }
 
 /** One artifact of a restore chain (a full, or a diff's base full then the diff), as the plan step resolved it. */
@@ -28,6 +33,8 @@ export interface RestoreArtifact {
   size: number;
   sha256: string;
   components: Manifest['components'];
+  /** Set when its manifest's signature does not verify (only with `trustUnsigned`): why. */
+  unverified?: string;
 }
 
 export interface RestorePlan {
@@ -63,6 +70,10 @@ export interface RestoreResult {
   databases: { source: string; database: string; target: string }[];
   bytes: number;
   durationMs: number;
+  /** Artifacts restored although their manifest's signature does not verify (`trustUnsigned`), and why. */
+  unverified?: { path: string; reason: string }[];
+  /** Said loudly when `unverified` is set. */
+  warning?: string;
 }
 
 /** A database inside a restored dump, and the database it is loaded into. */

@@ -11,6 +11,7 @@ import { formatBytes } from '../lib/format.js';
 import { newestOnDestination, type BackupInfo } from '../repository/catalog.js';
 import { lastDrill, type DrillStatus } from '../repository/drill-reports.js';
 import { scheduleId, scheduleName } from '../schedules/index.js';
+import { trustOf } from '../state/keys.js';
 
 export type Health = 'ok' | 'warning' | 'failing' | 'stale';
 
@@ -40,9 +41,10 @@ export async function jobStatus(config: Config, client: Client, jobName: string,
   if (types.length === 0) types.push('full');
 
   const newest: JobStatus['newest'] = {};
+  const trust = trustOf(config);
   for (const name of job.destinations) {
     try {
-      const found = await withDestination(config, name, (d) => newestOnDestination(d, jobName, types, now));
+      const found = await withDestination(config, name, (d) => newestOnDestination(d, jobName, types, trust, now));
       for (const t of types) if (found[t] && (!newest[t] || found[t]!.slot > newest[t]!.slot)) newest[t] = found[t];
     } catch (err) {
       problems.push(`destination "${name}" cannot be read: ${errorMessage(err).split('\n')[0]}`);
@@ -96,7 +98,7 @@ export async function jobStatus(config: Config, client: Client, jobName: string,
   const failing = recent.length >= job.failingAfter && recent.every((r) => r.status === 'FAILED' || r.status === 'TIMED_OUT' || r.status === 'TERMINATED');
   if (failing) problems.push(`the last ${recent.length} runs failed (newest: ${recent[0]!.workflowId})`);
 
-  const drill = await lastDrill(config, jobName, now);
+  const drill = await lastDrill(config, jobName, trust, now);
   if (drill && !drill.ok) problems.push(`the last restore drill (${drill.finishedAt}) failed: ${drill.problems[0] ?? 'see its report'}`);
 
   const health: Health = stale ? 'stale' : failing ? 'failing' : scheduleProblem || problems.length > 0 || lastRuns[0]?.outcome === 'succeeded_with_warnings' ? 'warning' : 'ok';

@@ -1,14 +1,17 @@
 /**
  * What lies on a destination for one job, read back: the catalog (finalized backups, anomalies, temporary files) that
  * `list`, `prune` and `restore` use, and the newest backups per type that `status`, the freshness check, the size
- * check and diff runs use. File names are read through src/repository/names.ts, folders walked by walk.ts.
+ * check and diff runs use. File names are read through src/repository/names.ts, folders walked by walk.ts. Only a
+ * backup whose manifest signature verifies against a trusted key (`trust`, src/state/keys.ts) is a backup; one that
+ * does not is listed apart as unverified, and the walkers skip it.
  */
 import type { BackupType } from '../contracts/backup.js';
 import type { Manifest, ManifestBase } from '../contracts/manifest.js';
 import type { DestinationSession } from '../destinations/types.js';
 import { errorMessage } from '../errors.js';
-import { checkManifest, readManifest } from './manifest.js';
+import { checkManifest, readManifest, type ReadManifest } from './manifest.js';
 import { manifestName, parseName } from './names.js';
+import type { Trust } from './signatures.js';
 import { slotDirsNewestFirst, tiersOf } from './walk.js';
 
 /** One finalized backup on one destination: an artifact with its readable manifest. */
@@ -26,7 +29,12 @@ export interface CatalogEntry {
   createdAt: string;
   base?: ManifestBase;
   manifest: Manifest;
+  /** The key that signed the manifest (verified entries). */
+  keyId?: string;
 }
+
+/** An artifact with a readable manifest whose signature does not verify: not a backup of this deployment. */
+export type UnverifiedEntry = CatalogEntry & { reason: string };
 
 /** A file that looks like part of a backup but is none: never listed as a backup, never deleted by retention. */
 export interface CatalogAnomaly {
@@ -48,16 +56,19 @@ export interface DestinationCatalog {
   destination: string;
   /** Newest slot first. */
   backups: CatalogEntry[];
+  /** Newest slot first: never restored (but with `restore --trust-unsigned`), loaded or pruned. */
+  unverified: UnverifiedEntry[];
   anomalies: CatalogAnomaly[];
   temporary: TemporaryFile[];
 }
 
 /**
  * Everything of one job on one destination, in every tier: finalized backups (artifact + readable manifest of this
- * job whose size matches), files that look like backups but are not (anomalies), and temporary upload files.
+ * job whose size matches, signed by a trusted key), the same with a signature that does not verify (unverified), files
+ * that look like backups but are not (anomalies), and temporary upload files.
  */
-export async function catalogDestination(d: DestinationSession, job: string): Promise<DestinationCatalog> {
-  const out: DestinationCatalog = { destination: d.name, backups: [], anomalies: [], temporary: [] };
+export async function catalogDestination(d: DestinationSession, job: string, trust: Trust): Promise<DestinationCatalog> {
+  const out: DestinationCatalog = { destination: d.name, backups: [], unverified: [], anomalies: [], temporary: [] };
   for (const tier of await tiersOf(d)) {
     for await (const dir of slotDirsNewestFirst(d, tier)) {
       const entries = (await d.list(dir)) ?? [];
@@ -76,26 +87,31 @@ export async function catalogDestination(d: DestinationSession, job: string): Pr
           out.anomalies.push({ path: p, problem: 'no manifest', detail: 'an artifact without a manifest is not a finalized backup (an interrupted finalize, or a manifest removed by hand)', mtimeMs: e.mtimeMs });
           continue;
         }
-        let manifest: Manifest;
+        let read: ReadManifest;
         try {
-          manifest = await readManifest(d, `${dir}/${manifestFile}`);
-          checkManifest(manifest, job, e.name);
+          read = await readManifest(d, `${dir}/${manifestFile}`, trust);
+          checkManifest(read.manifest, job, e.name);
         } catch (err) {
           out.anomalies.push({ path: p, problem: 'unreadable manifest', detail: `${manifestFile}: ${errorMessage(err)}`, mtimeMs: e.mtimeMs });
           continue;
         }
+        const { manifest } = read;
         if (manifest.artifact.size !== e.size) {
           out.anomalies.push({ path: p, problem: 'size differs from manifest', detail: `${e.size} bytes stored, ${manifest.artifact.size} in the manifest`, mtimeMs: e.mtimeMs });
           continue;
         }
-        out.backups.push({
+        const entry: CatalogEntry = {
           destination: d.name, tier, type: manifest.type, slot: manifest.slot, workflowId: manifest.workflowId, path: p, manifestPath: `${dir}/${manifestFile}`,
           size: manifest.artifact.size, sha256: manifest.artifact.sha256, createdAt: manifest.createdAt, ...(manifest.base ? { base: manifest.base } : {}), manifest,
-        });
+        };
+        if (read.unverified !== undefined) out.unverified.push({ ...entry, reason: read.unverified });
+        else out.backups.push({ ...entry, keyId: read.keyId! });
       }
     }
   }
-  out.backups.sort((a, b) => (a.slot < b.slot ? 1 : a.slot > b.slot ? -1 : a.path < b.path ? 1 : -1));
+  const newestFirst = (a: CatalogEntry, b: CatalogEntry) => (a.slot < b.slot ? 1 : a.slot > b.slot ? -1 : a.path < b.path ? 1 : -1);
+  out.backups.sort(newestFirst);
+  out.unverified.sort(newestFirst);
   return out;
 }
 
@@ -112,29 +128,35 @@ export interface BackupInfo {
 
 const byNameDesc = (a: { name: string }, b: { name: string }) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0);
 
-/** Manifests of a job in one tier, newest slot first (walks `<tier>/YYYY/MM/DD/HHMM/`, reading only what it yields). */
-export async function* manifestsNewestFirst(d: DestinationSession, tier: string, job: string): AsyncGenerator<{ dir: string; manifest: Manifest }> {
+/**
+ * Signed manifests of a job in one tier, newest slot first (walks `<tier>/YYYY/MM/DD/HHMM/`, reading only what it
+ * yields). A manifest whose signature does not verify is skipped: it is no backup of this deployment.
+ */
+export async function* manifestsNewestFirst(d: DestinationSession, tier: string, job: string, trust: Trust): AsyncGenerator<{ dir: string; manifest: Manifest }> {
   for await (const dir of slotDirsNewestFirst(d, tier)) {
     const files = ((await d.list(dir)) ?? []).filter((e) => e.type === 'file' && parseName(e.name, job)?.kind === 'manifest').sort(byNameDesc);
     for (const f of files) {
+      let read: ReadManifest;
       try {
-        yield { dir, manifest: await readManifest(d, `${dir}/${f.name}`) };
+        read = await readManifest(d, `${dir}/${f.name}`, trust);
       } catch {
         // an unreadable manifest is no proof of a backup
+        continue;
       }
+      if (read.unverified === undefined) yield { dir, manifest: read.manifest };
     }
   }
 }
 
 /**
- * The newest finalized backup per type on one destination, read from the manifests (a file without a manifest is no
- * backup). Stops walking a tier once every type was found in it.
+ * The newest finalized backup per type on one destination, read from the signed manifests (a file without a manifest,
+ * or with one that does not verify, is no backup). Stops walking a tier once every type was found in it.
  */
-export async function newestOnDestination(d: DestinationSession, job: string, types: BackupType[], now = Date.now()): Promise<Partial<Record<BackupType, BackupInfo>>> {
+export async function newestOnDestination(d: DestinationSession, job: string, types: BackupType[], trust: Trust, now = Date.now()): Promise<Partial<Record<BackupType, BackupInfo>>> {
   const found: Partial<Record<BackupType, BackupInfo>> = {};
   for (const tier of await tiersOf(d)) {
     const inTier = new Set<BackupType>();
-    for await (const { dir, manifest } of manifestsNewestFirst(d, tier, job)) {
+    for await (const { dir, manifest } of manifestsNewestFirst(d, tier, job, trust)) {
       inTier.add(manifest.type);
       const prev = found[manifest.type];
       if (!prev || manifest.slot > prev.slot) {

@@ -1,10 +1,12 @@
 /**
- * Restore drill reports on a destination: `drills/<job>/<YYYYMMDDTHHMMSSZ>.json`, one per drill, written by the drill
- * and read back by `status` (the newest one of a job).
+ * Restore drill reports on a destination: `drills/<job>/<YYYYMMDDTHHMMSSZ>.json`, one per drill, signed like a
+ * manifest (`<report>.sig`, src/repository/signatures.ts), written by the drill and read back by `status` (the newest
+ * signed one of a job: a report whose signature does not verify is not a drill of this deployment).
  */
 import type { Config } from '../config/schema.js';
 import type { DrillReport } from '../contracts/drill.js';
 import { withDestination } from '../destinations/index.js';
+import { readSigned, type Trust } from './signatures.js';
 
 /** Where a job's drill reports are stored on each destination. */
 export const drillReportDir = (job: string) => `drills/${job}`;
@@ -34,18 +36,24 @@ export interface DrillStatus {
   problems: string[];
 }
 
-/** The newest drill report of a job on any of its destinations (`drills/<job>/*.json`), if there is one. */
-export async function lastDrill(config: Config, jobName: string, now = Date.now()): Promise<DrillStatus | undefined> {
+/** Drill reports read per destination before giving up on finding a signed one among the newest. */
+const MAX_REPORTS_READ = 20;
+
+/** The newest signed drill report of a job on any of its destinations (`drills/<job>/*.json`), if there is one. */
+export async function lastDrill(config: Config, jobName: string, trust: Trust, now = Date.now()): Promise<DrillStatus | undefined> {
   let best: DrillStatus | undefined;
   for (const name of config.jobs[jobName]!.destinations) {
     try {
       await withDestination(config, name, async (d) => {
         const files = ((await d.list(drillReportDir(jobName))) ?? []).filter((e) => e.type === 'file' && isDrillReportName(e.name)).map((e) => e.name).sort();
-        const newest = files.at(-1);
-        if (!newest) return;
-        const r = JSON.parse((await d.readSmallFile(`${drillReportDir(jobName)}/${newest}`))!.toString()) as DrillReport;
-        if (!best || r.finishedAt > best.finishedAt) {
-          best = { ok: r.ok, finishedAt: r.finishedAt, ageMs: now - Date.parse(r.finishedAt), restoreMs: r.restoreMs, workflowId: r.workflowId, destination: name, problems: r.problems };
+        for (const file of files.reverse().slice(0, MAX_REPORTS_READ)) {
+          const { bytes, verification } = await readSigned(d, `${drillReportDir(jobName)}/${file}`, 'drill-report', trust);
+          if (!bytes || !verification.ok) continue;
+          const r = JSON.parse(bytes.toString()) as DrillReport;
+          if (!best || r.finishedAt > best.finishedAt) {
+            best = { ok: r.ok, finishedAt: r.finishedAt, ageMs: now - Date.parse(r.finishedAt), restoreMs: r.restoreMs, workflowId: r.workflowId, destination: name, problems: r.problems };
+          }
+          return;
         }
       });
     } catch {

@@ -1,6 +1,7 @@
 /**
  * Manifests read back from a destination. A destination is untrusted storage: a manifest is read with a size cap
- * (a larger one is never parsed), parsed, and its shape checked here (`checkManifestShape`: names of the name
+ * (a larger one is never parsed), its signature checked over the bytes read (a manifest whose signature does not
+ * verify is reported as unverified), parsed, and its shape checked here (`checkManifestShape`: names of the name
  * grammar, members that a source could have written, whole-number sizes); `checkManifest` refuses one that does not
  * describe the artifact beside it. Whether its components are those of the job's configured sources is checked where
  * the restore plan is built (src/restore/components.ts). The format itself is src/contracts/manifest.ts (the workflow
@@ -10,17 +11,31 @@ import type { Manifest } from '../contracts/manifest.js';
 import { SMALL_FILE_MAX_BYTES } from '../destinations/limits.js';
 import type { DestinationSession } from '../destinations/types.js';
 import { isName } from './names.js';
+import { readSigned, type Trust } from './signatures.js';
 
 /** The largest manifest read back (1 MiB): a larger one is an anomaly, never parsed. */
 export const MANIFEST_MAX_BYTES = SMALL_FILE_MAX_BYTES;
 
-/** Reads, parses and checks the shape of a manifest file; throws when it is missing, too large, not JSON or malformed. */
-export async function readManifest(d: DestinationSession, path: string): Promise<Manifest> {
-  const data = await d.readSmallFile(path, MANIFEST_MAX_BYTES);
-  if (!data) throw new Error('the manifest is missing');
-  const manifest: unknown = JSON.parse(data.toString());
+/** A manifest read back, and whether its signature (`<manifest>.sig`) verifies against a trusted public key. */
+export interface ReadManifest {
+  manifest: Manifest;
+  /** The key that signed it, when the signature verifies. */
+  keyId?: string;
+  /** Why it is not a manifest of this deployment, when the signature does not verify. */
+  unverified?: string;
+}
+
+/**
+ * Reads a manifest file (at most MANIFEST_MAX_BYTES), checks its signature over the bytes read
+ * (src/repository/signatures.ts), parses it and checks its shape; throws when it is missing, too large, not JSON or
+ * malformed. The one place manifests are read back: every consumer gets the verification.
+ */
+export async function readManifest(d: DestinationSession, path: string, trust: Trust): Promise<ReadManifest> {
+  const { bytes, verification } = await readSigned(d, path, 'manifest', trust, MANIFEST_MAX_BYTES);
+  if (bytes === undefined) throw new Error(`${path} is missing`);
+  const manifest: unknown = JSON.parse(bytes.toString());
   checkManifestShape(manifest);
-  return manifest;
+  return verification.ok ? { manifest, keyId: verification.keyId } : { manifest, unverified: verification.reason };
 }
 
 /** Throws unless the manifest is of `job`, names `artifact` and has a slot and a known type. */

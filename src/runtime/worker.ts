@@ -5,6 +5,7 @@ import { createActivities } from '../activities/index.js';
 import { loadConfig, taskQueueOf } from '../config/load.js';
 import { closeDestinations } from '../destinations/index.js';
 import { applySchedules } from '../schedules/index.js';
+import { ensureSigningKey } from '../state/keys.js';
 import { connectClient, connectNative, ensureSearchAttributes } from './temporal.js';
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
@@ -31,6 +32,8 @@ export interface WorkerOptions {
  */
 export async function createWorkers(opts: WorkerOptions): Promise<{ workers: Worker[]; taskQueues: string[]; close(): Promise<void> }> {
   const { config } = loadConfig(opts.configFile);
+  // The key that signs manifests and drill reports: created on the first start when none is configured.
+  ensureSigningKey(config);
   const own = opts.connection ? undefined : await connectNative();
   const connection = opts.connection ?? own!.connection;
   const namespace = opts.namespace ?? own?.namespace ?? 'default';

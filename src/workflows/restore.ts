@@ -25,7 +25,14 @@ export async function restoreWorkflow(input: RestoreInput): Promise<RestoreResul
   const details = (text: string) => setCurrentDetails(`restore of **${input.job}** into ${input.to}: ${text}`);
   try {
     details('choosing the backup');
-    const plan = await quick.planRestore({ job: input.job, backup: input.backup, at: input.at, destination: input.destination, intoDatabases: input.intoDatabases, to: input.to });
+    const plan = await quick.planRestore({
+      job: input.job, backup: input.backup, at: input.at, destination: input.destination, intoDatabases: input.intoDatabases, to: input.to,
+      ...(input.trustUnsigned === true ? { trustUnsigned: true } : {}),
+    });
+    const unverified = plan.chain.filter((a) => a.unverified !== undefined).map((a) => ({ path: a.path, reason: a.unverified! }));
+    const warning = unverified.length === 0 ? undefined
+      : `RESTORED WITHOUT A VERIFIED SIGNATURE (--trust-unsigned): ${unverified.map((u) => `${u.path}: ${u.reason}`).join('; ')}. Nothing proves this backup was made by this deployment; check its contents before trusting them.`;
+    if (warning) log.warn(warning);
     const long = longSteps(plan);
     const picked = plan.chain.at(-1)!;
     step = 'fetch';
@@ -53,6 +60,7 @@ export async function restoreWorkflow(input: RestoreInput): Promise<RestoreResul
       backup: { workflowId: picked.workflowId, type: picked.type, slot: picked.slot, path: picked.path },
       chain: plan.chain.map((a) => ({ workflowId: a.workflowId, type: a.type, slot: a.slot, path: a.path, size: a.size, sha256: a.sha256 })),
       to: input.to, components: unpacked.components, databases, bytes, durationMs: Date.now() - startedAt,
+      ...(warning ? { unverified, warning } : {}),
     };
   } catch (err) {
     const f = describeFailure(err);

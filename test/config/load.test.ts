@@ -19,6 +19,14 @@ describe('config', () => {
     expect(config.jobs.app!.sources[0]).toMatchObject({ paths: ['/etc/backupctl/data'] });
   });
 
+  it('signing: the key file and trusted key files are resolved against the config file; a trust entry that is no public key is refused with its line', () => {
+    const { config } = parseConfig(`signing:\n  key: { file: keys/signing.key }\n  trust:\n    - ed25519:2-TiIoytUd9Qein27nkGfxt4OGlQvS4HEFpjCtaXHk4\n    - { file: old.pub }\n${minimalConfig}`, '/etc/backupctl/backup.yml');
+    expect(config.signing).toEqual({ key: { file: '/etc/backupctl/keys/signing.key' }, trust: ['ed25519:2-TiIoytUd9Qein27nkGfxt4OGlQvS4HEFpjCtaXHk4', { file: '/etc/backupctl/old.pub' }] });
+    expect(parseConfig(minimalConfig, '/etc/backupctl/backup.yml').config.signing).toEqual({ trust: [] });
+    expect(problems(`signing:\n  trust:\n    - my-old-key\n${minimalConfig}`)).toEqual([{ line: 3, field: 'signing.trust[0]', message: expect.stringMatching(/expected a public key/) }]);
+    expect(problems(`signing:\n  key: /etc/backupctl/signing.key\n${minimalConfig}`)[0]).toMatchObject({ line: 2, field: 'signing.key' });
+  });
+
   it('names the line and field of a wrong type', () => {
     const p = problems(minimalConfig.replace('type: local\n    path: /srv/backups', 'type: local\n    path: 42'));
     expect(p).toEqual([expect.objectContaining({ line: 5, field: 'destinations.nas.path' })]);

@@ -54,8 +54,8 @@ describe('a verified backup, end to end (Temporal dev server, OpenSSH, SMTP)', (
     expect(result.sha256).toBe(manifest.artifact.sha256);
     expect(manifest).toMatchObject({ job: 'app', type: 'full', workflowId: handle.workflowId, components: [{ name: 'app-files', member: 'app-files.tar.zst', stats: { files: 2 } }] });
     expect(manifest.tools.tar).toMatch(/GNU tar/);
-    // Nothing but the backup and its manifest; no temporary file, no staging left.
-    expect(remoteFiles().filter((f) => f.includes('20251104T03') && f.includes(path.basename(final).slice(0, 20)))).toEqual([result.locations[0]!.path, `${result.locations[0]!.path}.manifest.json`]);
+    // Nothing but the backup, its manifest and the manifest's signature; no temporary file, no staging left.
+    expect(remoteFiles().filter((f) => f.startsWith(`${path.posix.dirname(result.locations[0]!.path)}/`))).toEqual([result.locations[0]!.path, `${result.locations[0]!.path}.manifest.json`, `${result.locations[0]!.path}.manifest.json.sig`]);
     expect(remoteFiles().some((f) => f.endsWith('.tmp'))).toBe(false);
     // The temporary file was flushed to the remote disk (fsync@openssh.com, in verify) before it took its final name.
     const requests = env.sshd.sftpLog().split('\n');

@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { stringify } from 'yaml';
+import { signatureFor, signatureName, type SignedKind } from '../../src/repository/signatures.js';
 import { createWorkers, type WorkerOptions } from '../../src/runtime/worker.js';
+import { createSigningKey, loadSigningKey } from '../../src/state/keys.js';
 import { startMariadb, type MariadbHandle } from '../helpers/mariadb.js';
 import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
@@ -65,6 +67,23 @@ export async function startDatabaseEnv(passwordVar: string, password: string, ma
 
 let counter = 0;
 
+/**
+ * The jobs of one test file are one deployment: they share destinations, so they share the manifest signing key
+ * (`signing.key.file`), created with the first job. A test that patches `signing` away gets the default key in its
+ * own state directory instead.
+ */
+export function deploymentKeyFile(env: Env): string {
+  const file = path.join(env.tmp.path, 'keys', 'signing.key');
+  if (!existsSync(file)) createSigningKey({ stateDir: env.tmp.path, signing: { key: { file }, trust: [] } });
+  return file;
+}
+
+/** Signs a file on a local or test destination with the deployment's key, as a worker would: for files a test writes by hand. */
+export function signAsDeployment(env: Env, file: string, kind: SignedKind = 'manifest'): void {
+  const key = loadSigningKey({ stateDir: env.tmp.path, signing: { key: { file: deploymentKeyFile(env) }, trust: [] } });
+  writeFileSync(signatureName(file), signatureFor(kind, readFileSync(file), key));
+}
+
 export interface JobSetup {
   configFile: string;
   taskQueue: string;
@@ -87,6 +106,7 @@ export async function writeJob(env: Env, patch: (cfg: LooseConfig) => void = () 
   const taskQueue = `test-${process.pid}-${n}-${Date.now()}`;
   const config: LooseConfig = {
     stateDir: path.join(base, 'state'),
+    signing: { key: { file: deploymentKeyFile(env) } },
     temporal: { taskQueue, uiUrl: 'http://localhost:8233' },
     settings: { retries: 3, heartbeatTimeout: '5s', notifyTimeout: '1m' },
     destinations: {

@@ -10,7 +10,7 @@ import { FRESHNESS_WORKFLOW, backupWorkflowId, type BackupResult, type BackupTyp
 import { layout } from '../../src/repository/layout.js';
 import { backupResult, startBackup } from '../helpers/run-backup.js';
 import { runCommand } from '../helpers/util.js';
-import { listFiles, startEnv, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
+import { listFiles, signAsDeployment, startEnv, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
 
 // The backup lifecycle against real servers: differential runs (GNU tar --listed-incremental), `list`, retention
 // (`prune`) and the orphan sweep.
@@ -171,7 +171,7 @@ describe('differential backups of files sources', () => {
   });
 });
 
-/** Writes a finalized-looking backup (artifact + manifest) straight onto the destination. */
+/** Writes a finalized-looking backup (artifact + manifest, signed with the deployment's key) straight onto the destination. */
 function craft(root: string, slot: Date, tier: string, type: BackupType, base?: { slot: Date; tier: string }): string {
   const workflowId = backupWorkflowId('app', type, slot);
   const p = layout('app', type, tier, slot, workflowId);
@@ -187,6 +187,7 @@ function craft(root: string, slot: Date, tier: string, type: BackupType, base?: 
     manifest.base = { workflowId: backupWorkflowId('app', 'full', base.slot), slot: base.slot.toISOString(), path: b.finalPath, size: 1, sha256: '0'.repeat(64) };
   }
   writeFileSync(path.join(root, p.manifestPath), JSON.stringify(manifest));
+  signAsDeployment(env, path.join(root, p.manifestPath));
   return p.finalPath;
 }
 
@@ -272,10 +273,11 @@ describe('retention (prune) and the orphan sweep', () => {
     expect(b!.pruned).toEqual([]);
     expect(c).toMatchObject({ status: 'succeeded', pruned: [`nas:${a!.locations[0]!.path}`] });
     const remote = listFiles(root);
-    expect(remote).toHaveLength(4);
+    expect(remote).toHaveLength(6);
     expect(remote).not.toContain(a!.locations[0]!.path);
     expect(remote).not.toContain(`${a!.locations[0]!.path}.manifest.json`);
-    for (const r of [b!, c!]) expect(remote).toEqual(expect.arrayContaining([r.locations[0]!.path, `${r.locations[0]!.path}.manifest.json`]));
+    expect(remote).not.toContain(`${a!.locations[0]!.path}.manifest.json.sig`);
+    for (const r of [b!, c!]) expect(remote).toEqual(expect.arrayContaining([r.locations[0]!.path, `${r.locations[0]!.path}.manifest.json`, `${r.locations[0]!.path}.manifest.json.sig`]));
   });
 
   it('issue 6 #6: a stale temporary file of a finished workflow is removed; one of a running workflow is left alone (prune and the freshness check)', async () => {

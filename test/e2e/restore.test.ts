@@ -8,7 +8,7 @@ import { startMariadb, type MariadbHandle } from '../helpers/mariadb.js';
 import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
 import { backupResult } from '../helpers/run-backup.js';
 import { runCommand } from '../helpers/util.js';
-import { databaseSources, listFiles, startEnv, tree, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
+import { databaseSources, listFiles, signAsDeployment, startEnv, tree, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
 
 // Issue 6, restore half: restore round trip (files + MariaDB + PostgreSQL, --into-databases), a altered artifact is
 // refused before anything is unpacked, restore drills (failure notified; success reported with its restore time and
@@ -189,7 +189,9 @@ describe('restore', () => {
     expect(report.problems[0]).toMatch(new RegExp(`artifact ${r.locations[0]!.path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} on destination "nas" has SHA-256`));
     const mail = await env.smtp.waitFor((m) => m.subject?.includes('DRILL FAILED: app') === true && m.text?.includes(report.workflowId) === true);
     expect(mail.text).toContain('RESTORE_CHECKSUM_MISMATCH');
-    expect(listFiles(path.join(env.sshd.root, 'drills', 'app'))).toHaveLength(1);
+    // One report, and its signature.
+    const reports = listFiles(path.join(env.sshd.root, 'drills', 'app'));
+    expect(reports).toEqual([reports[0], `${reports[0]}.sig`]);
     const status = await backupctl(['--config', job.configFile, 'status', 'app', '--json']);
     const s = JSON.parse(status.stdout) as { jobs: { drill: { ok: boolean; workflowId: string }; problems: string[] }[] };
     expect(s.jobs[0]!.drill).toMatchObject({ ok: false, workflowId: report.workflowId });
@@ -204,6 +206,8 @@ describe('restore', () => {
     const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as { components: { sha256: string }[] };
     manifest.components[0]!.sha256 = 'e'.repeat(64);
     writeFileSync(manifestFile, JSON.stringify(manifest));
+    // Signed again, as a worker with this bug would have: an altered manifest that is not signed is no backup at all.
+    signAsDeployment(env, manifestFile);
     const to = path.join(env.tmp.path, 'restore-component', 'target');
     const restored = await withWorker(env, job, () => env.client.workflow.execute(RESTORE_WORKFLOW, {
       taskQueue: job.taskQueue, workflowId: restoreWorkflowId('app', new Date()), args: [{ job: 'app', to }],

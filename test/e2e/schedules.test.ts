@@ -11,7 +11,7 @@ import { BACKUP_WORKFLOW, FRESHNESS_WORKFLOW, type BackupResult } from '../../sr
 import { startHttpSink, type HttpSink } from '../helpers/http-sink.js';
 import { backupResult, startBackup } from '../helpers/run-backup.js';
 import { runCommand, waitFor } from '../helpers/util.js';
-import { listFiles, startEnv, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
+import { listFiles, signAsDeployment, startEnv, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
 
 const cli = path.resolve(import.meta.dirname, '../../bin/backupctl.js');
 
@@ -209,6 +209,7 @@ describe('schedules, one run per slot and per job, cancel, monitoring (Temporal 
     mkdirSync(dir, { recursive: true });
     writeFileSync(path.join(dir, `app-full-${stamp}.tar`), 'x');
     writeFileSync(path.join(dir, `app-full-${stamp}.tar.manifest.json`), JSON.stringify({ format: 'backupctl-manifest/1', job: 'app', type: 'full', tier: 'daily', slot: slot.toISOString().replace(/\.\d{3}Z$/, 'Z'), workflowId: 'old-run', artifact: { name: `app-full-${stamp}.tar`, size: 1, sha256: 'f'.repeat(64) } }));
+    signAsDeployment(env, path.join(dir, `app-full-${stamp}.tar.manifest.json`));
     const { config } = loadConfig(job.configFile);
     await applySchedules(env.client, config);
     try {

@@ -154,10 +154,10 @@ export async function assertInvariant(input: InvariantInput): Promise<string> {
       expect(fresh, '(c): the stored file does not hash to its manifest').toBe(manifest.artifact.sha256);
       expect(manifest.artifact.sha256).toBe(r.sha256);
       expect(manifest.workflowId).toBe(wid);
-      // Exactly one final file and one manifest for this run; no temporary file of it.
+      // Exactly one final file, one manifest and its signature for this run; no temporary file of it.
       const dir = path.posix.dirname(loc.path);
       const ofRun = files.filter((f) => path.posix.dirname(f) === dir && (f.startsWith(loc.path) || f.includes(wid)));
-      expect(ofRun.sort(), 'duplicate or temporary files next to the backup').toEqual([loc.path, `${loc.path}.manifest.json`].sort());
+      expect(ofRun.sort(), 'duplicate or temporary files next to the backup').toEqual([loc.path, `${loc.path}.manifest.json`, `${loc.path}.manifest.json.sig`].sort());
       for (const [f, h] of input.before[i]!) {
         expect(files, `an earlier backup vanished: ${f}`).toContain(f);
         expect(await remote.sha256(f), `an earlier backup changed: ${f}`).toBe(h);

@@ -8,14 +8,21 @@ import { LocalSession } from '../../src/destinations/local/index.js';
 import { catalogDestination, manifestsNewestFirst, newestOnDestination } from '../../src/repository/catalog.js';
 import { layout } from '../../src/repository/layout.js';
 import { slotDirsNewestFirst, tiersOf } from '../../src/repository/walk.js';
+import { signatureName } from '../../src/repository/signatures.js';
+import { deploymentKey } from './support.js';
 
 /** A real local destination over a temporary directory, filled by hand: no servers. */
 let root: string;
 let d: LocalSession;
 
+// This deployment's signing key: every manifest written here is signed with it, as a worker signs (signatures.test.ts
+// covers manifests that are not).
+const { trust, sign } = deploymentKey();
+
 function put(rel: string, data: string | Buffer): void {
   mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
   writeFileSync(path.join(root, rel), data);
+  if (rel.endsWith('.manifest.json')) writeFileSync(path.join(root, signatureName(rel)), sign(data));
 }
 
 function manifestFor(job: string, type: BackupType, tier: string, slot: string, size: number, extra: Partial<Manifest> = {}): Manifest {
@@ -80,7 +87,7 @@ describe('walk', () => {
 
 describe('catalog', () => {
   it('lists the finalized backups of the job in every tier, newest slot first, with their manifests', async () => {
-    const cat = await catalogDestination(d, 'app');
+    const cat = await catalogDestination(d, 'app', trust);
     expect(cat.destination).toBe('nas');
     expect(cat.backups.map((b) => [b.tier, b.type, b.slot, b.path])).toEqual([
       ['daily', 'diff', diff.manifest.slot, diff.finalPath],
@@ -95,7 +102,7 @@ describe('catalog', () => {
   });
 
   it('reports what looks like a backup but is none, and never lists it as one', async () => {
-    const cat = await catalogDestination(d, 'app');
+    const cat = await catalogDestination(d, 'app', trust);
     expect(cat.anomalies.map((a) => [a.problem, a.path]).sort()).toEqual([
       ['artifact missing', 'daily/2025/11/09/0300/app-diff-20251109T030000Z.tar.manifest.json'],
       ['no manifest', noManifest.finalPath],
@@ -108,25 +115,25 @@ describe('catalog', () => {
   });
 
   it('lists temporary upload files with the workflow ID from their name', async () => {
-    const cat = await catalogDestination(d, 'app');
+    const cat = await catalogDestination(d, 'app', trust);
     expect(cat.temporary.map((t) => [t.path, t.workflowId, t.size])).toEqual([
       ['daily/2025/11/10/0300/.app-full-20251110T030000Z.tar.backup-app-full-2025-11-10T03:00:00Z.tmp', 'backup-app-full-2025-11-10T03:00:00Z', 7],
     ]);
   });
 
   it('keeps jobs apart, even when one name starts with the other', async () => {
-    const cat = await catalogDestination(d, 'app-db');
+    const cat = await catalogDestination(d, 'app-db', trust);
     expect(cat.backups.map((b) => b.path)).toEqual(['daily/2025/11/04/0300/app-db-full-20251104T030000Z.tar']);
     expect(cat.anomalies).toEqual([]);
     expect(cat.temporary).toEqual([]);
-    expect((await catalogDestination(d, 'nobody')).backups).toEqual([]);
+    expect((await catalogDestination(d, 'nobody', trust)).backups).toEqual([]);
   });
 });
 
 describe('newest backups', () => {
   it('yields the readable manifests of a tier newest first, skipping unreadable ones', async () => {
     const seen: string[] = [];
-    for await (const { dir, manifest } of manifestsNewestFirst(d, 'daily', 'app')) seen.push(`${dir}/${manifest.artifact.name}`);
+    for await (const { dir, manifest } of manifestsNewestFirst(d, 'daily', 'app', trust)) seen.push(`${dir}/${manifest.artifact.name}`);
     // The unreadable manifest is skipped; this walker does not compare a manifest with its artifact (the catalog does).
     expect(seen).toEqual([
       'daily/2025/11/09/0300/app-diff-20251109T030000Z.tar',
@@ -139,7 +146,7 @@ describe('newest backups', () => {
 
   it('finds the newest of each type over all tiers', async () => {
     const now = Date.parse('2025-11-10T03:00:00Z');
-    const found = await newestOnDestination(d, 'app-db', ['full', 'diff'], now);
+    const found = await newestOnDestination(d, 'app-db', ['full', 'diff'], trust, now);
     expect(found.diff).toBeUndefined();
     expect(found.full).toMatchObject({ type: 'full', slot: '2025-11-04T03:00:00Z', ageMs: 6 * 86_400_000, destination: 'nas', path: 'daily/2025/11/04/0300/app-db-full-20251104T030000Z.tar' });
   });

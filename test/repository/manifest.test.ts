@@ -7,6 +7,8 @@ import { LocalSession } from '../../src/destinations/local/index.js';
 import { catalogDestination } from '../../src/repository/catalog.js';
 import { layout } from '../../src/repository/layout.js';
 import { MANIFEST_MAX_BYTES, checkManifestShape, isMemberOf, readManifest } from '../../src/repository/manifest.js';
+import { signatureName } from '../../src/repository/signatures.js';
+import { deploymentKey } from './support.js';
 
 // A destination is untrusted: what a manifest read back may name, and how large it may be.
 
@@ -67,25 +69,29 @@ describe('reading a manifest back', () => {
   const d = new LocalSession('nas', { type: 'local', path: root } as never);
   const l = layout('app', 'full', 'daily', new Date('2025-11-04T03:00:00Z'), 'w');
 
+  const { trust, sign } = deploymentKey();
+
+  /** Stores an artifact and its manifest, signed by the deployment as a worker would. */
   function store(manifest: string | Buffer, size = 10): void {
     mkdirSync(path.join(root, l.dir), { recursive: true });
     writeFileSync(path.join(root, l.finalPath), Buffer.alloc(size));
     writeFileSync(path.join(root, l.manifestPath), manifest);
+    writeFileSync(path.join(root, signatureName(l.manifestPath)), sign(manifest));
   }
 
   it('reads and checks a manifest of at most 1 MiB', async () => {
     const m = { ...good(), artifact: { ...good().artifact, size: 10 } };
     store(JSON.stringify(m));
-    expect(await readManifest(d, l.manifestPath)).toEqual(m);
-    expect((await catalogDestination(d, 'app')).backups.map((b) => b.path)).toEqual([l.finalPath]);
+    expect(await readManifest(d, l.manifestPath, trust)).toEqual({ manifest: m, keyId: expect.any(String) });
+    expect((await catalogDestination(d, 'app', trust)).backups.map((b) => b.path)).toEqual([l.finalPath]);
   });
 
   it('never parses a larger one: an anomaly that list shows, no backup', async () => {
     // Valid JSON, padded past the cap: refused for its size alone.
     const m = { ...good(), artifact: { ...good().artifact, size: 10 }, warnings: ['x'.repeat(MANIFEST_MAX_BYTES)] };
     store(JSON.stringify(m));
-    await expect(readManifest(d, l.manifestPath)).rejects.toThrow(/more than the 1048576 a small file may have; it was not read/);
-    const c = await catalogDestination(d, 'app');
+    await expect(readManifest(d, l.manifestPath, trust)).rejects.toThrow(/more than the 1048576 a small file may have; it was not read/);
+    const c = await catalogDestination(d, 'app', trust);
     expect(c.backups).toEqual([]);
     expect(c.anomalies).toEqual([expect.objectContaining({ path: l.finalPath, problem: 'unreadable manifest', detail: expect.stringMatching(/it was not read/) })]);
   });
@@ -96,7 +102,7 @@ describe('reading a manifest back', () => {
     m.components[0]!.name = '../../victim';
     m.components[0]!.member = '../../victim.tar.zst';
     store(JSON.stringify(m));
-    const c = await catalogDestination(d, 'app');
+    const c = await catalogDestination(d, 'app', trust);
     expect(c.backups).toEqual([]);
     expect(c.anomalies).toEqual([expect.objectContaining({ problem: 'unreadable manifest', detail: expect.stringMatching(/component name "\.\.\/\.\.\/victim" is not a name/) })]);
   });
