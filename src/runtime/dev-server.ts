@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
+import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { BackupError } from '../errors.js';
 import { run } from '../lib/exec.js';
@@ -37,11 +38,31 @@ export interface DevServer {
   stop(): Promise<void>;
 }
 
+/** Whether something accepts TCP connections on 127.0.0.1:`port`. */
+function portAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.setTimeout(1000);
+    const done = (open: boolean) => { socket.destroy(); resolve(open); };
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+    socket.once('timeout', () => done(false));
+  });
+}
+
 /** Starts `temporal server start-dev` with its state in SQLite under `stateDir`, and waits until it answers. */
 export async function startDevServer(opts: { stateDir: string; port?: number; uiPort?: number }): Promise<DevServer> {
-  const bin = await temporalBinary();
   const port = opts.port ?? 7233;
   const uiPort = opts.uiPort ?? 8233;
+  for (const [p, what] of [[port, 'gRPC'], [uiPort, 'Web UI']] as const) {
+    // Something already answering there would pass the health check below in place of the server started here.
+    if (await portAnswers(p)) {
+      throw new BackupError('TEMPORAL_UNAVAILABLE', `cannot start the Temporal dev server: its ${what} port 127.0.0.1:${p} is already in use`, {
+        hint: `is another \`backupctl up\` or \`temporal server start-dev\` running? Stop it, use it (TEMPORAL_ADDRESS=127.0.0.1:${port} backupctl worker), or pick other ports with --port and --ui-port`,
+      });
+    }
+  }
+  const bin = await temporalBinary();
   mkdirSync(opts.stateDir, { recursive: true });
   const logFile = path.join(opts.stateDir, 'temporal.log');
   const out = openSync(logFile, 'a');

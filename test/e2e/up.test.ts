@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -54,6 +55,21 @@ describe('backupctl up (the quick start) on the embedded dev server', () => {
     const bad = await runCommand(process.execPath, [cli, '--config', config, 'up'], { timeoutMs: 30_000, env: { ...envWithoutTemporal(), BACKUPCTL_LOG_LEVEL: 'chatty' } });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/log level "chatty" .* is not one of debug, info, warn/);
+  });
+
+  it('a port already in use is refused with a clear error before anything starts', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      const config = path.join(tmp.path, 'examples', 'backup.yml');
+      const r = await runCommand(process.execPath, [cli, '--config', config, 'up', '--port', String(port), '--ui-port', String(await getFreePort())], { timeoutMs: 60_000, env: envWithoutTemporal() });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`its gRPC port 127.0.0.1:${port} is already in use`);
+      expect(r.stderr).not.toMatch(/worker polling/);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
   });
 
   it('Ctrl-C stops the worker, then the server', async () => {
