@@ -104,7 +104,10 @@ describe('postgres source', () => {
     expect(envs.some((e) => e.includes(`PGPASSWORD=${PASSWORD}`))).toBe(true);
     expect(process.env.PGPASSWORD).toBeUndefined();
     // Nothing else of the worker's environment (issue 14): the minimal base plus the connection the source configures.
-    const allowed = /^(PATH|HOME|LANG|LC_[A-Z_]+|TZ|PGHOST|PGPORT|PGUSER|PGPASSWORD|PGSSLMODE|PGAPPNAME|PGCONNECT_TIMEOUT)$/;
+    // PGSYSCONFDIR and PGLOCALEDIR are set by Debian's pg_wrapper itself when it execs the real tool (a child caught
+    // after that exec shows them); the worker has neither (checked first).
+    expect(Object.keys(process.env).filter((k) => k === 'PGSYSCONFDIR' || k === 'PGLOCALEDIR')).toEqual([]);
+    const allowed = /^(PATH|HOME|LANG|LC_[A-Z_]+|TZ|PGHOST|PGPORT|PGUSER|PGPASSWORD|PGSSLMODE|PGAPPNAME|PGCONNECT_TIMEOUT|PGSYSCONFDIR|PGLOCALEDIR)$/;
     expect(envs.length).toBeGreaterThan(0);
     for (const e of envs) expect(e.map((kv) => kv.slice(0, kv.indexOf('='))).filter((k) => !allowed.test(k))).toEqual([]);
     expect(ls(dir)).toEqual([]);
