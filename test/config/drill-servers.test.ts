@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../src/config/load.js';
+import { parseConfig } from '../../src/config/load.js';
+import { problems } from './support.js';
 
 // Issue 14: a typo in a drill.servers key used to be accepted silently, and the drill then loaded into production.
 
@@ -20,16 +21,6 @@ jobs:
         user: backup
     destinations: [nas]
 ${drill}`;
-
-function problems(text: string) {
-  try {
-    parseConfig(text, '/etc/backupctl/backup.yml');
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('drill servers', () => {
   it('defaults: no servers, and the source\'s own server is not allowed', () => {
