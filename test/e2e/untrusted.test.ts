@@ -9,7 +9,7 @@ import { BLOCK, END_OF_ARCHIVE, padding, tarHeader } from '../../src/lib/tar.js'
 import { layout } from '../../src/repository/layout.js';
 import { backupResult } from '../helpers/run-backup.js';
 import { runCommand } from '../helpers/util.js';
-import { listFiles, startEnv, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
+import { listFiles, signAsDeployment, startEnv, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
 
 // Issue 14: a destination is untrusted storage. A manifest and artifact planted on the SFTP destination (a component
 // named `../../../victim`, a member with `../`, a type other than the source's) make `restore` and `drill` refuse
@@ -60,6 +60,9 @@ function plant(job: JobSetup, c: Planted, slot: Date): { path: string; workflowI
   mkdirSync(path.join(root, l.dir), { recursive: true });
   writeFileSync(path.join(root, l.finalPath), artifactBytes);
   writeFileSync(path.join(root, l.manifestPath), JSON.stringify(manifest));
+  // Signed with the deployment's key, as if the attacker had it too (or an operator restored with --trust-unsigned):
+  // these checks hold even then. Without the key the signature check refuses it first (signing.test.ts).
+  signAsDeployment(env, path.join(root, l.manifestPath));
   return { path: l.finalPath, workflowId };
 }
 
@@ -145,8 +148,10 @@ describe('modes on the destination', () => {
       expect(mode(art), art).toBe('600');
       expect(mode(`${art}.manifest.json`)).toBe('600');
       const reports = readdirSync(path.join(root, 'drills', 'app'));
-      expect(reports).toHaveLength(1);
-      expect(mode(path.join(root, 'drills', 'app', reports[0]!))).toBe('600');
+      expect(reports.filter((f) => f.endsWith('.json'))).toHaveLength(1);
+      expect(reports).toHaveLength(2); // the report and its signature
+      for (const f of reports) expect(mode(path.join(root, 'drills', 'app', f)), f).toBe('600');
+      expect(mode(`${art}.manifest.json.sig`)).toBe('600');
       for (const dir of ['daily', 'daily/2025', 'daily/2025/09', 'daily/2025/09/01', 'daily/2025/09/01/0300', 'drills', 'drills/app']) expect(mode(path.join(root, dir)), `${root} ${dir}`).toBe('700');
     }
   });
