@@ -104,10 +104,11 @@ describe('postgres source', () => {
     expect(envs.some((e) => e.includes(`PGPASSWORD=${PASSWORD}`))).toBe(true);
     expect(process.env.PGPASSWORD).toBeUndefined();
     // Nothing else of the worker's environment (issue 14): the minimal base plus the connection the source configures.
-    // PGSYSCONFDIR and PGLOCALEDIR are set by Debian's pg_wrapper itself when it execs the real tool (a child caught
-    // after that exec shows them); the worker has neither (checked first).
+    // The tools set some themselves, and a child caught after that shows them: PGSYSCONFDIR and PGLOCALEDIR (Debian's
+    // pg_wrapper, when it execs the real tool; the worker has neither, checked first) and PWD (the /bin/sh through
+    // which pg_dumpall runs each pg_dump: the current directory, no secret).
     expect(Object.keys(process.env).filter((k) => k === 'PGSYSCONFDIR' || k === 'PGLOCALEDIR')).toEqual([]);
-    const allowed = /^(PATH|HOME|LANG|LC_[A-Z_]+|TZ|PGHOST|PGPORT|PGUSER|PGPASSWORD|PGSSLMODE|PGAPPNAME|PGCONNECT_TIMEOUT|PGSYSCONFDIR|PGLOCALEDIR)$/;
+    const allowed = /^(PATH|HOME|LANG|LC_[A-Z_]+|TZ|PGHOST|PGPORT|PGUSER|PGPASSWORD|PGSSLMODE|PGAPPNAME|PGCONNECT_TIMEOUT|PGSYSCONFDIR|PGLOCALEDIR|PWD)$/;
     expect(envs.length).toBeGreaterThan(0);
     for (const e of envs) expect(e.map((kv) => kv.slice(0, kv.indexOf('='))).filter((k) => !allowed.test(k))).toEqual([]);
     expect(ls(dir)).toEqual([]);
