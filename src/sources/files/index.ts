@@ -28,7 +28,12 @@ export class FilesSource implements Source {
     // Device numbers change across reboots and remounts (NFS): they must not turn a diff into a full copy.
     // "Directory is new" (every directory of a full) is no warning: it would bury real ones in the stderr tail.
     if (snapshotFile) args.push(`--listed-incremental=${snapshotFile}`, '--no-check-device', '--warning=no-new-dir', '--warning=no-rename-directory');
-    for (const ex of this.cfg.exclude) args.push(`--exclude=${ex}`);
+    for (const ex of this.cfg.exclude) {
+      // Members are stored relative to / (--directory=/), so an absolute pattern would never match: it means "from the
+      // root", which is tar's --anchored match of the same pattern without its leading slashes.
+      if (ex.startsWith('/')) args.push('--anchored', `--exclude=${ex.replace(/^\/+/, '')}`, '--no-anchored');
+      else args.push(`--exclude=${ex}`);
+    }
     args.push('--');
     // Paths relative to / so that tar does not warn about removing the leading slash; restore with -C /.
     for (const p of this.cfg.paths) args.push(path.relative('/', p) || '.');

@@ -8,7 +8,7 @@ export const filesSourceSchema = z.strictObject({
   paths: z.array(z.string().min(1)).min(1, { error: 'expected at least one path' })
     .meta({ description: 'files and directories to back up (relative paths: to the config file)', examples: [['/srv/app/uploads', '/etc/app']] }),
   exclude: z.array(z.string().min(1)).default([])
-    .meta({ description: 'GNU tar --exclude patterns', examples: [['*.tmp', '/srv/app/uploads/cache']] }),
+    .meta({ description: 'GNU tar --exclude patterns: an absolute one (/srv/app/cache) matches from the root only, any other (*.tmp) at any depth', examples: [['*.tmp', '/srv/app/uploads/cache']] }),
   /** GNU tar exit 1 ("file changed as we read it") is a warning unless this is true. */
   failOnChangedFiles: z.boolean().default(false)
     .meta({ description: 'fail the run when a file changed while it was read (tar exit 1), instead of a warning', examples: [false] }),
