@@ -1,5 +1,6 @@
 import type { Config, DestinationConfig } from '../config/schema.js';
 import { BackupError } from '../errors.js';
+import { pluginLookup } from '../lib/plugins.js';
 import * as registry from './registry.js';
 import type { DestinationPlugin, DestinationSession, OpenOptions } from './types.js';
 
@@ -8,18 +9,16 @@ export type { DestinationPlugin, DestinationSession, OpenOptions } from './types
 /** A plugin as the dispatch sees it: its hooks take any destination config (the registry matched the type). */
 export type AnyDestinationPlugin = DestinationPlugin<(typeof registry)[keyof typeof registry]['schema'], DestinationConfig>;
 
+const lookup = pluginLookup<AnyDestinationPlugin>(registry, 'destination');
+
 /** Every registered destination plugin, in the registry's order. */
-export const DESTINATION_PLUGINS: readonly AnyDestinationPlugin[] = Object.values(registry) as AnyDestinationPlugin[];
+export const DESTINATION_PLUGINS: readonly AnyDestinationPlugin[] = lookup.all;
 
 /** The registered destination types. */
-export const DESTINATION_TYPES: readonly string[] = Object.keys(registry);
+export const DESTINATION_TYPES: readonly string[] = lookup.types;
 
 /** The plugin of a destination type. */
-export function destinationPlugin(type: string): AnyDestinationPlugin {
-  const plugin = (registry as Record<string, AnyDestinationPlugin>)[type];
-  if (!plugin) throw new BackupError('CONFIG_INVALID', `no destination type "${type}" (types: ${DESTINATION_TYPES.join(', ')})`);
-  return plugin;
-}
+export const destinationPlugin = lookup.get;
 
 export async function openDestination(config: Config, name: string, opts: OpenOptions = {}): Promise<DestinationSession> {
   const cfg = config.destinations[name];
