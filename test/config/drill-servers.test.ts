@@ -1,26 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
-import { problems } from './support.js';
+import { minimalConfig, problems } from './support.js';
 
 // Issue 14: a typo in a drill.servers key used to be accepted silently, and the drill then loaded into production.
 
-const config = (drill: string) => `
-destinations:
-  nas:
-    type: local
-    path: /srv/backups
-jobs:
-  app:
-    sources:
-      - name: files
-        type: files
-        paths: [/srv/app]
-      - name: shop-db
+/** The minimal config with a MariaDB source `shop-db` beside its files source, and `drill` appended to the job. */
+const config = (drill: string) => `${minimalConfig.replace('    destinations: [nas]\n', `      - name: shop-db
         type: mysql
         host: db.internal
         user: backup
     destinations: [nas]
-${drill}`;
+`)}${drill}`;
 
 describe('drill servers', () => {
   it('defaults: no servers, and the source\'s own server is not allowed', () => {
