@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { access, readFile, rm } from 'node:fs/promises';
+import { access, rm } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
@@ -8,6 +8,7 @@ import { BackupError } from '../../errors.js';
 import { run } from '../../lib/exec.js';
 import { childEnv } from '../../lib/process.js';
 import type { DumpContext, DumpOutcome, Source } from '../types.js';
+import { listingStats } from './listing.js';
 import type { FilesSourceConfig as Config } from './schema.js';
 
 const tail = (s: string, n = 10) => s.trim().split('\n').slice(-n).join('\n');
@@ -76,7 +77,7 @@ export class FilesSource implements Source {
           hint: unreadable ? `check that the paths exist and that the worker user may read them: ${this.cfg.paths.join(', ')}` : undefined,
         });
       }
-      const stats = await this.listingStats(listFile);
+      const stats = await listingStats(listFile, this.name);
       // A diff of unchanged data holds no file, only the directories' listings (which record deletions).
       if (ctx.snapshot?.differential ? stats.entries === 0 : stats.files === 0) {
         throw new BackupError('SOURCE_EMPTY', `source "${this.name}": no files to back up under ${this.cfg.paths.join(', ')}`, {
@@ -91,22 +92,6 @@ export class FilesSource implements Source {
       ctx.signal.removeEventListener('abort', kill);
       await rm(listFile, { force: true });
     }
-  }
-
-  /** Counts regular files and their bytes from tar's `-vv` listing (`-rw-r--r-- user/group SIZE date time name`). */
-  private async listingStats(listFile: string): Promise<{ files: number; bytes: number; entries: number }> {
-    const text = await readFile(listFile, 'utf8').catch(() => '');
-    let files = 0, bytes = 0, entries = 0;
-    for (const line of text.split('\n')) {
-      if (!line) continue;
-      entries++;
-      if (line[0] === '-' || line[0] === 'h') {
-        files++;
-        const size = Number(line.split(/\s+/)[2]);
-        if (Number.isSafeInteger(size)) bytes += size;
-      }
-    }
-    return { files, bytes, entries };
   }
 
   async estimate(): Promise<number> {
