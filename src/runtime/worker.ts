@@ -1,22 +1,11 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { loadConfig, taskQueueOf } from '../config/load.js';
 import { closeDestinations } from '../destinations/index.js';
 import { applySchedules } from '../schedules/index.js';
 import { ensureSigningKey } from '../state/keys.js';
+import { workflowBundle } from './bundle.js';
 import { connectClient, connectNative, ensureSearchAttributes } from './temporal.js';
-
-let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
-
-/** The workflow code, bundled once per process (compiled `.js` when installed, `.ts` under the test runner). */
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  const js = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
-  const workflowsPath = existsSync(js) ? js : fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
-  bundle ??= bundleWorkflowCode({ workflowsPath, logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never });
-  return bundle;
-}
 
 export interface WorkerOptions {
   configFile: string;

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Activities } from '../../src/activities/index.js';
 import { Context } from '@temporalio/activity';
 import { BACKUP_WORKFLOW, LOCK_GRANTED_SIGNAL, type BackupEvent, type BackupResult, type Manifest, type RunPlan } from '../../src/contracts/index.js';
-import { workflowBundle } from '../../src/runtime/worker.js';
+import { workflowBundle } from '../../src/runtime/bundle.js';
 import { runBackup } from '../helpers/run-backup.js';
 
 // Workflow tier: the real workflow on the dev server, with scripted activities, to pin down its decisions
