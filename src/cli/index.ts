@@ -1,21 +1,8 @@
 import { Command, Option } from 'commander';
-import { Runtime, DefaultLogger, makeTelemetryFilterString, type LogLevel } from '@temporalio/worker';
-import { loadConfig } from '../config/load.js';
+import type { LogLevel } from '@temporalio/worker';
 import { BACKUPCTL_VERSION } from '../lib/exec.js';
-import { connectConfig } from '../runtime/temporal.js';
-import { runWorkers } from '../runtime/worker.js';
-import { configCheckCommand } from './config-check.js';
 import { BackupError } from '../errors.js';
 import { EXIT, fail } from './output.js';
-import { listCommand } from './list.js';
-import { pruneCommand } from './prune.js';
-import { cancelCommand, runCommand } from './run.js';
-import { upCommand } from './up.js';
-import { schedulesApplyCommand, schedulesListCommand } from './schedules.js';
-import { statusCommand } from './status.js';
-import { restoreCommand } from './restore.js';
-import { drillCommand } from './drill.js';
-import { keysInitCommand } from './keys.js';
 
 const LOG_LEVELS = ['debug', 'info', 'warn'] as const;
 type CliLogLevel = (typeof LOG_LEVELS)[number];
@@ -33,7 +20,10 @@ function logLevel(): CliLogLevel {
   return level as CliLogLevel;
 }
 
-function installRuntime(configFile?: string): void {
+/** Installs the Temporal SDK's runtime (logger, metrics) for the commands that run a worker. */
+async function installRuntime(configFile?: string): Promise<void> {
+  const { Runtime, DefaultLogger, makeTelemetryFilterString } = await import('@temporalio/worker');
+  const { loadConfig } = await import('../config/load.js');
   const metrics = configFile ? loadConfig(configFile).config.metrics : undefined;
   const level = logLevel().toUpperCase() as LogLevel;
   // Ctrl-C is handled by the commands (worker first, then the dev server).
@@ -71,14 +61,16 @@ program.command('up')
   .option('--port <port>', 'dev server gRPC port', '7233')
   .option('--ui-port <port>', 'Web UI port', '8233')
   .action(action(async (opts: { run?: string; exit?: boolean; port?: string; uiPort?: string }) => {
-    installRuntime(cfg());
+    await installRuntime(cfg());
+    const { upCommand } = await import('./up.js');
     return upCommand({ config: cfg(), ...opts });
   }));
 
 program.command('worker')
   .description('run the worker for the jobs in the config (connects like the temporal CLI: TEMPORAL_ADDRESS, ...)')
   .action(action(async () => {
-    installRuntime(cfg());
+    await installRuntime(cfg());
+    const [{ loadConfig }, { connectConfig }, { runWorkers }] = await Promise.all([import('../config/load.js'), import('../runtime/temporal.js'), import('../runtime/worker.js')]);
     const { file, config } = loadConfig(cfg());
     const { connectionOptions, namespace } = connectConfig();
     const controller = new AbortController();
@@ -95,37 +87,37 @@ program.command('run <job>')
   .option('--slot <time>', 'ISO time of the slot (default: now)')
   .option('--wait', 'wait for the result: exit 0 ok, 1 failed, 3 ok with warnings')
   .option('--json', 'print the result as JSON')
-  .action(action((job: string, opts: { type: 'full' | 'diff'; slot?: string; wait?: boolean; json?: boolean }) => runCommand(job, { config: cfg(), ...opts })));
+  .action(action(async (job: string, opts: { type: 'full' | 'diff'; slot?: string; wait?: boolean; json?: boolean }) => (await import('./run.js')).runCommand(job, { config: cfg(), ...opts })));
 
 program.command('cancel <workflowIdOrJob>')
   .description('cancel a run (or every running run of a job): temporary files and staging are removed and a "cancelled" notification is sent')
   .option('--wait', 'wait until the cleanup is done')
-  .action(action((id: string, opts: { wait?: boolean }) => cancelCommand(id, { ...opts, config: cfg() })));
+  .action(action(async (id: string, opts: { wait?: boolean }) => (await import('./run.js')).cancelCommand(id, { ...opts, config: cfg() })));
 
 const schedulesCmd = program.command('schedules').description('Temporal Schedules declared in the config');
 schedulesCmd.command('apply')
   .description('create missing schedules, update changed ones, delete the ones the config no longer has (only backupctl\'s)')
-  .action(action(() => schedulesApplyCommand({ config: cfg() })));
+  .action(action(async () => (await import('./schedules.js')).schedulesApplyCommand({ config: cfg() })));
 schedulesCmd.command('list')
   .description('each schedule with its next runs, its last run and result, and whether it is paused')
   .option('--json', 'print JSON')
-  .action(action((opts: { json?: boolean }) => schedulesListCommand({ config: cfg(), ...opts })));
+  .action(action(async (opts: { json?: boolean }) => (await import('./schedules.js')).schedulesListCommand({ config: cfg(), ...opts })));
 
 program.command('status [job]')
   .description('per job: newest backup per type (age, size, location), running run, schedules, health; exit 0 ok, 3 warning, 1 failing or stale')
   .option('--json', 'print JSON')
-  .action(action((job: string | undefined, opts: { json?: boolean }) => statusCommand({ config: cfg(), job, ...opts })));
+  .action(action(async (job: string | undefined, opts: { json?: boolean }) => (await import('./status.js')).statusCommand({ config: cfg(), job, ...opts })));
 
 program.command('list <job>')
   .description('the finalized backups (with manifest) on each destination: type, slot, size, SHA-256, and a diff\'s base full')
   .option('--json', 'print JSON')
-  .action(action((job: string, opts: { json?: boolean }) => listCommand(job, { config: cfg(), ...opts })));
+  .action(action(async (job: string, opts: { json?: boolean }) => (await import('./list.js')).listCommand(job, { config: cfg(), ...opts })));
 
 program.command('prune <job>')
   .description('apply the job\'s retention policy, remove orphaned temporary files and stale staging; exit 1 if refused')
   .option('--dry-run', 'report what would be removed, remove nothing')
   .option('--json', 'print JSON')
-  .action(action((job: string, opts: { dryRun?: boolean; json?: boolean }) => pruneCommand(job, { config: cfg(), ...opts })));
+  .action(action(async (job: string, opts: { dryRun?: boolean; json?: boolean }) => (await import('./prune.js')).pruneCommand(job, { config: cfg(), ...opts })));
 program.command('restore <job>')
   .description('restore a backup (default: the newest) into a new directory: download, check every SHA-256, then unpack; exit 0 restored, 1 failed')
   .requiredOption('--to <dir>', 'target directory (must not exist, or be empty)')
@@ -137,7 +129,8 @@ program.command('restore <job>')
   .option('--no-worker', 'do not run an in-process worker (one already runs on this host for the job\'s task queue)')
   .option('--json', 'print the result as JSON')
   .action(action(async (job: string, opts: { to: string; backup?: string; at?: string; destination?: string; intoDatabases?: string[]; trustUnsigned?: boolean; worker: boolean; json?: boolean }) => {
-    installRuntime(cfg());
+    await installRuntime(cfg());
+    const { restoreCommand } = await import('./restore.js');
     return restoreCommand(job, { config: cfg(), ...opts });
   }));
 
@@ -146,7 +139,8 @@ program.command('drill <job>')
   .option('--no-worker', 'do not run an in-process worker (one already runs on this host for the job\'s task queue)')
   .option('--json', 'print the report as JSON')
   .action(action(async (job: string, opts: { worker: boolean; json?: boolean }) => {
-    installRuntime(cfg());
+    await installRuntime(cfg());
+    const { drillCommand } = await import('./drill.js');
     return drillCommand(job, { config: cfg(), ...opts });
   }));
 
@@ -154,12 +148,12 @@ const keysCmd = program.command('keys').description('the key that signs manifest
 keysCmd.command('init')
   .description('create the signing key pair (signing.key.file, default <stateDir>/keys/signing.key); never overwrites one')
   .option('--json', 'print JSON')
-  .action(action((opts: { json?: boolean }) => keysInitCommand({ config: cfg(), ...opts })));
+  .action(action(async (opts: { json?: boolean }) => (await import('./keys.js')).keysInitCommand({ config: cfg(), ...opts })));
 
 const configCmd = program.command('config').description('config file commands');
 configCmd.command('check')
   .description('validate the config, then check sources, destinations (SSH login, host key, write access, free space) and notifiers')
-  .action(action(() => configCheckCommand({ config: cfg() })));
+  .action(action(async () => (await import('./config-check.js')).configCheckCommand({ config: cfg() })));
 
 program.exitOverride((err) => {
   process.exit(err.exitCode === 0 ? 0 : EXIT.USAGE);
