@@ -7,7 +7,7 @@ import { dump } from './dump.js';
 import { finalize } from './finalize.js';
 import { notifiersOf, notify } from './notify.js';
 import { isRunning, requestLock } from './lock.js';
-import { checkFreshness } from './monitor.js';
+import { checkJobFreshness, freshnessJobs } from './monitor.js';
 import { preflight } from './preflight.js';
 import { prune } from './prune.js';
 import { upload } from './upload.js';
@@ -37,7 +37,8 @@ export function createActivities(deps: ActivityDeps) {
     notifiersOf: notifiersOf(deps),
     requestLock: requestLock(deps),
     isRunning: isRunning(),
-    checkFreshness: checkFreshness(deps),
+    freshnessJobs: freshnessJobs(deps),
+    checkJobFreshness: checkJobFreshness(deps),
     prune: prune(deps),
     // Restore and restore drills.
     planRestore: planRestore(deps),

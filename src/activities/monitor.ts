@@ -1,57 +1,51 @@
 import { Context, log } from '@temporalio/activity';
 import { loadConfig } from '../config/load.js';
-import type { BackupEvent } from '../contracts/events.js';
+import type { AlertState } from '../contracts/freshness.js';
 import type { OrphanReport } from '../contracts/prune.js';
-import { errorMessage } from '../errors.js';
 import { jobStatus, type JobStatus } from '../monitor/status.js';
-import { createNotifier } from '../notifiers/index.js';
-import { renderMessage } from '../notifiers/message.js';
-import { currentRun, runActivity, type ActivityDeps } from './context.js';
+import { runActivity, type ActivityDeps } from './context.js';
 import { sweepOrphans } from './prune.js';
 
 export interface FreshnessReport {
   checkedAt: string;
   jobs: JobStatus[];
+  /** Jobs the check could not judge (their check failed after its retries): alerted as a problem of their own. */
+  failed: { job: string; error: string }[];
+  /** `<job>:<notifier>` for every alert sent. */
   notified: string[];
   /** The orphan sweep of every job's destinations (temporary files of no running workflow, past the grace period). */
   orphans: OrphanReport[];
+  /** Problems alerted and still present, carried to the next check (its backoff: 1 h, 4 h, then daily). */
+  alerts: AlertState;
+}
+
+/** The jobs the freshness check judges, each with the notifiers its alerts go to (the job's and monitoring.notify). */
+export function freshnessJobs(deps: ActivityDeps) {
+  return (): Promise<{ jobs: { job: string; notifiers: string[] }[] }> => runActivity(async () => {
+    const { config } = loadConfig(deps.configFile);
+    return { jobs: Object.entries(config.jobs).map(([job, j]) => ({ job, notifiers: [...new Set([...j.notify, ...config.monitoring.notify])] })) };
+  });
 }
 
 /**
- * Silence is an alarm: for every job, the newest finalized backup per type must be younger than its threshold,
- * every declared schedule must exist and run, and runs must not keep failing. Problems are notified through the
- * job's notifiers.
+ * One job's health for the freshness check: the newest backup per type against its threshold, its schedules, its
+ * recent runs, its last drill, a queue nobody polls; and the orphan sweep of its destinations. Heartbeats while it
+ * reads (destinations, the Temporal server), so a hung read is retried within the heartbeat timeout.
  */
-export function checkFreshness(deps: ActivityDeps) {
-  return (input: { notify: boolean }): Promise<FreshnessReport> => runActivity(async () => {
+export function checkJobFreshness(deps: ActivityDeps) {
+  return (input: { job: string }): Promise<{ status: JobStatus; orphans: OrphanReport[] }> => runActivity(async () => {
     const { config } = loadConfig(deps.configFile);
-    const client = Context.current().client;
-    const checkedAt = new Date().toISOString();
-    const jobs: JobStatus[] = [];
-    const notified: string[] = [];
-    const orphans: OrphanReport[] = [];
-    for (const name of Object.keys(config.jobs)) {
-      Context.current().heartbeat({ job: name });
-      const status = await jobStatus(config, client, name);
-      jobs.push(status);
-      const swept = await sweepOrphans(config, name, client, { dryRun: false });
-      orphans.push(...swept.orphans);
+    const ctx = Context.current();
+    ctx.heartbeat({ job: input.job });
+    const timer = setInterval(() => ctx.heartbeat({ job: input.job }), 5000);
+    try {
+      const status = await jobStatus(config, ctx.client, input.job);
+      const swept = await sweepOrphans(config, input.job, ctx.client, { dryRun: false });
       for (const o of swept.orphans.filter((x) => x.action === 'removed')) log.info('orphaned temporary file removed', { ...o });
       status.problems.push(...swept.problems);
-      if (!input.notify || status.problems.length === 0) continue;
-      const event: BackupEvent = { kind: 'alert', job: name, problems: status.problems, checkedAt };
-      const message = renderMessage(event, { uiUrl: config.temporal.uiUrl, namespace: currentRun().namespace });
-      for (const n of new Set([...config.jobs[name]!.notify, ...config.monitoring.notify])) {
-        try {
-          const notifier = createNotifier(config, n);
-          if (!notifier.wants(event)) continue;
-          await notifier.send(event, message);
-          notified.push(`${name}:${n}`);
-        } catch (err) {
-          log.error('alert notification failed', { job: name, notifier: n, error: errorMessage(err) });
-        }
-      }
+      return { status, orphans: swept.orphans };
+    } finally {
+      clearInterval(timer);
     }
-    return { checkedAt, jobs, notified, orphans };
   });
 }

@@ -15,7 +15,9 @@ export type BackupEvent =
   /** The run did nothing, on purpose: another run of the job held the job lock too long. */
   | { kind: 'skipped'; job: string; type: BackupType; slot: string; workflowId: string; runId: string; reason: string }
   /** Monitoring found a problem without a run: stale backups, a missing or paused schedule, repeated failures. */
-  | { kind: 'alert'; job: string; problems: string[]; checkedAt: string }
+  | { kind: 'alert'; job: string; problems: string[]; checkedAt: string;
+      /** Stable per job, problems and day (src/contracts/freshness.ts): a resend is the same message. */
+      alertId?: string }
   /** A restore drill finished (failures always notified; successes when the job's drill asks for it). */
   | DrillEvent;
 

@@ -11,6 +11,8 @@ import { formatBytes } from '../lib/format.js';
 import { newestOnDestination, type BackupInfo } from '../repository/catalog.js';
 import { lastDrill, type DrillStatus } from '../repository/drill-reports.js';
 import { scheduleId, scheduleName } from '../schedules/index.js';
+import { taskQueueOf } from '../config/load.js';
+import proto from '@temporalio/proto';
 import { trustOf } from '../state/keys.js';
 
 export type Health = 'ok' | 'warning' | 'failing' | 'stale';
@@ -81,6 +83,18 @@ export async function jobStatus(config: Config, client: Client, jobName: string,
       schedules.push({ id, name: scheduleName(def, i), type: def.type, state: 'missing', nextRuns: [] });
       problems.push(`schedule ${id} is missing on the Temporal server: no ${def.type} backups run (run backupctl schedules apply)`);
     }
+  }
+
+  // A queue nobody polls: the job's runs would wait there for ever (a host down, a worker limited to other queues).
+  // The server lists the pollers of the last 5 minutes.
+  const queue = taskQueueOf(config, job);
+  try {
+    const { pollers } = await client.workflowService.describeTaskQueue({
+      namespace: client.options.namespace, taskQueue: { name: queue }, taskQueueType: proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+    });
+    if (!pollers || pollers.length === 0) problems.push(`no worker polls task queue "${queue}" (none in the last 5 minutes): this job's runs wait until one does (start \`backupctl worker\` on the host that has its data)`);
+  } catch (err) {
+    problems.push(`task queue "${queue}" could not be described: ${errorMessage(err).split('\n')[0]}`);
   }
 
   const running: JobStatus['running'] = [];

@@ -21,8 +21,9 @@ export function runLink(ctx: MessageContext, workflowId: string, runId?: string)
 /** One text for every notifier: what happened, where, and what to look at next. */
 export function renderMessage(event: BackupEvent, ctx: MessageContext): RenderedMessage {
   const workflowId = eventWorkflowId(event);
-  // Stable across resends: the same run and event always get the same ID (an alert: the same job, problems and check).
-  const key = workflowId ?? (event.kind === 'alert' ? `${event.job}\0${event.checkedAt}\0${event.problems.join('\n')}` : '');
+  // Stable across resends: the same run and event always get the same ID (an alert: its alertId, stable per job,
+  // problems and day; else the same job, problems and check).
+  const key = workflowId ?? (event.kind === 'alert' ? event.alertId ?? `${event.job}\0${event.checkedAt}\0${event.problems.join('\n')}` : '');
   const id = createHash('sha256').update(`${key}\0${event.kind}`).digest('hex').slice(0, 32);
   if (event.kind === 'start') {
     return { id, subject: `[backupctl] started: ${event.job} ${event.type} backup ${event.slot}`, text: `Backup started: job ${event.job}, ${event.type}, slot ${event.slot}.\n\nRun: ${runLink(ctx, event.workflowId, event.runId)}` };

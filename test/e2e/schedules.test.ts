@@ -222,6 +222,8 @@ describe('schedules, one run per slot and per job, cancel, monitoring (Temporal 
       expect(s.jobs[0]!.problems.join('\n')).toMatch(/the newest full backup is 4\d(\.\d)? h old \(threshold 25 h\)/);
       expect(s.jobs[0]!.problems.join('\n')).toMatch(/no finalized diff backup found/);
       expect(s.jobs[0]!.problems.join('\n')).toMatch(/schedule backupctl-app-diff is paused \(maintenance window\)/);
+      // No worker has polled this job's queue yet (issue 18: a host whose worker is down is named).
+      expect(s.jobs[0]!.problems.join('\n')).toContain(`no worker polls task queue "${job.taskQueue}"`);
 
       await env.client.schedule.getHandle('backupctl-app-diff').delete();
       const report = await withWorker(env, job, () => env.client.workflow.execute(FRESHNESS_WORKFLOW, { taskQueue: job.taskQueue, workflowId: `freshness-${Date.now()}`, args: [] }));
@@ -229,6 +231,7 @@ describe('schedules, one run per slot and per job, cancel, monitoring (Temporal 
       const alert = await env.smtp.waitFor((m) => m.subject?.startsWith('[backupctl] ALERT: app') === true && m.text?.includes(`app-full-${stamp}`) === true);
       expect(alert.text).toMatch(/the newest full backup is 4\d(\.\d)? h old/);
       expect(alert.text).toMatch(/schedule backupctl-app-diff is missing on the Temporal server/);
+      expect(alert.text).not.toMatch(/no worker polls/); // the check ran on the job's own worker
       const human = await backupctl(job, ['status']);
       expect(human.stdout).toMatch(/^app: STALE$/m);
       expect(readFileSync(path.join(dir, `app-full-${stamp}.tar`), 'utf8')).toBe('x'); // monitoring only reads
