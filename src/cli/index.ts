@@ -5,6 +5,7 @@ import { BACKUPCTL_VERSION } from '../lib/exec.js';
 import { connectConfig } from '../runtime/temporal.js';
 import { runWorkers } from '../runtime/worker.js';
 import { configCheckCommand } from './config-check.js';
+import { configJsonSchemaText } from '../config/json-schema.js';
 import { BackupError } from '../errors.js';
 import { EXIT, fail } from './output.js';
 import { listCommand } from './list.js';
@@ -160,6 +161,12 @@ const configCmd = program.command('config').description('config file commands');
 configCmd.command('check')
   .description('validate the config, then check sources, destinations (SSH login, host key, write access, free space) and notifiers')
   .action(action(() => configCheckCommand({ config: cfg() })));
+configCmd.command('schema')
+  .description('print the config file\'s JSON Schema (for editors: # yaml-language-server: $schema=<file>)')
+  .action(action(async () => {
+    process.stdout.write(configJsonSchemaText());
+    return EXIT.OK;
+  }));
 
 program.exitOverride((err) => {
   process.exit(err.exitCode === 0 ? 0 : EXIT.USAGE);
