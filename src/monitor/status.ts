@@ -11,6 +11,7 @@ import { formatBytes } from '../lib/format.js';
 import { newestOnDestination, type BackupInfo } from '../repository/catalog.js';
 import { lastDrill, type DrillStatus } from '../repository/drill-reports.js';
 import { scheduleId, scheduleName } from '../schedules/index.js';
+import { escapeQuery } from './runs.js';
 import { trustOf } from '../state/keys.js';
 
 export type Health = 'ok' | 'warning' | 'failing' | 'stale';
@@ -28,10 +29,6 @@ export interface JobStatus {
 }
 
 const hours = (ms: number) => `${Math.round(ms / 360_000) / 10} h`;
-
-function escapeQuery(v: string): string {
-  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
-}
 
 /** Everything `status` shows and the freshness check judges, for one job. */
 export async function jobStatus(config: Config, client: Client, jobName: string, now = Date.now()): Promise<JobStatus> {

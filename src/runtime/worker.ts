@@ -3,9 +3,11 @@ import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { loadConfig, taskQueueOf } from '../config/load.js';
+import type { JobOverview } from '../monitor/overview.js';
 import { closeDestinations } from '../destinations/index.js';
 import { applySchedules } from '../schedules/index.js';
 import { ensureSigningKey } from '../state/keys.js';
+import { backupMetricsAddress, startMetricsServer, type MetricsServer } from './metrics-server.js';
 import { connectClient, connectNative, ensureSearchAttributes } from './temporal.js';
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
@@ -60,7 +62,11 @@ export async function createWorkers(opts: WorkerOptions): Promise<{ workers: Wor
  * Runs the workers until `signal` aborts. With `applySchedules`, first registers the search attributes and, if
  * `monitoring.applyOnStart`, reconciles the schedules with the config.
  */
-export async function runWorkers(opts: WorkerOptions & { signal?: AbortSignal; applySchedules?: boolean; onReady?: (taskQueues: string[]) => void }): Promise<void> {
+export async function runWorkers(opts: WorkerOptions & {
+  signal?: AbortSignal; applySchedules?: boolean; onReady?: (taskQueues: string[]) => void;
+  /** Renders the live report for `/report` on the metrics address. */
+  report?: (jobs: JobOverview[]) => string;
+}): Promise<void> {
   if (opts.applySchedules) {
     const { config } = loadConfig(opts.configFile);
     const { client, namespace } = await connectClient();
@@ -75,6 +81,21 @@ export async function runWorkers(opts: WorkerOptions & { signal?: AbortSignal; a
     }
   }
   const w = await createWorkers(opts);
+  // backupctl's backup metrics and live report, beside the SDK's metrics (README, "Metrics").
+  let metrics: { server: MetricsServer; close(): Promise<void> } | undefined;
+  const { config } = loadConfig(opts.configFile);
+  if (config.metrics) {
+    const { client, connection } = await connectClient();
+    try {
+      const server = await startMetricsServer({ config, client, ...backupMetricsAddress(config.metrics), report: opts.report });
+      metrics = { server, close: async () => { await server.close(); await connection.close(); } };
+      process.stderr.write(`backup metrics on ${server.url}/metrics${opts.report ? `, report on ${server.url}/report` : ''}\n`);
+    } catch (err) {
+      await connection.close();
+      await w.close();
+      throw err;
+    }
+  }
   const stop = () => { for (const worker of w.workers) if (worker.getState() === 'RUNNING') worker.shutdown(); };
   opts.signal?.addEventListener('abort', stop, { once: true });
   try {
@@ -83,6 +104,7 @@ export async function runWorkers(opts: WorkerOptions & { signal?: AbortSignal; a
     await running;
   } finally {
     opts.signal?.removeEventListener('abort', stop);
+    await metrics?.close();
     await w.close();
   }
 }
