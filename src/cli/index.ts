@@ -14,6 +14,7 @@ import { cancelCommand, runCommand } from './run.js';
 import { upCommand } from './up.js';
 import { schedulesApplyCommand, schedulesListCommand } from './schedules.js';
 import { statusCommand } from './status.js';
+import { reportCommand } from './report.js';
 import { restoreCommand } from './restore.js';
 import { drillCommand } from './drill.js';
 import { keysInitCommand } from './keys.js';
@@ -116,6 +117,12 @@ program.command('status [job]')
   .description('per job: newest backup per type (age, size, location), running run, schedules, health; exit 0 ok, 3 warning, 1 failing or stale')
   .option('--json', 'print JSON')
   .action(action((job: string | undefined, opts: { json?: boolean }) => statusCommand({ config: cfg(), job, ...opts })));
+
+program.command('report')
+  .description('an HTML report (one self-contained file): per job backup sizes, step durations, freshness, drills and RTO, destinations')
+  .option('--job <job>', 'only this job')
+  .option('--out <file>', 'where to write it (- for standard output)', 'report.html')
+  .action(action((opts: { job?: string; out: string }) => reportCommand({ config: cfg(), ...opts })));
 
 program.command('list <job>')
   .description('the finalized backups (with manifest) on each destination: type, slot, size, SHA-256, and a diff\'s base full')

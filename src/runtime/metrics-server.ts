@@ -10,6 +10,7 @@ import type { Config } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import { backupMetrics, renderExposition } from '../monitor/metrics.js';
 import { overview, type JobOverview } from '../monitor/overview.js';
+import { renderReport } from '../monitor/report.js';
 
 /** `metrics.backups`, or the SDK's host with its port + 1. */
 export function backupMetricsAddress(metrics: NonNullable<Config['metrics']>): { host: string; port: number } {
@@ -28,8 +29,6 @@ export interface MetricsServerOptions {
   host: string;
   /** 0: any free port. */
   port: number;
-  /** Renders the live report (given, the server answers /report). */
-  report?: (jobs: JobOverview[]) => string;
 }
 
 export async function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsServer> {
@@ -44,13 +43,13 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
   };
   const server: Server = createServer((req, res) => {
     const route = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET' || (route !== '/metrics' && !(route === '/report' && opts.report))) {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end(`backupctl serves /metrics${opts.report ? ' and /report' : ''}\n`);
+    if (req.method !== 'GET' || (route !== '/metrics' && route !== '/report')) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('backupctl serves /metrics and /report\n');
       return;
     }
     overviews().then((jobs) => {
       if (route === '/metrics') res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(renderExposition(backupMetrics(jobs)));
-      else res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(opts.report!(jobs));
+      else res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(renderReport(jobs));
     }, (err: unknown) => {
       res.writeHead(503, { 'content-type': 'text/plain' }).end(`backupctl: ${errorMessage(err)}\n`);
     });

@@ -3,7 +3,6 @@ import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { loadConfig, taskQueueOf } from '../config/load.js';
-import type { JobOverview } from '../monitor/overview.js';
 import { closeDestinations } from '../destinations/index.js';
 import { applySchedules } from '../schedules/index.js';
 import { ensureSigningKey } from '../state/keys.js';
@@ -62,11 +61,7 @@ export async function createWorkers(opts: WorkerOptions): Promise<{ workers: Wor
  * Runs the workers until `signal` aborts. With `applySchedules`, first registers the search attributes and, if
  * `monitoring.applyOnStart`, reconciles the schedules with the config.
  */
-export async function runWorkers(opts: WorkerOptions & {
-  signal?: AbortSignal; applySchedules?: boolean; onReady?: (taskQueues: string[]) => void;
-  /** Renders the live report for `/report` on the metrics address. */
-  report?: (jobs: JobOverview[]) => string;
-}): Promise<void> {
+export async function runWorkers(opts: WorkerOptions & { signal?: AbortSignal; applySchedules?: boolean; onReady?: (taskQueues: string[]) => void }): Promise<void> {
   if (opts.applySchedules) {
     const { config } = loadConfig(opts.configFile);
     const { client, namespace } = await connectClient();
@@ -86,14 +81,15 @@ export async function runWorkers(opts: WorkerOptions & {
   const { config } = loadConfig(opts.configFile);
   if (config.metrics) {
     const { client, connection } = await connectClient();
+    const address = backupMetricsAddress(config.metrics);
     try {
-      const server = await startMetricsServer({ config, client, ...backupMetricsAddress(config.metrics), report: opts.report });
+      const server = await startMetricsServer({ config, client, ...address });
       metrics = { server, close: async () => { await server.close(); await connection.close(); } };
-      process.stderr.write(`backup metrics on ${server.url}/metrics${opts.report ? `, report on ${server.url}/report` : ''}\n`);
+      process.stderr.write(`backup metrics on ${server.url}/metrics, report on ${server.url}/report\n`);
     } catch (err) {
+      // The worker still backs up; Prometheus sees the target down.
       await connection.close();
-      await w.close();
-      throw err;
+      process.stderr.write(`backupctl: backup metrics not served: cannot listen on ${address.host}:${address.port} (metrics.backups): ${(err as Error).message}\n`);
     }
   }
   const stop = () => { for (const worker of w.workers) if (worker.getState() === 'RUNNING') worker.shutdown(); };

@@ -91,7 +91,7 @@ describe('backupctl CLI against real servers', () => {
     expect(r2.stdout).toMatch(/FAIL {2}notifier ops: .*authentication failed/);
   });
 
-  it('backupctl worker applies the schedules on start and serves Prometheus metrics when configured', async () => {
+  it('backupctl worker applies the schedules on start and serves Prometheus metrics, its backup metrics and the report when configured', async () => {
     const port = await getFreePort();
     const job = await writeJob(env, (c) => {
       c.metrics = { prometheus: `127.0.0.1:${port}` };
@@ -108,6 +108,14 @@ describe('backupctl CLI against real servers', () => {
         return /temporal_\w+/.test(text) ? text : undefined;
       }, { timeoutMs: 30_000, description: 'the metrics endpoint' });
       expect(metrics).toMatch(/temporal_worker_task_slots_available|temporal_num_pollers|temporal_request/);
+      // backupctl's own metrics and the live report, beside the SDK's: the next port.
+      expect(stderr).toContain(`backup metrics on http://127.0.0.1:${port + 1}/metrics, report on http://127.0.0.1:${port + 1}/report`);
+      const backups = await (await fetch(`http://127.0.0.1:${port + 1}/metrics`)).text();
+      expect(backups).toMatch(/^backupctl_job_health\{job="app",state="(ok|warning|failing|stale)"\} 1$/m);
+      expect(backups).toMatch(/^backupctl_freshness_threshold_seconds\{job="app",type="full"\} 90000$/m);
+      const report = await fetch(`http://127.0.0.1:${port + 1}/report`);
+      expect(report.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      expect(await report.text()).toContain('<section class="job" data-job="app"');
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
