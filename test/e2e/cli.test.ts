@@ -71,6 +71,19 @@ describe('backupctl CLI against real servers', () => {
     expect(r.stderr).toMatch(/http:\/\/localhost:8233\/namespaces\/default\/workflows\/backup-app-full-/);
   });
 
+  it('run --wait off a terminal prints plain progress lines: step, bytes of the total, rate and ETA', async () => {
+    const job = await writeJob(env, (c) => { c.destinations.nas.bandwidthLimit = '4MB'; });
+    writeFileSync(path.join(job.dataDir, 'random.bin'), randomBytes(16 << 20));
+    const r = await withWorker(env, job, () => backupctl(['--config', job.configFile, 'run', 'app', '--wait']));
+    expect(r.code, r.stderr).toBe(0);
+    // stderr is a pipe here: whole lines, no carriage returns or escape sequences
+    expect(r.stderr).not.toContain('\r');
+    expect(r.stderr).not.toContain('\x1b');
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('progress: '));
+    expect(lines.length, r.stderr).toBeGreaterThan(1);
+    expect(lines.some((l) => /^progress: upload [\d.]+ [KMG]?i?B of 16\.\d MiB \(\d+%\), [\d.]+ [KMG]?i?B\/s, ETA \d+ s$/.test(l)), lines.join('\n')).toBe(true);
+  });
+
   it('config check logs in over SSH, checks write access and free space, and verifies SMTP, without backing up', async () => {
     const job = await writeJob(env);
     const before = listFiles(env.sshd.root);
