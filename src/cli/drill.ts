@@ -4,7 +4,8 @@ import { getJob, loadConfig, taskQueueOf } from '../config/load.js';
 import { DRILL_WORKFLOW, drillWorkflowId, type DrillReport } from '../contracts/drill.js';
 import { formatBytes } from '../lib/format.js';
 import { EXIT, uiLink } from './output.js';
-import { progressTicker, withClientAndWorker, type InProcessOptions } from './restore.js';
+import { progressMode, progressTicker } from './progress.js';
+import { withClientAndWorker, type InProcessOptions } from './restore.js';
 
 export function renderDrill(r: DrillReport): string {
   const lines = [`restore drill of ${r.job}: ${r.ok ? 'PASSED' : 'FAILED'}${r.restoreMs !== undefined ? `, restore time ${(r.restoreMs / 1000).toFixed(1)} s` : ''}`];
@@ -23,7 +24,7 @@ export async function drillCommand(jobName: string, opts: InProcessOptions): Pro
     const handle = await client.workflow.start(DRILL_WORKFLOW, { taskQueue: taskQueueOf(config, job), workflowId, args: [{ job: jobName }], staticSummary: `restore drill of ${jobName}` });
     const link = uiLink(config.temporal.uiUrl, namespace, workflowId);
     if (!opts.json) process.stderr.write(`started ${workflowId}\n${link}\n`);
-    const stop = progressTicker(handle, false);
+    const stop = progressTicker(handle, progressMode(opts.json));
     let report: DrillReport | undefined;
     let error: string | undefined;
     try {

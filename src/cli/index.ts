@@ -108,6 +108,12 @@ program.command('status [job]')
   .option('--json', 'print JSON')
   .action(action(async (job: string | undefined, opts: { json?: boolean }) => (await import('./status.js')).statusCommand({ config: cfg(), job, ...opts })));
 
+program.command('report')
+  .description('an HTML report (one self-contained file): per job backup sizes, step durations, freshness, drills and RTO, destinations')
+  .option('--job <job>', 'only this job')
+  .option('--out <file>', 'where to write it (- for standard output)', 'report.html')
+  .action(action(async (opts: { job?: string; out: string }) => (await import('./report.js')).reportCommand({ config: cfg(), ...opts })));
+
 program.command('list <job>')
   .description('the finalized backups (with manifest) on each destination: type, slot, size, SHA-256, and a diff\'s base full')
   .option('--json', 'print JSON')
@@ -154,6 +160,13 @@ const configCmd = program.command('config').description('config file commands');
 configCmd.command('check')
   .description('validate the config, then check sources, destinations (SSH login, host key, write access, free space) and notifiers')
   .action(action(async () => (await import('./config-check.js')).configCheckCommand({ config: cfg() })));
+configCmd.command('schema')
+  .description('print the config file\'s JSON Schema (for editors: # yaml-language-server: $schema=<file>)')
+  .action(action(async () => {
+    const { configJsonSchemaText } = await import('../config/json-schema.js');
+    process.stdout.write(configJsonSchemaText());
+    return EXIT.OK;
+  }));
 
 program.exitOverride((err) => {
   process.exit(err.exitCode === 0 ? 0 : EXIT.USAGE);

@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
-import { CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
+import { CancelledFailure } from '@temporalio/common';
 import { getJob, loadConfig, taskQueueOf } from '../config/load.js';
 import { RESTORE_WORKFLOW, restoreWorkflowId, type RestoreInput, type RestoreResult } from '../contracts/restore.js';
 import { BackupError } from '../errors.js';
@@ -9,6 +9,7 @@ import { parseIntoDatabases } from '../restore/targets.js';
 import { connectClient } from '../runtime/temporal.js';
 import { createWorkers } from '../runtime/worker.js';
 import { EXIT, uiLink } from './output.js';
+import { progressMode, progressTicker } from './progress.js';
 
 export interface InProcessOptions {
   config?: string;
@@ -36,24 +37,6 @@ export async function withClientAndWorker<T>(opts: InProcessOptions, fn: (client
     }
     await client.connection.close();
   }
-}
-
-/** Shows the current step and the bytes of the running activity on a terminal, once a second. */
-export function progressTicker(handle: WorkflowHandle, enabled: boolean): () => void {
-  if (!enabled) return () => undefined;
-  const timer = setInterval(() => {
-    void (async () => {
-      const [p, d] = await Promise.all([handle.query<{ step: string }>('progress').catch(() => undefined), handle.describe().catch(() => undefined)]);
-      const details = d?.raw.pendingActivities?.[0]?.heartbeatDetails?.payloads?.[0];
-      const hb = details ? defaultPayloadConverter.fromPayload<{ bytes?: number; total?: number }>(details) : undefined;
-      const bytes = hb?.bytes ? ` ${formatBytes(hb.bytes)}${hb.total ? ` of ${formatBytes(hb.total)}` : ''}` : '';
-      if (p) process.stderr.write(`\r\x1b[K${p.step}${bytes}`);
-    })();
-  }, 1000);
-  return () => {
-    clearInterval(timer);
-    process.stderr.write('\r\x1b[K');
-  };
 }
 
 export interface RestoreOptions extends InProcessOptions {
@@ -96,7 +79,7 @@ export async function restoreCommand(jobName: string, opts: RestoreOptions): Pro
     }
     const link = uiLink(config.temporal.uiUrl, namespace, workflowId);
     if (!opts.json) process.stderr.write(`started ${workflowId}\n${link}\n`);
-    const stop = progressTicker(handle, process.stderr.isTTY && !opts.json);
+    const stop = progressTicker(handle, progressMode(opts.json));
     try {
       const r = (await handle.result()) as RestoreResult;
       stop();

@@ -1,14 +1,15 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
-import { CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
+import { CancelledFailure } from '@temporalio/common';
 import { getJob, loadConfig, taskQueueOf } from '../config/load.js';
 import {
-  BACKUP_WORKFLOW, PROGRESS_QUERY, backupWorkflowId, futureSlotProblem, rfc3339Seconds, type BackupInput, type BackupResult,
+  BACKUP_WORKFLOW, backupWorkflowId, futureSlotProblem, rfc3339Seconds, type BackupInput, type BackupResult,
   type BackupType, type SkippedResult,
 } from '../contracts/backup.js';
 import { BackupError } from '../errors.js';
 import { formatBytes } from '../lib/format.js';
 import { connectClient } from '../runtime/temporal.js';
 import { EXIT, uiLink } from './output.js';
+import { progressMode, progressTicker } from './progress.js';
 
 export interface RunOptions {
   config?: string;
@@ -53,25 +54,10 @@ export async function runCommand(jobName: string, opts: RunOptions): Promise<num
     if (opts.json) process.stdout.write(`${JSON.stringify({ status: 'started', workflowId, runId: handle.firstExecutionRunId, link })}\n`);
     return EXIT.OK;
   }
-  const tty = process.stderr.isTTY && !opts.json;
-  let timer: NodeJS.Timeout | undefined;
-  if (tty) {
-    timer = setInterval(() => {
-      void (async () => {
-        const [p, d] = await Promise.all([
-          handle.query<{ step: string }>(PROGRESS_QUERY).catch(() => undefined),
-          handle.describe().catch(() => undefined),
-        ]);
-        const details = d?.raw.pendingActivities?.[0]?.heartbeatDetails?.payloads?.[0];
-        const hb = details ? defaultPayloadConverter.fromPayload<{ bytes?: number; total?: number }>(details) : undefined;
-        const bytes = hb?.bytes ? ` ${formatBytes(hb.bytes)}${hb.total ? ` of ${formatBytes(hb.total)}` : ''}` : '';
-        if (p) process.stderr.write(`\r\x1b[K${p.step}${bytes}`);
-      })();
-    }, 1000);
-  }
+  const stopProgress = progressTicker(handle, progressMode(opts.json));
   try {
     const result = (await handle.result()) as BackupResult | SkippedResult;
-    if (tty) process.stderr.write('\r\x1b[K');
+    stopProgress();
     if (result.status === 'skipped') {
       if (opts.json) process.stdout.write(`${JSON.stringify({ status: 'skipped', workflowId, reason: result.reason, link })}\n`);
       else process.stderr.write(`skipped: ${result.reason}\n`);
@@ -87,7 +73,7 @@ export async function runCommand(jobName: string, opts: RunOptions): Promise<num
     }
     return result.warnings.length > 0 ? EXIT.WARNINGS : EXIT.OK;
   } catch (err) {
-    if (tty) process.stderr.write('\r\x1b[K');
+    stopProgress();
     if (!(err instanceof WorkflowFailedError)) throw err;
     const cancelled = err.cause instanceof CancelledFailure;
     const message = cancelled ? 'cancelled' : err.cause?.message ?? err.message;
@@ -95,7 +81,7 @@ export async function runCommand(jobName: string, opts: RunOptions): Promise<num
     else process.stderr.write(`${cancelled ? 'cancelled' : 'failed'}: ${message}\n${link}\n`);
     return EXIT.FAILED;
   } finally {
-    clearInterval(timer);
+    stopProgress();
     if (!opts.client) await conn.client.connection.close();
   }
 }

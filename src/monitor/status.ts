@@ -13,6 +13,7 @@ import { lastDrill, type DrillStatus } from '../repository/drill-reports.js';
 import { scheduleId, scheduleName } from '../schedules/index.js';
 import { taskQueueOf } from '../config/load.js';
 import proto from '@temporalio/proto';
+import { escapeQuery } from './runs.js';
 import { trustOf } from '../state/keys.js';
 
 export type Health = 'ok' | 'warning' | 'failing' | 'stale';
@@ -30,10 +31,6 @@ export interface JobStatus {
 }
 
 const hours = (ms: number) => `${Math.round(ms / 360_000) / 10} h`;
-
-function escapeQuery(v: string): string {
-  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
-}
 
 /** Everything `status` shows and the freshness check judges, for one job. */
 export async function jobStatus(config: Config, client: Client, jobName: string, now = Date.now()): Promise<JobStatus> {

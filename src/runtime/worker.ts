@@ -5,6 +5,7 @@ import { closeDestinations } from '../destinations/index.js';
 import { applySchedules } from '../schedules/index.js';
 import { ensureSigningKey } from '../state/keys.js';
 import { workflowBundle } from './bundle.js';
+import { backupMetricsAddress, startMetricsServer, type MetricsServer } from './metrics-server.js';
 import { connectClient, connectNative, ensureSearchAttributes } from './temporal.js';
 
 export interface WorkerOptions {
@@ -64,6 +65,22 @@ export async function runWorkers(opts: WorkerOptions & { signal?: AbortSignal; a
     }
   }
   const w = await createWorkers(opts);
+  // backupctl's backup metrics and live report, beside the SDK's metrics (README, "Metrics").
+  let metrics: { server: MetricsServer; close(): Promise<void> } | undefined;
+  const { config } = loadConfig(opts.configFile);
+  if (config.metrics) {
+    const { client, connection } = await connectClient();
+    const address = backupMetricsAddress(config.metrics);
+    try {
+      const server = await startMetricsServer({ config, client, ...address });
+      metrics = { server, close: async () => { await server.close(); await connection.close(); } };
+      process.stderr.write(`backup metrics on ${server.url}/metrics, report on ${server.url}/report\n`);
+    } catch (err) {
+      // The worker still backs up; Prometheus sees the target down.
+      await connection.close();
+      process.stderr.write(`backupctl: backup metrics not served: cannot listen on ${address.host}:${address.port} (metrics.backups): ${(err as Error).message}\n`);
+    }
+  }
   const stop = () => { for (const worker of w.workers) if (worker.getState() === 'RUNNING') worker.shutdown(); };
   opts.signal?.addEventListener('abort', stop, { once: true });
   try {
@@ -72,6 +89,7 @@ export async function runWorkers(opts: WorkerOptions & { signal?: AbortSignal; a
     await running;
   } finally {
     opts.signal?.removeEventListener('abort', stop);
+    await metrics?.close();
     await w.close();
   }
 }

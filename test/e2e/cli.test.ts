@@ -71,6 +71,19 @@ describe('backupctl CLI against real servers', () => {
     expect(r.stderr).toMatch(/http:\/\/localhost:8233\/namespaces\/default\/workflows\/backup-app-full-/);
   });
 
+  it('run --wait off a terminal prints plain progress lines: step, bytes of the total, rate and ETA', async () => {
+    const job = await writeJob(env, (c) => { c.destinations.nas.bandwidthLimit = '4MB'; });
+    writeFileSync(path.join(job.dataDir, 'random.bin'), randomBytes(16 << 20));
+    const r = await withWorker(env, job, () => backupctl(['--config', job.configFile, 'run', 'app', '--wait']));
+    expect(r.code, r.stderr).toBe(0);
+    // stderr is a pipe here: whole lines, no carriage returns or escape sequences
+    expect(r.stderr).not.toContain('\r');
+    expect(r.stderr).not.toContain('\x1b');
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('progress: '));
+    expect(lines.length, r.stderr).toBeGreaterThan(1);
+    expect(lines.some((l) => /^progress: upload [\d.]+ [KMG]?i?B of 16\.\d MiB \(\d+%\), [\d.]+ [KMG]?i?B\/s, ETA \d+ s$/.test(l)), lines.join('\n')).toBe(true);
+  });
+
   it('config check logs in over SSH, checks write access and free space, and verifies SMTP, without backing up', async () => {
     const job = await writeJob(env);
     const before = listFiles(env.sshd.root);
@@ -91,7 +104,7 @@ describe('backupctl CLI against real servers', () => {
     expect(r2.stdout).toMatch(/FAIL {2}notifier ops: .*authentication failed/);
   });
 
-  it('backupctl worker applies the schedules on start and serves Prometheus metrics when configured', async () => {
+  it('backupctl worker applies the schedules on start and serves Prometheus metrics, its backup metrics and the report when configured', async () => {
     const port = await getFreePort();
     const job = await writeJob(env, (c) => {
       c.metrics = { prometheus: `127.0.0.1:${port}` };
@@ -108,6 +121,14 @@ describe('backupctl CLI against real servers', () => {
         return /temporal_\w+/.test(text) ? text : undefined;
       }, { timeoutMs: 30_000, description: 'the metrics endpoint' });
       expect(metrics).toMatch(/temporal_worker_task_slots_available|temporal_num_pollers|temporal_request/);
+      // backupctl's own metrics and the live report, beside the SDK's: the next port.
+      expect(stderr).toContain(`backup metrics on http://127.0.0.1:${port + 1}/metrics, report on http://127.0.0.1:${port + 1}/report`);
+      const backups = await (await fetch(`http://127.0.0.1:${port + 1}/metrics`)).text();
+      expect(backups).toMatch(/^backupctl_job_health\{job="app",state="(ok|warning|failing|stale)"\} 1$/m);
+      expect(backups).toMatch(/^backupctl_freshness_threshold_seconds\{job="app",type="full"\} 90000$/m);
+      const report = await fetch(`http://127.0.0.1:${port + 1}/report`);
+      expect(report.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      expect(await report.text()).toContain('<section class="job" data-job="app"');
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
