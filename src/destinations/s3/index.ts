@@ -138,7 +138,9 @@ export class S3Session implements Connection {
     const e = err as S3Err;
     const status = this.status(err);
     const name = this.errName(err);
-    const msg = `${this.where()}: ${what}: ${name && name !== 'Error' ? `${name}: ` : ''}${e.message || `HTTP ${status}`}`;
+    // A HEAD has no body: S3 says only its status then (the SDK names it Unknown).
+    const said = name && !['Error', 'Unknown'].includes(name) ? `${name}: ${e.message}` : (e.message && e.message !== 'UnknownError' ? e.message : 'no details');
+    const msg = `${this.where()}: ${what}: ${status ? `HTTP ${status}${status === 403 ? ' Forbidden' : ''}, ` : ''}${said}`;
     if (['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'InvalidToken', 'ExpiredToken', 'CredentialsProviderError'].includes(name) || status === 403 || status === 401) {
       return new BackupError('DESTINATION_AUTH', msg, { cause: err, hint: 'check the access key, the secret key and the bucket policy' });
     }
