@@ -295,7 +295,8 @@ export class S3Session implements Connection {
     await this.writeRecord(w, { v: 1, final: w.final, uploadId });
 
     const src = await open(localFile, 'r');
-    const hasher = new ThreadHasher();
+    // Back-pressure of a few parts: each buffer waiting for the hashing thread is a whole part.
+    const hasher = new ThreadHasher(Math.max(2, this.cfg.parallelParts));
     const partSize = this.cfg.partSize;
     const size = (await src.stat()).size;
     const count = Math.max(1, Math.ceil(size / partSize));
