@@ -111,6 +111,26 @@ describe('S3 destination end to end (s3proxy over HTTPS)', () => {
     expect(status.stdout).toMatch(/last drill: passed/);
   });
 
+  it('a full, then a diff against it on S3; restore of the chain (full + diff, ranged GETs) is exactly the new tree', async () => {
+    const job = await s3Job();
+    const run = (type: 'full' | 'diff') => backupResult(env.client, { taskQueue: job.taskQueue, slot: slot(), type });
+    const { full, diff } = await withWorker(env, job, async () => {
+      const full = await run('full');
+      writeFileSync(path.join(job.dataDir, 'hello.txt'), 'hello again\n');
+      writeFileSync(path.join(job.dataDir, 'added.txt'), 'new file\n');
+      const diff = await run('diff');
+      return { full, diff };
+    });
+    expect(full.status).toBe('succeeded');
+    expect(diff).toMatchObject({ status: 'succeeded', type: 'diff', base: { workflowId: full.workflowId, path: full.locations[0]!.path } });
+    const to = path.join(env.tmp.path, 's3-restore-chain');
+    const out = await backupctl(['--config', job.configFile, 'restore', 'app', '--to', to, '--json']);
+    expect(out.code, out.stderr).toBe(0);
+    expect((JSON.parse(out.stdout) as RestoreResult).chain.map((c) => c.path)).toEqual([full.locations[0]!.path, diff.locations[0]!.path]);
+    expect(tree(path.join(to, 'files', 'app-files', path.relative('/', job.dataDir)))).toEqual(tree(job.dataDir));
+    expect(await incompleteUploads()).toEqual([]);
+  });
+
   it('a second run of the same slot is skipped; verify: read re-reads the object after the commit', async () => {
     const job = await s3Job((c) => { c.destinations.nas.verify = 'read'; });
     const s = slot();

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { getFreePort, isPortOpen } from './free-port.js';
 import { LogBuffer, makeTempDir, runCommand, waitFor, watchExit } from './util.js';
@@ -31,7 +32,10 @@ export interface S3ProxyHandle {
 /** The s3proxy 4.1.0 jar: $S3PROXY_JAR, else what scripts/install-s3proxy.sh prints. */
 export async function s3proxyJar(): Promise<string> {
   if (process.env.S3PROXY_JAR) return process.env.S3PROXY_JAR;
-  const r = await runCommand('bash', [path.resolve(import.meta.dirname, '../../scripts/install-s3proxy.sh')], { timeoutMs: 600_000 });
+  // From test/helpers, or from the bench's build folder (.bench-build/test/helpers).
+  const script = ['../../scripts', '../../../scripts'].map((d) => path.resolve(import.meta.dirname, d, 'install-s3proxy.sh')).find((f) => existsSync(f));
+  if (!script) throw new Error('scripts/install-s3proxy.sh not found; set S3PROXY_JAR');
+  const r = await runCommand('bash', [script], { timeoutMs: 600_000 });
   const jar = r.stdout.trim().split('\n').pop();
   if (r.code !== 0 || !jar) throw new Error(`scripts/install-s3proxy.sh failed (${r.code}): ${r.stderr}`);
   return jar;
@@ -45,7 +49,6 @@ export async function startS3Proxy(opts: S3ProxyOptions = {}): Promise<S3ProxyHa
   const jar = await s3proxyJar();
   const tmp = await makeTempDir('backupctl-s3proxy-');
   const baseDir = path.join(tmp.path, 'data');
-  const { mkdir } = await import('node:fs/promises');
   await mkdir(baseDir, { recursive: true });
   const accessKeyId = 'backupctl-test';
   const secretAccessKey = 'backupctl-test-secret-key';
