@@ -12,6 +12,8 @@
  *     same dataset (bench/diff.ts; needs `restic`); BENCH_ONLY=diff runs only this.
  *  5. Restore of the mixed dataset's backup: backupctl's restoreWorkflow against `sftp get` + `zstd -d | tar -x` of the
  *     same artifact (bench/restore.ts; BENCH_ONLY=restore runs it alone).
+ *  S3: S3 upload of the same size of random data to s3proxy on loopback: backupctl's S3Session beside `aws s3 cp` (bench/s3.ts;
+ *     needs the aws CLI, `pip install awscli`; not in CI).
  *
  * Contenders alternate (A B A B …). Prints a table and writes bench-results/<timestamp>.json.
  *
@@ -22,7 +24,7 @@
  *   BENCH_DATASET_SCALE  dataset size factor (default 1.0 = 1.05 GB, 30,004 files)
  *   BENCH_PROFILE        auto | on | off: compare parallelWrites 32/64/128 (auto: when below the transport target)
  *   BENCH_PROFILE_REPS   repetitions for that comparison (default 3)
- *   BENCH_ONLY           transport | backup | postgres | diff | restore: run one section only (postgres runs only when asked for)
+ *   BENCH_ONLY           transport | s3 | backup | postgres | diff | restore: run one section only (postgres runs only when asked for)
  *   BENCH_PG_GIB         postgres: target pg_database_size in GiB (default 1.2; ≥ 1.0 for the 1 GiB requirement)
  * Quick smoke run: BENCH_REPS=1 BENCH_SIZE_MB=64 BENCH_DATASET_SCALE=0.05 npm run bench
  */
@@ -39,6 +41,7 @@ import type { RestoreReport } from './restore.js';
 import { generateDataset } from './dataset.js';
 import { fmt, table } from './stats.js';
 import { loadAvg, log, measure } from './sys.js';
+import { runS3Upload, type S3Report } from './s3.js';
 import { runTransport, type TransportReport } from './transport.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -207,7 +210,7 @@ async function main(): Promise<void> {
   const profile = (process.env.BENCH_PROFILE ?? 'auto') as 'auto' | 'on' | 'off';
   if (!['auto', 'on', 'off'].includes(profile)) throw new Error(`BENCH_PROFILE=${profile}: expected auto, on or off`);
   const only = process.env.BENCH_ONLY ?? '';
-  if (!['', 'transport', 'backup', 'postgres', 'diff', 'restore'].includes(only)) throw new Error(`BENCH_ONLY=${only}: expected transport, backup, postgres, diff or restore`);
+  if (!['', 'transport', 's3', 'backup', 'postgres', 'diff', 'restore'].includes(only)) throw new Error(`BENCH_ONLY=${only}: expected transport, s3, backup, postgres, diff or restore`);
   const pgGiB = envNumber('BENCH_PG_GIB', 1.2, 0.01);
 
   const startedAt = new Date();
@@ -241,6 +244,7 @@ async function main(): Promise<void> {
   log(`sshd on ${sshd.host}:${sshd.port} as ${sshd.user}, root ${sshd.root}`);
 
   let transport: TransportReport | undefined;
+  let s3: S3Report | undefined;
   let backup: BackupReport | undefined;
   let postgres: PostgresReport | undefined;
   let diff: DiffReport | undefined;
@@ -261,6 +265,16 @@ async function main(): Promise<void> {
         load.transport = { loadavg: loadAvg(), idleBusyCores: await backgroundLoad() };
         transport = await runTransport({ sshd, tmp: tmp.path, reps, warmup, sizeMiB, profile, profileReps });
         results.transport = transport;
+      });
+    }
+    // The S3 row needs the aws CLI (PyPI's awscli, not installed in CI): without it the default run leaves it out.
+    const hasAws = (await runCommand('aws', ['--version']).catch(() => undefined))?.code === 0;
+    if (only === '' && !hasAws) log('s3: skipped (no aws CLI: pip install awscli)');
+    if ((only === '' && hasAws) || only === 's3') {
+      await section('s3', async () => {
+        load.s3 = { loadavg: loadAvg(), idleBusyCores: await backgroundLoad() };
+        s3 = await runS3Upload({ tmp: tmp.path, reps, warmup, sizeMiB, onCleanup: (fn) => { cleanups.push(fn); } });
+        results.s3 = s3;
       });
     }
     if (only === '' || only === 'backup') {
@@ -320,6 +334,12 @@ async function main(): Promise<void> {
     for (const [k, v] of Object.entries(transport.ratios)) out.push(`ratio of medians ${k}: ${fmt(v)}`);
     const r = transport.ratios['backupctl / sftp-gcm'] ?? Number.NaN;
     out.push(`target (${transport.target}): ${r >= 0.9 ? 'MET' : 'NOT MET'} (${fmt(r)}×)`);
+  }
+  if (s3) {
+    out.push('', `1b. S3 upload of ${(s3.fileBytes / 1e6).toFixed(1)} MB from /dev/urandom to s3proxy on loopback (HTTP), beside ${s3.awsVersion}`);
+    out.push(transportTable({ ...s3, contenders: s3.contenders } as unknown as TransportReport).replace('sshd CPU s', 's3proxy CPU s'));
+    const r = s3.ratios['backupctl / aws s3 cp'] ?? Number.NaN;
+    out.push(`target (${s3.target}): ${r >= 0.9 ? 'MET' : 'NOT MET'} (${fmt(r)}×)`);
   }
   if (backup) {
     out.push('', `2. Verified full backup of the mixed dataset: ${backup.dataset.files} files, ${(backup.dataset.bytes / 1e6).toFixed(1)} MB (SQL zstd -3 ratio ${fmt(backup.dataset.sqlZstdRatio)}×)`);

@@ -14,8 +14,10 @@ export { ByteSize, Duration, EVENT_KINDS, EventKind, SecretRef } from './fields.
  * config accepts exactly the registered types, and an unknown type is refused with the list of them.
  */
 function pluginUnion<R extends Record<string, { type: string; schema: z.core.$ZodTypeDiscriminable }>>(kind: string, registry: R) {
-  const types = Object.keys(registry);
-  const schemas = Object.values(registry).map((p) => p.schema) as [R[keyof R]['schema'], ...R[keyof R]['schema'][]];
+  // Sorted: a module namespace lists its exports sorted, a bundler's or test runner's object in declaration order,
+  // and the JSON Schema (schema/backup.schema.json) must not depend on which one loaded it.
+  const types = Object.keys(registry).sort();
+  const schemas = types.map((t) => registry[t as keyof R]!.schema) as [R[keyof R]['schema'], ...R[keyof R]['schema'][]];
   return z.discriminatedUnion('type', schemas, {
     error: (iss) => {
       const given = (iss.input as { type?: unknown } | undefined)?.type;

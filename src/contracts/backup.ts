@@ -106,7 +106,13 @@ export interface ChecksumResult {
   components: string[];
 }
 
-export interface UploadResult { bytes: number; sha256: string; durationMs: number }
+export interface UploadResult {
+  bytes: number;
+  sha256: string;
+  durationMs: number;
+  /** The destination's own word for what it will hold (S3: the composite SHA-256 of the parts); verify and finalize check it. */
+  receipt?: string;
+}
 
 export interface VerifyResult { size: number; sha256: string; method: string }
 
