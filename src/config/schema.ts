@@ -2,6 +2,7 @@ import { z } from 'zod';
 import * as destinationRegistry from '../destinations/registry.js';
 import * as notifierRegistry from '../notifiers/registry.js';
 import * as sourceRegistry from '../sources/registry.js';
+import { AGE_RECIPIENT } from '../lib/age.js';
 import { DURATION_RE, Duration, Name, Port, SecretRef } from './fields.js';
 
 export { ByteSize, Duration, EVENT_KINDS, EventKind, SecretRef } from './fields.js';
@@ -40,6 +41,29 @@ export const RetentionRule = z.union([
   z.string().regex(DURATION_RE, { error: 'expected a count of backups (14) or an age such as 30d' }).transform((v) => ({ maxAgeMs: Duration.parse(v) })),
 ], { error: 'expected a count of backups (14) or an age such as 30d' });
 
+/** An age recipient: an X25519 public key, or a file of them (one per line, `#` comments). */
+export const AgeRecipient = z.union([
+  z.string().regex(AGE_RECIPIENT, { error: 'expected an age X25519 public key ("age1" and 58 characters, as age-keygen or `backupctl keys age-generate` prints it) or { file: PATH }' }),
+  z.strictObject({
+    file: z.string().min(1).meta({ description: 'A file of age public keys, one per line (# comments allowed); read on the worker at each run.', examples: ['/etc/backupctl/recipients.txt'] }),
+  }),
+]).meta({ description: 'An age X25519 public key (age1…), or { file } naming a file of them.', examples: ['age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p', { file: '/etc/backupctl/recipients.txt' }] });
+
+/**
+ * Encryption at rest (README, "Encryption"): every component (and GNU tar snapshot) is encrypted with age to these
+ * recipients before it is staged. The worker needs only the public keys.
+ */
+export const Encryption = z.strictObject({
+  recipients: z.array(AgeRecipient).min(1, { error: 'encryption needs at least one recipient' })
+    .meta({ description: 'Who can decrypt the backups: age public keys (or files of them). Keep each matching identity (private key) off the backing-up workers.', examples: [['age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p']] }),
+}).meta({ description: 'Encrypt every backup with age to these public keys (a worker that backs up holds no private key).', examples: [{ recipients: ['age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p', { file: '/etc/backupctl/recipients.txt' }] }] });
+export type Encryption = z.infer<typeof Encryption>;
+
+/** An age identity (private key) file, read by age on the worker where something is decrypted. */
+export const AgeIdentity = z.strictObject({
+  file: z.string().min(1).meta({ description: 'An age identity file (age-keygen output); a secret: mode 0600, only on hosts that restore or drill.', examples: ['/etc/backupctl/age-identity.txt'] }),
+}).meta({ description: 'The age identity (private key) file that decrypts encrypted backups.', examples: [{ file: '/etc/backupctl/age-identity.txt' }] });
+
 export const Job = z.strictObject({
   tier: Name.default('daily'),
   taskQueue: z.string().min(1).optional(),
@@ -71,6 +95,8 @@ export const Job = z.strictObject({
   retention: z.record(Name, RetentionRule).optional(),
   /** Restore drills (README, "Restore drills"). */
   drill: z.lazy(() => DrillDef).default(() => DrillDef.parse({})),
+  /** Encryption at rest for this job; default: the config's top-level `encryption`, if any. */
+  encryption: Encryption.optional(),
 }).superRefine((job, ctx) => {
   // A drill.servers key that names no database source of the job is a typo: it must not leave that source's drill
   // without the server it was meant to get.
@@ -114,6 +140,11 @@ export const DrillDef = z.strictObject({
    * the dump's SQL then runs on the production server.
    */
   allowSourceServer: z.boolean().default(false),
+  /**
+   * The age identity that decrypts the job's encrypted backups for drills (and lets a diff read an encrypted snapshot
+   * member when the worker lost its plaintext copy). Without it, a drill of an encrypted backup fails.
+   */
+  identity: AgeIdentity.optional(),
 });
 export type DrillDef = z.infer<typeof DrillDef>;
 export type DrillServer = z.infer<typeof DrillServer>;
@@ -185,6 +216,8 @@ export const Config = z.strictObject({
   }).default({ applyOnStart: true, freshnessEvery: 3_600_000, notify: [] }),
   /** The Temporal SDK's Prometheus endpoint on the worker, e.g. 127.0.0.1:9464. */
   metrics: z.strictObject({ prometheus: z.string().regex(/^[^:\s]+:\d+$/, { error: 'expected host:port' }) }).optional(),
+  /** Encryption at rest for every job that sets none of its own (README, "Encryption"). */
+  encryption: Encryption.optional(),
   destinations: z.record(Name, destinationSchema),
   notifiers: z.record(Name, notifierSchema).default({}),
   jobs: z.record(Name, Job).refine((j) => Object.keys(j).length > 0, { error: 'define at least one job' }),
