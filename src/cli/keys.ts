@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { loadConfig } from '../config/load.js';
 import { BackupError } from '../errors.js';
@@ -38,8 +39,12 @@ export async function keysInitCommand(opts: { config?: string; json?: boolean })
 export async function keysAgeGenerateCommand(file: string, opts: { json?: boolean }): Promise<number> {
   const to = path.resolve(file);
   if (existsSync(to)) throw new BackupError('CONFIG_INVALID', `${to} exists; an age identity is never overwritten (backups made for it could not be opened any more)`);
-  const r = await runCapture('age-keygen', ['-o', to]);
-  if (r.code !== 0) throw new BackupError('CONFIG_INVALID', `age-keygen ${describeExit(r)}: ${lastLines(r.stderr, 3)}`, { hint: 'install age (Debian: apt-get install age)' });
+  // A new folder for it is private to this user.
+  await mkdir(path.dirname(to), { recursive: true, mode: 0o700 });
+  const r = await runCapture('age-keygen', ['-o', to]).catch((err: unknown) => {
+    throw new BackupError('CONFIG_INVALID', `age-keygen cannot be started: ${(err as Error).message}`, { cause: err, hint: 'install age (Debian: apt-get install age)' });
+  });
+  if (r.code !== 0) throw new BackupError('CONFIG_INVALID', `age-keygen ${describeExit(r)}: ${lastLines(r.stderr, 3)}`);
   const pub = await runCapture('age-keygen', ['-y', to]);
   const recipient = pub.stdout.trim();
   if (pub.code !== 0 || !/^age1/.test(recipient)) throw new BackupError('CONFIG_INVALID', `age-keygen -y ${describeExit(pub)}: ${lastLines(pub.stderr, 3)}`);
