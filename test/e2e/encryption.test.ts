@@ -125,6 +125,10 @@ describe('encryption at rest (age)', () => {
     expect(readdirSync(path.join(hand, 'members')).sort()).toEqual(['app-files.snar', 'app-files.tar.zst', 'ledger-db.tar.zst', 'shop-db.sql.zst']);
     expect(tree(path.join(hand, 'tree', path.relative('/', job.dataDir)))).toEqual(tree(job.dataDir));
 
+    // config check: the recipients (files read on the worker) and the age tool.
+    const checked = await backupctl(['--config', job.configFile, 'config', 'check']);
+    expect(checked.stdout).toMatch(new RegExp(`ok {4}job app encryption: age v?1\\.\\S+, to 2 recipient\\(s\\): ${recipient}, age1`));
+
     // list --json: which recipients each backup can be opened with.
     const list = await backupctl(['--config', job.configFile, 'list', 'app', '--json']);
     expect(list.code, list.stderr).toBe(0);
@@ -219,7 +223,7 @@ describe('encryption at rest (age)', () => {
     expect(mail.text).toContain('ENCRYPTION_CORRUPT');
   });
 
-  it('a worker with only recipients (no identity) makes diffs against its own full; restore of the chain gives the later tree; without its plaintext snapshot a diff becomes a full and says why', async () => {
+  it('a worker with only recipients (no identity) makes diffs against its own full; restore of the chain gives the later tree; without its plaintext snapshot a diff becomes a full and says why, unless the worker holds an identity (drill.identity) to read the encrypted snapshot member', async () => {
     const j = await encryptedJob();
     addMarkerFiles(j);
     expect(JSON.stringify(j.config)).not.toMatch(/identity/);
@@ -250,6 +254,15 @@ describe('encryption at rest (age)', () => {
     const again = await withWorker(env, j, () => run(j, 'diff', new Date('2025-10-02T10:00:00Z')));
     expect(again.type).toBe('full');
     expect(again.warnings.join('\n')).toMatch(/the full is encrypted \(age, to age1[^)]+\) and this worker holds no identity to read its snapshot members/);
+
+    // A worker that does hold an identity (drill.identity) reads the encrypted snapshot member from the full's artifact.
+    (j.config as { jobs: { app: Record<string, unknown> } }).jobs.app.drill = { identity: { file: identity } };
+    writeFileSync(j.configFile, stringify(j.config));
+    rmSync(path.join(j.stateDir, 'snapshots'), { recursive: true, force: true });
+    const recovered = await withWorker(env, j, () => run(j, 'diff', new Date('2025-10-02T11:00:00Z')));
+    expect(recovered.type).toBe('diff');
+    expect(recovered.base?.workflowId).toBe(again.workflowId);
+    expect(readdirSync(path.join(j.stateDir, 'snapshots', 'app'))).toContain(again.workflowId);
   });
 
   it('backups made before encryption was turned on still restore without an identity', async () => {
