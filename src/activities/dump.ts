@@ -111,7 +111,9 @@ export function dump(deps: ActivityDeps) {
       size = (await app.stat()).size - start;
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      if (e.code === 'ENOSPC' || /No space left on device/.test(errorMessage(err))) {
+      // Encrypting, age writes the file: a full disk stops age first, and the source then only sees a broken pipe.
+      const ageSaid = age && age.child.exitCode !== null && age.child.exitCode !== 0 ? age.stderr() : '';
+      if (e.code === 'ENOSPC' || /No space left on device/.test(`${errorMessage(err)}\n${ageSaid}`)) {
         throw new BackupError('STAGING_SPACE', `the staging disk filled up while dumping source "${input.source}" into ${dir}`, { cause: err, hint: `free space under ${config.stateDir}` });
       }
       throw err;
