@@ -7,7 +7,7 @@ import type { BackupType, DrillReport, Manifest, RestoreResult } from '../../src
 import { memberRanges } from '../../src/restore/chain.js';
 import type { MariadbHandle } from '../helpers/mariadb.js';
 import type { PostgresHandle } from '../helpers/postgres.js';
-import { backupResult } from '../helpers/run-backup.js';
+import { backupResult, runBackup } from '../helpers/run-backup.js';
 import { runCommand } from '../helpers/util.js';
 import { databaseSources, listFiles, signAsDeployment, startDatabaseEnv, tree, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
 
@@ -263,6 +263,28 @@ describe('encryption at rest (age)', () => {
     expect(recovered.type).toBe('diff');
     expect(recovered.base?.workflowId).toBe(again.workflowId);
     expect(readdirSync(path.join(j.stateDir, 'snapshots', 'app'))).toContain(again.workflowId);
+  });
+
+  it('a recipients file that cannot be read, or holds a private key: the run fails (CONFIG_INVALID) before anything is stored, never as a plaintext backup; the failure is mailed', async () => {
+    const j = await encryptedJob();
+    const file = path.join(path.dirname(j.stateDir), 'recipients.txt');
+    rmSync(file);
+    const gone = await withWorker(env, j, () => runBackup(env.client, { taskQueue: j.taskQueue, slot: new Date('2025-10-04T03:00:00Z') }));
+    expect(gone.status).toBe('failed');
+    if (gone.status !== 'failed') return;
+    expect(gone.failure.code).toBe('CONFIG_INVALID');
+    expect(gone.failure.message).toMatch(/failed in the dump step: encryption: cannot read the recipients file \S+recipients.txt/);
+    const mail = await env.smtp.waitFor((mm) => mm.subject?.includes('FAILED') === true && mm.text?.includes(gone.handle.workflowId) === true);
+    expect(mail.text).toContain('CONFIG_INVALID');
+    const secret = readFileSync(identity, 'utf8').split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-'))!;
+    writeFileSync(file, `${recipient}\n${secret}\n`);
+    const planted = await withWorker(env, j, () => runBackup(env.client, { taskQueue: j.taskQueue, slot: new Date('2025-10-04T04:00:00Z') }));
+    expect(planted.status).toBe('failed');
+    if (planted.status !== 'failed') return;
+    expect(planted.failure.message).toMatch(/holds 1 line\(s\) that are no age X25519 public key, among them a PRIVATE key/);
+    expect(planted.failure.message).not.toContain(secret);
+    // Nothing stored for either run: no artifact, no temporary file.
+    expect(listFiles(env.sshd.root).filter((f) => f.includes('2025/10/04'))).toEqual([]);
   });
 
   it('backups made before encryption was turned on still restore without an identity', async () => {
