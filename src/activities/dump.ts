@@ -111,10 +111,19 @@ export function dump(deps: ActivityDeps) {
       size = (await app.stat()).size - start;
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      // Encrypting, age writes the file: a full disk stops age first, and the source then only sees a broken pipe.
-      const ageSaid = age && age.child.exitCode !== null && age.child.exitCode !== 0 ? age.stderr() : '';
-      if (e.code === 'ENOSPC' || /No space left on device/.test(`${errorMessage(err)}\n${ageSaid}`)) {
+      // Encrypting, age writes the file: when it fails on its own (a full disk), the source sees only a broken pipe, so
+      // age's own error is the cause. (The source failing first ends age's input: age then exits 0, or is killed.)
+      let ageSaid = '';
+      if (age) {
+        out.destroy();
+        const exit = await Promise.race([age.done, new Promise<undefined>((resolve) => { setTimeout(() => resolve(undefined), 5000).unref(); })]);
+        if (exit && exit.code !== null && exit.code !== 0) ageSaid = lastLines(age.stderr(), 5);
+      }
+      if (e.code === 'ENOSPC' || /no space left on device/i.test(`${errorMessage(err)}\n${ageSaid}`)) {
         throw new BackupError('STAGING_SPACE', `the staging disk filled up while dumping source "${input.source}" into ${dir}`, { cause: err, hint: `free space under ${config.stateDir}` });
+      }
+      if (ageSaid && !(err instanceof BackupError && err.code === 'DUMP_FAILED' && err.message.includes('age (encryption)'))) {
+        throw new BackupError('DUMP_FAILED', `source "${input.source}": age (encryption) failed: ${ageSaid} (the source then reported: ${errorMessage(err).split('\n')[0]})`, { cause: err });
       }
       throw err;
     } finally {
