@@ -4,7 +4,8 @@
  *  1. Transport: SFTP upload of a random file (default 1 GiB) to a loopback sshd: backupctl's SftpSession against
  *     OpenSSH `sftp` with the same cipher (aes128-gcm), with and without a separate SHA-256 of the file.
  *  2. Verified full backup of a ~1 GiB mixed dataset: the backupctl workflow (Temporal dev server, in-process worker)
- *     against a good shell script (tar | zstd, sha256sum, sftp put .tmp, ssh sha256sum, ssh mv).
+ *     against a good shell script (tar | zstd, sha256sum, sftp put .tmp, ssh sha256sum, ssh mv), and the same workflow
+ *     with encryption at rest (age, one recipient): its overhead against backupctl without it (target ≤ 10 %).
  *  3. Only with BENCH_ONLY=postgres (not part of the default run): one verified backup of a generated PostgreSQL
  *     database of ≥ 1 GiB through the real path (a separate `backupctl worker` process, `backupctl run --wait --json`,
  *     Temporal dev server, loopback sshd): wall time, phases, the worker's peak RSS, artifact size (bench/postgres.ts).
@@ -136,7 +137,8 @@ function backupTables(b: BackupReport): string {
   const phases = table(['backupctl phase (workflow history)', 'median s'], mineKeys.map((k) => [k, fmt(mine.phaseMedians[k], 3)]));
   const baseOrder = ['archive', 'hash', 'upload', 'verify', 'rename'];
   const basePhases = table(['script (b) phase', 'median s'], baseOrder.filter((k) => k in base.phaseMedians).map((k) => [k, fmt(base.phaseMedians[k], 3)]));
-  return `${main}\n\n${phases}\n\n${basePhases}`;
+  const age = b.encryptionOverhead === undefined ? '' : `\n\nencryption at rest (age): backupctl (age) ÷ backupctl = ${fmt(1 + b.encryptionOverhead, 3)} (${b.encryptionOverhead >= 0 ? '+' : ''}${fmt(b.encryptionOverhead * 100, 1)} %); target (${b.encryptionTarget}): ${b.encryptionOverhead <= 0.1 ? 'MET' : 'NOT MET'}`;
+  return `${main}${age}\n\n${phases}\n\n${basePhases}`;
 }
 
 function postgresText(p: PostgresReport): string {

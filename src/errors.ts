@@ -51,6 +51,11 @@ export const ERROR_CODES = {
   SIGNING_KEY_EXISTS: { permanent: true },
   // A restore drill's check failed (file count, sizes, a dump that does not load).
   DRILL_FAILED: { permanent: true },
+  // An encrypted backup (README, "Encryption"): no age identity was given where it must be decrypted (restore
+  // --identity, drill.identity), or the one given opens none of the recipients it was encrypted to.
+  ENCRYPTION_IDENTITY: { permanent: true },
+  // age could not authenticate a component's ciphertext (altered or truncated although its hashes matched): refused.
+  ENCRYPTION_CORRUPT: { permanent: true },
 } as const satisfies Record<string, { permanent: boolean }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

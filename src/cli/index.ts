@@ -132,9 +132,10 @@ program.command('restore <job>')
   .option('--destination <name>', 'read from this destination (default: the first of the job\'s that has the backup)')
   .option('--into-databases <mapping...>', 'also load dumps into new databases: source=target or source.database=target (comma-separated or repeated)')
   .option('--trust-unsigned', 'disaster recovery: also restore a backup whose manifest signature does not verify (signing key lost, made before signing existed); said loudly in the output')
+  .option('--identity <file>', 'an encrypted backup: the age identity (private key) file that decrypts it, read by age on the worker')
   .option('--no-worker', 'do not run an in-process worker (one already runs on this host for the job\'s task queue)')
   .option('--json', 'print the result as JSON')
-  .action(action(async (job: string, opts: { to: string; backup?: string; at?: string; destination?: string; intoDatabases?: string[]; trustUnsigned?: boolean; worker: boolean; json?: boolean }) => {
+  .action(action(async (job: string, opts: { to: string; backup?: string; at?: string; destination?: string; intoDatabases?: string[]; trustUnsigned?: boolean; identity?: string; worker: boolean; json?: boolean }) => {
     await installRuntime(cfg());
     const { restoreCommand } = await import('./restore.js');
     return restoreCommand(job, { config: cfg(), ...opts });
@@ -150,11 +151,15 @@ program.command('drill <job>')
     return drillCommand(job, { config: cfg(), ...opts });
   }));
 
-const keysCmd = program.command('keys').description('the key that signs manifests and drill reports');
+const keysCmd = program.command('keys').description('the key that signs manifests and drill reports; age keys for encryption');
 keysCmd.command('init')
   .description('create the signing key pair (signing.key.file, default <stateDir>/keys/signing.key); never overwrites one')
   .option('--json', 'print JSON')
   .action(action(async (opts: { json?: boolean }) => (await import('./keys.js')).keysInitCommand({ config: cfg(), ...opts })));
+keysCmd.command('age-generate <file>')
+  .description('create an age key pair for encryption at rest: the identity (private key) in FILE (mode 0600, never overwritten), the public key printed for encryption.recipients')
+  .option('--json', 'print JSON')
+  .action(action(async (file: string, opts: { json?: boolean }) => (await import('./keys.js')).keysAgeGenerateCommand(file, opts)));
 
 const configCmd = program.command('config').description('config file commands');
 configCmd.command('check')

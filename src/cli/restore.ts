@@ -47,6 +47,8 @@ export interface RestoreOptions extends InProcessOptions {
   intoDatabases?: string[];
   /** Also restore a backup whose manifest signature does not verify (disaster recovery). */
   trustUnsigned?: boolean;
+  /** An encrypted backup: the age identity file (its path goes to the worker, never its contents). */
+  identity?: string;
 }
 
 /** `backupctl restore <job> --to DIR`: starts the restore workflow, follows it, prints the result. Exit 0 or 1. */
@@ -61,6 +63,7 @@ export async function restoreCommand(jobName: string, opts: RestoreOptions): Pro
   if (opts.at) input.at = new Date(opts.at).toISOString();
   if (opts.destination) input.destination = opts.destination;
   if (opts.intoDatabases?.length) input.intoDatabases = parseIntoDatabases(opts.intoDatabases);
+  if (opts.identity) input.identity = path.resolve(opts.identity);
   if (opts.trustUnsigned) {
     input.trustUnsigned = true;
     if (!opts.json) process.stderr.write('WARNING: --trust-unsigned: a backup whose manifest signature does not verify may be restored; nothing would then prove it was made by this deployment\n');

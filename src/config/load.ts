@@ -104,12 +104,15 @@ function resolvePaths(config: Config, dir: string): Config {
       plugin.resolvePaths(s, abs);
     }
     if (job.drill.scratchDir) job.drill.scratchDir = abs(job.drill.scratchDir);
+    if (job.drill.identity) job.drill.identity.file = abs(job.drill.identity.file);
+    for (const r of job.encryption?.recipients ?? []) if (typeof r === 'object') r.file = abs(r.file);
     for (const srv of Object.values(job.drill.servers)) {
       if (srv.password && 'file' in srv.password) srv.password.file = abs(srv.password.file);
       if (srv.socket) srv.socket = abs(srv.socket);
     }
   }
   config.stateDir = abs(config.stateDir);
+  for (const r of config.encryption?.recipients ?? []) if (typeof r === 'object') r.file = abs(r.file);
   if (config.signing.key) config.signing.key.file = abs(config.signing.key.file);
   for (const t of config.signing.trust) if (typeof t === 'object') t.file = abs(t.file);
   return config;

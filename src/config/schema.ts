@@ -2,6 +2,7 @@ import { z } from 'zod';
 import * as destinationRegistry from '../destinations/registry.js';
 import * as notifierRegistry from '../notifiers/registry.js';
 import * as sourceRegistry from '../sources/registry.js';
+import { AGE_RECIPIENT } from '../lib/age.js';
 import { DURATION_RE, Duration, Name, Port, SecretRef } from './fields.js';
 
 /** `host:port` of a listening socket. */
@@ -47,6 +48,28 @@ export const RetentionRule = z.union([
 
 /** `.meta({ description, examples })`: every field of the config says what it is and shows a value (`backupctl config schema`). */
 const about = (description: string, ...examples: unknown[]) => ({ description, examples });
+/** An age recipient: an X25519 public key, or a file of them (one per line, `#` comments). */
+export const AgeRecipient = z.union([
+  z.string().regex(AGE_RECIPIENT, { error: 'expected an age X25519 public key ("age1" and 58 characters, as age-keygen or `backupctl keys age-generate` prints it) or { file: PATH }' }),
+  z.strictObject({
+    file: z.string().min(1).meta({ description: 'A file of age public keys, one per line (# comments allowed); read on the worker at each run.', examples: ['/etc/backupctl/recipients.txt'] }),
+  }),
+]).meta({ description: 'An age X25519 public key (age1…), or { file } naming a file of them.', examples: ['age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p', { file: '/etc/backupctl/recipients.txt' }] });
+
+/**
+ * Encryption at rest (README, "Encryption"): every component (and GNU tar snapshot) is encrypted with age to these
+ * recipients before it is staged. The worker needs only the public keys.
+ */
+export const Encryption = z.strictObject({
+  recipients: z.array(AgeRecipient).min(1, { error: 'encryption needs at least one recipient' })
+    .meta({ description: 'Who can decrypt the backups: age public keys (or files of them). Keep each matching identity (private key) off the backing-up workers.', examples: [['age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p']] }),
+}).meta({ description: 'Encrypt every backup with age to these public keys (a worker that backs up holds no private key).', examples: [{ recipients: ['age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p', { file: '/etc/backupctl/recipients.txt' }] }] });
+export type Encryption = z.infer<typeof Encryption>;
+
+/** An age identity (private key) file, read by age on the worker where something is decrypted. */
+export const AgeIdentity = z.strictObject({
+  file: z.string().min(1).meta({ description: 'An age identity file (age-keygen output); a secret: mode 0600, only on hosts that restore or drill.', examples: ['/etc/backupctl/age-identity.txt'] }),
+}).meta({ description: 'The age identity (private key) file that decrypts encrypted backups.', examples: [{ file: '/etc/backupctl/age-identity.txt' }] });
 
 export const Job = z.strictObject({
   tier: Name.default('daily').meta(about('tier of the job\'s backups: the top folder on each destination, and the key of its retention rule', 'daily')),
@@ -91,6 +114,8 @@ export const Job = z.strictObject({
   /** Restore drills (README, "Restore drills"). */
   drill: z.lazy(() => DrillDef).default(() => DrillDef.parse({}))
     .meta(about('restore drills: the newest backup restored into scratch space on a schedule, checked and timed', { cron: '0 5 * * 0', notifyOnSuccess: true })),
+  /** Encryption at rest for this job; default: the config's top-level `encryption`, if any. */
+  encryption: Encryption.optional(),
 }).superRefine((job, ctx) => {
   // A drill.servers key that names no database source of the job is a typo: it must not leave that source's drill
   // without the server it was meant to get.
@@ -136,6 +161,11 @@ export const DrillDef = z.strictObject({
    */
   allowSourceServer: z.boolean().default(false)
     .meta(about('load into the source\'s own server when servers names none for it (the dump\'s SQL then runs on production)', false)),
+  /**
+   * The age identity that decrypts the job's encrypted backups for drills (and lets a diff read an encrypted snapshot
+   * member when the worker lost its plaintext copy). Without it, a drill of an encrypted backup fails.
+   */
+  identity: AgeIdentity.optional(),
 });
 export type DrillDef = z.infer<typeof DrillDef>;
 export type DrillServer = z.infer<typeof DrillServer>;
@@ -219,6 +249,8 @@ export const Config = z.strictObject({
     backups: z.string().regex(HOST_PORT_RE, { error: 'expected host:port' }).optional()
       .meta(about('host:port of backupctl\'s backup metrics (/metrics) and live report (/report); default: the same host, the SDK\'s port + 1', '127.0.0.1:9465')),
   }).optional().meta(about('Prometheus endpoints of the worker', { prometheus: '127.0.0.1:9464' })),
+  /** Encryption at rest for every job that sets none of its own (README, "Encryption"). */
+  encryption: Encryption.optional(),
   destinations: z.record(Name, destinationSchema).meta(about('where backups are stored, by name', { nas: { type: 'local', path: '/mnt/nas/backups' } })),
   notifiers: z.record(Name, notifierSchema).default({})
     .meta(about('who is told of runs, drills and alerts, by name', { 'ops-mail': { type: 'email', host: 'smtp.example.org', from: 'backupctl@example.org', to: ['ops@example.org'] } })),

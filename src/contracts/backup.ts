@@ -83,6 +83,9 @@ export interface ComponentResult {
   offset: number;
   end: number;
   size: number;
+  /** Encrypted: the component's size before encryption, and the recipients it was encrypted to. */
+  plaintextSize?: number;
+  recipients?: string[];
   warnings: string[];
   stats: Record<string, number | string>;
   /** Files sources: the GNU tar snapshot (`--listed-incremental`) stored as the member after the component. */
