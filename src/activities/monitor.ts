@@ -3,10 +3,11 @@ import { loadConfig } from '../config/load.js';
 import type { BackupEvent } from '../contracts/events.js';
 import type { OrphanReport } from '../contracts/prune.js';
 import { errorMessage } from '../errors.js';
-import { jobStatus, type JobStatus } from '../monitor/status.js';
+import { anyJobStatus } from '../monitor/pgbackrest.js';
+import type { JobStatus } from '../monitor/status.js';
 import { createNotifier } from '../notifiers/index.js';
 import { renderMessage } from '../notifiers/message.js';
-import { currentRun, runActivity, type ActivityDeps } from './context.js';
+import { currentRun, notifiersOfJob, runActivity, type ActivityDeps } from './context.js';
 import { sweepOrphans } from './prune.js';
 
 export interface FreshnessReport {
@@ -30,18 +31,21 @@ export function checkFreshness(deps: ActivityDeps) {
     const jobs: JobStatus[] = [];
     const notified: string[] = [];
     const orphans: OrphanReport[] = [];
-    for (const name of Object.keys(config.jobs)) {
+    for (const name of [...Object.keys(config.jobs), ...Object.keys(config.pgbackrest)]) {
       Context.current().heartbeat({ job: name });
-      const status = await jobStatus(config, client, name);
+      const status = await anyJobStatus(config, client, name);
       jobs.push(status);
-      const swept = await sweepOrphans(config, name, client, { dryRun: false });
-      orphans.push(...swept.orphans);
-      for (const o of swept.orphans.filter((x) => x.action === 'removed')) log.info('orphaned temporary file removed', { ...o });
-      status.problems.push(...swept.problems);
+      if (config.jobs[name]) {
+        // pgBackRest jobs have no destinations of backupctl's own to sweep.
+        const swept = await sweepOrphans(config, name, client, { dryRun: false });
+        orphans.push(...swept.orphans);
+        for (const o of swept.orphans.filter((x) => x.action === 'removed')) log.info('orphaned temporary file removed', { ...o });
+        status.problems.push(...swept.problems);
+      }
       if (!input.notify || status.problems.length === 0) continue;
       const event: BackupEvent = { kind: 'alert', job: name, problems: status.problems, checkedAt };
       const message = renderMessage(event, { uiUrl: config.temporal.uiUrl, namespace: currentRun().namespace });
-      for (const n of new Set([...config.jobs[name]!.notify, ...config.monitoring.notify])) {
+      for (const n of new Set([...notifiersOfJob(config, name), ...config.monitoring.notify])) {
         try {
           const notifier = createNotifier(config, n);
           if (!notifier.wants(event)) continue;
