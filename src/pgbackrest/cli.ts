@@ -19,11 +19,11 @@ export interface PgbackrestRun {
 /** Commands that take `--repo` (check looks at every repository). */
 const REPO_COMMANDS = new Set(['backup', 'info', 'verify', 'repo-ls', 'repo-get', 'restore', 'expire']);
 
-/** The argument list: options first, the command last. */
-export function pgbackrestArgs(job: Pick<PgbackrestJob, 'configFile' | 'stanza' | 'repo'>, command: string, options: readonly string[] = []): string[] {
+/** The argument list: options, the command, then its parameters (repo-ls's path). */
+export function pgbackrestArgs(job: Pick<PgbackrestJob, 'configFile' | 'stanza' | 'repo'>, command: string, options: readonly string[] = [], parameters: readonly string[] = []): string[] {
   return [
     `--config=${job.configFile}`, `--stanza=${job.stanza}`, ...(job.repo !== undefined && REPO_COMMANDS.has(command) ? [`--repo=${job.repo}`] : []),
-    '--log-level-console=warn', '--log-level-stderr=warn', ...options, command,
+    '--log-level-console=warn', '--log-level-stderr=warn', ...options, command, ...parameters,
   ];
 }
 
@@ -38,11 +38,13 @@ export interface RunOptions {
   /** Called every second while it runs (heartbeats). */
   onTick?: () => void;
   maxStdout?: number;
+  /** The command's parameters (after the command). */
+  parameters?: readonly string[];
 }
 
 /** Runs pgbackrest to completion (never throws for its exit code; see `ensureOk`). */
 export async function runPgbackrest(job: PgbackrestJob, command: string, options: readonly string[] = [], o: RunOptions = {}): Promise<PgbackrestRun> {
-  const [cmd, args] = asJobUser(job, job.pgbackrest, pgbackrestArgs(job, command, options));
+  const [cmd, args] = asJobUser(job, job.pgbackrest, pgbackrestArgs(job, command, options, o.parameters));
   const p = spawnProc(cmd, args, { env: childEnv() });
   const chunks: Buffer[] = [];
   let kept = 0;

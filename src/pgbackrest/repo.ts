@@ -26,7 +26,7 @@ export interface ArchivedWal {
 export async function archivedWal(job: PgbackrestJob, info: StanzaInfo, o: RunOptions = {}): Promise<ArchivedWal> {
   const archiveId = currentArchiveId(info);
   if (!archiveId) return { archiveId: '', segments: [] };
-  const r = ensureOk(await runPgbackrest(job, 'repo-ls', ['--recurse', '--output=json', `archive/${job.stanza}/${archiveId}`], o), 'pgbackrest repo-ls', 'PGBACKREST_VERIFY_FAILED');
+  const r = ensureOk(await runPgbackrest(job, 'repo-ls', ['--recurse', '--output=json'], { ...o, parameters: [`archive/${job.stanza}/${archiveId}`] }), 'pgbackrest repo-ls', 'PGBACKREST_VERIFY_FAILED');
   let newest: ArchivedWal['newest'];
   const segments: string[] = [];
   for (const f of parseRepoLs(r.stdout)) {
