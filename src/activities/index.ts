@@ -22,6 +22,7 @@ import { requestStanzaLock } from './pgbackrest-lock.js';
 import { pgbackrestPreflight } from './pgbackrest-preflight.js';
 import { pgbackrestBackup } from './pgbackrest-backup.js';
 import { pgbackrestVerify } from './pgbackrest-verify.js';
+import { pgbackrestDrill, pgbackrestDrillPlan } from './pgbackrest-drill.js';
 
 export type { ActivityDeps } from './context.js';
 
@@ -57,6 +58,8 @@ export function createActivities(deps: ActivityDeps) {
     pgbackrestPreflight: pgbackrestPreflight(deps),
     pgbackrestBackup: pgbackrestBackup(deps),
     pgbackrestVerify: pgbackrestVerify(deps),
+    pgbackrestDrillPlan: pgbackrestDrillPlan(deps),
+    pgbackrestDrill: pgbackrestDrill(deps),
   };
 }
 

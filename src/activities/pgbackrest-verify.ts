@@ -20,7 +20,9 @@ export function pgbackrestVerify(deps: ActivityDeps) {
     const info = await readInfo(job, { signal: ctx.cancellationSignal, onTick: beat });
     const b = info.backup.find((x) => x.label === input.label);
     if (!b) throw new BackupError('PGBACKREST_VERIFY_FAILED', `backup ${input.label} is not in pgbackrest info of stanza "${job.stanza}"`);
-    if (b.type !== input.type) throw new BackupError('PGBACKREST_VERIFY_FAILED', `backup ${input.label} is a ${b.type} backup, a ${input.type} was requested`);
+    // pgBackRest makes a full when a diff has no full to build on (and says so): the run reports what it made.
+    const fellBack = input.type === 'diff' && b.type === 'full';
+    if (b.type !== input.type && !fellBack) throw new BackupError('PGBACKREST_VERIFY_FAILED', `backup ${input.label} is a ${b.type} backup, a ${input.type} was requested`);
     if (b.error !== false) throw new BackupError('PGBACKREST_VERIFY_FAILED', `pgbackrest info reports ${b.error === true ? 'errors (page checksums)' : 'no error state'} for backup ${input.label}`);
     if (!b.archive.start || !b.archive.stop) throw new BackupError('PGBACKREST_VERIFY_FAILED', `backup ${input.label} names no WAL range`);
     ensureOk(await runPgbackrest(job, 'verify', [], { signal: ctx.cancellationSignal, onTick: beat }), `pgbackrest verify of stanza "${job.stanza}"`, 'PGBACKREST_VERIFY_FAILED');
@@ -28,7 +30,7 @@ export function pgbackrestVerify(deps: ActivityDeps) {
     const c = requireContinuity(job, info, wal);
     const db = info.db.find((d) => d.id === b.database.id) ?? info.db.at(-1);
     return {
-      stanza: job.stanza, label: b.label, type: input.type, size: b.info.size, delta: b.info.delta, repoSize: b.info.repository.size,
+      stanza: job.stanza, label: b.label, type: fellBack ? 'full' : input.type, size: b.info.size, delta: b.info.delta, repoSize: b.info.repository.size,
       repoDelta: b.info.repository.delta, archiveStart: b.archive.start, archiveStop: b.archive.stop,
       archiveRange: { from: c.from, to: c.to, segments: c.segments }, stoppedAt: new Date(b.timestamp.stop * 1000).toISOString(),
       systemId: db?.['system-id'] ?? '', ...(input.check ? { check: input.check } : {}),

@@ -175,7 +175,7 @@ export const PgbackrestDrill = z.strictObject({
   cron: z.string().min(1).default('0 5 * * 0').meta({ description: 'when drills run (cron, in timezone)', examples: ['0 5 * * 0'] }),
   timezone: z.string().min(1).default('UTC').meta({ description: 'time zone of cron', examples: ['Europe/Berlin'] }),
   notifyOnSuccess: z.boolean().default(false).meta({ description: 'notify passed drills too (failed drills are always notified)', examples: [false] }),
-  scratchDir: z.string().min(1).optional().meta({ description: 'where the restored data directory goes on the worker (default <stateDir>/drills)', examples: ['/var/tmp/backupctl-drills'] }),
+  scratchDir: z.string().min(1).optional().meta({ description: 'where the restored data directory goes on the worker (default: a private directory under the system temporary directory); the account the server runs as must reach it', examples: ['/var/tmp/backupctl-drills'] }),
   target: z.enum(['immediate', 'latest']).default('immediate').meta({
     description: 'recovery target: immediate (the end of the newest backup, --type=immediate --target-action=promote) or latest (replay every archived WAL segment)',
     examples: ['immediate'],

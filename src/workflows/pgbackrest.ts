@@ -66,6 +66,7 @@ export async function pgbackrestWorkflow(input: PgbackrestInput): Promise<Pgback
       run.step = 'verify';
       details(run, `verify ${made.label}: info, pgbackrest verify, WAL continuity`);
       const facts = await long.pgbackrestVerify({ job: input.job, type, label: made.label, ...(made.check ? { check: made.check } : {}) });
+      if (facts.type !== type) run.warnings.push(`pgBackRest found no full backup to take a ${type} against and made a full backup (${facts.label}) instead`);
       return {
         status: run.warnings.length > 0 ? 'succeeded_with_warnings' : 'succeeded', kind: 'pgbackrest', workflowId: run.workflowId, job: input.job, type,
         slot: run.slot, warnings: run.warnings, durationMs: Date.now() - run.startedAt, pgbackrest: facts,

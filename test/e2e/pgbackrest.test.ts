@@ -1,10 +1,11 @@
-import { readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { ScheduleOverlapPolicy, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
-import { FRESHNESS_WORKFLOW, PGBACKREST_WORKFLOW, type PgbackrestResult } from '../../src/contracts/index.js';
+import { FRESHNESS_WORKFLOW, PGBACKREST_DRILL_WORKFLOW, PGBACKREST_WORKFLOW, type PgbackrestDrillReport, type PgbackrestResult } from '../../src/contracts/index.js';
 import { applySchedules, desiredSchedules } from '../../src/schedules/index.js';
 import { startPgbackrestCluster, type PgbackrestCluster } from '../helpers/pgbackrest.js';
 import { runCommand, waitFor } from '../helpers/util.js';
@@ -176,6 +177,32 @@ describe('pgBackRest jobs: scheduled, locked, verified, watched (PostgreSQL 15, 
       await deleteSchedules(job);
     }
   }, 180_000);
+
+  it('a drill restores the newest backup into a scratch server, gets the count(*) the primary had just after the backup, reports its RTO and leaves nothing behind', async () => {
+    const job = await writePgJob((j) => { j.drill = { enabled: false, notifyOnSuccess: true, check: { sql: 'SELECT count(*) FROM orders', database: 'shop' } }; });
+    const scratchHomes = () => readdirSync(os.tmpdir()).filter((f) => f.startsWith('backupctl-pgbr-drill-'));
+    const homesBefore = scratchHomes();
+    const { backup, report } = await withWorker(env, job, async () => {
+      const b = (await env.client.workflow.execute(PGBACKREST_WORKFLOW, { taskQueue: job.taskQueue, workflowId: `pg-drilled-${Date.now()}`, args: [{ job: 'pg', type: 'diff' }] })) as PgbackrestResult;
+      // Written after the backup: the restored copy (to the end of the backup) must not have these.
+      await cluster.pg.sql('INSERT INTO orders SELECT g, md5(g::text) FROM generate_series(100001, 100100) g', 'shop');
+      const r = (await env.client.workflow.execute(PGBACKREST_DRILL_WORKFLOW, { taskQueue: job.taskQueue, workflowId: `drill-pg-${Date.now()}`, args: [{ job: 'pg' }] })) as PgbackrestDrillReport;
+      return { backup: b, report: r };
+    });
+    const recorded = backup.pgbackrest.check!.result;
+    expect(Number((await cluster.pg.sql('SELECT count(*) FROM orders', 'shop')).trim())).toBe(Number(recorded) + 100);
+    expect(report).toMatchObject({ ok: true, job: 'pg', stanza: 'main', backup: { label: backup.pgbackrest.label, type: backup.pgbackrest.type, target: 'immediate' }, problems: [] });
+    expect(report.checks).toContain(`SELECT count(*) FROM orders returned ${recorded} on the restored copy, as on the primary just after the backup (run ${backup.workflowId})`);
+    expect(report.checks.join('\n')).toMatch(/the restored copy started \(PostgreSQL 15 on 127\.0\.0\.1:\d+\) and finished recovery/);
+    expect(report.restoreMs).toBeGreaterThan(0);
+    const mail = await env.smtp.waitFor((m) => m.subject === '[backupctl] DRILL OK: pg');
+    expect(mail.text).toMatch(/Restore time \(measured RTO\): \d+ s/);
+    expect(mail.text).toContain(`backup ${backup.pgbackrest.label} (${backup.pgbackrest.type}, target immediate)`);
+    // Nothing left behind: no scratch data, no scratch home, no server.
+    expect(scratchHomes()).toEqual(homesBefore);
+    expect(existsSync(path.join(job.stateDir, 'drills'))).toBe(false);
+    expect((await runCommand('pgrep', ['-f', 'backupctl-pgbr-drill-'])).code).toBe(1);
+  }, 240_000);
 
   // Runs last: the archive keeps its gap.
   it('a deleted archived WAL segment: pgbackrest verify alone passes, the next run\'s continuity check fails naming it, and it is mailed', async () => {
