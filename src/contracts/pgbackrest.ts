@@ -11,6 +11,8 @@ export const PGBACKREST_DRILL_WORKFLOW = 'pgbackrestDrillWorkflow';
 export interface PgbackrestInput {
   job: string;
   type?: BackupType;
+  /** ISO time of the slot (`backupctl run --slot`); default the schedule's time, or the start time. */
+  slot?: string;
 }
 
 export type PgbackrestStep = 'lock' | 'preflight' | 'backup' | 'verify' | 'notify';

@@ -35,9 +35,11 @@ export async function pgbackrestWorkflow(input: PgbackrestInput): Promise<Pgback
   } catch {
     scheduled = undefined;
   }
+  const slotDate = input.slot ? new Date(input.slot) : scheduled ?? info.startTime;
+  if (Number.isNaN(slotDate.getTime())) throw ApplicationFailure.nonRetryable(`slot "${input.slot}" is not an ISO time`, 'CONFIG_INVALID');
   upsertSearchAttributes([{ key: BackupJob, value: input.job }, { key: BackupTypeKey, value: type }]);
   const run = {
-    input, type, slot: rfc3339Seconds(scheduled ?? info.startTime), startedAt: Date.now(), workflowId: info.workflowId, runId: info.runId,
+    input, type, slot: rfc3339Seconds(slotDate), startedAt: Date.now(), workflowId: info.workflowId, runId: info.runId,
     step: 'lock' as Step, notifiers: undefined as string[] | undefined, notifyTimeoutMs: 30 * 60_000, heartbeatTimeoutMs: 60_000, retries: 5,
     lockId: undefined as string | undefined, lockGranted: false, startPing: Promise.resolve(), warnings: [] as string[],
   };

@@ -183,7 +183,13 @@ describe('pgBackRest jobs: scheduled, locked, verified, watched (PostgreSQL 15, 
     const scratchHomes = () => readdirSync(os.tmpdir()).filter((f) => f.startsWith('backupctl-pgbr-drill-'));
     const homesBefore = scratchHomes();
     const { backup, report } = await withWorker(env, job, async () => {
-      const b = (await env.client.workflow.execute(PGBACKREST_WORKFLOW, { taskQueue: job.taskQueue, workflowId: `pg-drilled-${Date.now()}`, args: [{ job: 'pg', type: 'diff' }] })) as PgbackrestResult;
+      // `backupctl run` starts a pgBackRest job's run like any other's.
+      const run = await backupctl(job, ['run', 'pg', '--type', 'diff', '--wait', '--json']);
+      expect(run.code, run.stderr).toBe(0);
+      const printed = JSON.parse(run.stdout) as { status: string; workflowId: string; label: string };
+      expect(printed.status).toBe('succeeded');
+      const b = (await env.client.workflow.getHandle(printed.workflowId).result()) as PgbackrestResult;
+      expect(printed.label).toBe(b.pgbackrest.label);
       // Written after the backup: the restored copy (to the end of the backup) must not have these.
       await cluster.pg.sql('INSERT INTO orders SELECT g, md5(g::text) FROM generate_series(100001, 100100) g', 'shop');
       const r = (await env.client.workflow.execute(PGBACKREST_DRILL_WORKFLOW, { taskQueue: job.taskQueue, workflowId: `drill-pg-${Date.now()}`, args: [{ job: 'pg' }] })) as PgbackrestDrillReport;
