@@ -51,7 +51,9 @@ export function walSegmentSize(job: Pick<PgbackrestJob, 'walSegmentSize'>, info:
  * segment must be in the repository. Fails with WAL_GAP naming the first missing segment.
  */
 export function requireContinuity(job: PgbackrestJob, info: StanzaInfo, wal: ArchivedWal): Continuity {
-  const oldest = [...info.backup].sort((a, b) => a.timestamp.start - b.timestamp.start).find((b) => b.archive.start);
+  // Backups of an earlier database (before a stanza-upgrade) have their WAL in that database's archive: not walked.
+  const db = info.backup.at(-1)?.database.id;
+  const oldest = info.backup.filter((b) => b.database.id === db).sort((a, b) => a.timestamp.start - b.timestamp.start).find((b) => b.archive.start);
   if (!oldest?.archive.start) throw new BackupError('PGBACKREST_VERIFY_FAILED', `stanza "${job.stanza}" has no backup with WAL to check`);
   const size = walSegmentSize(job, info);
   let c: Continuity;
