@@ -37,7 +37,8 @@ export function pgbackrestBackup(deps: ActivityDeps) {
     ctx.heartbeat({ step: 'backup', bytes: 0 });
     const t0 = Date.now();
     const r = await runPgbackrest(job, 'backup', [`--type=${input.type}`], { signal: ctx.cancellationSignal, onTick });
-    if (ctx.cancellationSignal.aborted) throw new BackupError('PGBACKREST_BACKUP_FAILED', 'the backup was cancelled');
+    // Cancelled: the SDK's own CancelledFailure ends the activity as cancelled (pgbackrest got SIGTERM).
+    if (ctx.cancellationSignal.aborted) throw (ctx.cancellationSignal.reason as Error | undefined) ?? new BackupError('PGBACKREST_BACKUP_FAILED', 'the backup was cancelled');
     ensureOk(r, `pgbackrest ${input.type} backup of stanza "${job.stanza}"`, 'PGBACKREST_BACKUP_FAILED');
     const durationMs = Date.now() - t0;
     const info = await readInfo(job);

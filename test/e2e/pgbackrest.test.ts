@@ -1,9 +1,10 @@
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ScheduleOverlapPolicy, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import { loadConfig } from '../../src/config/load.js';
 import { FRESHNESS_WORKFLOW, PGBACKREST_DRILL_WORKFLOW, PGBACKREST_WORKFLOW, type PgbackrestDrillReport, type PgbackrestResult } from '../../src/contracts/index.js';
 import { applySchedules, desiredSchedules } from '../../src/schedules/index.js';
@@ -209,6 +210,30 @@ describe('pgBackRest jobs: scheduled, locked, verified, watched (PostgreSQL 15, 
     expect(existsSync(path.join(job.stateDir, 'drills'))).toBe(false);
     expect((await runCommand('pgrep', ['-f', 'backupctl-pgbr-drill-'])).code).toBe(1);
   }, 240_000);
+
+  it('cancelling a run stops pgbackrest backup (SIGTERM), mails "cancelled", and releases the stanza lock', async () => {
+    // A pgbackrest whose backup command hangs (a stand-in for a long backup); every other command is the real one.
+    const wrapper = path.join(path.dirname(cluster.configFile), 'slow-pgbackrest');
+    writeFileSync(wrapper, `#!/bin/sh\ncase " $* " in *" backup "*) exec sleep 117 ;; esac\nexec pgbackrest "$@"\n`, { mode: 0o755 });
+    const job = await writePgJob((j) => { j.pgbackrest = wrapper; });
+    const h = await env.client.workflow.start(PGBACKREST_WORKFLOW, { taskQueue: job.taskQueue, workflowId: `pg-cancel-${Date.now()}`, args: [{ job: 'pg', type: 'full' }] });
+    await withWorker(env, job, async () => {
+      await waitFor(async () => (await runCommand('pgrep', ['-f', 'sleep 117'])).code === 0, { timeoutMs: 60_000, description: 'the backup command to run' });
+      const t0 = Date.now();
+      await h.cancel();
+      await expect(h.result()).rejects.toBeInstanceOf(WorkflowFailedError);
+      expect(Date.now() - t0).toBeLessThan(20_000);
+    });
+    expect((await h.describe()).status.name).toBe('CANCELLED');
+    expect((await runCommand('pgrep', ['-f', 'sleep 117'])).code).toBe(1);
+    const mail = await env.smtp.waitFor((m) => m.subject?.startsWith('[backupctl] CANCELLED: pg full backup') === true && m.subject.endsWith('(backup)'));
+    expect(mail.text).toContain('Backup CANCELLED during the backup step');
+    // The lock was released: the next run of the stanza (the real pgbackrest again) goes through.
+    delete (job.config.jobs as Record<string, Record<string, unknown>>).pg!.pgbackrest;
+    writeFileSync(job.configFile, stringify(job.config));
+    const next = await withWorker(env, job, () => env.client.workflow.execute(PGBACKREST_WORKFLOW, { taskQueue: job.taskQueue, workflowId: `pg-after-cancel-${Date.now()}`, args: [{ job: 'pg', type: 'full' }] })) as PgbackrestResult;
+    expect(next.status).toBe('succeeded');
+  }, 180_000);
 
   // Runs last: the archive keeps its gap.
   it('a deleted archived WAL segment: pgbackrest verify alone passes, the next run\'s continuity check fails naming it, and it is mailed', async () => {
