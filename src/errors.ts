@@ -56,6 +56,12 @@ export const ERROR_CODES = {
   ENCRYPTION_IDENTITY: { permanent: true },
   // age could not authenticate a component's ciphertext (altered or truncated although its hashes matched): refused.
   ENCRYPTION_CORRUPT: { permanent: true },
+  // pgBackRest jobs: `pgbackrest check` failed (archive_command, stanza, connection), the backup command failed, the
+  // backup it reported is missing or in error or `pgbackrest verify` failed, an archived WAL segment is missing.
+  PGBACKREST_CHECK_FAILED: { permanent: true },
+  PGBACKREST_BACKUP_FAILED: { permanent: false },
+  PGBACKREST_VERIFY_FAILED: { permanent: true },
+  WAL_GAP: { permanent: true },
 } as const satisfies Record<string, { permanent: boolean }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -17,15 +17,23 @@ export interface LockInfo {
 export function requestLock(deps: ActivityDeps) {
   return (input: { job: string }): Promise<LockInfo> => runActivity(async () => {
     const { config, job } = jobContext(deps, input.job);
-    const { workflowId, runId, taskQueue } = currentRun();
-    const id = lockWorkflowId(input.job, taskQueue);
-    const request: LockRequest = { workflowId, runId };
-    await Context.current().client.workflow.signalWithStart(JOB_LOCK_WORKFLOW, {
-      workflowId: id, taskQueue, args: [{ job: input.job }], signal: ACQUIRE_SIGNAL, signalArgs: [request],
-      staticSummary: `lock of job ${input.job}: one run at a time`,
-    });
+    const id = await askForLock(input.job, `lock of job ${input.job}: one run at a time`);
     return { lockWorkflowId: id, waitMs: job.lockWait, notifiers: job.notify, notifyTimeoutMs: config.settings.notifyTimeout, retries: config.settings.retries, heartbeatTimeoutMs: config.settings.heartbeatTimeout };
   });
+}
+
+/**
+ * Asks the lock workflow named `lock` (on this run's task queue) for the lock on behalf of the calling run, starting
+ * it if needed (signal-with-start); returns the lock workflow's ID. Jobs lock by job name, pgBackRest jobs by stanza.
+ */
+export async function askForLock(lock: string, summary: string): Promise<string> {
+  const { workflowId, runId, taskQueue } = currentRun();
+  const id = lockWorkflowId(lock, taskQueue);
+  const request: LockRequest = { workflowId, runId };
+  await Context.current().client.workflow.signalWithStart(JOB_LOCK_WORKFLOW, {
+    workflowId: id, taskQueue, args: [{ job: lock }], signal: ACQUIRE_SIGNAL, signalArgs: [request], staticSummary: summary,
+  });
+  return id;
 }
 
 /** Whether a workflow run is still running (the lock frees a holder that ended without releasing). */

@@ -5,6 +5,7 @@ import {
   BACKUP_WORKFLOW, backupWorkflowId, futureSlotProblem, rfc3339Seconds, type BackupInput, type BackupResult,
   type BackupType, type SkippedResult,
 } from '../contracts/backup.js';
+import { PGBACKREST_WORKFLOW, isPgbackrestResult, type PgbackrestResult } from '../contracts/pgbackrest.js';
 import { BackupError } from '../errors.js';
 import { formatBytes } from '../lib/format.js';
 import { connectClient } from '../runtime/temporal.js';
@@ -24,7 +25,9 @@ export interface RunOptions {
 /** Starts a backup run; with `wait`, follows it and returns the exit code (0 ok, 1 failed, 3 ok with warnings). */
 export async function runCommand(jobName: string, opts: RunOptions): Promise<number> {
   const { config } = loadConfig(opts.config);
-  const job = getJob(config, jobName);
+  // A pgBackRest job (`kind: pgbackrest`) runs pgbackrestWorkflow with the same input and workflow ID.
+  const pgbackrest = config.pgbackrest[jobName];
+  const job = pgbackrest ?? getJob(config, jobName);
   if (opts.type !== 'full' && opts.type !== 'diff') throw new BackupError('CONFIG_INVALID', `--type must be full or diff, not "${opts.type}"`);
   const slot = opts.slot ? new Date(opts.slot) : new Date();
   if (Number.isNaN(slot.getTime())) throw new BackupError('CONFIG_INVALID', `--slot "${opts.slot}" is not an ISO time`);
@@ -37,7 +40,7 @@ export async function runCommand(jobName: string, opts: RunOptions): Promise<num
   const input: BackupInput = { job: jobName, type: opts.type, slot: rfc3339Seconds(slot) };
   let handle;
   try {
-    handle = await client.workflow.start(BACKUP_WORKFLOW, {
+    handle = await client.workflow.start(pgbackrest ? PGBACKREST_WORKFLOW : BACKUP_WORKFLOW, {
       taskQueue: taskQueueOf(config, job), workflowId, args: [input],
       workflowIdConflictPolicy: 'FAIL', workflowIdReusePolicy: 'REJECT_DUPLICATE',
       staticSummary: `backup ${jobName} (${opts.type}) for slot ${input.slot}`,
@@ -56,12 +59,21 @@ export async function runCommand(jobName: string, opts: RunOptions): Promise<num
   }
   const stopProgress = progressTicker(handle, progressMode(opts.json));
   try {
-    const result = (await handle.result()) as BackupResult | SkippedResult;
+    const result = (await handle.result()) as BackupResult | SkippedResult | PgbackrestResult;
     stopProgress();
     if (result.status === 'skipped') {
       if (opts.json) process.stdout.write(`${JSON.stringify({ status: 'skipped', workflowId, reason: result.reason, link })}\n`);
       else process.stderr.write(`skipped: ${result.reason}\n`);
       return EXIT.FAILED;
+    }
+    if (isPgbackrestResult(result)) {
+      const f = result.pgbackrest;
+      if (opts.json) process.stdout.write(`${JSON.stringify({ status: result.status, workflowId, label: f.label, type: f.type, size: f.size, delta: f.delta, archiveRange: f.archiveRange, warnings: result.warnings, link })}\n`);
+      else {
+        process.stdout.write(`${result.status === 'succeeded' ? 'succeeded' : 'succeeded with warnings'}: pgBackRest ${f.type} backup ${f.label}, ${formatBytes(f.size)} (${formatBytes(f.delta)} copied), WAL unbroken ${f.archiveRange.from} to ${f.archiveRange.to}\n`);
+        for (const w of result.warnings) process.stdout.write(`  warning: ${w}\n`);
+      }
+      return result.warnings.length > 0 ? EXIT.WARNINGS : EXIT.OK;
     }
     const primary = result.locations[0];
     if (opts.json) {

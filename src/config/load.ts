@@ -68,8 +68,13 @@ export function parseConfig(text: string, file: string): LoadedConfig {
       return { line: lineOf(doc, counter, p), field: fieldName(issue.path), message };
     }));
   }
-  const config = result.data;
+  const config = result.data as unknown as Config;
   const problems: ConfigProblem[] = [];
+  for (const [jobName, job] of Object.entries(config.pgbackrest)) {
+    job.notify.forEach((n, i) => {
+      if (!config.notifiers[n]) problems.push({ line: lineOf(doc, counter, ['jobs', jobName, 'notify', i]), field: `jobs.${jobName}.notify[${i}]`, message: `no notifier named "${n}" (defined: ${Object.keys(config.notifiers).join(', ') || 'none'})` });
+    });
+  }
   for (const [jobName, job] of Object.entries(config.jobs)) {
     job.destinations.forEach((d, i) => {
       if (!config.destinations[d]) problems.push({ line: lineOf(doc, counter, ['jobs', jobName, 'destinations', i]), field: `jobs.${jobName}.destinations[${i}]`, message: `no destination named "${d}" (defined: ${Object.keys(config.destinations).join(', ') || 'none'})` });
@@ -111,6 +116,11 @@ function resolvePaths(config: Config, dir: string): Config {
       if (srv.socket) srv.socket = abs(srv.socket);
     }
   }
+  for (const job of Object.values(config.pgbackrest)) {
+    job.configFile = abs(job.configFile);
+    if (job.pgbackrest.includes('/')) job.pgbackrest = abs(job.pgbackrest);
+    if (job.drill.scratchDir) job.drill.scratchDir = abs(job.drill.scratchDir);
+  }
   config.stateDir = abs(config.stateDir);
   for (const r of config.encryption?.recipients ?? []) if (typeof r === 'object') r.file = abs(r.file);
   if (config.signing.key) config.signing.key.file = abs(config.signing.key.file);
@@ -133,12 +143,15 @@ export function loadConfig(explicit?: string): LoadedConfig {
 
 export function getJob(config: Config, name: string): Job {
   const job = config.jobs[name];
+  if (!job && config.pgbackrest?.[name]) {
+    throw new BackupError('JOB_UNKNOWN', `job "${name}" is a pgbackrest job: it has no sources or destinations of backupctl's own`);
+  }
   if (!job) {
     throw new BackupError('JOB_UNKNOWN', `no job named "${name}" in the config (jobs: ${Object.keys(config.jobs).join(', ')})`);
   }
   return job;
 }
 
-export function taskQueueOf(config: Config, job: Job): string {
+export function taskQueueOf(config: Config, job: Pick<Job, 'taskQueue'>): string {
   return job.taskQueue ?? config.temporal.taskQueue;
 }

@@ -3,7 +3,7 @@ import * as destinationRegistry from '../destinations/registry.js';
 import * as notifierRegistry from '../notifiers/registry.js';
 import * as sourceRegistry from '../sources/registry.js';
 import { AGE_RECIPIENT } from '../lib/age.js';
-import { DURATION_RE, Duration, Name, Port, SecretRef } from './fields.js';
+import { ByteSize, DURATION_RE, Duration, Name, Port, SecretRef } from './fields.js';
 
 /** `host:port` of a listening socket. */
 const HOST_PORT_RE = /^[^:\s]+:\d+$/;
@@ -222,6 +222,69 @@ export const Signing = z.strictObject({
 });
 export type Signing = z.infer<typeof Signing>;
 
+/**
+ * A `kind: pgbackrest` job (README, "pgBackRest jobs"): backupctl schedules, locks, verifies, watches and drills an
+ * existing pgBackRest stanza; pgBackRest makes the physical backups and archives the WAL. Every field described.
+ */
+export const PgbackrestDrill = z.strictObject({
+  enabled: z.boolean().default(true).meta({ description: 'create a drill schedule (when the job has backup schedules)', examples: [true] }),
+  cron: z.string().min(1).default('0 5 * * 0').meta({ description: 'when drills run (cron, in timezone)', examples: ['0 5 * * 0'] }),
+  timezone: z.string().min(1).default('UTC').meta({ description: 'time zone of cron', examples: ['Europe/Berlin'] }),
+  notifyOnSuccess: z.boolean().default(false).meta({ description: 'notify passed drills too (failed drills are always notified)', examples: [false] }),
+  scratchDir: z.string().min(1).optional().meta({ description: 'where the restored data directory goes on the worker (default: a private directory under the system temporary directory); the account the server runs as must reach it', examples: ['/var/tmp/backupctl-drills'] }),
+  target: z.enum(['immediate', 'latest']).default('immediate').meta({
+    description: 'recovery target: immediate (the end of the newest backup, --type=immediate --target-action=promote) or latest (replay every archived WAL segment)',
+    examples: ['immediate'],
+  }),
+  check: z.strictObject({
+    sql: z.string().min(1).meta({ description: 'a query whose result the restored copy must reproduce; recorded on the primary just after each backup', examples: ['SELECT count(*) FROM orders'] }),
+    database: z.string().min(1).default('postgres').meta({ description: 'the database the query runs in', examples: ['shop'] }),
+  }).optional().meta({ description: 'the data check of drills', examples: [{ sql: 'SELECT count(*) FROM orders', database: 'shop' }] }),
+}).meta({ description: 'restore drills of the stanza', examples: [{ cron: '0 5 * * 0', target: 'immediate' }] });
+export type PgbackrestDrill = z.infer<typeof PgbackrestDrill>;
+
+export const PgbackrestJob = z.strictObject({
+  kind: z.literal('pgbackrest').meta({ description: 'selects the pgBackRest job kind', examples: ['pgbackrest'] }),
+  stanza: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { error: 'expected a pgBackRest stanza name' }).meta({ description: 'the pgBackRest stanza', examples: ['main'] }),
+  configFile: z.string().min(1).default('/etc/pgbackrest/pgbackrest.conf').meta({ description: "pgBackRest's configuration file (--config)", examples: ['/etc/pgbackrest/pgbackrest.conf'] }),
+  repo: z.number().int().min(1).max(256).optional().meta({ description: 'the repository to back up to and check (--repo), when the stanza has several', examples: [1] }),
+  pgbackrest: z.string().min(1).default('pgbackrest').meta({ description: 'the pgbackrest program (a path, or a name on PATH)', examples: ['/usr/bin/pgbackrest'] }),
+  user: z.string().min(1).optional().meta({ description: 'run pgbackrest and the drill server as this account (through runuser; the worker must run as root)', examples: ['postgres'] }),
+  walSegmentSize: ByteSize.optional().meta({ description: "the cluster's WAL segment size (default: found from the backups' start LSNs, else 16MiB)", examples: ['16MiB'] }),
+  taskQueue: z.string().min(1).optional().meta({ description: 'the task queue of the worker on the database host', examples: ['db1'] }),
+  notify: z.array(Name).default([]).meta({ description: 'notifiers of this job', examples: [['ops']] }),
+  schedules: z.array(z.lazy(() => ScheduleDef)).default([]).meta({ description: 'backup schedules (full, diff)', examples: [[{ type: 'full', cron: '0 11 * * *' }, { type: 'diff', cron: '0 5,17,23 * * *' }]] }),
+  lockWait: Duration.default(2 * 3_600_000).meta({ description: 'how long a run waits for the stanza lock before it is skipped', examples: ['2h'] }),
+  freshness: z.strictObject({
+    full: Duration.default(25 * 3_600_000).meta({ description: 'the newest full backup may be this old', examples: ['25h'] }),
+    diff: Duration.default(7 * 3_600_000).meta({ description: 'the newest diff backup may be this old (checked when the job schedules diffs)', examples: ['7h'] }),
+    wal: Duration.default(3_600_000).meta({ description: 'the newest archived WAL segment may be this old (set archive_timeout lower)', examples: ['30m'] }),
+  }).default({ full: 25 * 3_600_000, diff: 7 * 3_600_000, wal: 3_600_000 }).meta({ description: 'freshness thresholds (freshness check and status)', examples: [{ full: '25h', diff: '7h', wal: '30m' }] }),
+  failingAfter: z.number().int().min(1).max(100).default(2).meta({ description: 'consecutive failed runs after which the job counts as failing', examples: [2] }),
+  drill: PgbackrestDrill.default(() => PgbackrestDrill.parse({})).meta({ description: 'restore drills of the stanza', examples: [{ cron: '0 5 * * 0', target: 'immediate' }] }),
+});
+export type PgbackrestJob = z.infer<typeof PgbackrestJob>;
+
+/** A job of the config: backupctl's own (sources → destinations), or a pgBackRest stanza (`kind: pgbackrest`). */
+const JobEntry = z.discriminatedUnion('kind', [Job.safeExtend({ kind: z.literal('backup').optional().meta(about('backupctl\'s own job (the default): sources dumped, archived and stored on destinations', 'backup')) }), PgbackrestJob], {
+  error: (iss) => `unknown job kind ${JSON.stringify((iss.input as { kind?: unknown } | undefined)?.kind)} (kinds: backup, the default, and pgbackrest)`,
+});
+
+/** Splits the parsed jobs: `jobs` keeps backupctl's own, `pgbackrest` gets the pgBackRest jobs. */
+function splitJobs<T extends { jobs: Record<string, z.infer<typeof JobEntry>> }>(c: T): T {
+  const jobs: Record<string, Job> = {};
+  const pgbackrest: Record<string, PgbackrestJob> = {};
+  for (const [name, j] of Object.entries(c.jobs)) {
+    if (j.kind === 'pgbackrest') pgbackrest[name] = j;
+    else {
+      const job = { ...j };
+      delete job.kind;
+      jobs[name] = job;
+    }
+  }
+  return { ...c, jobs, pgbackrest } as unknown as T;
+}
+
 export const Config = z.strictObject({
   stateDir: z.string().min(1).default('.backupctl').meta(about('the worker\'s state: staging, snapshots, keys, the dev server\'s data (relative: to the config file)', '/var/lib/backupctl')),
   signing: Signing.default({ trust: [] }).meta(about('signed manifests and drill reports', { trust: [{ file: '/etc/backupctl/keys/old.pub' }] })),
@@ -254,8 +317,9 @@ export const Config = z.strictObject({
   destinations: z.record(Name, destinationSchema).meta(about('where backups are stored, by name', { nas: { type: 'local', path: '/mnt/nas/backups' } })),
   notifiers: z.record(Name, notifierSchema).default({})
     .meta(about('who is told of runs, drills and alerts, by name', { 'ops-mail': { type: 'email', host: 'smtp.example.org', from: 'backupctl@example.org', to: ['ops@example.org'] } })),
-  jobs: z.record(Name, Job).refine((j) => Object.keys(j).length > 0, { error: 'define at least one job' })
-    .meta(about('backup jobs, by name', { app: { sources: [{ name: 'app-files', type: 'files', paths: ['/srv/app'] }], destinations: ['nas'] } })),
-});
-export type Config = z.infer<typeof Config>;
+  jobs: z.record(Name, JobEntry).refine((j) => Object.keys(j).length > 0, { error: 'define at least one job' })
+    .meta(about('backup jobs, by name: backupctl\'s own (sources to destinations) or kind: pgbackrest', { app: { sources: [{ name: 'app-files', type: 'files', paths: ['/srv/app'] }], destinations: ['nas'] } })),
+}).overwrite(splitJobs);
+/** The parsed config: `jobs` holds backupctl's own jobs, `pgbackrest` the `kind: pgbackrest` jobs (by name). */
+export type Config = Omit<z.infer<typeof Config>, 'jobs'> & { jobs: Record<string, Job>; pgbackrest: Record<string, PgbackrestJob> };
 export type Settings = z.infer<typeof Settings>;

@@ -20,7 +20,8 @@ export interface BackupInput {
   tier?: string;
 }
 
-export type Step = 'lock' | 'preflight' | 'dump' | 'archive' | 'upload' | 'verify' | 'checksum' | 'finalize' | 'notify' | 'cleanup';
+/** The steps of a run (`backup`: a pgBackRest job's backup command). */
+export type Step = 'lock' | 'preflight' | 'dump' | 'archive' | 'upload' | 'verify' | 'checksum' | 'finalize' | 'notify' | 'cleanup' | 'backup';
 
 export interface DestinationPlan {
   name: string;

@@ -27,7 +27,7 @@ export async function createWorkers(opts: WorkerOptions): Promise<{ workers: Wor
   const own = opts.connection ? undefined : await connectNative();
   const connection = opts.connection ?? own!.connection;
   const namespace = opts.namespace ?? own?.namespace ?? 'default';
-  const taskQueues = [...new Set(Object.values(config.jobs).map((j) => taskQueueOf(config, j)))];
+  const taskQueues = [...new Set([...Object.values(config.jobs), ...Object.values(config.pgbackrest)].map((j) => taskQueueOf(config, j)))];
   let activities = createActivities({ configFile: opts.configFile });
   if (opts.activities) activities = opts.activities(activities);
   const workflowBundleCode = await workflowBundle();

@@ -2,10 +2,11 @@ import { createHash } from 'node:crypto';
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleOptions, type ScheduleSpec } from '@temporalio/client';
 import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
 import { taskQueueOf } from '../config/load.js';
-import type { Config, Job, ScheduleDef } from '../config/schema.js';
+import type { Config, Job, PgbackrestJob, ScheduleDef } from '../config/schema.js';
 import { BACKUP_WORKFLOW } from '../contracts/backup.js';
 import { DRILL_WORKFLOW } from '../contracts/drill.js';
 import { FRESHNESS_WORKFLOW } from '../contracts/freshness.js';
+import { PGBACKREST_DRILL_WORKFLOW, PGBACKREST_WORKFLOW } from '../contracts/pgbackrest.js';
 import { SEARCH_ATTRIBUTE_NAMES } from '../contracts/search-attributes.js';
 
 /** Memo key that marks a schedule as backupctl's: `apply` never touches schedules without it. */
@@ -66,14 +67,19 @@ export function desiredSchedules(config: Config): DesiredSchedule[] {
     const hash = createHash('sha256').update(JSON.stringify({ spec: probe.spec, action: probe.action, policies: probe.policies })).digest('hex').slice(0, 16);
     out.push({ id, job, description, options: make(hash), hash, paused });
   };
-  for (const [jobName, job] of Object.entries(config.jobs) as [string, Job][]) {
+  // backupctl's own jobs run backupWorkflow, pgBackRest jobs pgbackrestWorkflow; the rest is the same.
+  const backupJobs: [string, Pick<Job, 'schedules' | 'taskQueue'>, string][] = [
+    ...(Object.entries(config.jobs) as [string, Job][]).map(([n, j]) => [n, j, BACKUP_WORKFLOW] as [string, Job, string]),
+    ...Object.entries(config.pgbackrest ?? {}).map(([n, j]) => [n, j, PGBACKREST_WORKFLOW] as [string, PgbackrestJob, string]),
+  ];
+  for (const [jobName, job, workflowType] of backupJobs) {
     job.schedules.forEach((def, i) => {
       const id = scheduleId(jobName, def, i);
       add(id, jobName, `${def.type} backup of ${jobName}, ${whenText(def)} ${def.timezone}`, (hash) => ({
         scheduleId: id,
         spec: spec(def),
         action: {
-          type: 'startWorkflow', workflowType: BACKUP_WORKFLOW, taskQueue: taskQueueOf(config, job),
+          type: 'startWorkflow', workflowType, taskQueue: taskQueueOf(config, job),
           // The server appends the slot: backup-<job>-<type>-<RFC 3339 time>, the same ID a manual run of that slot gets.
           workflowId: `backup-${jobName}-${def.type}`,
           args: [{ job: jobName, type: def.type }],
@@ -88,14 +94,18 @@ export function desiredSchedules(config: Config): DesiredSchedule[] {
       }), def.paused);
     });
   }
-  for (const [jobName, job] of Object.entries(config.jobs) as [string, Job][]) {
+  const drillJobs: [string, Pick<Job, 'schedules' | 'taskQueue'> & { drill: Pick<Job['drill'], 'enabled' | 'cron' | 'timezone'> }, string][] = [
+    ...(Object.entries(config.jobs) as [string, Job][]).map(([n, j]) => [n, j, DRILL_WORKFLOW] as [string, Job, string]),
+    ...Object.entries(config.pgbackrest ?? {}).map(([n, j]) => [n, j, PGBACKREST_DRILL_WORKFLOW] as [string, PgbackrestJob, string]),
+  ];
+  for (const [jobName, job, drillWorkflow] of drillJobs) {
     if (!job.drill.enabled || job.schedules.length === 0) continue;
     const id = drillScheduleId(jobName);
     add(id, jobName, `restore drill of ${jobName}, cron ${job.drill.cron} ${job.drill.timezone}`, (hash) => ({
       scheduleId: id,
       spec: { cronExpressions: [job.drill.cron], timezone: job.drill.timezone },
       action: {
-        type: 'startWorkflow', workflowType: DRILL_WORKFLOW, taskQueue: taskQueueOf(config, job),
+        type: 'startWorkflow', workflowType: drillWorkflow, taskQueue: taskQueueOf(config, job),
         // The server appends the time: drill-<job>-<RFC 3339 time>, like `backupctl drill`.
         workflowId: `drill-${jobName}`, args: [{ job: jobName }], memo: { [HASH_MEMO]: hash },
         staticSummary: `scheduled restore drill of ${jobName}`,

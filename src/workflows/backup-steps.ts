@@ -104,17 +104,17 @@ export function beginRun(input: BackupInput): BackupRun {
 }
 
 /** The run's current step in the Web UI. */
-export function details(run: BackupRun, text: string): void {
+export function details(run: Pick<BackupRun, 'input' | 'type' | 'slot'>, text: string): void {
   setCurrentDetails(`**${run.input.job}** ${run.type} backup, slot ${run.slot}: ${text}`);
 }
 
-const setOutcome = (value: string) => upsertSearchAttributes([{ key: BackupOutcome, value }]);
+export const setOutcome = (value: string) => upsertSearchAttributes([{ key: BackupOutcome, value }]);
 
 /**
  * Sends `event` to every notifier of the job, each on its own; a notifier that fails is logged and never hides or
  * replaces the backup's own outcome.
  */
-export async function notifyAll(run: BackupRun, event: BackupEvent, timeoutMs = run.notifyTimeoutMs): Promise<void> {
+export async function notifyAll(run: Pick<BackupRun, 'input' | 'notifiers' | 'notifyTimeoutMs' | 'heartbeatTimeoutMs'>, event: BackupEvent, timeoutMs = run.notifyTimeoutMs): Promise<void> {
   // Heartbeats: a worker that dies mid-send is noticed within the heartbeat timeout, not after the 2 minutes
   // (which, with a short notifyTimeout, used to leave no time for the resend at all).
   const n = notifySteps(timeoutMs, Math.max(run.heartbeatTimeoutMs, 5_000));
@@ -128,7 +128,7 @@ export async function notifyAll(run: BackupRun, event: BackupEvent, timeoutMs = 
 }
 
 /** Listens for the lock workflow's grant (call before the first await of the run). */
-export function listenForLock(run: BackupRun): void {
+export function listenForLock(run: Pick<BackupRun, 'lockGranted'>): void {
   setHandler(lockGrantedSignal, () => { run.lockGranted = true; });
 }
 
@@ -149,7 +149,7 @@ export async function takeLock(run: BackupRun): Promise<LockInfo | undefined> {
 }
 
 /** Gives the lock back; a release that fails is only logged (the lock frees it when it sees this run ended). */
-export async function releaseLock(run: BackupRun): Promise<void> {
+export async function releaseLock(run: Pick<BackupRun, 'lockId' | 'workflowId' | 'runId'>): Promise<void> {
   if (!run.lockId) return;
   try {
     await getExternalWorkflowHandle(run.lockId).signal(releaseSignal, { workflowId: run.workflowId, runId: run.runId });
