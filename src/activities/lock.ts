@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { ACQUIRE_SIGNAL, JOB_LOCK_WORKFLOW, lockWorkflowId, type LockRequest } from '../contracts/lock.js';
 import { currentRun, jobContext, runActivity, type ActivityDeps } from './context.js';
 
@@ -28,10 +29,18 @@ export function requestLock(deps: ActivityDeps) {
   });
 }
 
-/** Whether a workflow run is still running (the lock frees a holder that ended without releasing). */
+/**
+ * Whether a workflow run is still running (the lock frees a holder that ended without releasing). A run the server
+ * does not know (NotFound: never existed, or its history is gone after the namespace's retention) is not running.
+ */
 export function isRunning() {
   return async (input: LockRequest): Promise<boolean> => {
-    const d = await Context.current().client.workflow.getHandle(input.workflowId, input.runId).describe();
-    return d.status.name === 'RUNNING';
+    try {
+      const d = await Context.current().client.workflow.getHandle(input.workflowId, input.runId).describe();
+      return d.status.name === 'RUNNING';
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return false;
+      throw err;
+    }
   };
 }
