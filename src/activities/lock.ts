@@ -1,5 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
+import { deploymentOf } from '../config/load.js';
 import { ACQUIRE_SIGNAL, JOB_LOCK_WORKFLOW, lockWorkflowId, type LockRequest } from '../contracts/lock.js';
 import { currentRun, jobContext, runActivity, type ActivityDeps } from './context.js';
 
@@ -19,7 +20,7 @@ export function requestLock(deps: ActivityDeps) {
   return (input: { job: string }): Promise<LockInfo> => runActivity(async () => {
     const { config, job } = jobContext(deps, input.job);
     const { workflowId, runId, taskQueue } = currentRun();
-    const id = lockWorkflowId(input.job, taskQueue);
+    const id = lockWorkflowId(input.job, deploymentOf(config));
     const request: LockRequest = { workflowId, runId };
     await Context.current().client.workflow.signalWithStart(JOB_LOCK_WORKFLOW, {
       workflowId: id, taskQueue, args: [{ job: input.job }], signal: ACQUIRE_SIGNAL, signalArgs: [request],

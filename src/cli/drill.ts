@@ -18,11 +18,12 @@ export function renderDrill(r: DrillReport): string {
 export async function drillCommand(jobName: string, opts: InProcessOptions): Promise<number> {
   const { config } = loadConfig(opts.config);
   const job = getJob(config, jobName);
-  return withClientAndWorker(opts, async (client, namespace) => {
+  return withClientAndWorker(opts, taskQueueOf(config, job), async ({ client, namespace, taskQueue, picked }) => {
     const workflowId = drillWorkflowId(jobName, new Date());
-    const handle = await client.workflow.start(DRILL_WORKFLOW, { taskQueue: taskQueueOf(config, job), workflowId, args: [{ job: jobName }], staticSummary: `restore drill of ${jobName}` });
+    const handle = await client.workflow.start(DRILL_WORKFLOW, { taskQueue, workflowId, args: [{ job: jobName }], staticSummary: `restore drill of ${jobName}` });
     const link = uiLink(config.temporal.uiUrl, namespace, workflowId);
     if (!opts.json) process.stderr.write(`started ${workflowId}\n${link}\n`);
+    await picked(handle);
     const stop = progressTicker(handle, false);
     let report: DrillReport | undefined;
     let error: string | undefined;

@@ -172,7 +172,19 @@ export const Config = z.strictObject({
   temporal: z.strictObject({
     taskQueue: z.string().min(1).default('backupctl'),
     uiUrl: z.string().url().default('http://localhost:8233'),
+    /** Names this config's schedules, job locks and ownership on the namespace; default derived from the config file's path (`deploymentOf`). */
+    deployment: Name.optional().meta({
+      description: 'the name of this deployment on the Temporal namespace: it scopes schedule IDs, job lock IDs and which schedules `schedules apply` owns, so that two configs with the same job names never touch each other\'s. Default: the config file\'s name and a hash of its absolute path (e.g. "backup-1a2b3c4d"); set it when hosts share one config under different paths, or before moving the file',
+      examples: ['prod-eu'],
+    }),
   }).default({ taskQueue: 'backupctl', uiUrl: 'http://localhost:8233' }),
+  /** What `backupctl worker` serves. */
+  worker: z.strictObject({
+    queues: z.array(z.string().min(1)).min(1).optional().meta({
+      description: 'the task queues this host\'s worker polls (jobs\' `taskQueue`s or `temporal.taskQueue`); `backupctl worker --queue` overrides it. Default: every queue of the config, right for a single host',
+      examples: [['backupctl-db01']],
+    }),
+  }).default({}).meta({ description: 'the worker of this host', examples: [{ queues: ['backupctl-db01'] }] }),
   settings: Settings.default(Settings.parse({})),
   /** Schedules and monitoring. */
   monitoring: z.strictObject({

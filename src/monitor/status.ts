@@ -66,7 +66,7 @@ export async function jobStatus(config: Config, client: Client, jobName: string,
   const schedules: JobStatus['schedules'] = [];
   let scheduleProblem = false;
   for (const [i, def] of job.schedules.entries()) {
-    const id = scheduleId(jobName, def, i);
+    const id = scheduleId(config, jobName, def, i);
     try {
       const d = await client.schedule.getHandle(id).describe();
       const paused = d.state.paused;
