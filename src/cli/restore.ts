@@ -39,7 +39,8 @@ const SERVED_PICKUP_MS = 10_000;
 /**
  * Connects and decides where one workflow of the job runs, so that the CLI never competes with a running worker:
  * - a worker already serves the job's task queue (it polled it lately, per DescribeTaskQueue): the workflow runs there,
- *   on that worker, and the CLI runs none;
+ *   on that worker, and the CLI runs none (if it does not pick the workflow up within 10 s, it has stopped since: the
+ *   workflow is terminated and started again as below);
  * - no worker serves it: the CLI runs an in-process worker on a private queue of its own (`backupctl-cli-<uuid>`) for
  *   this one workflow, so it takes no other job's tasks and leaves nothing half done on the job's queue when it exits;
  * - `worker: false` (`--no-worker`): the job's queue, and a bounded wait for its worker.
