@@ -33,6 +33,8 @@ export const ERROR_CODES = {
   NOTIFY_FAILED: { permanent: false },
   SIZE_ANOMALY: { permanent: true },
   TEMPORAL_UNAVAILABLE: { permanent: true },
+  // No worker picked up a workflow the CLI started (prune, restore or drill with --no-worker) within the bounded wait.
+  NO_WORKER: { permanent: true },
   // A diff run's base full has no GNU tar snapshot on this worker any more (state lost between preflight and dump).
   SNAPSHOT_MISSING: { permanent: true },
   // A retention rule would delete every backup of a tier: nothing is deleted.

@@ -28,11 +28,12 @@ export async function drillCommand(jobName: string, opts: InProcessOptions): Pro
   const { config } = loadConfig(opts.config);
   const pgbackrest = config.pgbackrest[jobName];
   const job = pgbackrest ?? getJob(config, jobName);
-  return withClientAndWorker(opts, async (client, namespace) => {
+  return withClientAndWorker(opts, taskQueueOf(config, job), async ({ client, namespace, taskQueue, picked }) => {
     const workflowId = drillWorkflowId(jobName, new Date());
-    const handle = await client.workflow.start(pgbackrest ? PGBACKREST_DRILL_WORKFLOW : DRILL_WORKFLOW, { taskQueue: taskQueueOf(config, job), workflowId, args: [{ job: jobName }], staticSummary: `restore drill of ${jobName}` });
+    const handle = await client.workflow.start(pgbackrest ? PGBACKREST_DRILL_WORKFLOW : DRILL_WORKFLOW, { taskQueue, workflowId, args: [{ job: jobName }], staticSummary: `restore drill of ${jobName}` });
     const link = uiLink(config.temporal.uiUrl, namespace, workflowId);
     if (!opts.json) process.stderr.write(`started ${workflowId}\n${link}\n`);
+    await picked(handle);
     const stop = progressTicker(handle, progressMode(opts.json));
     let report: DrillReport | PgbackrestDrillReport | undefined;
     let error: string | undefined;

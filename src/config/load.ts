@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
@@ -89,11 +90,11 @@ export function parseConfig(text: string, file: string): LoadedConfig {
     });
   }
   if (problems.length > 0) throw new ConfigError(file, problems);
-  return { file, config: resolvePaths(config, path.dirname(file)) };
+  return { file, config: resolvePaths(config, path.dirname(file), file) };
 }
 
 /** Relative paths in the config are relative to the config file, not to the current directory. */
-function resolvePaths(config: Config, dir: string): Config {
+function resolvePaths(config: Config, dir: string, file: string): Config {
   const abs = (p: string) => path.resolve(dir, p.replace(/^~(?=$|\/)/, process.env.HOME ?? '~'));
   const absRefs = (refs: SecretRef[]) => { for (const ref of refs) if ('file' in ref) ref.file = abs(ref.file); };
   for (const d of Object.values(config.destinations)) {
@@ -123,6 +124,7 @@ function resolvePaths(config: Config, dir: string): Config {
   }
   config.stateDir = abs(config.stateDir);
   for (const r of config.encryption?.recipients ?? []) if (typeof r === 'object') r.file = abs(r.file);
+  config.temporal.deployment ??= defaultDeployment(file);
   if (config.signing.key) config.signing.key.file = abs(config.signing.key.file);
   for (const t of config.signing.trust) if (typeof t === 'object') t.file = abs(t.file);
   return config;
@@ -154,4 +156,39 @@ export function getJob(config: Config, name: string): Job {
 
 export function taskQueueOf(config: Config, job: Pick<Job, 'taskQueue'>): string {
   return job.taskQueue ?? config.temporal.taskQueue;
+}
+
+/**
+ * The default deployment name of a config file: its name without extension and the first 8 hex digits of the SHA-256
+ * of its absolute path, e.g. `backup-1a2b3c4d`. Stable for as long as the file stays where it is.
+ */
+export function defaultDeployment(file: string): string {
+  const base = path.basename(file).replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[^A-Za-z0-9]+/, '').replace(/\.\.+/g, '.').slice(0, 40) || 'backupctl';
+  return `${base}-${createHash('sha256').update(path.resolve(file)).digest('hex').slice(0, 8)}`;
+}
+
+/** The deployment a config belongs to (`temporal.deployment`, set by loading; a config built in code falls back to its task queue). */
+export function deploymentOf(config: Config): string {
+  return config.temporal.deployment ?? config.temporal.taskQueue;
+}
+
+/** Every task queue the config's jobs (of both kinds) run on (the worker's default). */
+export function jobQueues(config: Config): string[] {
+  return [...new Set([...Object.values(config.jobs), ...Object.values(config.pgbackrest)].map((j) => taskQueueOf(config, j)))];
+}
+
+/**
+ * The task queues this host's worker polls: `--queue` (repeatable), else `worker.queues`, else every job's queue. A
+ * queue the config does not use is refused.
+ */
+export function workerQueues(config: Config, given?: string[]): string[] {
+  const wanted = given?.length ? [...new Set(given)] : config.worker.queues ?? jobQueues(config);
+  const known = new Set([...jobQueues(config), config.temporal.taskQueue]);
+  const unknown = wanted.filter((q) => !known.has(q));
+  if (unknown.length) {
+    throw new BackupError('CONFIG_INVALID', `task queue ${unknown.map((q) => `"${q}"`).join(', ')} is not used by this config (its queues: ${[...known].join(', ')})`, {
+      hint: 'name a job\'s taskQueue or temporal.taskQueue in --queue or worker.queues',
+    });
+  }
+  return wanted;
 }

@@ -291,8 +291,20 @@ export const Config = z.strictObject({
   temporal: z.strictObject({
     taskQueue: z.string().min(1).default('backupctl').meta(about('default task queue of the jobs', 'backupctl')),
     uiUrl: z.string().url().default('http://localhost:8233').meta(about('the Temporal Web UI, for links in output and notifications', 'https://temporal.example.org')),
+    /** Names this config's schedules, job locks and ownership on the namespace; default derived from the config file's path (`deploymentOf`). */
+    deployment: Name.optional().meta({
+      description: 'the name of this deployment on the Temporal namespace: it scopes schedule IDs, job lock IDs and which schedules `schedules apply` owns, so that two configs with the same job names never touch each other\'s. Default: the config file\'s name and a hash of its absolute path (e.g. "backup-1a2b3c4d"); set it when hosts share one config under different paths, or before moving the file',
+      examples: ['prod-eu'],
+    }),
   }).default({ taskQueue: 'backupctl', uiUrl: 'http://localhost:8233' })
     .meta(about('the Temporal side (the server itself is reached like the temporal CLI: TEMPORAL_ADDRESS, ...)', { taskQueue: 'backupctl' })),
+  /** What `backupctl worker` serves. */
+  worker: z.strictObject({
+    queues: z.array(z.string().min(1)).min(1).optional().meta({
+      description: 'the task queues this host\'s worker polls (jobs\' `taskQueue`s or `temporal.taskQueue`); `backupctl worker --queue` overrides it. Default: every queue of the config, right for a single host',
+      examples: [['backupctl-db01']],
+    }),
+  }).default({}).meta({ description: 'the worker of this host', examples: [{ queues: ['backupctl-db01'] }] }),
   settings: Settings.default(Settings.parse({})).meta(about('settings of every run', { retries: 5, heartbeatTimeout: '60s' })),
   /** Schedules and monitoring. */
   monitoring: z.strictObject({

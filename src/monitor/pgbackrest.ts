@@ -52,7 +52,7 @@ export async function pgbackrestJobStatus(config: Config, client: Client, jobNam
     stale = true;
     problems.push(`stanza ${job.stanza} cannot be read: ${errorMessage(err).split('\n')[0]}`);
   }
-  const { schedules, scheduleProblem } = await scheduleStatus(client, jobName, job.schedules, problems);
+  const { schedules, scheduleProblem } = await scheduleStatus(config, client, jobName, job.schedules, problems);
   await queueStatus(client, taskQueueOf(config, job), problems);
   const { running, lastRuns, failing } = await runStatus(client, jobName, job.failingAfter, problems);
   const health: Health = stale ? 'stale' : failing ? 'failing' : scheduleProblem || problems.length > 0 || lastRuns[0]?.outcome === 'succeeded_with_warnings' ? 'warning' : 'ok';

@@ -41,11 +41,11 @@ export interface PgbackrestStatus {
 export const hours = (ms: number) => `${Math.round(ms / 360_000) / 10} h`;
 
 /** The job's declared schedules on the Temporal server: missing or paused ones are problems. */
-export async function scheduleStatus(client: Client, jobName: string, defs: readonly ScheduleDef[], problems: string[]): Promise<{ schedules: JobStatus['schedules']; scheduleProblem: boolean }> {
+export async function scheduleStatus(config: Config, client: Client, jobName: string, defs: readonly ScheduleDef[], problems: string[]): Promise<{ schedules: JobStatus['schedules']; scheduleProblem: boolean }> {
   const schedules: JobStatus['schedules'] = [];
   let scheduleProblem = false;
   for (const [i, def] of defs.entries()) {
-    const id = scheduleId(jobName, def, i);
+    const id = scheduleId(config, jobName, def, i);
     try {
       const d = await client.schedule.getHandle(id).describe();
       const paused = d.state.paused;
@@ -128,7 +128,7 @@ export async function jobStatus(config: Config, client: Client, jobName: string,
     }
   }
 
-  const { schedules, scheduleProblem } = await scheduleStatus(client, jobName, job.schedules, problems);
+  const { schedules, scheduleProblem } = await scheduleStatus(config, client, jobName, job.schedules, problems);
   await queueStatus(client, taskQueueOf(config, job), problems);
   const { running, lastRuns, failing } = await runStatus(client, jobName, job.failingAfter, problems);
 

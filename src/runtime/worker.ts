@@ -1,6 +1,6 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
-import { loadConfig, taskQueueOf } from '../config/load.js';
+import { loadConfig, workerQueues } from '../config/load.js';
 import { closeDestinations } from '../destinations/index.js';
 import { applySchedules } from '../schedules/index.js';
 import { ensureSigningKey } from '../state/keys.js';
@@ -12,27 +12,37 @@ export interface WorkerOptions {
   configFile: string;
   connection?: NativeConnection;
   namespace?: string;
+  /** The task queues to poll (`backupctl worker --queue`); default `worker.queues`, else every job's queue. */
+  queues?: string[];
+  /**
+   * Poll exactly these queues, whether or not the config names them: the private queue of a `restore` or `drill`
+   * that found no worker serving the job's queue.
+   */
+  privateQueue?: string;
+  /** The worker identity recorded in the activity and workflow task histories (default: Temporal's `<pid>@<host>`). */
+  identity?: string;
   /** Replace or wrap activities (tests inject faults between steps this way). */
   activities?: (a: ReturnType<typeof createActivities>) => ReturnType<typeof createActivities>;
 }
 
 /**
- * Creates one Temporal worker per task queue used by the config's jobs. Every activity of a run executes on the
- * job's queue, i.e. on the host that holds the run's staging folder.
+ * Creates one Temporal worker per task queue this host serves: `queues`, else the config's `worker.queues`, else every
+ * queue the config's jobs use. Every activity of a run executes on the job's queue, i.e. on the host that holds the
+ * run's staging folder, so a host whose config is shared with others polls only its own queues.
  */
 export async function createWorkers(opts: WorkerOptions): Promise<{ workers: Worker[]; taskQueues: string[]; close(): Promise<void> }> {
   const { config } = loadConfig(opts.configFile);
+  const taskQueues = opts.privateQueue ? [opts.privateQueue] : workerQueues(config, opts.queues);
   // The key that signs manifests and drill reports: created on the first start when none is configured.
   ensureSigningKey(config);
   const own = opts.connection ? undefined : await connectNative();
   const connection = opts.connection ?? own!.connection;
   const namespace = opts.namespace ?? own?.namespace ?? 'default';
-  const taskQueues = [...new Set([...Object.values(config.jobs), ...Object.values(config.pgbackrest)].map((j) => taskQueueOf(config, j)))];
   let activities = createActivities({ configFile: opts.configFile });
   if (opts.activities) activities = opts.activities(activities);
   const workflowBundleCode = await workflowBundle();
   const workers = await Promise.all(taskQueues.map((taskQueue) => Worker.create({
-    connection, namespace, taskQueue, activities, workflowBundle: workflowBundleCode,
+    connection, namespace, taskQueue, activities, workflowBundle: workflowBundleCode, ...(opts.identity ? { identity: opts.identity } : {}),
     shutdownGraceTime: '10s', maxConcurrentActivityTaskExecutions: 4,
     // Progress (bytes done) reaches the server, the Web UI and `run --wait` every second, not every 48 s.
     maxHeartbeatThrottleInterval: '1s', defaultHeartbeatThrottleInterval: '1s',

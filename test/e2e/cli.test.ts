@@ -3,10 +3,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
 import type { Manifest } from '../../src/contracts/index.js';
 import { getFreePort } from '../helpers/free-port.js';
 import { runCommand, waitFor } from '../helpers/util.js';
-import { listFiles, sha256File, startEnv, withWorker, writeJob, type Env } from './fixture.js';
+import { listFiles, sha256File, startEnv, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
 
 const cli = path.resolve(import.meta.dirname, '../../bin/backupctl.js');
 
@@ -15,6 +16,9 @@ beforeAll(async () => { env = await startEnv(); });
 afterAll(async () => { await env?.close(); });
 
 const backupctl = (args: string[]) => runCommand(process.execPath, [cli, ...args], { timeoutMs: 120_000, env: { ...process.env, TEMPORAL_ADDRESS: env.address } });
+
+/** A schedule's ID: it carries the config's deployment (default: the config file's name and a hash of its path). */
+const sid = (job: JobSetup, name: string) => `backupctl:${loadConfig(job.configFile).config.temporal.deployment}:app:${name}`;
 
 describe('backupctl CLI against real servers', () => {
   it('run --wait --json into a local destination: exit 0, the result names the stored, verified file', async () => {
@@ -115,7 +119,7 @@ describe('backupctl CLI against real servers', () => {
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
     try {
       await waitFor(() => stderr.includes('worker polling'), { timeoutMs: 60_000, description: `the worker (${stderr})` });
-      expect(stderr).toMatch(/schedule created: backupctl-app-nightly/);
+      expect(stderr).toContain(`schedule created: ${sid(job, 'nightly')} `);
       const metrics = await waitFor(async () => {
         const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
         return /temporal_\w+/.test(text) ? text : undefined;
@@ -132,8 +136,8 @@ describe('backupctl CLI against real servers', () => {
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
-      await env.client.schedule.getHandle('backupctl-app-nightly').delete().catch(() => undefined);
-      await env.client.schedule.getHandle(`backupctl-freshness-${job.taskQueue}`).delete().catch(() => undefined);
+      await env.client.schedule.getHandle(sid(job, 'nightly')).delete().catch(() => undefined);
+      await env.client.schedule.getHandle(sid(job, 'freshness').replace(':app:', ':')).delete().catch(() => undefined);
     }
   });
 

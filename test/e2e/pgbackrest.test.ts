@@ -40,6 +40,9 @@ function writePgJob(patch: (job: Record<string, unknown>) => void = () => undefi
   });
 }
 
+/** A schedule's ID: it carries the config's deployment (issue 18). */
+const sid = (job: JobSetup, name: string) => `backupctl:${loadConfig(job.configFile).config.temporal.deployment}:pg:${name}`;
+
 async function deleteSchedules(job: JobSetup) {
   const { config } = loadConfig(job.configFile);
   for (const d of desiredSchedules(config)) await env.client.schedule.getHandle(d.id).delete().catch(() => undefined);
@@ -87,9 +90,9 @@ describe('pgBackRest jobs: scheduled, locked, verified, watched (PostgreSQL 15, 
     await applySchedules(env.client, loadConfig(job.configFile).config);
     try {
       const [full, diff] = await withWorker(env, job, async () => {
-        const f = (await (await trigger('backupctl-pg-full')).result()) as PgbackrestResult;
+        const f = (await (await trigger(sid(job, 'full'))).result()) as PgbackrestResult;
         await cluster.pg.sql('INSERT INTO orders SELECT g, md5(g::text) FROM generate_series(5001, 5100) g', 'shop');
-        const d = (await (await trigger('backupctl-pg-diff')).result()) as PgbackrestResult;
+        const d = (await (await trigger(sid(job, 'diff'))).result()) as PgbackrestResult;
         return [f, d];
       });
       const systemId = (await cluster.pg.sql('SELECT system_identifier FROM pg_control_system()')).trim();
@@ -164,16 +167,16 @@ describe('pgBackRest jobs: scheduled, locked, verified, watched (PostgreSQL 15, 
     const { config } = loadConfig(job.configFile);
     await applySchedules(env.client, config);
     try {
-      await env.client.schedule.getHandle('backupctl-pg-diff').delete();
+      await env.client.schedule.getHandle(sid(job, 'diff')).delete();
       await new Promise((r) => setTimeout(r, 2500));
       const report = await withWorker(env, job, () => env.client.workflow.execute(FRESHNESS_WORKFLOW, { taskQueue: job.taskQueue, workflowId: `freshness-pg-${Date.now()}`, args: [] }));
       expect(report.notified).toEqual(['pg:ops']);
       expect(report.jobs[0]!.health).toBe('stale');
-      const alert = await env.smtp.waitFor((m) => m.subject?.startsWith('[backupctl] ALERT: pg') === true && /schedule backupctl-pg-diff is missing/.test(m.text ?? ''));
+      const alert = await env.smtp.waitFor((m) => m.subject?.startsWith('[backupctl] ALERT: pg') === true && (m.text ?? '').includes(`schedule ${sid(job, 'diff')} is missing`));
       expect(alert.text).toMatch(/the newest full backup is [\d.]+ h old \(threshold 0 h\): \d{8}-\d{6}F of stanza main/);
       const changes = await applySchedules(env.client, config);
-      expect(changes.find((c) => c.id === 'backupctl-pg-diff')?.action).toBe('created');
-      expect((await env.client.schedule.getHandle('backupctl-pg-diff').describe()).action).toMatchObject({ workflowType: PGBACKREST_WORKFLOW });
+      expect(changes.find((c) => c.id === sid(job, 'diff'))?.action).toBe('created');
+      expect((await env.client.schedule.getHandle(sid(job, 'diff')).describe()).action).toMatchObject({ workflowType: PGBACKREST_WORKFLOW });
     } finally {
       await deleteSchedules(job);
     }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { parseConfig } from '../../src/config/load.js';
 import { PgbackrestDrill, PgbackrestJob } from '../../src/config/schema.js';
-import { desiredSchedules } from '../../src/schedules/index.js';
+import { desiredSchedules, drillScheduleId, scheduleId } from '../../src/schedules/index.js';
 import { PGBACKREST_DRILL_WORKFLOW, PGBACKREST_WORKFLOW } from '../../src/contracts/pgbackrest.js';
 import { pgbackrestArgs } from '../../src/pgbackrest/cli.js';
 import { minimalConfig, problems } from '../config/support.js';
@@ -34,10 +34,12 @@ describe('kind: pgbackrest jobs', () => {
     expect(db.freshness).toEqual({ full: 25 * 3_600_000, diff: 7 * 3_600_000, wal: 3_600_000 });
     expect(db.drill).toMatchObject({ target: 'immediate', check: { sql: 'SELECT count(*) FROM orders', database: 'shop' } });
     const schedules = desiredSchedules(config);
-    const full = schedules.find((s) => s.id === 'backupctl-db-full')!;
+    // IDs carry the config's deployment (issue 18): backupctl:<deployment>:<job>:<schedule>.
+    expect(scheduleId(config, 'db', db.schedules[0]!, 0)).toMatch(/^backupctl:backup-[0-9a-f]{8}:db:full$/);
+    const full = schedules.find((s) => s.id === scheduleId(config, 'db', db.schedules[0]!, 0))!;
     expect(full.options.action).toMatchObject({ workflowType: PGBACKREST_WORKFLOW, args: [{ job: 'db', type: 'full' }], workflowId: 'backup-db-full' });
-    expect(schedules.find((s) => s.id === 'backupctl-db-diff')!.options.action).toMatchObject({ workflowType: PGBACKREST_WORKFLOW, args: [{ job: 'db', type: 'diff' }] });
-    expect(schedules.find((s) => s.id === 'backupctl-db-drill')!.options.action).toMatchObject({ workflowType: PGBACKREST_DRILL_WORKFLOW });
+    expect(schedules.find((s) => s.id === scheduleId(config, 'db', db.schedules[1]!, 1))!.options.action).toMatchObject({ workflowType: PGBACKREST_WORKFLOW, args: [{ job: 'db', type: 'diff' }] });
+    expect(schedules.find((s) => s.id === drillScheduleId(config, 'db'))!.options.action).toMatchObject({ workflowType: PGBACKREST_DRILL_WORKFLOW });
     // --repo goes to the commands that take it; check looks at every repository.
     expect(pgbackrestArgs(db, 'backup', ['--type=diff'])).toEqual(['--config=/etc/backupctl/pgbackrest.conf', '--stanza=main', '--repo=2', '--log-level-console=warn', '--log-level-stderr=warn', '--type=diff', 'backup']);
     expect(pgbackrestArgs(db, 'check')).not.toContain('--repo=2');
