@@ -4,7 +4,8 @@
  *  1. Transport: SFTP upload of a random file (default 1 GiB) to a loopback sshd: backupctl's SftpSession against
  *     OpenSSH `sftp` with the same cipher (aes128-gcm), with and without a separate SHA-256 of the file.
  *  2. Verified full backup of a ~1 GiB mixed dataset: the backupctl workflow (Temporal dev server, in-process worker)
- *     against a good shell script (tar | zstd, sha256sum, sftp put .tmp, ssh sha256sum, ssh mv).
+ *     against a good shell script (tar | zstd, sha256sum, sftp put .tmp, ssh sha256sum, ssh mv), and the same workflow
+ *     with encryption at rest (age, one recipient): its overhead against backupctl without it (target ≤ 10 %).
  *  3. Only with BENCH_ONLY=postgres (not part of the default run): one verified backup of a generated PostgreSQL
  *     database of ≥ 1 GiB through the real path (a separate `backupctl worker` process, `backupctl run --wait --json`,
  *     Temporal dev server, loopback sshd): wall time, phases, the worker's peak RSS, artifact size (bench/postgres.ts).
@@ -14,6 +15,8 @@
  *     same artifact (bench/restore.ts; BENCH_ONLY=restore runs it alone).
  *  6. Only with BENCH_ONLY=manyfiles: a tree of BENCH_FILES (default 1,000,000) small files backed up through a separate
  *     worker process, beside restic's first backup of it; the worker's peak RSS against 300 MB (bench/many-files.ts).
+ *  S3: S3 upload of the same size of random data to s3proxy on loopback: backupctl's S3Session beside `aws s3 cp` (bench/s3.ts;
+ *     needs the aws CLI, `pip install awscli`; not in CI).
  *
  * Contenders alternate (A B A B …). Prints a table and writes bench-results/<timestamp>.json.
  *
@@ -24,8 +27,8 @@
  *   BENCH_DATASET_SCALE  dataset size factor (default 1.0 = 1.05 GB, 30,004 files)
  *   BENCH_PROFILE        auto | on | off: compare parallelWrites 32/64/128 (auto: when below the transport target)
  *   BENCH_PROFILE_REPS   repetitions for that comparison (default 3)
- *   BENCH_ONLY           transport | backup | postgres | diff | restore | manyfiles: run one section only (postgres and
- *                        manyfiles run only when asked for)
+ *   BENCH_ONLY           transport | s3 | backup | postgres | diff | restore | manyfiles: run one section only (postgres
+ *                        and manyfiles run only when asked for)
  *   BENCH_PG_GIB         postgres: target pg_database_size in GiB (default 1.2; ≥ 1.0 for the 1 GiB requirement)
  *   BENCH_FILES          manyfiles: number of small files in the tree (default 1,000,000)
  * Quick smoke run: BENCH_REPS=1 BENCH_SIZE_MB=64 BENCH_DATASET_SCALE=0.05 npm run bench
@@ -44,6 +47,7 @@ import type { RestoreReport } from './restore.js';
 import { generateDataset } from './dataset.js';
 import { fmt, table } from './stats.js';
 import { loadAvg, log, measure } from './sys.js';
+import { runS3Upload, type S3Report } from './s3.js';
 import { runTransport, type TransportReport } from './transport.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -138,7 +142,8 @@ function backupTables(b: BackupReport): string {
   const phases = table(['backupctl phase (workflow history)', 'median s'], mineKeys.map((k) => [k, fmt(mine.phaseMedians[k], 3)]));
   const baseOrder = ['archive', 'hash', 'upload', 'verify', 'rename'];
   const basePhases = table(['script (b) phase', 'median s'], baseOrder.filter((k) => k in base.phaseMedians).map((k) => [k, fmt(base.phaseMedians[k], 3)]));
-  return `${main}\n\n${phases}\n\n${basePhases}`;
+  const age = b.encryptionOverhead === undefined ? '' : `\n\nencryption at rest (age): backupctl (age) ÷ backupctl = ${fmt(1 + b.encryptionOverhead, 3)} (${b.encryptionOverhead >= 0 ? '+' : ''}${fmt(b.encryptionOverhead * 100, 1)} %); target (${b.encryptionTarget}): ${b.encryptionOverhead <= 0.1 ? 'MET' : 'NOT MET'}`;
+  return `${main}${age}\n\n${phases}\n\n${basePhases}`;
 }
 
 function postgresText(p: PostgresReport): string {
@@ -226,7 +231,7 @@ async function main(): Promise<void> {
   const profile = (process.env.BENCH_PROFILE ?? 'auto') as 'auto' | 'on' | 'off';
   if (!['auto', 'on', 'off'].includes(profile)) throw new Error(`BENCH_PROFILE=${profile}: expected auto, on or off`);
   const only = process.env.BENCH_ONLY ?? '';
-  if (!['', 'transport', 'backup', 'postgres', 'diff', 'restore', 'manyfiles'].includes(only)) throw new Error(`BENCH_ONLY=${only}: expected transport, backup, postgres, diff, restore or manyfiles`);
+  if (!['', 'transport', 's3', 'backup', 'postgres', 'diff', 'restore', 'manyfiles'].includes(only)) throw new Error(`BENCH_ONLY=${only}: expected transport, s3, backup, postgres, diff, restore or manyfiles`);
   const manyFiles = Math.floor(envNumber('BENCH_FILES', 1_000_000, 1));
   const pgGiB = envNumber('BENCH_PG_GIB', 1.2, 0.01);
 
@@ -261,6 +266,7 @@ async function main(): Promise<void> {
   log(`sshd on ${sshd.host}:${sshd.port} as ${sshd.user}, root ${sshd.root}`);
 
   let transport: TransportReport | undefined;
+  let s3: S3Report | undefined;
   let backup: BackupReport | undefined;
   let postgres: PostgresReport | undefined;
   let diff: DiffReport | undefined;
@@ -282,6 +288,16 @@ async function main(): Promise<void> {
         load.transport = { loadavg: loadAvg(), idleBusyCores: await backgroundLoad() };
         transport = await runTransport({ sshd, tmp: tmp.path, reps, warmup, sizeMiB, profile, profileReps });
         results.transport = transport;
+      });
+    }
+    // The S3 row needs the aws CLI (PyPI's awscli, not installed in CI): without it the default run leaves it out.
+    const hasAws = (await runCommand('aws', ['--version']).catch(() => undefined))?.code === 0;
+    if (only === '' && !hasAws) log('s3: skipped (no aws CLI: pip install awscli)');
+    if ((only === '' && hasAws) || only === 's3') {
+      await section('s3', async () => {
+        load.s3 = { loadavg: loadAvg(), idleBusyCores: await backgroundLoad() };
+        s3 = await runS3Upload({ tmp: tmp.path, reps, warmup, sizeMiB, onCleanup: (fn) => { cleanups.push(fn); } });
+        results.s3 = s3;
       });
     }
     if (only === '' || only === 'backup') {
@@ -350,6 +366,12 @@ async function main(): Promise<void> {
     for (const [k, v] of Object.entries(transport.ratios)) out.push(`ratio of medians ${k}: ${fmt(v)}`);
     const r = transport.ratios['backupctl / sftp-gcm'] ?? Number.NaN;
     out.push(`target (${transport.target}): ${r >= 0.9 ? 'MET' : 'NOT MET'} (${fmt(r)}×)`);
+  }
+  if (s3) {
+    out.push('', `1b. S3 upload of ${(s3.fileBytes / 1e6).toFixed(1)} MB from /dev/urandom to s3proxy on loopback (HTTP), beside ${s3.awsVersion}`);
+    out.push(transportTable({ ...s3, contenders: s3.contenders } as unknown as TransportReport).replace('sshd CPU s', 's3proxy CPU s'));
+    const r = s3.ratios['backupctl / aws s3 cp'] ?? Number.NaN;
+    out.push(`target (${s3.target}): ${r >= 0.9 ? 'MET' : 'NOT MET'} (${fmt(r)}×)`);
   }
   if (backup) {
     out.push('', `2. Verified full backup of the mixed dataset: ${backup.dataset.files} files, ${(backup.dataset.bytes / 1e6).toFixed(1)} MB (SQL zstd -3 ratio ${fmt(backup.dataset.sqlZstdRatio)}×)`);

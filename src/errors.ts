@@ -33,6 +33,8 @@ export const ERROR_CODES = {
   NOTIFY_FAILED: { permanent: false },
   SIZE_ANOMALY: { permanent: true },
   TEMPORAL_UNAVAILABLE: { permanent: true },
+  // No worker picked up a workflow the CLI started (prune, restore or drill with --no-worker) within the bounded wait.
+  NO_WORKER: { permanent: true },
   // A diff run's base full has no GNU tar snapshot on this worker any more (state lost between preflight and dump).
   SNAPSHOT_MISSING: { permanent: true },
   // A retention rule would delete every backup of a tier: nothing is deleted.
@@ -51,6 +53,17 @@ export const ERROR_CODES = {
   SIGNING_KEY_EXISTS: { permanent: true },
   // A restore drill's check failed (file count, sizes, a dump that does not load).
   DRILL_FAILED: { permanent: true },
+  // An encrypted backup (README, "Encryption"): no age identity was given where it must be decrypted (restore
+  // --identity, drill.identity), or the one given opens none of the recipients it was encrypted to.
+  ENCRYPTION_IDENTITY: { permanent: true },
+  // age could not authenticate a component's ciphertext (altered or truncated although its hashes matched): refused.
+  ENCRYPTION_CORRUPT: { permanent: true },
+  // pgBackRest jobs: `pgbackrest check` failed (archive_command, stanza, connection), the backup command failed, the
+  // backup it reported is missing or in error or `pgbackrest verify` failed, an archived WAL segment is missing.
+  PGBACKREST_CHECK_FAILED: { permanent: true },
+  PGBACKREST_BACKUP_FAILED: { permanent: false },
+  PGBACKREST_VERIFY_FAILED: { permanent: true },
+  WAL_GAP: { permanent: true },
 } as const satisfies Record<string, { permanent: boolean }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -44,13 +44,25 @@ export function archive(deps: ActivityDeps) {
     } finally {
       await fh.close();
     }
+    // Every component of a run is encrypted to the same recipients, or none is: a mix (the recipients file changed
+    // between two components' dumps) would make a manifest that misdescribes some members.
+    const recipients = input.components[0]!.recipients;
+    for (const c of input.components) {
+      if (JSON.stringify(c.recipients ?? null) !== JSON.stringify(recipients ?? null)) {
+        throw new BackupError('CONFIG_INVALID', `the components of this run were encrypted differently (component "${c.name}": ${c.recipients?.join(', ') ?? 'not encrypted'}; component "${input.components[0]!.name}": ${recipients?.join(', ') ?? 'not encrypted'}): the encryption config changed during the run`, { permanent: true, hint: 'run the backup again' });
+      }
+    }
     const manifest: ManifestDraft = {
       format: 'backupctl-manifest/1',
       job: input.job, type: input.type, tier: input.tier, slot: input.slot,
       workflowId: input.workflowId, runId: currentRun().runId,
       createdAt: new Date().toISOString(),
       artifact: { name: input.artifactName, size, format: 'tar' },
-      components: input.components.map((c) => ({ name: c.name, type: c.type, member: c.member, size: c.size, stats: c.stats, ...(c.snapshot ? { snapshot: c.snapshot } : {}) })),
+      components: input.components.map((c) => ({
+        name: c.name, type: c.type, member: c.member, size: c.size, ...(c.plaintextSize !== undefined ? { plaintextSize: c.plaintextSize } : {}),
+        stats: c.stats, ...(c.snapshot ? { snapshot: c.snapshot } : {}),
+      })),
+      ...(recipients ? { encryption: { type: 'age' as const, recipients } } : {}),
       warnings: [...input.warnings, ...input.components.flatMap((c) => c.warnings)],
       tools: await toolVersions(),
       ...(input.base ? { base: input.base } : {}),

@@ -5,6 +5,7 @@ import { log } from '@temporalio/activity';
 import type { Manifest } from '../contracts/manifest.js';
 import { withDestination } from '../destinations/index.js';
 import { errorMessage } from '../errors.js';
+import { stagedWriteOf } from '../repository/names.js';
 import { commitSnapshots } from '../state/snapshots.js';
 import { stagingDir } from '../state/staging.js';
 import { connectionFor, jobContext, runActivity, type ActivityDeps } from './context.js';
@@ -23,7 +24,8 @@ export interface CleanupResult {
 }
 
 /**
- * Compensation and tidy-up: removes the run's temporary files on the destinations and its staging folder.
+ * Compensation and tidy-up: discards the run's pending writes on the destinations (temporary files, S3 multipart
+ * uploads) and its staging folder.
  * It never touches a final file. Problems are retried by Temporal while the destination is unreachable.
  */
 export function cleanup(deps: ActivityDeps) {
@@ -41,8 +43,10 @@ export function cleanup(deps: ActivityDeps) {
     removed.push(staging);
     for (const t of input.temporary) {
       if (!t.path.endsWith('.tmp')) throw new Error(`refusing to remove ${t.path}: not a temporary file`);
+      const w = stagedWriteOf(t.path, input.job);
       await withDestination(config, t.destination, async (d) => {
-        if (await d.remove(t.path)) removed.push(`${t.destination}:${t.path}`);
+        // The run's own pending write: a temporary file, or an S3 multipart upload (aborted). Never the final name.
+        if (await d.discard(w)) removed.push(`${t.destination}:${t.path}`);
       }, connectionFor());
     }
     const problems: string[] = [];

@@ -1,7 +1,7 @@
 import { Context, activityInfo } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { getJob, loadConfig } from '../config/load.js';
-import type { Config, Job } from '../config/schema.js';
+import type { Config, Job, PgbackrestJob } from '../config/schema.js';
 import type { ResolvedConfig, RunRef } from '../contracts/backup.js';
 import { BackupError, errorMessage } from '../errors.js';
 
@@ -22,6 +22,26 @@ export function jobContext(deps: ActivityDeps, ref: string | RunRef): { config: 
   }
   const { config } = loadConfig(deps.configFile);
   return { config, job: getJob(config, typeof ref === 'string' ? ref : ref.job) };
+}
+
+/** A pgBackRest job (`kind: pgbackrest`) of the config file as it is now. */
+export function pgbackrestContext(deps: ActivityDeps, name: string): { config: Config; job: PgbackrestJob } {
+  const { config } = loadConfig(deps.configFile);
+  const job = config.pgbackrest[name];
+  if (!job) throw new BackupError('JOB_UNKNOWN', `no pgbackrest job named "${name}" in the config (pgbackrest jobs: ${Object.keys(config.pgbackrest).join(', ') || 'none'})`);
+  return { config, job };
+}
+
+/** The config file as it is now, for a job of either kind (an unknown name is refused). */
+export function anyJobConfig(deps: ActivityDeps, name: string): Config {
+  const { config } = loadConfig(deps.configFile);
+  if (!config.pgbackrest[name]) getJob(config, name);
+  return config;
+}
+
+/** The notifiers of any job, backupctl's own or a pgBackRest job. */
+export function notifiersOfJob(config: Config, name: string): string[] {
+  return config.pgbackrest[name]?.notify ?? getJob(config, name).notify;
 }
 
 /** The part of the config one run of `jobName` uses (see ResolvedConfig): secret references only, no notifiers. */

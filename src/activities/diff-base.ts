@@ -43,7 +43,7 @@ export async function chooseBase(config: Config, jobName: string, job: Job, dest
       const read = await readManifest(d, `${base.path}.manifest.json`, trust);
       if (read.unverified !== undefined) return `its manifest is not signed by a trusted key any more (${read.unverified})`;
       const manifest = read.manifest;
-      return recoverSnapshots(config, jobName, d, base.path, manifest, files);
+      return recoverSnapshots(config, jobName, d, base.path, manifest, files, job.drill.identity?.file);
     });
     if (why) return { reason: `no GNU tar snapshot of the newest full (${base.path}) on this worker, and none could be taken from its artifact: ${why}` };
     return { base, recovered: `the GNU tar snapshot of the base full ${base.path} was taken from its artifact (this worker had none)` };

@@ -8,12 +8,14 @@ import { loadSigningKey } from '../state/keys.js';
 import { drillScratchDir } from '../state/scratch.js';
 import { jobContext, runActivity, type ActivityDeps } from './context.js';
 
-/** What a drill needs from the config: its scratch directory, notifiers and whether successes are notified. */
+/** What a drill needs from the config: its scratch directory, notifiers, whether successes are notified, and its age identity file. */
 export function prepareDrill(deps: ActivityDeps) {
-  return (input: { job: string; workflowId: string }): Promise<{ to: string; notifiers: string[]; notifyOnSuccess: boolean; notifyTimeoutMs: number }> => runActivity(async () => {
+  return (input: { job: string; workflowId: string }): Promise<{ to: string; notifiers: string[]; notifyOnSuccess: boolean; notifyTimeoutMs: number; identity?: string }> => runActivity(async () => {
     const { config, job } = jobContext(deps, input.job);
     return {
       to: drillScratchDir(config, job, input.workflowId),
+      // The path of the age identity file (`drill.identity`), never the key: age reads it on the worker.
+      ...(job.drill.identity ? { identity: job.drill.identity.file } : {}),
       notifiers: job.notify, notifyOnSuccess: job.drill.notifyOnSuccess, notifyTimeoutMs: config.settings.notifyTimeout,
     };
   });

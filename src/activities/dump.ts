@@ -2,12 +2,15 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, mkdir, open, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform } from 'node:stream';
+import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
 import type { ComponentResult, RunRef } from '../contracts/backup.js';
 import type { SnapshotMember } from '../contracts/manifest.js';
+import { jobEncryption, resolveRecipients } from '../config/encryption.js';
 import { BackupError, errorMessage } from '../errors.js';
+import { agePlaintextSizeAt, spawnAgeEncrypt } from '../lib/age.js';
+import { describeExit, lastLines, runCapture, type Proc } from '../lib/process.js';
 import { BLOCK, padding, tarHeader } from '../lib/tar.js';
 import { sourcePlugin, type DumpContext } from '../sources/index.js';
 import { snapshotDir, snapshotFile } from '../state/snapshots.js';
@@ -36,6 +39,10 @@ export function dump(deps: ActivityDeps) {
     if (!cfg) throw new BackupError('CONFIG_INVALID', `job "${input.job}" has no source "${input.source}" any more`);
     const plugin = sourcePlugin(cfg.type);
     const source = plugin.open(cfg);
+    // Encryption at rest: the job's recipients (public keys), resolved before anything is dumped; a recipients file
+    // that cannot be read fails the run, never turns it into a plaintext backup.
+    const enc = jobEncryption(config, job);
+    const recipients = enc ? resolveRecipients(enc) : undefined;
     const dir = stagingDir(config, input.workflowId);
     // Staging holds database dumps: only the worker's user may read it.
     await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -68,7 +75,13 @@ export function dump(deps: ActivityDeps) {
     // destination re-reads its copy), so that hashing does not compete with compression for the CPU here.
     const start = input.offset + BLOCK;
     const app = await open(file, 'a');
-    const out = app.createWriteStream({ autoClose: false });
+    const signal = Context.current().cancellationSignal;
+    // The component's stages: source (and its compressor) → encrypt (age, when the job has recipients) → the staged
+    // file. age writes the file itself and reads the source's last process through an OS pipe, so the bytes do not pass
+    // through the event loop either way.
+    const age: Proc | undefined = recipients ? spawnAgeEncrypt(recipients, signal, app.fd) : undefined;
+    const out = age ? (age.child.stdin as Writable) : app.createWriteStream({ autoClose: false });
+    const outputFd = age ? pipeFd(age.child.stdin as Writable) : app.fd;
     const report = progressReporter({ step: 'dump', source: input.source });
     // Progress only: a tick's stat may complete after the final one below, so it never sets the component's size.
     let written = 0;
@@ -79,11 +92,11 @@ export function dump(deps: ActivityDeps) {
     let size: number;
     try {
       outcome = await source.dump(out, {
-        signal: Context.current().cancellationSignal, stagingDir: dir, compressionLevel: config.settings.compressionLevel,
+        signal, stagingDir: dir, compressionLevel: config.settings.compressionLevel,
         // Sources that spool before they write (pg_dump + pg_restore --list) still report that they are alive.
         heartbeat: () => report(written),
         snapshot,
-        outputFd: app.fd,
+        ...(outputFd !== undefined ? { outputFd } : {}),
       });
       if (!out.writableFinished) {
         await new Promise<void>((resolve, reject) => {
@@ -91,18 +104,41 @@ export function dump(deps: ActivityDeps) {
           out.end(resolve);
         });
       }
+      if (age) {
+        const exit = await age.done;
+        if (exit.code !== 0) throw new BackupError('DUMP_FAILED', `source "${input.source}": age (encryption) ${describeExit(exit)}: ${lastLines(age.stderr(), 5)}`);
+      }
       size = (await app.stat()).size - start;
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      if (e.code === 'ENOSPC' || /No space left on device/.test(errorMessage(err))) {
+      // Encrypting, age writes the file: when it fails on its own (a full disk), the source sees only a broken pipe, so
+      // age's own error is the cause. (The source failing first ends age's input: age then exits 0, or is killed.)
+      let ageSaid = '';
+      if (age) {
+        out.destroy();
+        const exit = await Promise.race([age.done, new Promise<undefined>((resolve) => { setTimeout(() => resolve(undefined), 5000).unref(); })]);
+        if (exit && exit.code !== null && exit.code !== 0) ageSaid = lastLines(age.stderr(), 5);
+      }
+      if (e.code === 'ENOSPC' || /no space left on device/i.test(`${errorMessage(err)}\n${ageSaid}`)) {
         throw new BackupError('STAGING_SPACE', `the staging disk filled up while dumping source "${input.source}" into ${dir}`, { cause: err, hint: `free space under ${config.stateDir}` });
+      }
+      if (ageSaid && !(err instanceof BackupError && err.code === 'DUMP_FAILED' && err.message.includes('age (encryption)'))) {
+        throw new BackupError('DUMP_FAILED', `source "${input.source}": age (encryption) failed: ${ageSaid} (the source then reported: ${errorMessage(err).split('\n')[0]})`, { cause: err });
       }
       throw err;
     } finally {
       clearInterval(ticker);
+      age?.kill();
       // The stream holds a reference on the handle (autoClose off): release it, or close() waits forever.
       out.destroy();
       await app.close();
+    }
+    // Encrypted: the size the source wrote, from the ciphertext's size (age's format fixes it), without decrypting.
+    let plaintextSize: number | undefined;
+    if (age) {
+      plaintextSize = await agePlaintextSizeAt(file, start, size);
+      if (plaintextSize === undefined) throw new BackupError('DUMP_FAILED', `source "${input.source}": age wrote ${size} bytes that are not an age file`);
+      if (plaintextSize === 0) throw new BackupError('SOURCE_EMPTY', `source "${input.source}" produced no data`);
     }
     if (size === 0) throw new BackupError('SOURCE_EMPTY', `source "${input.source}" produced no data`);
     const member = `${input.source}.${source.extension}`;
@@ -118,14 +154,37 @@ export function dump(deps: ActivityDeps) {
     }
     let snapshotMember: SnapshotMember | undefined;
     if (snapshot && !snapshot.differential) {
-      snapshotMember = await appendMember(file, snapshot.file, `${input.source}.snar`, end, new Date(input.slot));
+      if (recipients) {
+        // The snapshot member is encrypted too (it lists every path of the source); the worker keeps its plaintext copy.
+        const sealed = `${snapshot.file}.age`;
+        try {
+          const args = ['-e', ...recipients.flatMap((r) => ['-r', r]), '-o', sealed, snapshot.file];
+          const r = await runCapture('age', args, { signal });
+          if (r.code !== 0) throw new BackupError('DUMP_FAILED', `source "${input.source}": age (encrypting the GNU tar snapshot) ${describeExit(r)}: ${lastLines(r.stderr, 5)}`);
+          snapshotMember = { ...(await appendMember(file, sealed, `${input.source}.snar`, end, new Date(input.slot))), plaintextSize: (await stat(snapshot.file)).size };
+        } finally {
+          await rm(sealed, { force: true });
+        }
+      } else {
+        snapshotMember = await appendMember(file, snapshot.file, `${input.source}.snar`, end, new Date(input.slot));
+      }
       end = snapshotMember.offset + BLOCK + snapshotMember.size + padding(snapshotMember.size);
     }
     return {
       name: input.source, type: source.type, member, offset: input.offset, end, size,
+      ...(recipients ? { plaintextSize, recipients } : {}),
       warnings: outcome.warnings, stats: outcome.stats, ...(snapshotMember ? { snapshot: snapshotMember } : {}), bootId: bootId(),
     };
   });
+}
+
+/**
+ * The file descriptor of a child process's stdin pipe, so that another child can write to it directly. Undefined
+ * where Node does not expose it: the source then writes through the stream.
+ */
+function pipeFd(stream: Writable): number | undefined {
+  const fd = (stream as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
 /** Appends a small local file (a GNU tar snapshot) to the artifact as a member at `offset`, streamed and hashed. */

@@ -2,6 +2,7 @@ import type { RunRef } from '../contracts/backup.js';
 import type { Manifest } from '../contracts/manifest.js';
 import { withDestination } from '../destinations/index.js';
 import { BackupError } from '../errors.js';
+import { stagedWriteOf } from '../repository/names.js';
 import { signatureFor, signatureName } from '../repository/signatures.js';
 import { loadSigningKey } from '../state/keys.js';
 import { connectionFor, jobContext, runActivity, type ActivityDeps } from './context.js';
@@ -12,11 +13,15 @@ export interface FinalizeInput extends RunRef {
   finalPath: string;
   manifestPath: string;
   manifest: Manifest;
+  /** The upload's receipt (UploadResult.receipt), when the destination gave one. */
+  receipt?: string;
 }
 
 /**
- * Renames the verified temporary file to its final name (atomic `posix-rename`), checks the final file's size
- * again, then writes the manifest beside it, last: a backup without its manifest does not exist. The manifest is signed
+ * Commits the verified staged write under its final name (atomically, never replacing: a rename that fails on an
+ * existing target, or S3's CompleteMultipartUpload with `If-None-Match: *`), checks the final file's size again, then
+ * writes the manifest beside it, last (created only if absent where the destination can, `conditionalCreate`): a
+ * backup without its manifest does not exist. The manifest is signed
  * with the worker's key (read here, on the worker) over the exact bytes written; the signature `<manifest>.sig` is
  * written just before the manifest, so a manifest never exists unsigned.
  * Safe to repeat after a crash: a final file that is already ours (same size and hash) is accepted, and so is a
@@ -45,24 +50,23 @@ export function finalize(deps: ActivityDeps) {
         }
         throw new BackupError('DESTINATION_EXISTS', `finalize: ${where} already holds a backup for this slot (${input.finalPath}, written by ${existing.workflowId}); it was not touched`);
       }
-      const temp = await d.stat(input.tempPath);
-      const final = await d.stat(input.finalPath);
-      if (temp) {
-        if (final) {
-          // A final file without a manifest: ours if an earlier attempt renamed and then crashed; replace it only then.
-          const h = await d.sha256(input.finalPath);
-          if (h.sha256 !== sha256) throw new BackupError('DESTINATION_EXISTS', `finalize: ${where} has a file without manifest at ${input.finalPath} that is not this backup; it was not touched`, { hint: 'remove it by hand after checking what it is' });
-        }
-        await d.rename(input.tempPath, input.finalPath);
-      } else if (!final) {
-        throw new BackupError('FINALIZE_FAILED', `finalize: the verified temporary file ${input.tempPath} vanished from ${where} before it could be renamed`, { permanent: true });
-      }
-      const st = await d.stat(input.finalPath);
-      if (!st || st.size !== size) {
-        throw new BackupError('FINALIZE_FAILED', `finalize: ${input.finalPath} on ${where} has ${st ? `${st.size} bytes` : 'vanished'} after the rename, expected ${size} bytes`, { permanent: true });
-      }
+      const w = stagedWriteOf(input.tempPath, input.job);
+      if (w.final !== input.finalPath) throw new BackupError('FINALIZE_FAILED', `finalize: ${input.tempPath} is not the temporary file of ${input.finalPath}`, { permanent: true });
+      await d.commit(w, { size, sha256, ...(input.receipt !== undefined ? { receipt: input.receipt } : {}) });
       await d.writeSmallFile(signatureName(input.manifestPath), signature);
-      await d.writeSmallFile(input.manifestPath, bytes);
+      if (!d.capabilities.conditionalCreate) {
+        await d.writeSmallFile(input.manifestPath, bytes);
+        return { path: input.finalPath };
+      }
+      try {
+        await d.writeSmallFile(input.manifestPath, bytes, { exclusive: true });
+      } catch (err) {
+        // Another writer's manifest appeared since the check above: never replaced; ours if the bytes are the same.
+        if (!(err instanceof BackupError && err.code === 'DESTINATION_EXISTS')) throw err;
+        if (!((await d.readSmallFile(input.manifestPath)) ?? Buffer.alloc(0)).equals(bytes)) {
+          throw new BackupError('DESTINATION_EXISTS', `finalize: ${where} already holds a backup for this slot (${input.finalPath}); it was not touched`);
+        }
+      }
       return { path: input.finalPath };
     }, connectionFor());
   });

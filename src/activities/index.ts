@@ -18,6 +18,11 @@ import { dropDatabases, loadDatabases } from './load-databases.js';
 import { cleanupRestore } from './restore-cleanup.js';
 import { planRestore } from './restore-plan.js';
 import { unpackArtifacts } from './unpack.js';
+import { requestStanzaLock } from './pgbackrest-lock.js';
+import { pgbackrestPreflight } from './pgbackrest-preflight.js';
+import { pgbackrestBackup } from './pgbackrest-backup.js';
+import { pgbackrestVerify } from './pgbackrest-verify.js';
+import { pgbackrestDrill, pgbackrestDrillPlan } from './pgbackrest-drill.js';
 
 export type { ActivityDeps } from './context.js';
 
@@ -49,6 +54,13 @@ export function createActivities(deps: ActivityDeps) {
     cleanupRestore: cleanupRestore(deps),
     prepareDrill: prepareDrill(deps),
     writeDrillReport: writeDrillReport(deps),
+    // pgBackRest jobs.
+    requestStanzaLock: requestStanzaLock(deps),
+    pgbackrestPreflight: pgbackrestPreflight(deps),
+    pgbackrestBackup: pgbackrestBackup(deps),
+    pgbackrestVerify: pgbackrestVerify(deps),
+    pgbackrestDrillPlan: pgbackrestDrillPlan(deps),
+    pgbackrestDrill: pgbackrestDrill(deps),
   };
 }
 

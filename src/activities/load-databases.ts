@@ -1,4 +1,6 @@
-import { mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { Job, SourceConfig } from '../config/schema.js';
 import type { DbTarget } from '../contracts/restore.js';
@@ -41,6 +43,12 @@ export type LoadedDatabase = DbTarget & { server: string; ms: number; where?: st
  * Loads each dumped database into its target (a new database, created here) with mariadb or pg_restore. A drill's
  * throwaway servers (one per source) live only as long as this activity: they are stopped and removed when it ends,
  * also when a load fails or the activity is cancelled.
+ *
+ * Idempotent under retry: the run's scratch folder records each target this run created (`load-<target>.created`,
+ * written right after CREATE DATABASE) and each target it loaded completely (`load-<target>.done`). A retried attempt
+ * skips the targets that are done and drops, then loads again, a target an earlier attempt created but did not finish;
+ * a database this run did not create is never dropped (the load refuses an existing target, permanently). Loads into
+ * a throwaway server need no record: each attempt has a new server.
  */
 export function loadDatabases(deps: ActivityDeps) {
   return (input: LoadDatabasesInput): Promise<{ loaded: LoadedDatabase[] }> => runActivity(async () => {
@@ -67,8 +75,24 @@ export function loadDatabases(deps: ActivityDeps) {
           cfg = server.connection;
           where = server.where;
         }
-        await c.hooks.load(cfg, { dir: input.dir, database: t.database, target: t.target, scratch, signal: ctx.cancellationSignal, drill: input.drill ?? false });
-        loaded.push({ ...t, server: c.hooks.server, ms: Date.now() - started, ...(where ? { where } : {}) });
+        const marker = (state: 'created' | 'done') => path.join(scratch, `load-${t.target}.${state}`);
+        const recorded = !c.scratch;
+        if (recorded && existsSync(marker('done'))) {
+          loaded.push(JSON.parse(await readFile(marker('done'), 'utf8')) as LoadedDatabase);
+          continue;
+        }
+        if (recorded && existsSync(marker('created'))) {
+          // An earlier attempt of this run created the target and did not finish loading it.
+          await c.hooks.drop(cfg, t.target, scratch);
+          await rm(marker('created'), { force: true });
+        }
+        await c.hooks.load(cfg, {
+          dir: input.dir, database: t.database, target: t.target, scratch, signal: ctx.cancellationSignal, drill: input.drill ?? false,
+          ...(recorded ? { created: () => writeFile(marker('created'), '', { mode: 0o600 }) } : {}),
+        });
+        const done: LoadedDatabase = { ...t, server: c.hooks.server, ms: Date.now() - started, ...(where ? { where } : {}) };
+        if (recorded) await writeFile(marker('done'), JSON.stringify(done), { mode: 0o600 });
+        loaded.push(done);
       }
       return { loaded };
     } finally {

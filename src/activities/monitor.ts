@@ -2,8 +2,9 @@ import { Context, log } from '@temporalio/activity';
 import { loadConfig } from '../config/load.js';
 import type { AlertState } from '../contracts/freshness.js';
 import type { OrphanReport } from '../contracts/prune.js';
-import { jobStatus, type JobStatus } from '../monitor/status.js';
-import { runActivity, type ActivityDeps } from './context.js';
+import { anyJobStatus } from '../monitor/pgbackrest.js';
+import type { JobStatus } from '../monitor/status.js';
+import { notifiersOfJob, runActivity, type ActivityDeps } from './context.js';
 import { sweepOrphans } from './prune.js';
 
 export interface FreshnessReport {
@@ -19,11 +20,12 @@ export interface FreshnessReport {
   alerts: AlertState;
 }
 
-/** The jobs the freshness check judges, each with the notifiers its alerts go to (the job's and monitoring.notify). */
+/** The jobs the freshness check judges (both kinds), each with the notifiers its alerts go to (the job's and monitoring.notify). */
 export function freshnessJobs(deps: ActivityDeps) {
   return (): Promise<{ jobs: { job: string; notifiers: string[] }[] }> => runActivity(async () => {
     const { config } = loadConfig(deps.configFile);
-    return { jobs: Object.entries(config.jobs).map(([job, j]) => ({ job, notifiers: [...new Set([...j.notify, ...config.monitoring.notify])] })) };
+    const names = [...Object.keys(config.jobs), ...Object.keys(config.pgbackrest)];
+    return { jobs: names.map((job) => ({ job, notifiers: [...new Set([...notifiersOfJob(config, job), ...config.monitoring.notify])] })) };
   });
 }
 
@@ -39,7 +41,9 @@ export function checkJobFreshness(deps: ActivityDeps) {
     ctx.heartbeat({ job: input.job });
     const timer = setInterval(() => ctx.heartbeat({ job: input.job }), 5000);
     try {
-      const status = await jobStatus(config, ctx.client, input.job);
+      const status = await anyJobStatus(config, ctx.client, input.job);
+      // pgBackRest jobs have no destinations of backupctl's own to sweep.
+      if (!config.jobs[input.job]) return { status, orphans: [] };
       const swept = await sweepOrphans(config, input.job, ctx.client, { dryRun: false });
       for (const o of swept.orphans.filter((x) => x.action === 'removed')) log.info('orphaned temporary file removed', { ...o });
       status.problems.push(...swept.problems);

@@ -2,7 +2,7 @@ import { Context, log } from '@temporalio/activity';
 import type { BackupEvent } from '../contracts/events.js';
 import { createNotifier } from '../notifiers/index.js';
 import { renderMessage } from '../notifiers/message.js';
-import { currentRun, jobContext, runActivity, type ActivityDeps } from './context.js';
+import { anyJobConfig, currentRun, notifiersOfJob, runActivity, type ActivityDeps } from './context.js';
 
 export interface NotifyInput {
   job: string;
@@ -13,7 +13,7 @@ export interface NotifyInput {
 /** Sends one event through one notifier. Retried by Temporal; a notifier never changes the backup's outcome. */
 export function notify(deps: ActivityDeps) {
   return (input: NotifyInput): Promise<{ sent: boolean; messageId?: string }> => runActivity(async () => {
-    const { config } = jobContext(deps, input.job);
+    const config = anyJobConfig(deps, input.job);
     const notifier = createNotifier(config, input.notifier);
     if (!notifier.wants(input.event)) return { sent: false };
     const message = renderMessage(input.event, { uiUrl: config.temporal.uiUrl, namespace: currentRun().namespace });
@@ -34,5 +34,5 @@ export function notify(deps: ActivityDeps) {
 
 /** The notifiers of a job, for failures that happen before the run's plan exists. */
 export function notifiersOf(deps: ActivityDeps) {
-  return (input: { job: string }): Promise<string[]> => runActivity(async () => jobContext(deps, input.job).job.notify);
+  return (input: { job: string }): Promise<string[]> => runActivity(async () => notifiersOfJob(anyJobConfig(deps, input.job), input.job));
 }

@@ -8,7 +8,7 @@ import type { OrphanReport, PruneInput, PruneReport } from '../contracts/prune.j
 import { withDestination } from '../destinations/index.js';
 import { errorMessage } from '../errors.js';
 import { catalogDestination, type CatalogEntry } from '../repository/catalog.js';
-import { safeWorkflowId } from '../repository/names.js';
+import { safeWorkflowId, stagedWriteOf } from '../repository/names.js';
 import { signatureName } from '../repository/signatures.js';
 import { planRetention } from '../repository/retention.js';
 import { trustOf } from '../state/keys.js';
@@ -52,8 +52,9 @@ function runningChecker(client: Client): (id: string) => Promise<'running' | 'en
 }
 
 /**
- * Orphan sweep on a job's destinations: temporary upload files (`.<artifact>.<workflow ID>.tmp`) older than
- * `orphanGrace` whose workflow is not running (asked of Temporal; not found counts as ended) are removed.
+ * Orphan sweep on a job's destinations: pending writes (temporary upload files `.<artifact>.<workflow ID>.tmp`; on S3
+ * the record of that name and its multipart upload) older than `orphanGrace` whose workflow is not running (asked of
+ * Temporal; not found counts as ended) are discarded, and so are stray pending writes no record names (`sweepStray`).
  * A temporary file of a running workflow, or one Temporal cannot vouch for, is left alone.
  */
 export async function sweepOrphans(config: Config, jobName: string, client: Client, opts: { dryRun: boolean; now?: number }): Promise<{ orphans: OrphanReport[]; problems: string[] }> {
@@ -78,8 +79,13 @@ export async function sweepOrphans(config: Config, jobName: string, client: Clie
             orphans.push({ ...base, action: 'kept', reason: state === 'running' ? 'its workflow is running' : 'Temporal could not say whether its workflow runs' });
             continue;
           }
-          if (!opts.dryRun) await d.remove(t.path);
+          // The pending write is discarded: the temporary file, or the S3 multipart upload it records (aborted).
+          if (!opts.dryRun) await d.discard(stagedWriteOf(t.path, jobName));
           orphans.push({ ...base, action: 'removed', reason: `its workflow is not running and it is ${Math.round((now - t.mtimeMs) / 60_000)} min old` });
+        }
+        // Pending writes no temporary file names any more (S3: a multipart upload whose record is gone), past the grace.
+        for (const s of (await d.sweepStray?.(now - grace, opts.dryRun)) ?? []) {
+          orphans.push({ destination: name, path: s.path, workflowId: '', action: 'removed', reason: s.detail });
         }
       });
     } catch (err) {

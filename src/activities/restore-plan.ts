@@ -4,6 +4,7 @@ import { BackupError, errorMessage } from '../errors.js';
 import { catalogDestination } from '../repository/catalog.js';
 import { pickBackup, resolveChain } from '../restore/chain.js';
 import { checkChainComponents } from '../restore/components.js';
+import { checkIdentity } from '../restore/decrypt.js';
 import { resolveTargets } from '../restore/targets.js';
 import { trustOf } from '../state/keys.js';
 import { jobContext, runActivity, type ActivityDeps } from './context.js';
@@ -19,6 +20,8 @@ export interface PlanRestoreInput {
   to?: string;
   /** Also restore backups whose manifest signature does not verify (`restore --trust-unsigned`). */
   trustUnsigned?: boolean;
+  /** The age identity file's path on the worker: an encrypted chain without one is refused before anything is fetched. */
+  identity?: string;
 }
 
 /**
@@ -66,6 +69,8 @@ export function planRestore(deps: ActivityDeps) {
           }
           // Every component must be one of the job's sources, its member and restore path what that source writes.
           checkChainComponents(input.job, job, chain);
+          // Encrypted: no download without an identity that can be read (which one opens it, age tells at unpack).
+          await checkIdentity(chain, input.identity);
           chain = chain.map((a) => (why.has(a.path) ? { ...a, unverified: why.get(a.path)! } : a));
           return {
             job: input.job, destination: name, chain, targets: resolveTargets(input.intoDatabases ?? {}, chain),

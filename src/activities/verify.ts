@@ -1,7 +1,8 @@
 import { Context } from '@temporalio/activity';
 import type { VerifyResult, RunRef } from '../contracts/backup.js';
 import { withDestination } from '../destinations/index.js';
-import { BackupError } from '../errors.js';
+import { judgeStaged } from '../destinations/staged-check.js';
+import { stagedWriteOf } from '../repository/names.js';
 import { connectionFor, jobContext, progressReporter, runActivity, type ActivityDeps } from './context.js';
 
 export interface VerifyInput extends RunRef {
@@ -9,11 +10,15 @@ export interface VerifyInput extends RunRef {
   path: string;
   size: number;
   sha256: string;
+  /** The upload's receipt (UploadResult.receipt), when the destination gave one. */
+  receipt?: string;
 }
 
 /**
- * Re-reads the stored file where it is stored: its size and a fresh SHA-256 must equal the local ones.
- * A missing file or a missing hash is a failure, never a pass (incident 01).
+ * Checks the pending write where it is stored: its size and a fresh SHA-256 (a destination that hashes where the bytes
+ * are, `serverSideHash`, or reads them back) must equal the local ones; a destination that hashes each part on receipt
+ * instead (S3) must hold exactly the parts the upload's receipt names. A missing file or a missing hash is a failure,
+ * never a pass (incident 01).
  */
 export function verify(deps: ActivityDeps) {
   return (input: VerifyInput): Promise<VerifyResult> => runActivity(async () => {
@@ -25,19 +30,9 @@ export function verify(deps: ActivityDeps) {
     const timer = setInterval(() => ctx.heartbeat({ step: 'verify', destination: input.destination }), 5000);
     try {
       return await withDestination(config, input.destination, async (d) => {
-        const st = await d.stat(input.path);
-        if (!st) throw new BackupError('VERIFY_MISSING', `verify: ${input.path} does not exist on destination "${input.destination}" (${d.location}) after the upload`);
-        if (st.size !== input.size) {
-          throw new BackupError('VERIFY_MISMATCH', `verify: ${input.path} on destination "${input.destination}" has ${st.size} bytes, ${input.size} were uploaded`);
-        }
-        // The upload left the flush to stable storage to this step: it runs beside the hash (disk and CPU overlap), and
-        // the file counts as verified only when both are done.
-        const [{ sha256, method }] = await Promise.all([d.sha256(input.path, { signal: ctx.cancellationSignal, onProgress: report }), d.sync(input.path)]);
-        if (!/^[0-9a-f]{64}$/.test(sha256)) throw new BackupError('VERIFY_MISMATCH', `verify: no valid SHA-256 for ${input.path} on destination "${input.destination}" (${method})`);
-        if (sha256 !== input.sha256) {
-          throw new BackupError('VERIFY_MISMATCH', `verify: SHA-256 mismatch for ${input.path} on destination "${input.destination}" (${method}): stored ${sha256}, uploaded ${input.sha256}`);
-        }
-        return { size: st.size, sha256, method };
+        const facts = await d.inspectStaged(stagedWriteOf(input.path, input.job), { signal: ctx.cancellationSignal, onProgress: report });
+        const expected = { size: input.size, sha256: input.sha256, ...(input.receipt !== undefined ? { receipt: input.receipt } : {}) };
+        return judgeStaged(facts, expected, d.capabilities, `${input.path} on destination "${input.destination}" (${d.location})`);
       }, connectionFor());
     } finally {
       clearInterval(timer);

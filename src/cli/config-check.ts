@@ -1,7 +1,11 @@
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
+import { jobEncryption, resolveRecipients } from '../config/encryption.js';
 import { loadConfig } from '../config/load.js';
 import { closeDestinations, withDestination } from '../destinations/index.js';
 import { errorMessage } from '../errors.js';
 import { formatBytes } from '../lib/format.js';
+import { runCapture } from '../lib/process.js';
 import { createNotifier } from '../notifiers/index.js';
 import { createSource } from '../sources/index.js';
 import { EXIT } from './output.js';
@@ -24,6 +28,21 @@ export async function configCheckCommand(opts: { config?: string }): Promise<num
   };
   for (const [name, job] of Object.entries(config.jobs)) {
     for (const s of job.sources) await check(`job ${name} source ${s.name}`, () => createSource(s).check());
+    const enc = jobEncryption(config, job);
+    if (enc) {
+      await check(`job ${name} encryption`, async () => {
+        const recipients = resolveRecipients(enc);
+        const v = await runCapture('age', ['--version']).catch((err: unknown) => { throw new Error(`the age tool cannot be started (${errorMessage(err)}): install age (Debian: apt-get install age)`); });
+        return `age ${v.stdout.trim()}, to ${recipients.length} recipient(s): ${recipients.join(', ')}`;
+      });
+    }
+    if (job.drill.identity) {
+      const file = job.drill.identity.file;
+      await check(`job ${name} drill.identity`, async () => {
+        await access(file, constants.R_OK);
+        return `${file} readable (used by drills only)`;
+      });
+    }
   }
   for (const name of Object.keys(config.destinations)) {
     await check(`destination ${name}`, () => withDestination(config, name, async (d) => {

@@ -2,11 +2,20 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { getJob, loadConfig, taskQueueOf } from '../config/load.js';
 import { DRILL_WORKFLOW, drillWorkflowId, type DrillReport } from '../contracts/drill.js';
+import { PGBACKREST_DRILL_WORKFLOW, type PgbackrestDrillReport } from '../contracts/pgbackrest.js';
 import { formatBytes } from '../lib/format.js';
 import { EXIT, uiLink } from './output.js';
-import { progressTicker, withClientAndWorker, type InProcessOptions } from './restore.js';
+import { progressMode, progressTicker } from './progress.js';
+import { withClientAndWorker, type InProcessOptions } from './restore.js';
 
-export function renderDrill(r: DrillReport): string {
+export function renderDrill(r: DrillReport | PgbackrestDrillReport): string {
+  if (r.format === 'backupctl-pgbackrest-drill/1') {
+    const lines = [`restore drill of ${r.job} (pgBackRest stanza ${r.stanza}): ${r.ok ? 'PASSED' : 'FAILED'}${r.restoreMs !== undefined ? `, restore time ${(r.restoreMs / 1000).toFixed(1)} s` : ''}`];
+    if (r.backup) lines.push(`  backup: ${r.backup.label} (${r.backup.type}), target ${r.backup.target}`);
+    for (const c of r.checks) lines.push(`  ok: ${c}`);
+    for (const p of r.problems) lines.push(`  problem: ${p}`);
+    return lines.join('\n');
+  }
   const lines = [`restore drill of ${r.job}: ${r.ok ? 'PASSED' : 'FAILED'}${r.restoreMs !== undefined ? `, restore time ${(r.restoreMs / 1000).toFixed(1)} s` : ''}`];
   if (r.backup) lines.push(`  backup: ${r.backup.type} of slot ${r.backup.slot}, ${r.backup.destination}:${r.backup.path} (${formatBytes(r.backup.size)})`);
   for (const c of r.checks) lines.push(`  ok: ${c}`);
@@ -17,17 +26,19 @@ export function renderDrill(r: DrillReport): string {
 /** `backupctl drill <job>`: one restore drill now, followed to its report. Exit 0 passed, 1 failed. */
 export async function drillCommand(jobName: string, opts: InProcessOptions): Promise<number> {
   const { config } = loadConfig(opts.config);
-  const job = getJob(config, jobName);
-  return withClientAndWorker(opts, async (client, namespace) => {
+  const pgbackrest = config.pgbackrest[jobName];
+  const job = pgbackrest ?? getJob(config, jobName);
+  return withClientAndWorker(opts, taskQueueOf(config, job), async ({ client, namespace, taskQueue, picked }) => {
     const workflowId = drillWorkflowId(jobName, new Date());
-    const handle = await client.workflow.start(DRILL_WORKFLOW, { taskQueue: taskQueueOf(config, job), workflowId, args: [{ job: jobName }], staticSummary: `restore drill of ${jobName}` });
+    const handle = await client.workflow.start(pgbackrest ? PGBACKREST_DRILL_WORKFLOW : DRILL_WORKFLOW, { taskQueue, workflowId, args: [{ job: jobName }], staticSummary: `restore drill of ${jobName}` });
     const link = uiLink(config.temporal.uiUrl, namespace, workflowId);
     if (!opts.json) process.stderr.write(`started ${workflowId}\n${link}\n`);
-    const stop = progressTicker(handle, false);
-    let report: DrillReport | undefined;
+    await picked(handle);
+    const stop = progressTicker(handle, progressMode(opts.json));
+    let report: DrillReport | PgbackrestDrillReport | undefined;
     let error: string | undefined;
     try {
-      report = (await handle.result()) as DrillReport;
+      report = (await handle.result()) as DrillReport | PgbackrestDrillReport;
     } catch (err) {
       if (!(err instanceof WorkflowFailedError)) throw err;
       const cause = err.cause;

@@ -66,9 +66,18 @@ program.command('up')
     return upCommand({ config: cfg(), ...opts });
   }));
 
+/** `--worker-wait <seconds>`: the bounded wait for a worker of the job's queue (prune, restore, drill). */
+const workerWaitOption = () => new Option('--worker-wait <seconds>', 'give up (exit 1, naming the queue) when no worker picks the workflow up within this many seconds').default('60');
+const waitMs = (v: string | undefined): number => {
+  const n = Number(v ?? '60');
+  if (!Number.isFinite(n) || n <= 0) throw new BackupError('CONFIG_INVALID', `--worker-wait "${v}" is not a positive number of seconds`);
+  return n * 1000;
+};
+
 program.command('worker')
   .description('run the worker for the jobs in the config (connects like the temporal CLI: TEMPORAL_ADDRESS, ...)')
-  .action(action(async () => {
+  .option('--queue <queue>', 'poll only this task queue (repeatable; default: worker.queues, else every queue of the config\'s jobs)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+  .action(action(async (opts: { queue: string[] }) => {
     await installRuntime(cfg());
     const [{ loadConfig }, { connectConfig }, { runWorkers }] = await Promise.all([import('../config/load.js'), import('../runtime/temporal.js'), import('../runtime/worker.js')]);
     const { file, config } = loadConfig(cfg());
@@ -77,7 +86,7 @@ program.command('worker')
     const stop = () => controller.abort();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    await runWorkers({ configFile: file, signal: controller.signal, applySchedules: true, onReady: (q) => process.stderr.write(`worker polling task queue(s) ${q.join(', ')} on ${connectionOptions.address} (namespace ${namespace}); Web UI ${config.temporal.uiUrl}\n`) });
+    await runWorkers({ configFile: file, queues: opts.queue, signal: controller.signal, applySchedules: true, onReady: (q) => process.stderr.write(`worker polling task queue(s) ${q.join(', ')} on ${connectionOptions.address} (namespace ${namespace}); Web UI ${config.temporal.uiUrl}\n`) });
     return EXIT.OK;
   }));
 
@@ -108,6 +117,12 @@ program.command('status [job]')
   .option('--json', 'print JSON')
   .action(action(async (job: string | undefined, opts: { json?: boolean }) => (await import('./status.js')).statusCommand({ config: cfg(), job, ...opts })));
 
+program.command('report')
+  .description('an HTML report (one self-contained file): per job backup sizes, step durations, freshness, drills and RTO, destinations')
+  .option('--job <job>', 'only this job')
+  .option('--out <file>', 'where to write it (- for standard output)', 'report.html')
+  .action(action(async (opts: { job?: string; out: string }) => (await import('./report.js')).reportCommand({ config: cfg(), ...opts })));
+
 program.command('list <job>')
   .description('the finalized backups (with manifest) on each destination: type, slot, size, SHA-256, and a diff\'s base full')
   .option('--json', 'print JSON')
@@ -117,7 +132,8 @@ program.command('prune <job>')
   .description('apply the job\'s retention policy, remove orphaned temporary files and stale staging; exit 1 if refused')
   .option('--dry-run', 'report what would be removed, remove nothing')
   .option('--json', 'print JSON')
-  .action(action(async (job: string, opts: { dryRun?: boolean; json?: boolean }) => (await import('./prune.js')).pruneCommand(job, { config: cfg(), ...opts })));
+  .addOption(workerWaitOption())
+  .action(action(async (job: string, opts: { dryRun?: boolean; json?: boolean; workerWait?: string }) => (await import('./prune.js')).pruneCommand(job, { config: cfg(), dryRun: opts.dryRun, json: opts.json, workerWaitMs: waitMs(opts.workerWait) })));
 program.command('restore <job>')
   .description('restore a backup (default: the newest) into a new directory: download, check every SHA-256, then unpack; exit 0 restored, 1 failed')
   .requiredOption('--to <dir>', 'target directory (must not exist, or be empty)')
@@ -126,34 +142,49 @@ program.command('restore <job>')
   .option('--destination <name>', 'read from this destination (default: the first of the job\'s that has the backup)')
   .option('--into-databases <mapping...>', 'also load dumps into new databases: source=target or source.database=target (comma-separated or repeated)')
   .option('--trust-unsigned', 'disaster recovery: also restore a backup whose manifest signature does not verify (signing key lost, made before signing existed); said loudly in the output')
-  .option('--no-worker', 'do not run an in-process worker (one already runs on this host for the job\'s task queue)')
+  .option('--identity <file>', 'an encrypted backup: the age identity (private key) file that decrypts it, read by age on the worker')
+  .option('--no-worker', 'never run an in-process worker: the restore goes to the job\'s task queue, whose worker must pick it up within --worker-wait')
+  .addOption(workerWaitOption())
   .option('--json', 'print the result as JSON')
-  .action(action(async (job: string, opts: { to: string; backup?: string; at?: string; destination?: string; intoDatabases?: string[]; trustUnsigned?: boolean; worker: boolean; json?: boolean }) => {
+  .action(action(async (job: string, opts: { to: string; backup?: string; at?: string; destination?: string; intoDatabases?: string[]; trustUnsigned?: boolean; identity?: string; worker: boolean; workerWait?: string; json?: boolean }) => {
     await installRuntime(cfg());
     const { restoreCommand } = await import('./restore.js');
-    return restoreCommand(job, { config: cfg(), ...opts });
+    const { workerWait, ...rest } = opts;
+    return restoreCommand(job, { config: cfg(), ...rest, workerWaitMs: waitMs(workerWait) });
   }));
 
 program.command('drill <job>')
   .description('run a restore drill now: restore the newest backup into scratch space, check it, remove it; exit 0 passed, 1 failed')
-  .option('--no-worker', 'do not run an in-process worker (one already runs on this host for the job\'s task queue)')
+  .option('--no-worker', 'never run an in-process worker: the drill goes to the job\'s task queue, whose worker must pick it up within --worker-wait')
+  .addOption(workerWaitOption())
   .option('--json', 'print the report as JSON')
-  .action(action(async (job: string, opts: { worker: boolean; json?: boolean }) => {
+  .action(action(async (job: string, opts: { worker: boolean; workerWait?: string; json?: boolean }) => {
     await installRuntime(cfg());
     const { drillCommand } = await import('./drill.js');
-    return drillCommand(job, { config: cfg(), ...opts });
+    return drillCommand(job, { config: cfg(), worker: opts.worker, json: opts.json, workerWaitMs: waitMs(opts.workerWait) });
   }));
 
-const keysCmd = program.command('keys').description('the key that signs manifests and drill reports');
+const keysCmd = program.command('keys').description('the key that signs manifests and drill reports; age keys for encryption');
 keysCmd.command('init')
   .description('create the signing key pair (signing.key.file, default <stateDir>/keys/signing.key); never overwrites one')
   .option('--json', 'print JSON')
   .action(action(async (opts: { json?: boolean }) => (await import('./keys.js')).keysInitCommand({ config: cfg(), ...opts })));
+keysCmd.command('age-generate <file>')
+  .description('create an age key pair for encryption at rest: the identity (private key) in FILE (mode 0600, never overwritten), the public key printed for encryption.recipients')
+  .option('--json', 'print JSON')
+  .action(action(async (file: string, opts: { json?: boolean }) => (await import('./keys.js')).keysAgeGenerateCommand(file, opts)));
 
 const configCmd = program.command('config').description('config file commands');
 configCmd.command('check')
   .description('validate the config, then check sources, destinations (SSH login, host key, write access, free space) and notifiers')
   .action(action(async () => (await import('./config-check.js')).configCheckCommand({ config: cfg() })));
+configCmd.command('schema')
+  .description('print the config file\'s JSON Schema (for editors: # yaml-language-server: $schema=<file>)')
+  .action(action(async () => {
+    const { configJsonSchemaText } = await import('../config/json-schema.js');
+    process.stdout.write(configJsonSchemaText());
+    return EXIT.OK;
+  }));
 
 program.exitOverride((err) => {
   process.exit(err.exitCode === 0 ? 0 : EXIT.USAGE);

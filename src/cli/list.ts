@@ -16,7 +16,7 @@ export async function listCommand(jobName: string, opts: { config?: string; json
   const job = getJob(config, jobName);
   const trust = trustOf(config);
   const result: (Omit<DestinationCatalog, 'backups' | 'unverified'> & {
-    backups: (Omit<DestinationCatalog['backups'][number], 'manifest'> & { baseMissing?: boolean })[];
+    backups: (Omit<DestinationCatalog['backups'][number], 'manifest'> & { baseMissing?: boolean; encryption?: { type: 'age'; recipients: string[] } })[];
     unverified: Omit<DestinationCatalog['unverified'][number], 'manifest'>[];
     error?: string;
   })[] = [];
@@ -28,7 +28,11 @@ export async function listCommand(jobName: string, opts: { config?: string; json
         // A diff whose base full is not on this destination cannot be restored from it: say so.
         result.push({
           ...cat,
-          backups: cat.backups.map(({ manifest: _m, ...b }) => (b.base && !paths.has(b.base.path) ? { ...b, baseMissing: true } : b)),
+          // Encrypted backups: which public keys' identities can open each (key rotation affects new backups only).
+          backups: cat.backups.map(({ manifest: m, ...b }) => ({
+            ...b, ...(b.base && !paths.has(b.base.path) ? { baseMissing: true } : {}),
+            ...(m.encryption ? { encryption: { type: m.encryption.type, recipients: m.encryption.recipients } } : {}),
+          })),
           unverified: cat.unverified.map(({ manifest: _m, ...u }) => u),
         });
       } catch (err) {
@@ -45,7 +49,7 @@ export async function listCommand(jobName: string, opts: { config?: string; json
     for (const r of result) {
       lines.push(`${jobName} on ${r.destination}: ${r.error ? `cannot be read: ${r.error}` : `${r.backups.length} backup(s)`}`);
       for (const b of r.backups) {
-        lines.push(`  ${b.slot}  ${b.type.padEnd(4)}  ${formatBytes(b.size).padStart(10)}  ${b.sha256}  ${b.path}${b.base ? `  (base: ${b.base.path}${b.baseMissing ? ', MISSING on this destination' : ''})` : ''}`);
+        lines.push(`  ${b.slot}  ${b.type.padEnd(4)}  ${formatBytes(b.size).padStart(10)}  ${b.sha256}  ${b.path}${b.base ? `  (base: ${b.base.path}${b.baseMissing ? ', MISSING on this destination' : ''})` : ''}${b.encryption ? `  encrypted (age) to ${b.encryption.recipients.join(', ')}` : ''}`);
       }
       if (r.unverified.length > 0) lines.push(`  UNVERIFIED, not a backup of this deployment (manifest signature does not verify; restore only with --trust-unsigned):`);
       for (const u of r.unverified) lines.push(`    ${u.slot}  ${u.type.padEnd(4)}  ${formatBytes(u.size).padStart(10)}  ${u.path}: ${u.reason}`);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { getJob, loadConfig, taskQueueOf } from '../config/load.js';
 import { PRUNE_WORKFLOW, type PruneReport } from '../contracts/prune.js';
+import { awaitPickup } from '../runtime/pollers.js';
 import { connectClient } from '../runtime/temporal.js';
 import { EXIT } from './output.js';
 
@@ -24,16 +25,20 @@ export function renderPrune(r: PruneReport): string {
  * `backupctl prune <job> [--dry-run] [--json]`: retention, orphan sweep and stale staging, run as a workflow on the job's
  * task queue (the worker holds the staging). Exit 0 done, 1 refused or with problems.
  */
-export async function pruneCommand(jobName: string, opts: { config?: string; dryRun?: boolean; json?: boolean }): Promise<number> {
+export async function pruneCommand(jobName: string, opts: { config?: string; dryRun?: boolean; json?: boolean; workerWaitMs?: number }): Promise<number> {
   const { config } = loadConfig(opts.config);
   const job = getJob(config, jobName);
-  const { client } = await connectClient();
+  const taskQueue = taskQueueOf(config, job);
+  const { client, namespace } = await connectClient();
   try {
-    if (!opts.json) process.stderr.write(`prune ${jobName}: waiting for the worker on task queue ${taskQueueOf(config, job)}\n`);
-    const report = await client.workflow.execute(PRUNE_WORKFLOW, {
-      taskQueue: taskQueueOf(config, job), workflowId: `prune-${jobName}-${randomUUID()}`,
+    if (!opts.json) process.stderr.write(`prune ${jobName}: waiting for the worker on task queue ${taskQueue}\n`);
+    const handle = await client.workflow.start(PRUNE_WORKFLOW, {
+      taskQueue, workflowId: `prune-${jobName}-${randomUUID()}`,
       args: [{ job: jobName, dryRun: opts.dryRun === true }], staticSummary: `prune ${jobName}${opts.dryRun ? ' (dry run)' : ''}`,
-    }) as PruneReport;
+    });
+    // A worker must pick it up within the bound; otherwise the prune is terminated and NO_WORKER names the queue.
+    await awaitPickup(client, namespace, handle, taskQueue, opts.workerWaitMs ?? 60_000);
+    const report = await handle.result() as PruneReport;
     process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${renderPrune(report)}\n`);
     return report.refused || report.problems.length > 0 ? EXIT.FAILED : EXIT.OK;
   } finally {

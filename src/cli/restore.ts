@@ -1,59 +1,86 @@
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
-import { CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
+import { CancelledFailure } from '@temporalio/common';
 import { getJob, loadConfig, taskQueueOf } from '../config/load.js';
 import { RESTORE_WORKFLOW, restoreWorkflowId, type RestoreInput, type RestoreResult } from '../contracts/restore.js';
 import { BackupError } from '../errors.js';
 import { formatBytes } from '../lib/format.js';
 import { parseIntoDatabases } from '../restore/targets.js';
+import { awaitPickup, queuePollers } from '../runtime/pollers.js';
 import { connectClient } from '../runtime/temporal.js';
 import { createWorkers } from '../runtime/worker.js';
+import { Runtime } from '@temporalio/worker';
 import { EXIT, uiLink } from './output.js';
+import { progressMode, progressTicker } from './progress.js';
 
 export interface InProcessOptions {
   config?: string;
-  /** false: a worker for the job's task queue already runs on this host (`backupctl worker` or `up`). */
+  /** false: never run an in-process worker; the workflow goes to the job's task queue, where a worker must serve it. */
   worker?: boolean;
+  /** How long to wait for a worker to pick the workflow up before giving up (default 60 s). */
+  workerWaitMs?: number;
   json?: boolean;
 }
 
-/**
- * Connects, runs an in-process worker for the config's task queues unless told not to (like `up --run`), and calls
- * `fn`. The worker stops when `fn` is done; a workflow left running is finished by the next worker on that queue.
- */
-export async function withClientAndWorker<T>(opts: InProcessOptions, fn: (client: Client, namespace: string) => Promise<T>): Promise<T> {
-  const { file } = loadConfig(opts.config);
-  const { client, namespace } = await connectClient();
-  const w = opts.worker === false ? undefined : await createWorkers({ configFile: file });
-  const running = w ? Promise.all(w.workers.map((x) => x.run())) : undefined;
-  try {
-    return await fn(client, namespace);
-  } finally {
-    if (w) {
-      for (const x of w.workers) if (x.getState() === 'RUNNING') x.shutdown();
-      await running?.catch(() => undefined);
-      await w.close();
-    }
-    await client.connection.close();
-  }
+/** Where the CLI's workflow runs and how to await a worker for it (see `withClientAndWorker`). */
+export interface Placement {
+  client: Client;
+  namespace: string;
+  /** The task queue to start the workflow on. */
+  taskQueue: string;
+  /** Waits (bounded) until a worker picked the started workflow up; terminates it and throws NO_WORKER otherwise. */
+  picked(handle: WorkflowHandle): Promise<void>;
 }
 
-/** Shows the current step and the bytes of the running activity on a terminal, once a second. */
-export function progressTicker(handle: WorkflowHandle, enabled: boolean): () => void {
-  if (!enabled) return () => undefined;
-  const timer = setInterval(() => {
-    void (async () => {
-      const [p, d] = await Promise.all([handle.query<{ step: string }>('progress').catch(() => undefined), handle.describe().catch(() => undefined)]);
-      const details = d?.raw.pendingActivities?.[0]?.heartbeatDetails?.payloads?.[0];
-      const hb = details ? defaultPayloadConverter.fromPayload<{ bytes?: number; total?: number }>(details) : undefined;
-      const bytes = hb?.bytes ? ` ${formatBytes(hb.bytes)}${hb.total ? ` of ${formatBytes(hb.total)}` : ''}` : '';
-      if (p) process.stderr.write(`\r\x1b[K${p.step}${bytes}`);
-    })();
-  }, 1000);
-  return () => {
-    clearInterval(timer);
-    process.stderr.write('\r\x1b[K');
-  };
+export const DEFAULT_WORKER_WAIT_MS = 60_000;
+/** A worker that polled the job's queue lately picks a new workflow up at once; one that does not within this is gone. */
+const SERVED_PICKUP_MS = 10_000;
+
+/**
+ * Connects and decides where one workflow of the job runs, so that the CLI never competes with a running worker:
+ * - a worker already serves the job's task queue (it polled it lately, per DescribeTaskQueue): the workflow runs there,
+ *   on that worker, and the CLI runs none (if it does not pick the workflow up within 10 s, it has stopped since: the
+ *   workflow is terminated and started again as below);
+ * - no worker serves it: the CLI runs an in-process worker on a private queue of its own (`backupctl-cli-<uuid>`) for
+ *   this one workflow, so it takes no other job's tasks and leaves nothing half done on the job's queue when it exits;
+ * - `worker: false` (`--no-worker`): the job's queue, and a bounded wait for its worker.
+ */
+export async function withClientAndWorker<T>(opts: InProcessOptions, jobQueue: string, fn: (p: Placement) => Promise<T>): Promise<T> {
+  const { file } = loadConfig(opts.config);
+  const { client, namespace } = await connectClient();
+  const waitMs = opts.workerWaitMs ?? DEFAULT_WORKER_WAIT_MS;
+  const placement = (taskQueue: string, ms: number): Placement => ({ client, namespace, taskQueue, picked: (handle) => awaitPickup(client, namespace, handle, taskQueue, ms) });
+  let ownWorker = false;
+  try {
+    if (opts.worker === false) return await fn(placement(jobQueue, waitMs));
+    const pollers = await queuePollers(client, namespace, jobQueue);
+    if (pollers.length > 0) {
+      if (!opts.json) process.stderr.write(`a worker serves task queue ${jobQueue} (${pollers.join(', ')}): running there\n`);
+      try {
+        return await fn(placement(jobQueue, Math.min(waitMs, SERVED_PICKUP_MS)));
+      } catch (err) {
+        // The worker seen lately has stopped since (DescribeTaskQueue remembers pollers for minutes).
+        if (!(err instanceof BackupError && err.code === 'NO_WORKER')) throw err;
+        if (!opts.json) process.stderr.write(`no worker picked it up on ${jobQueue}; running it in this process instead\n`);
+      }
+    }
+    const privateQueue = `backupctl-cli-${randomUUID()}`;
+    ownWorker = true;
+    const w = await createWorkers({ configFile: file, privateQueue });
+    const running = Promise.all(w.workers.map((x) => x.run()));
+    try {
+      return await fn(placement(privateQueue, waitMs));
+    } finally {
+      for (const x of w.workers) if (x.getState() === 'RUNNING') x.shutdown();
+      await running.catch(() => undefined);
+      await w.close();
+    }
+  } finally {
+    await client.connection.close();
+    // The SDK's runtime (its log forwarding) ends with its last worker; without one it would keep the process alive.
+    if (!ownWorker) await Runtime.instance().shutdown();
+  }
 }
 
 export interface RestoreOptions extends InProcessOptions {
@@ -64,6 +91,8 @@ export interface RestoreOptions extends InProcessOptions {
   intoDatabases?: string[];
   /** Also restore a backup whose manifest signature does not verify (disaster recovery). */
   trustUnsigned?: boolean;
+  /** An encrypted backup: the age identity file (its path goes to the worker, never its contents). */
+  identity?: string;
 }
 
 /** `backupctl restore <job> --to DIR`: starts the restore workflow, follows it, prints the result. Exit 0 or 1. */
@@ -78,16 +107,17 @@ export async function restoreCommand(jobName: string, opts: RestoreOptions): Pro
   if (opts.at) input.at = new Date(opts.at).toISOString();
   if (opts.destination) input.destination = opts.destination;
   if (opts.intoDatabases?.length) input.intoDatabases = parseIntoDatabases(opts.intoDatabases);
+  if (opts.identity) input.identity = path.resolve(opts.identity);
   if (opts.trustUnsigned) {
     input.trustUnsigned = true;
     if (!opts.json) process.stderr.write('WARNING: --trust-unsigned: a backup whose manifest signature does not verify may be restored; nothing would then prove it was made by this deployment\n');
   }
-  return withClientAndWorker(opts, async (client, namespace) => {
+  return withClientAndWorker(opts, taskQueueOf(config, job), async ({ client, namespace, taskQueue, picked }) => {
     const workflowId = restoreWorkflowId(jobName, new Date());
     let handle;
     try {
       handle = await client.workflow.start(RESTORE_WORKFLOW, {
-        taskQueue: taskQueueOf(config, job), workflowId, args: [input], workflowIdConflictPolicy: 'FAIL',
+        taskQueue, workflowId, args: [input], workflowIdConflictPolicy: 'FAIL',
         staticSummary: `restore ${jobName} into ${input.to}`,
       });
     } catch (err) {
@@ -96,7 +126,8 @@ export async function restoreCommand(jobName: string, opts: RestoreOptions): Pro
     }
     const link = uiLink(config.temporal.uiUrl, namespace, workflowId);
     if (!opts.json) process.stderr.write(`started ${workflowId}\n${link}\n`);
-    const stop = progressTicker(handle, process.stderr.isTTY && !opts.json);
+    await picked(handle);
+    const stop = progressTicker(handle, progressMode(opts.json));
     try {
       const r = (await handle.result()) as RestoreResult;
       stop();

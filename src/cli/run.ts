@@ -1,14 +1,16 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
-import { CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
+import { CancelledFailure } from '@temporalio/common';
 import { getJob, loadConfig, taskQueueOf } from '../config/load.js';
 import {
-  BACKUP_WORKFLOW, PROGRESS_QUERY, backupWorkflowId, futureSlotProblem, rfc3339Seconds, type BackupInput, type BackupResult,
+  BACKUP_WORKFLOW, backupWorkflowId, futureSlotProblem, rfc3339Seconds, type BackupInput, type BackupResult,
   type BackupType, type SkippedResult,
 } from '../contracts/backup.js';
+import { PGBACKREST_WORKFLOW, isPgbackrestResult, type PgbackrestResult } from '../contracts/pgbackrest.js';
 import { BackupError } from '../errors.js';
 import { formatBytes } from '../lib/format.js';
 import { connectClient } from '../runtime/temporal.js';
 import { EXIT, uiLink } from './output.js';
+import { progressMode, progressTicker } from './progress.js';
 
 export interface RunOptions {
   config?: string;
@@ -23,7 +25,9 @@ export interface RunOptions {
 /** Starts a backup run; with `wait`, follows it and returns the exit code (0 ok, 1 failed, 3 ok with warnings). */
 export async function runCommand(jobName: string, opts: RunOptions): Promise<number> {
   const { config } = loadConfig(opts.config);
-  const job = getJob(config, jobName);
+  // A pgBackRest job (`kind: pgbackrest`) runs pgbackrestWorkflow with the same input and workflow ID.
+  const pgbackrest = config.pgbackrest[jobName];
+  const job = pgbackrest ?? getJob(config, jobName);
   if (opts.type !== 'full' && opts.type !== 'diff') throw new BackupError('CONFIG_INVALID', `--type must be full or diff, not "${opts.type}"`);
   const slot = opts.slot ? new Date(opts.slot) : new Date();
   if (Number.isNaN(slot.getTime())) throw new BackupError('CONFIG_INVALID', `--slot "${opts.slot}" is not an ISO time`);
@@ -36,7 +40,7 @@ export async function runCommand(jobName: string, opts: RunOptions): Promise<num
   const input: BackupInput = { job: jobName, type: opts.type, slot: rfc3339Seconds(slot) };
   let handle;
   try {
-    handle = await client.workflow.start(BACKUP_WORKFLOW, {
+    handle = await client.workflow.start(pgbackrest ? PGBACKREST_WORKFLOW : BACKUP_WORKFLOW, {
       taskQueue: taskQueueOf(config, job), workflowId, args: [input],
       workflowIdConflictPolicy: 'FAIL', workflowIdReusePolicy: 'REJECT_DUPLICATE',
       staticSummary: `backup ${jobName} (${opts.type}) for slot ${input.slot}`,
@@ -53,29 +57,23 @@ export async function runCommand(jobName: string, opts: RunOptions): Promise<num
     if (opts.json) process.stdout.write(`${JSON.stringify({ status: 'started', workflowId, runId: handle.firstExecutionRunId, link })}\n`);
     return EXIT.OK;
   }
-  const tty = process.stderr.isTTY && !opts.json;
-  let timer: NodeJS.Timeout | undefined;
-  if (tty) {
-    timer = setInterval(() => {
-      void (async () => {
-        const [p, d] = await Promise.all([
-          handle.query<{ step: string }>(PROGRESS_QUERY).catch(() => undefined),
-          handle.describe().catch(() => undefined),
-        ]);
-        const details = d?.raw.pendingActivities?.[0]?.heartbeatDetails?.payloads?.[0];
-        const hb = details ? defaultPayloadConverter.fromPayload<{ bytes?: number; total?: number }>(details) : undefined;
-        const bytes = hb?.bytes ? ` ${formatBytes(hb.bytes)}${hb.total ? ` of ${formatBytes(hb.total)}` : ''}` : '';
-        if (p) process.stderr.write(`\r\x1b[K${p.step}${bytes}`);
-      })();
-    }, 1000);
-  }
+  const stopProgress = progressTicker(handle, progressMode(opts.json));
   try {
-    const result = (await handle.result()) as BackupResult | SkippedResult;
-    if (tty) process.stderr.write('\r\x1b[K');
+    const result = (await handle.result()) as BackupResult | SkippedResult | PgbackrestResult;
+    stopProgress();
     if (result.status === 'skipped') {
       if (opts.json) process.stdout.write(`${JSON.stringify({ status: 'skipped', workflowId, reason: result.reason, link })}\n`);
       else process.stderr.write(`skipped: ${result.reason}\n`);
       return EXIT.FAILED;
+    }
+    if (isPgbackrestResult(result)) {
+      const f = result.pgbackrest;
+      if (opts.json) process.stdout.write(`${JSON.stringify({ status: result.status, workflowId, label: f.label, type: f.type, size: f.size, delta: f.delta, archiveRange: f.archiveRange, warnings: result.warnings, link })}\n`);
+      else {
+        process.stdout.write(`${result.status === 'succeeded' ? 'succeeded' : 'succeeded with warnings'}: pgBackRest ${f.type} backup ${f.label}, ${formatBytes(f.size)} (${formatBytes(f.delta)} copied), WAL unbroken ${f.archiveRange.from} to ${f.archiveRange.to}\n`);
+        for (const w of result.warnings) process.stdout.write(`  warning: ${w}\n`);
+      }
+      return result.warnings.length > 0 ? EXIT.WARNINGS : EXIT.OK;
     }
     const primary = result.locations[0];
     if (opts.json) {
@@ -87,7 +85,7 @@ export async function runCommand(jobName: string, opts: RunOptions): Promise<num
     }
     return result.warnings.length > 0 ? EXIT.WARNINGS : EXIT.OK;
   } catch (err) {
-    if (tty) process.stderr.write('\r\x1b[K');
+    stopProgress();
     if (!(err instanceof WorkflowFailedError)) throw err;
     const cancelled = err.cause instanceof CancelledFailure;
     const message = cancelled ? 'cancelled' : err.cause?.message ?? err.message;
@@ -95,7 +93,7 @@ export async function runCommand(jobName: string, opts: RunOptions): Promise<num
     else process.stderr.write(`${cancelled ? 'cancelled' : 'failed'}: ${message}\n${link}\n`);
     return EXIT.FAILED;
   } finally {
-    clearInterval(timer);
+    stopProgress();
     if (!opts.client) await conn.client.connection.close();
   }
 }

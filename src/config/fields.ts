@@ -8,8 +8,8 @@ import { NAME_RULE, isName } from '../contracts/names.js';
 
 /** A reference to a secret, read on the worker when needed; the secret itself never sits in the config. */
 export const SecretRef = z.union([
-  z.strictObject({ env: z.string().min(1).describe('name of an environment variable on the worker') }),
-  z.strictObject({ file: z.string().min(1).describe('path of a file on the worker; trailing newline removed') }),
+  z.strictObject({ env: z.string().min(1).meta({ description: 'name of an environment variable on the worker', examples: ['BACKUP_SECRET'] }) }),
+  z.strictObject({ file: z.string().min(1).meta({ description: 'path of a file on the worker; trailing newline removed', examples: ['/etc/backupctl/secret'] }) }),
 ], { error: 'expected a secret reference: { env: NAME } or { file: PATH }' });
 export type SecretRef = z.infer<typeof SecretRef>;
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
@@ -68,8 +69,13 @@ export function parseConfig(text: string, file: string): LoadedConfig {
       return { line: lineOf(doc, counter, p), field: fieldName(issue.path), message };
     }));
   }
-  const config = result.data;
+  const config = result.data as unknown as Config;
   const problems: ConfigProblem[] = [];
+  for (const [jobName, job] of Object.entries(config.pgbackrest)) {
+    job.notify.forEach((n, i) => {
+      if (!config.notifiers[n]) problems.push({ line: lineOf(doc, counter, ['jobs', jobName, 'notify', i]), field: `jobs.${jobName}.notify[${i}]`, message: `no notifier named "${n}" (defined: ${Object.keys(config.notifiers).join(', ') || 'none'})` });
+    });
+  }
   for (const [jobName, job] of Object.entries(config.jobs)) {
     job.destinations.forEach((d, i) => {
       if (!config.destinations[d]) problems.push({ line: lineOf(doc, counter, ['jobs', jobName, 'destinations', i]), field: `jobs.${jobName}.destinations[${i}]`, message: `no destination named "${d}" (defined: ${Object.keys(config.destinations).join(', ') || 'none'})` });
@@ -84,11 +90,11 @@ export function parseConfig(text: string, file: string): LoadedConfig {
     });
   }
   if (problems.length > 0) throw new ConfigError(file, problems);
-  return { file, config: resolvePaths(config, path.dirname(file)) };
+  return { file, config: resolvePaths(config, path.dirname(file), file) };
 }
 
 /** Relative paths in the config are relative to the config file, not to the current directory. */
-function resolvePaths(config: Config, dir: string): Config {
+function resolvePaths(config: Config, dir: string, file: string): Config {
   const abs = (p: string) => path.resolve(dir, p.replace(/^~(?=$|\/)/, process.env.HOME ?? '~'));
   const absRefs = (refs: SecretRef[]) => { for (const ref of refs) if ('file' in ref) ref.file = abs(ref.file); };
   for (const d of Object.values(config.destinations)) {
@@ -104,12 +110,21 @@ function resolvePaths(config: Config, dir: string): Config {
       plugin.resolvePaths(s, abs);
     }
     if (job.drill.scratchDir) job.drill.scratchDir = abs(job.drill.scratchDir);
+    if (job.drill.identity) job.drill.identity.file = abs(job.drill.identity.file);
+    for (const r of job.encryption?.recipients ?? []) if (typeof r === 'object') r.file = abs(r.file);
     for (const srv of Object.values(job.drill.servers)) {
       if (srv.password && 'file' in srv.password) srv.password.file = abs(srv.password.file);
       if (srv.socket) srv.socket = abs(srv.socket);
     }
   }
+  for (const job of Object.values(config.pgbackrest)) {
+    job.configFile = abs(job.configFile);
+    if (job.pgbackrest.includes('/')) job.pgbackrest = abs(job.pgbackrest);
+    if (job.drill.scratchDir) job.drill.scratchDir = abs(job.drill.scratchDir);
+  }
   config.stateDir = abs(config.stateDir);
+  for (const r of config.encryption?.recipients ?? []) if (typeof r === 'object') r.file = abs(r.file);
+  config.temporal.deployment ??= defaultDeployment(file);
   if (config.signing.key) config.signing.key.file = abs(config.signing.key.file);
   for (const t of config.signing.trust) if (typeof t === 'object') t.file = abs(t.file);
   return config;
@@ -130,12 +145,50 @@ export function loadConfig(explicit?: string): LoadedConfig {
 
 export function getJob(config: Config, name: string): Job {
   const job = config.jobs[name];
+  if (!job && config.pgbackrest?.[name]) {
+    throw new BackupError('JOB_UNKNOWN', `job "${name}" is a pgbackrest job: it has no sources or destinations of backupctl's own`);
+  }
   if (!job) {
     throw new BackupError('JOB_UNKNOWN', `no job named "${name}" in the config (jobs: ${Object.keys(config.jobs).join(', ')})`);
   }
   return job;
 }
 
-export function taskQueueOf(config: Config, job: Job): string {
+export function taskQueueOf(config: Config, job: Pick<Job, 'taskQueue'>): string {
   return job.taskQueue ?? config.temporal.taskQueue;
+}
+
+/**
+ * The default deployment name of a config file: its name without extension and the first 8 hex digits of the SHA-256
+ * of its absolute path, e.g. `backup-1a2b3c4d`. Stable for as long as the file stays where it is.
+ */
+export function defaultDeployment(file: string): string {
+  const base = path.basename(file).replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[^A-Za-z0-9]+/, '').replace(/\.\.+/g, '.').slice(0, 40) || 'backupctl';
+  return `${base}-${createHash('sha256').update(path.resolve(file)).digest('hex').slice(0, 8)}`;
+}
+
+/** The deployment a config belongs to (`temporal.deployment`, set by loading; a config built in code falls back to its task queue). */
+export function deploymentOf(config: Config): string {
+  return config.temporal.deployment ?? config.temporal.taskQueue;
+}
+
+/** Every task queue the config's jobs (of both kinds) run on (the worker's default). */
+export function jobQueues(config: Config): string[] {
+  return [...new Set([...Object.values(config.jobs), ...Object.values(config.pgbackrest)].map((j) => taskQueueOf(config, j)))];
+}
+
+/**
+ * The task queues this host's worker polls: `--queue` (repeatable), else `worker.queues`, else every job's queue. A
+ * queue the config does not use is refused.
+ */
+export function workerQueues(config: Config, given?: string[]): string[] {
+  const wanted = given?.length ? [...new Set(given)] : config.worker.queues ?? jobQueues(config);
+  const known = new Set([...jobQueues(config), config.temporal.taskQueue]);
+  const unknown = wanted.filter((q) => !known.has(q));
+  if (unknown.length) {
+    throw new BackupError('CONFIG_INVALID', `task queue ${unknown.map((q) => `"${q}"`).join(', ')} is not used by this config (its queues: ${[...known].join(', ')})`, {
+      hint: 'name a job\'s taskQueue or temporal.taskQueue in --queue or worker.queues',
+    });
+  }
+  return wanted;
 }

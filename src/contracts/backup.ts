@@ -20,7 +20,8 @@ export interface BackupInput {
   tier?: string;
 }
 
-export type Step = 'lock' | 'preflight' | 'dump' | 'archive' | 'upload' | 'verify' | 'checksum' | 'finalize' | 'notify' | 'cleanup';
+/** The steps of a run (`backup`: a pgBackRest job's backup command). */
+export type Step = 'lock' | 'preflight' | 'dump' | 'archive' | 'upload' | 'verify' | 'checksum' | 'finalize' | 'notify' | 'cleanup' | 'backup';
 
 export interface DestinationPlan {
   name: string;
@@ -83,6 +84,9 @@ export interface ComponentResult {
   offset: number;
   end: number;
   size: number;
+  /** Encrypted: the component's size before encryption, and the recipients it was encrypted to. */
+  plaintextSize?: number;
+  recipients?: string[];
   warnings: string[];
   stats: Record<string, number | string>;
   /** Files sources: the GNU tar snapshot (`--listed-incremental`) stored as the member after the component. */
@@ -106,7 +110,13 @@ export interface ChecksumResult {
   components: string[];
 }
 
-export interface UploadResult { bytes: number; sha256: string; durationMs: number }
+export interface UploadResult {
+  bytes: number;
+  sha256: string;
+  durationMs: number;
+  /** The destination's own word for what it will hold (S3: the composite SHA-256 of the parts); verify and finalize check it. */
+  receipt?: string;
+}
 
 export interface VerifyResult { size: number; sha256: string; method: string }
 

@@ -1,12 +1,14 @@
 /** What the notifiers are told: the events of backup runs, monitoring and drills, and who they belong to. */
 import type { BackupResult, BackupType, Step } from './backup.js';
 import type { DrillReport } from './drill.js';
+import type { PgbackrestDrillReport, PgbackrestResult } from './pgbackrest.js';
 
 /** Something a notifier may report. Plain JSON (it is an activity input): names and paths, never secrets. */
 export type BackupEvent =
   /** A run began (dead-man's-switch pings: healthchecks `/start`). */
   | { kind: 'start'; job: string; type: BackupType; slot: string; workflowId: string; runId: string }
-  | { kind: 'success'; result: BackupResult }
+  /** A backup run succeeded: backupctl's own (BackupResult) or a pgBackRest job's (PgbackrestResult). */
+  | { kind: 'success'; result: BackupResult | PgbackrestResult }
   | { kind: 'failure' | 'cancelled'; job: string; type: BackupType; slot: string; workflowId: string; runId: string;
       step: Step; error: string; code: string; attempts: number; finalized: { destination: string; path: string }[];
       durationMs: number;
@@ -21,7 +23,7 @@ export type BackupEvent =
   /** A restore drill finished (failures always notified; successes when the job's drill asks for it). */
   | DrillEvent;
 
-export type DrillEvent = { kind: 'drill'; report: DrillReport; runId: string };
+export type DrillEvent = { kind: 'drill'; report: DrillReport | PgbackrestDrillReport; runId: string };
 
 /** The workflow ID (for message IDs and links) an event belongs to, if any. */
 export function eventWorkflowId(e: BackupEvent): string | undefined {

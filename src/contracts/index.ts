@@ -13,3 +13,4 @@ export * from './names.js';
 export * from './prune.js';
 export * from './restore.js';
 export * from './search-attributes.js';
+export * from './pgbackrest.js';

@@ -6,11 +6,11 @@ export const RELEASE_SIGNAL = 'release';
 export const LOCK_GRANTED_SIGNAL = 'lockGranted';
 
 /**
- * One lock workflow per job serialises its runs, whatever started them. Its ID includes the job's task queue: the
- * same job name in another config (another host, another queue) is another job.
+ * One lock workflow per job serialises its runs, whatever started them. Its ID includes the config's deployment
+ * (`temporal.deployment`): the same job name in another config is another job, with its own lock.
  */
-export function lockWorkflowId(job: string, taskQueue: string): string {
-  return `backup-lock-${taskQueue}-${job}`;
+export function lockWorkflowId(job: string, deployment: string): string {
+  return `backup-lock:${deployment}:${job}`;
 }
 
 export interface LockRequest {

@@ -13,8 +13,20 @@ import type { BackupType } from './backup.js';
 export interface SnapshotMember {
   member: string;
   offset: number;
+  /** The stored bytes (encrypted when the manifest has `encryption`). */
   size: number;
   sha256: string;
+  /** Encrypted backups: the snapshot's size before encryption. */
+  plaintextSize?: number;
+}
+
+/**
+ * Encryption at rest: every member of the artifact (each component and each snapshot member) is its own age v1 file,
+ * encrypted to these X25519 recipients (public keys). Sizes and SHA-256 are of the stored (encrypted) bytes.
+ */
+export interface ManifestEncryption {
+  type: 'age';
+  recipients: string[];
 }
 
 export interface Manifest {
@@ -27,7 +39,13 @@ export interface Manifest {
   runId: string;
   createdAt: string;
   artifact: { name: string; size: number; sha256: string; format: 'tar' };
-  components: { name: string; type: string; member: string; size: number; sha256: string; stats: Record<string, number | string>; snapshot?: SnapshotMember }[];
+  /**
+   * `size` and `sha256` are of the stored bytes; `plaintextSize` (encrypted backups) is the component's size before
+   * encryption: what the source wrote (compressed), checked again when a restore or drill decrypts it.
+   */
+  components: { name: string; type: string; member: string; size: number; sha256: string; plaintextSize?: number; stats: Record<string, number | string>; snapshot?: SnapshotMember }[];
+  /** Absent: the members are stored as the sources wrote them (backups made without encryption, or before it existed). */
+  encryption?: ManifestEncryption;
   warnings: string[];
   tools: Record<string, string>;
   /**

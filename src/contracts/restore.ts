@@ -1,6 +1,6 @@
 /** The restore workflow: its name, input, plan, result and workflow ID; which databases a restored chain holds. */
 import { rfc3339Seconds, type BackupType } from './backup.js';
-import type { Manifest } from './manifest.js';
+import type { Manifest, ManifestEncryption } from './manifest.js';
 
 export const RESTORE_WORKFLOW = 'restoreWorkflow';
 
@@ -21,6 +21,11 @@ export interface RestoreInput {
    * against a trusted key (key lost, backups made before signing existed). The result says so.
    */
   trustUnsigned?: boolean;
+  /**
+   * An encrypted backup: the path of the age identity file on the worker (`restore --identity FILE`). Only the path:
+   * the key itself never enters the workflow; age reads it on the worker.
+   */
+  identity?: string;
 }
 
 /** One artifact of a restore chain (a full, or a diff's base full then the diff), as the plan step resolved it. */
@@ -33,6 +38,8 @@ export interface RestoreArtifact {
   size: number;
   sha256: string;
   components: Manifest['components'];
+  /** Set when its members are age files (decrypted with the restore's identity before anything is unpacked). */
+  encryption?: ManifestEncryption;
   /** Set when its manifest's signature does not verify (only with `trustUnsigned`): why. */
   unverified?: string;
 }

@@ -2,6 +2,8 @@ import type { Config, DestinationConfig } from '../config/schema.js';
 import { BackupError } from '../errors.js';
 import { pluginLookup } from '../lib/plugins.js';
 import * as registry from './registry.js';
+import { closePooled, pooled } from './pool.js';
+import { throttled } from './throttle.js';
 import type { DestinationPlugin, DestinationSession, OpenOptions } from './types.js';
 
 export type { DestinationPlugin, DestinationSession, OpenOptions } from './types.js';
@@ -23,12 +25,16 @@ export const destinationPlugin = lookup.get;
 export async function openDestination(config: Config, name: string, opts: OpenOptions = {}): Promise<DestinationSession> {
   const cfg = config.destinations[name];
   if (!cfg) throw new BackupError('CONFIG_INVALID', `no destination named "${name}" in the config`);
-  return destinationPlugin(cfg.type).open(name, cfg, opts);
+  const plugin = destinationPlugin(cfg.type);
+  // Pool and throttle wrap every destination alike (src/destinations/pool.ts, throttle.ts).
+  const session = await pooled(`${name}\0${JSON.stringify(cfg)}`, plugin.reuse, () => plugin.connect(name, cfg), opts);
+  const limit = plugin.bandwidthLimit?.(cfg);
+  return limit ? throttled(session, limit) : session;
 }
 
-/** Closes every cached connection (worker shutdown, end of a CLI command). */
+/** Closes every pooled connection (worker shutdown, end of a CLI command). */
 export async function closeDestinations(): Promise<void> {
-  for (const plugin of DESTINATION_PLUGINS) await plugin.closeAll?.();
+  await closePooled();
 }
 
 /** Opens a destination for the duration of `fn`. */

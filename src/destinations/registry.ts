@@ -5,3 +5,4 @@
  */
 export { plugin as local } from './local/plugin.js';
 export { plugin as sftp } from './sftp/plugin.js';
+export { plugin as s3 } from './s3/plugin.js';

@@ -18,6 +18,8 @@ export interface UploadOptions {
    * beside its re-read, so that the disk write and the remote hash overlap).
    */
   deferSync?: boolean;
+  /** Upload only: waits until `bytes` more may be sent (the throttle, src/destinations/throttle.ts). */
+  throttle?: (bytes: number, signal?: AbortSignal) => Promise<void>;
 }
 
 /**
@@ -34,34 +36,102 @@ export interface DownloadOptions extends UploadOptions {
   sink: ChunkSink;
 }
 
+/**
+ * What a destination can promise; activities and workflows ask these, never the type (README, "Destinations").
+ */
+export interface Capabilities {
+  /** The pending write becomes the final file by a rename on the server (a filesystem); false: by a commit of its own (S3). */
+  readonly atomicRename: boolean;
+  /** The stored bytes are hashed where they are stored (a remote hash command, the server's check of each part's SHA-256). */
+  readonly serverSideHash: boolean;
+  /** A stored file is flushed to stable storage (fsync) before it counts as verified. */
+  readonly durableSync: boolean;
+  /** A final name (artifact, manifest) is created only if absent, atomically: a second writer fails, never replaces. */
+  readonly conditionalCreate: boolean;
+}
+
+/**
+ * One staged write of an artifact: `pending` is what the run writes while it uploads (never visible under `final`),
+ * `final` the name the committed artifact takes. Names only (relative to the destination's root): a retried or
+ * restarted step finds the pending write again by them (a filesystem's `<final>.tmp` file; S3's multipart upload,
+ * whose ID is recorded in a small object at `pending`).
+ */
+export interface StagedWrite {
+  pending: string;
+  final: string;
+}
+
+/** What a staged write must hold: the uploaded size and SHA-256, and the destination's own receipt if it gave one. */
+export interface StagedExpectation {
+  size: number;
+  sha256: string;
+  /** `stage`'s receipt (S3: the composite SHA-256 of the parts, `<base64>-<parts>`), when the destination gives one. */
+  receipt?: string;
+}
+
+/** What a destination says about a pending write, for the verify step to compare. */
+export interface StagedFacts {
+  size: number;
+  /** A fresh SHA-256 of the stored bytes, where the destination can hash them (serverSideHash or read back). */
+  sha256?: string;
+  /** The destination's receipt recomputed from what it holds (S3: from ListParts). */
+  receipt?: string;
+  /** How it was checked, for the run's record. */
+  method: string;
+  /** Flushed to stable storage (false when the destination cannot). */
+  synced: boolean;
+}
+
+export interface StageResult {
+  bytes: number;
+  /** The SHA-256 of what was sent. */
+  sha256: string;
+  /** What the destination will hold in its own terms (S3: the composite SHA-256 of the parts); not a secret. */
+  receipt?: string;
+}
+
 export interface DestinationSession {
   readonly name: string;
   readonly type: DestinationType;
   /** A human description, e.g. `sftp://backup@nas:22/volume1/backups`. */
   readonly location: string;
+  readonly capabilities: Capabilities;
   /** Free bytes available at the root, or undefined when the destination cannot tell. */
   freeBytes(): Promise<number | undefined>;
   /** Writes, reads back and removes a small probe file under the root. */
   checkWritable(): Promise<void>;
   /**
-   * Streams a local file to `path` (creating its directories, 0700), returning the SHA-256 of what was sent. The file
-   * is created 0600; a rename keeps that mode.
+   * Starts a staged write again from the beginning (a previous pending write of the same names is discarded) and streams
+   * a local file into it, returning the SHA-256 of what was sent. Nothing becomes visible under `final`.
    */
-  upload(localFile: string, path: string, opts?: UploadOptions): Promise<{ bytes: number; sha256: string }>;
+  stage(localFile: string, w: StagedWrite, opts?: UploadOptions): Promise<StageResult>;
+  /** What the pending write holds (verify); undefined when there is none. Flushes it to stable storage where it can. */
+  inspectStaged(w: StagedWrite, opts?: UploadOptions): Promise<StagedFacts | undefined>;
+  /**
+   * Makes the pending write appear under `final`, atomically and only if `final` is absent, then checks the final size
+   * (and the receipt). Safe to repeat: a final file that is already this write (same size and hash) is accepted.
+   * Throws DESTINATION_EXISTS when `final` holds something else (it is not touched), FINALIZE_FAILED when there is no
+   * pending write and no such final file.
+   */
+  commit(w: StagedWrite, expected: StagedExpectation, opts?: UploadOptions): Promise<void>;
+  /** Aborts a pending write (never touches `final`); false when there was none. Idempotent. */
+  discard(w: StagedWrite): Promise<boolean>;
+  /**
+   * Pending writes that no staged write names any more (S3: an incomplete multipart upload without its record), older
+   * than `before` (ms since the epoch); removed unless `dryRun`. Destinations whose pending writes are files have none.
+   */
+  sweepStray?(before: number, dryRun: boolean): Promise<{ path: string; detail: string }[]>;
   /**
    * Reads the stored file at `path` and passes every byte to `opts.sink`, in order; returns the bytes read. Throws
    * RESTORE_NOT_FOUND when the file does not exist.
    */
   download(path: string, opts: DownloadOptions): Promise<{ bytes: number }>;
   stat(path: string): Promise<{ size: number } | undefined>;
-  /** Flushes a stored file to stable storage (fsync). False when the destination cannot (no `fsync@openssh.com`). */
-  sync(path: string): Promise<boolean>;
-  /** SHA-256 of the stored file, computed where it is stored (or read back). Throws VERIFY_MISSING if absent. */
-  sha256(path: string, opts?: UploadOptions): Promise<{ sha256: string; method: string }>;
-  /** Atomically renames; replaces an existing target. */
-  rename(from: string, to: string): Promise<void>;
-  /** Writes a small file atomically (temporary name, fsync, rename), mode 0600. */
-  writeSmallFile(path: string, data: Buffer): Promise<void>;
+  /**
+   * Writes a small file atomically (never seen half-written), mode 0600. With `exclusive`, only if it does not exist:
+   * DESTINATION_EXISTS otherwise (conditionalCreate), nothing replaced.
+   */
+  writeSmallFile(path: string, data: Buffer, opts?: { exclusive?: boolean }): Promise<void>;
   /**
    * A small file's bytes; undefined when it does not exist. A file larger than `maxBytes` (default:
    * SMALL_FILE_MAX_BYTES in src/destinations/limits.ts) is refused with a permanent DESTINATION_IO error before its
@@ -80,8 +150,15 @@ export interface DestinationSession {
   list(dir: string): Promise<DirEntry[] | undefined>;
   /** Removes a file; false when it did not exist. */
   remove(path: string): Promise<boolean>;
-  /** Releases the session (a cached connection may stay open for reuse). */
+  /** Gives the session back (to the pool, which may keep its connection open for reuse). */
   release(): void;
+}
+
+/** A session as a plugin connects it: the pool (src/destinations/pool.ts) hands it out and closes it. */
+export interface Connection extends DestinationSession {
+  /** True once the connection is gone: the pool must not hand it out again. */
+  readonly closed: boolean;
+  close(): void;
 }
 
 export interface DirEntry {
@@ -107,10 +184,12 @@ export interface DestinationPlugin<S extends DestinationSchema = DestinationSche
   readonly type: string;
   /** The config of one destination of this type (a strict zod object with a `type` literal), every field described. */
   readonly schema: S;
-  /** A session on the destination `name` (a plugin may hand out a cached connection). */
-  open(name: string, cfg: C, opts: OpenOptions): Promise<DestinationSession>;
-  /** Closes what the plugin keeps open (worker shutdown, end of a CLI command). */
-  closeAll?(): Promise<void>;
+  /** A new connection to the destination `name` (the pool reuses it when `reuse`). */
+  connect(name: string, cfg: C): Promise<Connection>;
+  /** Whether a connection is kept open and reused by later steps and runs (closed after 30 s unused). */
+  readonly reuse: boolean;
+  /** Bytes per second the config limits uploads to (the throttle wraps the session), if it does. */
+  bandwidthLimit?(cfg: C): number | undefined;
   /** Every secret reference in a config (relative `file` paths are resolved against the config file). */
   secretRefs(cfg: C): SecretRef[];
   /** Makes the config's other relative paths absolute, in place, with `abs`. */

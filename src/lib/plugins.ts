@@ -7,10 +7,11 @@ import { BackupError } from '../errors.js';
  */
 export function pluginLookup<P>(registry: object, kind: 'source' | 'destination' | 'notifier') {
   const byType = registry as Record<string, P | undefined>;
-  const types: readonly string[] = Object.keys(registry);
+  // Sorted by type whoever loaded the registry (a module namespace is sorted, a bundler's object is not).
+  const types: readonly string[] = Object.keys(registry).sort();
   const find = (type: string): P | undefined => (Object.hasOwn(byType, type) ? byType[type] : undefined);
   return {
-    all: Object.values(registry) as readonly P[],
+    all: types.map((t) => byType[t]!) as readonly P[],
     types,
     find,
     get(type: string): P {

@@ -3,7 +3,7 @@
  * destinations, its schedules on the Temporal server, its recent runs and its last restore drill.
  */
 import { ScheduleNotFoundError, type Client } from '@temporalio/client';
-import type { Config } from '../config/schema.js';
+import type { Config, ScheduleDef } from '../config/schema.js';
 import type { BackupType } from '../contracts/backup.js';
 import { withDestination } from '../destinations/index.js';
 import { errorMessage } from '../errors.js';
@@ -13,6 +13,7 @@ import { lastDrill, type DrillStatus } from '../repository/drill-reports.js';
 import { scheduleId, scheduleName } from '../schedules/index.js';
 import { taskQueueOf } from '../config/load.js';
 import proto from '@temporalio/proto';
+import { escapeQuery } from './runs.js';
 import { trustOf } from '../state/keys.js';
 
 export type Health = 'ok' | 'warning' | 'failing' | 'stale';
@@ -27,12 +28,74 @@ export interface JobStatus {
   problems: string[];
   /** The newest restore drill's report, if any drill ran. */
   drill?: DrillStatus;
+  /** A pgBackRest job: its stanza's newest backup per type and newest archived WAL segment (src/monitor/pgbackrest.ts). */
+  pgbackrest?: PgbackrestStatus;
 }
 
-const hours = (ms: number) => `${Math.round(ms / 360_000) / 10} h`;
+export interface PgbackrestStatus {
+  stanza: string;
+  backups: { type: BackupType; label: string; stoppedAt: string; ageMs: number; size: number }[];
+  wal?: { segment: string; archivedAt?: string; ageMs?: number };
+}
 
-function escapeQuery(v: string): string {
-  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+export const hours = (ms: number) => `${Math.round(ms / 360_000) / 10} h`;
+
+/** The job's declared schedules on the Temporal server: missing or paused ones are problems. */
+export async function scheduleStatus(config: Config, client: Client, jobName: string, defs: readonly ScheduleDef[], problems: string[]): Promise<{ schedules: JobStatus['schedules']; scheduleProblem: boolean }> {
+  const schedules: JobStatus['schedules'] = [];
+  let scheduleProblem = false;
+  for (const [i, def] of defs.entries()) {
+    const id = scheduleId(config, jobName, def, i);
+    try {
+      const d = await client.schedule.getHandle(id).describe();
+      const paused = d.state.paused;
+      schedules.push({ id, name: scheduleName(def, i), type: def.type, state: paused ? 'paused' : 'active', note: d.state.note, nextRuns: d.info.nextActionTimes.slice(0, 3).map((t) => t.toISOString()) });
+      if (paused && !def.paused) {
+        scheduleProblem = true;
+        problems.push(`schedule ${id} is paused${d.state.note ? ` (${d.state.note})` : ''}: no ${def.type} backups run`);
+      }
+    } catch (err) {
+      if (!(err instanceof ScheduleNotFoundError)) throw err;
+      scheduleProblem = true;
+      schedules.push({ id, name: scheduleName(def, i), type: def.type, state: 'missing', nextRuns: [] });
+      problems.push(`schedule ${id} is missing on the Temporal server: no ${def.type} backups run (run backupctl schedules apply)`);
+    }
+  }
+  return { schedules, scheduleProblem };
+}
+
+/** The job's running and recent runs (by its search attribute); `failing` after `failingAfter` failed runs in a row. */
+export async function runStatus(client: Client, jobName: string, failingAfter: number, problems: string[]): Promise<{ running: JobStatus['running']; lastRuns: JobStatus['lastRuns']; failing: boolean }> {
+  const running: JobStatus['running'] = [];
+  for await (const w of client.workflow.list({ query: `BackupJob="${escapeQuery(jobName)}" AND ExecutionStatus="Running"` })) {
+    running.push({ workflowId: w.workflowId, startTime: w.startTime.toISOString() });
+  }
+  const lastRuns: JobStatus['lastRuns'] = [];
+  for await (const w of client.workflow.list({ query: `BackupJob="${escapeQuery(jobName)}" AND ExecutionStatus!="Running"` })) {
+    const outcome = w.searchAttributes?.BackupOutcome?.[0] as string | undefined;
+    lastRuns.push({ workflowId: w.workflowId, status: w.status.name, outcome, closeTime: w.closeTime?.toISOString() });
+    if (lastRuns.length >= 10) break;
+  }
+  lastRuns.sort((a, b) => (b.closeTime ?? '').localeCompare(a.closeTime ?? ''));
+  const recent = lastRuns.slice(0, failingAfter);
+  const failing = recent.length >= failingAfter && recent.every((r) => r.status === 'FAILED' || r.status === 'TIMED_OUT' || r.status === 'TERMINATED');
+  if (failing) problems.push(`the last ${recent.length} runs failed (newest: ${recent[0]!.workflowId})`);
+  return { running, lastRuns, failing };
+}
+
+/**
+ * A queue nobody polls: the job's runs would wait there for ever (a host down, a worker limited to other queues).
+ * The server lists the pollers of the last 5 minutes.
+ */
+export async function queueStatus(client: Client, queue: string, problems: string[]): Promise<void> {
+  try {
+    const { pollers } = await client.workflowService.describeTaskQueue({
+      namespace: client.options.namespace, taskQueue: { name: queue }, taskQueueType: proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+    });
+    if (!pollers || pollers.length === 0) problems.push(`no worker polls task queue "${queue}" (none in the last 5 minutes): this job's runs wait until one does (start \`backupctl worker\` on the host that has its data)`);
+  } catch (err) {
+    problems.push(`task queue "${queue}" could not be described: ${errorMessage(err).split('\n')[0]}`);
+  }
 }
 
 /** Everything `status` shows and the freshness check judges, for one job. */
@@ -65,52 +128,9 @@ export async function jobStatus(config: Config, client: Client, jobName: string,
     }
   }
 
-  const schedules: JobStatus['schedules'] = [];
-  let scheduleProblem = false;
-  for (const [i, def] of job.schedules.entries()) {
-    const id = scheduleId(jobName, def, i);
-    try {
-      const d = await client.schedule.getHandle(id).describe();
-      const paused = d.state.paused;
-      schedules.push({ id, name: scheduleName(def, i), type: def.type, state: paused ? 'paused' : 'active', note: d.state.note, nextRuns: d.info.nextActionTimes.slice(0, 3).map((t) => t.toISOString()) });
-      if (paused && !def.paused) {
-        scheduleProblem = true;
-        problems.push(`schedule ${id} is paused${d.state.note ? ` (${d.state.note})` : ''}: no ${def.type} backups run`);
-      }
-    } catch (err) {
-      if (!(err instanceof ScheduleNotFoundError)) throw err;
-      scheduleProblem = true;
-      schedules.push({ id, name: scheduleName(def, i), type: def.type, state: 'missing', nextRuns: [] });
-      problems.push(`schedule ${id} is missing on the Temporal server: no ${def.type} backups run (run backupctl schedules apply)`);
-    }
-  }
-
-  // A queue nobody polls: the job's runs would wait there for ever (a host down, a worker limited to other queues).
-  // The server lists the pollers of the last 5 minutes.
-  const queue = taskQueueOf(config, job);
-  try {
-    const { pollers } = await client.workflowService.describeTaskQueue({
-      namespace: client.options.namespace, taskQueue: { name: queue }, taskQueueType: proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-    });
-    if (!pollers || pollers.length === 0) problems.push(`no worker polls task queue "${queue}" (none in the last 5 minutes): this job's runs wait until one does (start \`backupctl worker\` on the host that has its data)`);
-  } catch (err) {
-    problems.push(`task queue "${queue}" could not be described: ${errorMessage(err).split('\n')[0]}`);
-  }
-
-  const running: JobStatus['running'] = [];
-  for await (const w of client.workflow.list({ query: `BackupJob="${escapeQuery(jobName)}" AND ExecutionStatus="Running"` })) {
-    running.push({ workflowId: w.workflowId, startTime: w.startTime.toISOString() });
-  }
-  const lastRuns: JobStatus['lastRuns'] = [];
-  for await (const w of client.workflow.list({ query: `BackupJob="${escapeQuery(jobName)}" AND ExecutionStatus!="Running"` })) {
-    const outcome = w.searchAttributes?.BackupOutcome?.[0] as string | undefined;
-    lastRuns.push({ workflowId: w.workflowId, status: w.status.name, outcome, closeTime: w.closeTime?.toISOString() });
-    if (lastRuns.length >= 10) break;
-  }
-  lastRuns.sort((a, b) => (b.closeTime ?? '').localeCompare(a.closeTime ?? ''));
-  const recent = lastRuns.slice(0, job.failingAfter);
-  const failing = recent.length >= job.failingAfter && recent.every((r) => r.status === 'FAILED' || r.status === 'TIMED_OUT' || r.status === 'TERMINATED');
-  if (failing) problems.push(`the last ${recent.length} runs failed (newest: ${recent[0]!.workflowId})`);
+  const { schedules, scheduleProblem } = await scheduleStatus(config, client, jobName, job.schedules, problems);
+  await queueStatus(client, taskQueueOf(config, job), problems);
+  const { running, lastRuns, failing } = await runStatus(client, jobName, job.failingAfter, problems);
 
   const drill = await lastDrill(config, jobName, trust, now);
   if (drill && !drill.ok) problems.push(`the last restore drill (${drill.finishedAt}) failed: ${drill.problems[0] ?? 'see its report'}`);
@@ -122,6 +142,8 @@ export async function jobStatus(config: Config, client: Client, jobName: string,
 export function renderStatus(s: JobStatus): string {
   const lines = [`${s.job}: ${s.health.toUpperCase()}`];
   for (const [t, b] of Object.entries(s.newest)) lines.push(`  newest ${t}: ${b.slot} (${hours(b.ageMs)} ago), ${formatBytes(b.size)}, ${b.destination}:${b.path}`);
+  for (const b of s.pgbackrest?.backups ?? []) lines.push(`  newest ${b.type}: ${b.label} (${hours(b.ageMs)} ago), ${formatBytes(b.size)}, stanza ${s.pgbackrest!.stanza}`);
+  if (s.pgbackrest?.wal) lines.push(`  newest archived WAL: ${s.pgbackrest.wal.segment}${s.pgbackrest.wal.ageMs !== undefined ? ` (${hours(s.pgbackrest.wal.ageMs)} ago)` : ''}`);
   for (const r of s.running) lines.push(`  running: ${r.workflowId} since ${r.startTime}`);
   for (const sc of s.schedules) lines.push(`  schedule ${sc.name} (${sc.type}): ${sc.state}${sc.nextRuns[0] ? `, next ${sc.nextRuns[0]}` : ''}`);
   if (s.drill) lines.push(`  last drill: ${s.drill.ok ? 'passed' : 'FAILED'} ${s.drill.finishedAt} (${hours(s.drill.ageMs)} ago)${s.drill.restoreMs !== undefined ? `, restore time ${(s.drill.restoreMs / 1000).toFixed(1)} s` : ''}`);

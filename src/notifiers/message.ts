@@ -1,6 +1,10 @@
 import { createHash } from 'node:crypto';
 import { eventWorkflowId, type BackupEvent } from '../contracts/events.js';
+import type { BackupResult } from '../contracts/backup.js';
+import type { DrillReport } from '../contracts/drill.js';
+import { isPgbackrestResult } from '../contracts/pgbackrest.js';
 import { formatBytes } from '../lib/format.js';
+import { pgbackrestDrill, pgbackrestSuccess } from './pgbackrest-message.js';
 import type { RenderedMessage } from './types.js';
 
 export interface MessageContext {
@@ -40,8 +44,14 @@ export function renderMessage(event: BackupEvent, ctx: MessageContext): Rendered
       text: [`Monitoring found problems with job ${event.job} (checked ${event.checkedAt}):`, '', ...event.problems.map((p) => `  - ${p}`), '', `Runs: ${ctx.uiUrl.replace(/\/+$/, '')}/namespaces/${encodeURIComponent(ctx.namespace)}/workflows?query=${encodeURIComponent(`BackupJob="${event.job}"`)}`].join('\n'),
     };
   }
+  if (event.kind === 'drill' && event.report.format === 'backupctl-pgbackrest-drill/1') {
+    return { id, ...pgbackrestDrill(event.report, runLink(ctx, event.report.workflowId, event.runId)) };
+  }
+  if (event.kind === 'success' && isPgbackrestResult(event.result)) {
+    return { id, ...pgbackrestSuccess(event.result, runLink(ctx, event.result.workflowId)) };
+  }
   if (event.kind === 'drill') {
-    const r = event.report;
+    const r = event.report as DrillReport;
     const b = r.backup;
     const lines = [
       `Restore drill ${r.ok ? 'PASSED' : 'FAILED'}: job ${r.job}${b ? `, ${b.type} backup of slot ${b.slot}` : ''}.`,
@@ -57,7 +67,7 @@ export function renderMessage(event: BackupEvent, ctx: MessageContext): Rendered
     return { id, subject: `[backupctl] DRILL ${r.ok ? 'OK' : 'FAILED'}: ${r.job}${r.ok ? '' : `: ${(r.problems[0] ?? '').slice(0, 140)}`}`, text: lines.join('\n') };
   }
   if (event.kind === 'success') {
-    const r = event.result;
+    const r = event.result as BackupResult;
     const warn = r.warnings.length > 0;
     const lines = [
       `Backup ${warn ? 'succeeded with warnings' : 'succeeded'}: job ${r.job}, ${r.type}, slot ${r.slot}.`,

@@ -62,3 +62,28 @@ export async function lastDrill(config: Config, jobName: string, trust: Trust, n
   }
   return best;
 }
+
+/**
+ * A job's signed drill reports on all its destinations (the newest `limit` per destination; a drill's report is
+ * written to each destination, so one drill appears once), oldest first: the report's RTO and results over time.
+ */
+export async function drillReports(config: Config, jobName: string, trust: Trust, limit = 100): Promise<(DrillReport & { destination: string })[]> {
+  const byWorkflow = new Map<string, DrillReport & { destination: string }>();
+  for (const name of config.jobs[jobName]!.destinations) {
+    try {
+      await withDestination(config, name, async (d) => {
+        const files = ((await d.list(drillReportDir(jobName))) ?? []).filter((e) => e.type === 'file' && isDrillReportName(e.name)).map((e) => e.name).sort();
+        for (const file of files.reverse().slice(0, limit)) {
+          const { bytes, verification } = await readSigned(d, `${drillReportDir(jobName)}/${file}`, 'drill-report', trust);
+          if (!bytes || !verification.ok) continue;
+          const r = JSON.parse(bytes.toString()) as DrillReport;
+          if (r.job !== jobName || typeof r.finishedAt !== 'string' || typeof r.ok !== 'boolean') continue;
+          if (!byWorkflow.has(r.workflowId)) byWorkflow.set(r.workflowId, { ...r, destination: name });
+        }
+      });
+    } catch {
+      // an unreadable destination is reported by the backup checks
+    }
+  }
+  return [...byWorkflow.values()].sort((a, b) => a.finishedAt.localeCompare(b.finishedAt));
+}

@@ -10,6 +10,7 @@
 import type { Manifest } from '../contracts/manifest.js';
 import { SMALL_FILE_MAX_BYTES } from '../destinations/limits.js';
 import type { DestinationSession } from '../destinations/types.js';
+import { AGE_RECIPIENT } from '../lib/age.js';
 import { isName } from './names.js';
 import { readSigned, type Trust } from './signatures.js';
 
@@ -78,6 +79,12 @@ export function checkManifestShape(m: unknown): asserts m is Manifest {
     const b = o.base;
     if (!isObject(b) || typeof b.path !== 'string' || typeof b.workflowId !== 'string' || !isSize(b.size) || typeof b.sha256 !== 'string') bad('malformed base');
   }
+  if (o.encryption !== undefined) {
+    const e = o.encryption;
+    if (!isObject(e) || e.type !== 'age' || !Array.isArray(e.recipients) || e.recipients.length === 0 || !e.recipients.every((r) => typeof r === 'string' && AGE_RECIPIENT.test(r))) {
+      bad('encryption is not { type: "age", recipients: [age1…] }');
+    }
+  }
   if (o.components === undefined) return;
   if (!Array.isArray(o.components)) bad('components is not a list');
   const names = new Set<string>();
@@ -93,10 +100,12 @@ export function checkManifestShape(m: unknown): asserts m is Manifest {
     if (!isMemberOf(n, comp.member)) bad(`component ${n}: member ${JSON.stringify(comp.member)} is not one a source "${n}" writes`);
     if (!isSize(comp.size)) bad(`component ${n}: size ${JSON.stringify(comp.size)} is not a whole number of bytes`);
     if (typeof comp.sha256 !== 'string') bad(`component ${n}: no SHA-256`);
+    if (comp.plaintextSize !== undefined && !isSize(comp.plaintextSize)) bad(`component ${n}: plaintextSize ${JSON.stringify(comp.plaintextSize)} is not a whole number of bytes`);
+    if (o.encryption !== undefined && comp.plaintextSize === undefined) bad(`component ${n}: an encrypted backup's component has no plaintextSize`);
     if (!isObject(comp.stats)) bad(`component ${n}: stats is not an object`);
     if (comp.snapshot !== undefined) {
       const s = comp.snapshot;
-      if (!isObject(s) || s.member !== `${n}.snar` || !isSize(s.offset) || !isSize(s.size) || typeof s.sha256 !== 'string') bad(`component ${n}: malformed snapshot member`);
+      if (!isObject(s) || s.member !== `${n}.snar` || !isSize(s.offset) || !isSize(s.size) || typeof s.sha256 !== 'string' || (s.plaintextSize !== undefined && !isSize(s.plaintextSize))) bad(`component ${n}: malformed snapshot member`);
     }
   }
 }

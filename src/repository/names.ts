@@ -99,3 +99,14 @@ export function parseName(fileName: string, job: string): ParsedName | undefined
   if (temp !== undefined) return { kind: 'temporary', ...base, workflowId: id! };
   return { kind: manifest !== undefined ? 'manifest' : 'artifact', ...base };
 }
+
+/**
+ * The staged write a temporary file name belongs to: `<dir>/.<artifact>.<id>.tmp` is pending for `<dir>/<artifact>`.
+ * Refused (a permanent CONFIG_INVALID) for any other name: compensation and the orphan sweep name only these.
+ */
+export function stagedWriteOf(pending: string, job: string): { pending: string; final: string } {
+  const slash = pending.lastIndexOf('/');
+  const parsed = parseName(pending.slice(slash + 1), job);
+  if (parsed?.kind !== 'temporary') throw new BackupError('CONFIG_INVALID', `${JSON.stringify(pending)} is not a temporary upload file of job ${job}`);
+  return { pending, final: `${pending.slice(0, slash + 1)}${parsed.artifact}` };
+}

@@ -47,7 +47,7 @@ export function pickBackup(stored: Stored[], sel: Selector, job: string): Stored
 
 function artifactOf(s: Stored): RestoreArtifact {
   const m = s.manifest;
-  return { path: s.path, workflowId: m.workflowId, type: m.type, slot: m.slot, size: m.artifact.size, sha256: m.artifact.sha256, components: m.components };
+  return { path: s.path, workflowId: m.workflowId, type: m.type, slot: m.slot, size: m.artifact.size, sha256: m.artifact.sha256, components: m.components, ...(m.encryption ? { encryption: m.encryption } : {}) };
 }
 
 /**

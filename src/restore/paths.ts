@@ -14,3 +14,9 @@ export function fetchedFile(config: Config, workflowId: string, index: number): 
 export function unpackTempDir(to: string, workflowId: string): string {
   return insideRoot(path.dirname(to), `.${path.basename(to)}.${safeWorkflowId(workflowId)}.restore-tmp`, 'the temporary restore directory');
 }
+
+/** The plaintext of component `component` of the downloaded encrypted artifact `index`, in the restore's staging folder. */
+export function decryptedFile(config: Config, workflowId: string, index: number, component: number): string {
+  if (!Number.isSafeInteger(index) || index < 0 || !Number.isSafeInteger(component) || component < 0) throw new Error(`no component ${index}/${component}`);
+  return insideRoot(stagingDir(config, workflowId), `artifact-${index}-${component}.plain`, 'a decrypted component');
+}

@@ -1,37 +1,48 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
-import { loadConfig, taskQueueOf } from '../config/load.js';
+import { loadConfig, workerQueues } from '../config/load.js';
 import { closeDestinations } from '../destinations/index.js';
 import { applySchedules } from '../schedules/index.js';
 import { ensureSigningKey } from '../state/keys.js';
 import { workflowBundle } from './bundle.js';
+import { backupMetricsAddress, startMetricsServer, type MetricsServer } from './metrics-server.js';
 import { connectClient, connectNative, ensureSearchAttributes } from './temporal.js';
 
 export interface WorkerOptions {
   configFile: string;
   connection?: NativeConnection;
   namespace?: string;
+  /** The task queues to poll (`backupctl worker --queue`); default `worker.queues`, else every job's queue. */
+  queues?: string[];
+  /**
+   * Poll exactly these queues, whether or not the config names them: the private queue of a `restore` or `drill`
+   * that found no worker serving the job's queue.
+   */
+  privateQueue?: string;
+  /** The worker identity recorded in the activity and workflow task histories (default: Temporal's `<pid>@<host>`). */
+  identity?: string;
   /** Replace or wrap activities (tests inject faults between steps this way). */
   activities?: (a: ReturnType<typeof createActivities>) => ReturnType<typeof createActivities>;
 }
 
 /**
- * Creates one Temporal worker per task queue used by the config's jobs. Every activity of a run executes on the
- * job's queue, i.e. on the host that holds the run's staging folder.
+ * Creates one Temporal worker per task queue this host serves: `queues`, else the config's `worker.queues`, else every
+ * queue the config's jobs use. Every activity of a run executes on the job's queue, i.e. on the host that holds the
+ * run's staging folder, so a host whose config is shared with others polls only its own queues.
  */
 export async function createWorkers(opts: WorkerOptions): Promise<{ workers: Worker[]; taskQueues: string[]; close(): Promise<void> }> {
   const { config } = loadConfig(opts.configFile);
+  const taskQueues = opts.privateQueue ? [opts.privateQueue] : workerQueues(config, opts.queues);
   // The key that signs manifests and drill reports: created on the first start when none is configured.
   ensureSigningKey(config);
   const own = opts.connection ? undefined : await connectNative();
   const connection = opts.connection ?? own!.connection;
   const namespace = opts.namespace ?? own?.namespace ?? 'default';
-  const taskQueues = [...new Set(Object.values(config.jobs).map((j) => taskQueueOf(config, j)))];
   let activities = createActivities({ configFile: opts.configFile });
   if (opts.activities) activities = opts.activities(activities);
   const workflowBundleCode = await workflowBundle();
   const workers = await Promise.all(taskQueues.map((taskQueue) => Worker.create({
-    connection, namespace, taskQueue, activities, workflowBundle: workflowBundleCode,
+    connection, namespace, taskQueue, activities, workflowBundle: workflowBundleCode, ...(opts.identity ? { identity: opts.identity } : {}),
     shutdownGraceTime: '10s', maxConcurrentActivityTaskExecutions: 4,
     // Progress (bytes done) reaches the server, the Web UI and `run --wait` every second, not every 48 s.
     maxHeartbeatThrottleInterval: '1s', defaultHeartbeatThrottleInterval: '1s',
@@ -64,6 +75,22 @@ export async function runWorkers(opts: WorkerOptions & { signal?: AbortSignal; a
     }
   }
   const w = await createWorkers(opts);
+  // backupctl's backup metrics and live report, beside the SDK's metrics (README, "Metrics").
+  let metrics: { server: MetricsServer; close(): Promise<void> } | undefined;
+  const { config } = loadConfig(opts.configFile);
+  if (config.metrics) {
+    const { client, connection } = await connectClient();
+    const address = backupMetricsAddress(config.metrics);
+    try {
+      const server = await startMetricsServer({ config, client, ...address });
+      metrics = { server, close: async () => { await server.close(); await connection.close(); } };
+      process.stderr.write(`backup metrics on ${server.url}/metrics, report on ${server.url}/report\n`);
+    } catch (err) {
+      // The worker still backs up; Prometheus sees the target down.
+      await connection.close();
+      process.stderr.write(`backupctl: backup metrics not served: cannot listen on ${address.host}:${address.port} (metrics.backups): ${(err as Error).message}\n`);
+    }
+  }
   const stop = () => { for (const worker of w.workers) if (worker.getState() === 'RUNNING') worker.shutdown(); };
   opts.signal?.addEventListener('abort', stop, { once: true });
   try {
@@ -72,6 +99,7 @@ export async function runWorkers(opts: WorkerOptions & { signal?: AbortSignal; a
     await running;
   } finally {
     opts.signal?.removeEventListener('abort', stop);
+    await metrics?.close();
     await w.close();
   }
 }

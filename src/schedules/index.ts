@@ -1,40 +1,51 @@
 import { createHash } from 'node:crypto';
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleOptions, type ScheduleSpec } from '@temporalio/client';
 import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
-import { taskQueueOf } from '../config/load.js';
-import type { Config, Job, ScheduleDef } from '../config/schema.js';
+import { deploymentOf, taskQueueOf } from '../config/load.js';
+import type { Config, Job, PgbackrestJob, ScheduleDef } from '../config/schema.js';
 import { BACKUP_WORKFLOW } from '../contracts/backup.js';
 import { DRILL_WORKFLOW } from '../contracts/drill.js';
 import { FRESHNESS_WORKFLOW } from '../contracts/freshness.js';
+import { PGBACKREST_DRILL_WORKFLOW, PGBACKREST_WORKFLOW } from '../contracts/pgbackrest.js';
 import { SEARCH_ATTRIBUTE_NAMES } from '../contracts/search-attributes.js';
 
 /** Memo key that marks a schedule as backupctl's: `apply` never touches schedules without it. */
 const OWNER_MEMO = 'managedBy';
 const OWNER = 'backupctl';
 const HASH_MEMO = 'backupctlDefinition';
-/** Schedules belong to the config that made them, named by its default task queue: hosts with their own configs
- * (and queues) never delete each other's schedules. */
+/** Schedules belong to the deployment that made them (`temporal.deployment`): configs never touch each other's. */
+const DEPLOYMENT_MEMO = 'deployment';
+/** Before deployments, schedules were scoped by the config's default task queue (read only, to adopt them). */
 const SCOPE_MEMO = 'scope';
 
+/** `backupctl:<deployment>:freshness`. */
 export function freshnessScheduleId(config: Config): string {
-  return `backupctl-freshness-${config.temporal.taskQueue}`;
+  return `backupctl:${deploymentOf(config)}:freshness`;
 }
 
 const BackupJob = defineSearchAttributeKey(SEARCH_ATTRIBUTE_NAMES.job, SearchAttributeType.KEYWORD);
 const BackupTypeKey = defineSearchAttributeKey(SEARCH_ATTRIBUTE_NAMES.type, SearchAttributeType.KEYWORD);
 
-/** `backupctl-<job>-drill`: the job's restore drill (jobs with backup schedules, unless `drill.enabled: false`). */
-export function drillScheduleId(job: string): string {
-  return `backupctl-${job}-drill`;
+/** `backupctl:<deployment>:<job>:drill`: the job's restore drill (jobs with backup schedules, unless `drill.enabled: false`). */
+export function drillScheduleId(config: Config, job: string): string {
+  return `backupctl:${deploymentOf(config)}:${job}:drill`;
 }
 
 export function scheduleName(def: ScheduleDef, index: number): string {
   return def.name ?? `${def.type}${index === 0 ? '' : `-${index + 1}`}`;
 }
 
-/** `backupctl-<job>-<name>`. */
-export function scheduleId(job: string, def: ScheduleDef, index: number): string {
-  return `backupctl-${job}-${scheduleName(def, index)}`;
+/** `backupctl:<deployment>:<job>:<name>` (":" is in no name, so two deployments' IDs never meet). */
+export function scheduleId(config: Config, job: string, def: ScheduleDef, index: number): string {
+  return `backupctl:${deploymentOf(config)}:${job}:${scheduleName(def, index)}`;
+}
+
+/**
+ * The ID the same schedule had before deployments (`backupctl-<job>-<name>`, `backupctl-<job>-drill`,
+ * `backupctl-freshness-<taskQueue>`): `apply` adopts such a schedule of this config's scope once, then deletes it.
+ */
+function legacyId(config: Config, kind: { job: string; name: string } | 'freshness'): string {
+  return kind === 'freshness' ? `backupctl-freshness-${config.temporal.taskQueue}` : `backupctl-${kind.job}-${kind.name}`;
 }
 
 function spec(def: ScheduleDef): ScheduleSpec {
@@ -51,6 +62,8 @@ function whenText(def: ScheduleDef): string {
 
 export interface DesiredSchedule {
   id: string;
+  /** Its ID before deployments, adopted by `apply`. */
+  legacyId: string;
   job?: string;
   description: string;
   options: ScheduleOptions;
@@ -61,19 +74,25 @@ export interface DesiredSchedule {
 /** The schedules the config declares: one per job schedule, and the freshness check. */
 export function desiredSchedules(config: Config): DesiredSchedule[] {
   const out: DesiredSchedule[] = [];
-  const add = (id: string, job: string | undefined, description: string, make: (hash: string) => ScheduleOptions, paused?: boolean) => {
+  const deployment = deploymentOf(config);
+  const add = (id: string, legacy: string, job: string | undefined, description: string, make: (hash: string) => ScheduleOptions, paused?: boolean) => {
     const probe = make('');
     const hash = createHash('sha256').update(JSON.stringify({ spec: probe.spec, action: probe.action, policies: probe.policies })).digest('hex').slice(0, 16);
-    out.push({ id, job, description, options: make(hash), hash, paused });
+    out.push({ id, legacyId: legacy, job, description, options: make(hash), hash, paused });
   };
-  for (const [jobName, job] of Object.entries(config.jobs) as [string, Job][]) {
+  // backupctl's own jobs run backupWorkflow, pgBackRest jobs pgbackrestWorkflow; the rest is the same.
+  const backupJobs: [string, Pick<Job, 'schedules' | 'taskQueue'>, string][] = [
+    ...(Object.entries(config.jobs) as [string, Job][]).map(([n, j]) => [n, j, BACKUP_WORKFLOW] as [string, Job, string]),
+    ...Object.entries(config.pgbackrest ?? {}).map(([n, j]) => [n, j, PGBACKREST_WORKFLOW] as [string, PgbackrestJob, string]),
+  ];
+  for (const [jobName, job, workflowType] of backupJobs) {
     job.schedules.forEach((def, i) => {
-      const id = scheduleId(jobName, def, i);
-      add(id, jobName, `${def.type} backup of ${jobName}, ${whenText(def)} ${def.timezone}`, (hash) => ({
+      const id = scheduleId(config, jobName, def, i);
+      add(id, legacyId(config, { job: jobName, name: scheduleName(def, i) }), jobName, `${def.type} backup of ${jobName}, ${whenText(def)} ${def.timezone}`, (hash) => ({
         scheduleId: id,
         spec: spec(def),
         action: {
-          type: 'startWorkflow', workflowType: BACKUP_WORKFLOW, taskQueue: taskQueueOf(config, job),
+          type: 'startWorkflow', workflowType, taskQueue: taskQueueOf(config, job),
           // The server appends the slot: backup-<job>-<type>-<RFC 3339 time>, the same ID a manual run of that slot gets.
           workflowId: `backup-${jobName}-${def.type}`,
           args: [{ job: jobName, type: def.type }],
@@ -83,29 +102,33 @@ export function desiredSchedules(config: Config): DesiredSchedule[] {
         },
         // A slot whose previous run is still going is skipped (and counted by Temporal as skipped).
         policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour', pauseOnFailure: false },
-        memo: { [OWNER_MEMO]: OWNER, [SCOPE_MEMO]: config.temporal.taskQueue, job: jobName },
+        memo: { [OWNER_MEMO]: OWNER, [DEPLOYMENT_MEMO]: deployment, [SCOPE_MEMO]: config.temporal.taskQueue, job: jobName },
         state: def.paused ? { paused: true, note: 'paused in the config' } : undefined,
       }), def.paused);
     });
   }
-  for (const [jobName, job] of Object.entries(config.jobs) as [string, Job][]) {
+  const drillJobs: [string, Pick<Job, 'schedules' | 'taskQueue'> & { drill: Pick<Job['drill'], 'enabled' | 'cron' | 'timezone'> }, string][] = [
+    ...(Object.entries(config.jobs) as [string, Job][]).map(([n, j]) => [n, j, DRILL_WORKFLOW] as [string, Job, string]),
+    ...Object.entries(config.pgbackrest ?? {}).map(([n, j]) => [n, j, PGBACKREST_DRILL_WORKFLOW] as [string, PgbackrestJob, string]),
+  ];
+  for (const [jobName, job, drillWorkflow] of drillJobs) {
     if (!job.drill.enabled || job.schedules.length === 0) continue;
-    const id = drillScheduleId(jobName);
-    add(id, jobName, `restore drill of ${jobName}, cron ${job.drill.cron} ${job.drill.timezone}`, (hash) => ({
+    const id = drillScheduleId(config, jobName);
+    add(id, legacyId(config, { job: jobName, name: 'drill' }), jobName, `restore drill of ${jobName}, cron ${job.drill.cron} ${job.drill.timezone}`, (hash) => ({
       scheduleId: id,
       spec: { cronExpressions: [job.drill.cron], timezone: job.drill.timezone },
       action: {
-        type: 'startWorkflow', workflowType: DRILL_WORKFLOW, taskQueue: taskQueueOf(config, job),
+        type: 'startWorkflow', workflowType: drillWorkflow, taskQueue: taskQueueOf(config, job),
         // The server appends the time: drill-<job>-<RFC 3339 time>, like `backupctl drill`.
         workflowId: `drill-${jobName}`, args: [{ job: jobName }], memo: { [HASH_MEMO]: hash },
         staticSummary: `scheduled restore drill of ${jobName}`,
       },
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour', pauseOnFailure: false },
-      memo: { [OWNER_MEMO]: OWNER, [SCOPE_MEMO]: config.temporal.taskQueue, job: jobName },
+      memo: { [OWNER_MEMO]: OWNER, [DEPLOYMENT_MEMO]: deployment, [SCOPE_MEMO]: config.temporal.taskQueue, job: jobName },
     }));
   }
   const freshnessId = freshnessScheduleId(config);
-  add(freshnessId, undefined, `freshness check every ${config.monitoring.freshnessEvery / 60_000} min`, (hash) => ({
+  add(freshnessId, legacyId(config, 'freshness'), undefined, `freshness check every ${config.monitoring.freshnessEvery / 60_000} min`, (hash) => ({
     scheduleId: freshnessId,
     spec: { intervals: [{ every: config.monitoring.freshnessEvery }] },
     action: {
@@ -113,30 +136,43 @@ export function desiredSchedules(config: Config): DesiredSchedule[] {
       workflowId: freshnessId, args: [], memo: { [HASH_MEMO]: hash }, staticSummary: 'backupctl freshness check',
     },
     policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '10 minutes' },
-    memo: { [OWNER_MEMO]: OWNER, [SCOPE_MEMO]: config.temporal.taskQueue },
+    memo: { [OWNER_MEMO]: OWNER, [DEPLOYMENT_MEMO]: deployment, [SCOPE_MEMO]: config.temporal.taskQueue },
   }));
   return out;
 }
 
 export interface ApplyChange {
-  action: 'created' | 'updated' | 'deleted' | 'unchanged';
+  action: 'created' | 'migrated' | 'updated' | 'deleted' | 'unchanged';
   id: string;
   description: string;
 }
 
-/** The schedule IDs that this config's backupctl owns on the server (marked by its memo and scope). */
+/** Whether a schedule's memo marks it as this deployment's (made by backupctl for this `temporal.deployment`). */
+function ownedBy(memo: Record<string, unknown> | undefined, config: Config): boolean {
+  return memo?.[OWNER_MEMO] === OWNER && memo[DEPLOYMENT_MEMO] === deploymentOf(config);
+}
+
+/** A schedule made before deployments by a config of this scope (its default task queue). */
+function legacyOf(memo: Record<string, unknown> | undefined, config: Config): boolean {
+  return memo?.[OWNER_MEMO] === OWNER && memo[DEPLOYMENT_MEMO] === undefined && memo[SCOPE_MEMO] === config.temporal.taskQueue;
+}
+
+/** The schedule IDs that this config's deployment owns on the server (marked by its memo). */
 export async function ownedSchedules(client: Client, config: Config): Promise<Map<string, { memo?: Record<string, unknown> }>> {
   const owned = new Map<string, { memo?: Record<string, unknown> }>();
   for await (const s of client.schedule.list()) {
-    if (s.memo?.[OWNER_MEMO] === OWNER && s.memo?.[SCOPE_MEMO] === config.temporal.taskQueue) owned.set(s.scheduleId, { memo: s.memo });
+    if (ownedBy(s.memo, config)) owned.set(s.scheduleId, { memo: s.memo });
   }
   return owned;
 }
 
 /**
- * Reconciles the server's schedules with the config: creates missing ones, updates changed ones (compared by a hash
- * of their definition), deletes backupctl's schedules the config no longer has. Schedules without backupctl's memo are
- * never touched. Pausing by hand is left alone. Idempotent: a second run reports everything unchanged.
+ * Reconciles the server's schedules with the config's deployment: creates missing ones, updates changed ones
+ * (compared by a hash of their definition), deletes this deployment's schedules the config no longer has. Schedules
+ * of other deployments, and schedules without backupctl's memo, are never touched. A schedule this config made
+ * before deployments (same ID scheme without the deployment, same default task queue) is adopted: the new one is
+ * created (paused if the old one was paused by hand, with its note) and the old one deleted, so no slot is scheduled
+ * twice. Pausing by hand is left alone. Idempotent: a second run reports everything unchanged.
  */
 export async function applySchedules(client: Client, config: Config): Promise<ApplyChange[]> {
   const desired = desiredSchedules(config);
@@ -152,6 +188,19 @@ export async function applySchedules(client: Client, config: Config): Promise<Ap
       if (!(err instanceof ScheduleNotFoundError)) throw err;
     }
     if (!current) {
+      const legacy = await client.schedule.getHandle(d.legacyId).describe().catch((err: unknown) => {
+        if (err instanceof ScheduleNotFoundError) return undefined;
+        throw err;
+      });
+      if (legacy && legacyOf(legacy.memo, config)) {
+        const state = legacy.state.paused && !d.paused ? { paused: true, note: legacy.state.note } : d.options.state;
+        await client.schedule.create({ ...d.options, ...(state ? { state } : {}) });
+        await client.schedule.getHandle(d.legacyId).delete().catch((err: unknown) => {
+          if (!(err instanceof ScheduleNotFoundError)) throw err;
+        });
+        changes.push({ action: 'migrated', id: d.id, description: `${d.description} (was ${d.legacyId})` });
+        continue;
+      }
       await client.schedule.create(d.options);
       changes.push({ action: 'created', id: d.id, description: d.description });
       continue;
@@ -159,6 +208,9 @@ export async function applySchedules(client: Client, config: Config): Promise<Ap
     const currentHash = current.action.type === 'startWorkflow' ? (current.action.memo as Record<string, unknown> | undefined)?.[HASH_MEMO] : undefined;
     if (current.memo?.[OWNER_MEMO] !== OWNER) {
       throw new Error(`schedule ${d.id} exists but was not created by backupctl; rename the job's schedule or delete that schedule`);
+    }
+    if (!ownedBy(current.memo, config)) {
+      throw new Error(`schedule ${d.id} belongs to backupctl deployment "${String(current.memo[DEPLOYMENT_MEMO])}", not to this config's "${deploymentOf(config)}"; give this config another temporal.deployment`);
     }
     if (currentHash === d.hash) {
       changes.push({ action: 'unchanged', id: d.id, description: d.description });

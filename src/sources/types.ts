@@ -78,6 +78,11 @@ export interface DatabaseLoad {
   signal: AbortSignal;
   /** A drill: pg_restore without owners and privileges. */
   drill: boolean;
+  /**
+   * Called once this load has created `target`, before anything is loaded into it: the activity records it, so that
+   * a retried load may drop what its own earlier attempt created (and never a database it did not create).
+   */
+  created?: () => Promise<void>;
 }
 
 /** A throwaway database server a drill started on the worker (README, "Restore drills"). */

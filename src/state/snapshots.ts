@@ -12,6 +12,8 @@ import type { Config } from '../config/schema.js';
 import type { Manifest } from '../contracts/manifest.js';
 import { RANGE_MAX_BYTES } from '../destinations/limits.js';
 import type { DestinationSession } from '../destinations/types.js';
+import { ageDecryptBuffer } from '../lib/age.js';
+import { describeExit, lastLines } from '../lib/process.js';
 import { safeWorkflowId as safe } from '../repository/names.js';
 
 const BLOCK = 512;
@@ -45,7 +47,11 @@ export async function hasSnapshots(config: Config, job: string, fullWorkflowId: 
  * worker's copy is lost: each member is read at its offset and must match its recorded SHA-256. Returns why not when
  * it cannot (a full made before snapshots were stored, or a member that does not match).
  */
-export async function recoverSnapshots(config: Config, job: string, d: DestinationSession, artifactPath: string, manifest: Manifest, sources: string[]): Promise<string | undefined> {
+export async function recoverSnapshots(config: Config, job: string, d: DestinationSession, artifactPath: string, manifest: Manifest, sources: string[], identity?: string): Promise<string | undefined> {
+  // An encrypted full's snapshot members are age files: only a worker that holds an identity can read them.
+  if (manifest.encryption && identity === undefined) {
+    return `the full is encrypted (age, to ${manifest.encryption.recipients.join(', ')}) and this worker holds no identity to read its snapshot members (drill.identity); a worker that only backs up keeps its own plaintext copy`;
+  }
   const dir = snapshotDir(config, job, manifest.workflowId);
   const tmp = `${dir}.tmp`;
   await rm(tmp, { recursive: true, force: true });
@@ -59,7 +65,14 @@ export async function recoverSnapshots(config: Config, job: string, d: Destinati
     }
     const data = await d.readRange(artifactPath, snap.offset + BLOCK, snap.size);
     if (createHash('sha256').update(data).digest('hex') !== snap.sha256) return `the snapshot member ${snap.member} in ${artifactPath} does not match its manifest`;
-    await writeFile(snapshotFile(tmp, s), data, { mode: 0o600 });
+    let plain = data;
+    if (manifest.encryption) {
+      const r = await ageDecryptBuffer(identity!, data, AbortSignal.timeout(120_000));
+      if (!r.ok) return `the snapshot member ${snap.member} in ${artifactPath} could not be decrypted with ${identity} (age ${describeExit(r.exit)}: ${lastLines(r.stderr, 2)})`;
+      if (snap.plaintextSize !== undefined && r.plaintext.length !== snap.plaintextSize) return `the snapshot member ${snap.member} in ${artifactPath} decrypted to ${r.plaintext.length} bytes, its manifest says ${snap.plaintextSize}`;
+      plain = r.plaintext;
+    }
+    await writeFile(snapshotFile(tmp, s), plain, { mode: 0o600 });
   }
   await rm(dir, { recursive: true, force: true });
   await rename(tmp, dir);

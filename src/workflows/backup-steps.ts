@@ -46,6 +46,8 @@ export interface BackupRun {
   readonly finalized: Location[];
   /** Destinations an upload was started to (each may hold a temporary file until it is finalized). */
   readonly uploaded: Set<string>;
+  /** Per destination, the last upload's receipt (UploadResult.receipt), for its verify and finalize. */
+  readonly receipts: Map<string, string>;
   readonly warnings: string[];
   lockId?: string;
   lockGranted: boolean;
@@ -61,6 +63,12 @@ export interface BackupRun {
  */
 function runRef(run: BackupRun): RunRef {
   return run.plan ? { job: run.input.job, resolved: run.plan.resolved } : { job: run.input.job };
+}
+
+/** The destination's receipt of the run's last upload to it, as an optional field. */
+function receiptOf(run: BackupRun, destination: string): { receipt?: string } {
+  const receipt = run.receipts.get(destination);
+  return receipt === undefined ? {} : { receipt };
 }
 
 /** Checks the input, fixes the slot (the schedule's time unless given), tags the run with its job and type. */
@@ -90,23 +98,23 @@ export function beginRun(input: BackupInput): BackupRun {
   upsertSearchAttributes([{ key: BackupJob, value: input.job }, { key: BackupTypeKey, value: type }]);
   return {
     input, type, slot: rfc3339Seconds(slotDate), startedAt, workflowId: info.workflowId, runId: info.runId, step: 'lock',
-    notifyTimeoutMs: 30 * 60_000, retries: 5, heartbeatTimeoutMs: 60_000, finalized: [], uploaded: new Set(), warnings: [],
+    notifyTimeoutMs: 30 * 60_000, retries: 5, heartbeatTimeoutMs: 60_000, finalized: [], uploaded: new Set(), receipts: new Map(), warnings: [],
     lockGranted: false, startPing: Promise.resolve(),
   };
 }
 
 /** The run's current step in the Web UI. */
-export function details(run: BackupRun, text: string): void {
+export function details(run: Pick<BackupRun, 'input' | 'type' | 'slot'>, text: string): void {
   setCurrentDetails(`**${run.input.job}** ${run.type} backup, slot ${run.slot}: ${text}`);
 }
 
-const setOutcome = (value: string) => upsertSearchAttributes([{ key: BackupOutcome, value }]);
+export const setOutcome = (value: string) => upsertSearchAttributes([{ key: BackupOutcome, value }]);
 
 /**
  * Sends `event` to every notifier of the job, each on its own; a notifier that fails is logged and never hides or
  * replaces the backup's own outcome.
  */
-export async function notifyAll(run: BackupRun, event: BackupEvent, timeoutMs = run.notifyTimeoutMs): Promise<void> {
+export async function notifyAll(run: Pick<BackupRun, 'input' | 'notifiers' | 'notifyTimeoutMs' | 'heartbeatTimeoutMs'>, event: BackupEvent, timeoutMs = run.notifyTimeoutMs): Promise<void> {
   // Heartbeats: a worker that dies mid-send is noticed within the heartbeat timeout, not after the 2 minutes
   // (which, with a short notifyTimeout, used to leave no time for the resend at all).
   const n = notifySteps(timeoutMs, Math.max(run.heartbeatTimeoutMs, 5_000));
@@ -120,7 +128,7 @@ export async function notifyAll(run: BackupRun, event: BackupEvent, timeoutMs = 
 }
 
 /** Listens for the lock workflow's grant (call before the first await of the run). */
-export function listenForLock(run: BackupRun): void {
+export function listenForLock(run: Pick<BackupRun, 'lockGranted'>): void {
   setHandler(lockGrantedSignal, () => { run.lockGranted = true; });
 }
 
@@ -141,7 +149,7 @@ export async function takeLock(run: BackupRun): Promise<LockInfo | undefined> {
 }
 
 /** Gives the lock back; a release that fails is only logged (the lock frees it when it sees this run ended). */
-export async function releaseLock(run: BackupRun): Promise<void> {
+export async function releaseLock(run: Pick<BackupRun, 'lockId' | 'workflowId' | 'runId'>): Promise<void> {
   if (!run.lockId) return;
   try {
     await getExternalWorkflowHandle(run.lockId).signal(releaseSignal, { workflowId: run.workflowId, runId: run.runId });
@@ -236,6 +244,8 @@ export async function uploadVerified(run: BackupRun, plan: RunPlan, steps: LongS
       ...(uploads.sha256 ? { sha256: uploads.sha256 } : {}),
     });
     uploads.sha256 ??= sent.sha256;
+    if (sent.receipt !== undefined) run.receipts.set(d.name, sent.receipt);
+    else run.receipts.delete(d.name);
     if (!uploads.checksums) {
       const ranges = components.map((c) => ({ offset: c.offset, size: c.size }));
       uploads.checksums = uploads.checksumScope.run(() => steps.checksum({ ...runRef(run), workflowId: run.workflowId, components: ranges, bootId: archived.bootId }));
@@ -244,7 +254,7 @@ export async function uploadVerified(run: BackupRun, plan: RunPlan, steps: LongS
     run.step = 'verify';
     details(run, `verify on ${d.name}`);
     try {
-      await steps.verify({ ...runRef(run), destination: d.name, path: d.tempPath, size: archived.size, sha256: uploads.sha256 });
+      await steps.verify({ ...runRef(run), destination: d.name, path: d.tempPath, size: archived.size, sha256: uploads.sha256, ...receiptOf(run, d.name) });
       return;
     } catch (err) {
       const f = describeFailure(err, plan.retries);
@@ -268,11 +278,11 @@ export async function completedManifest(run: BackupRun, archived: Archived, uplo
   return uploads.manifest;
 }
 
-/** Renames the verified temporary file to its final name beside its manifest (which carries the run's warnings so far). */
+/** Commits the verified staged write under its final name beside its manifest (which carries the run's warnings so far). */
 export async function finalize(run: BackupRun, steps: LongSteps, d: RunPlan['destinations'][number], manifest: Manifest): Promise<void> {
   run.step = 'finalize';
   details(run, `finalize on ${d.name}`);
-  const done = await steps.finalize({ ...runRef(run), destination: d.name, tempPath: d.tempPath, finalPath: d.finalPath, manifestPath: d.manifestPath, manifest: { ...manifest, warnings: [...run.warnings] } });
+  const done = await steps.finalize({ ...runRef(run), destination: d.name, tempPath: d.tempPath, finalPath: d.finalPath, manifestPath: d.manifestPath, manifest: { ...manifest, warnings: [...run.warnings] }, ...receiptOf(run, d.name) });
   run.finalized.push({ destination: d.name, path: done.path });
 }
 
@@ -327,8 +337,8 @@ export async function skip(run: BackupRun): Promise<SkippedResult> {
 }
 
 /**
- * The compensation of a failed or cancelled run, in a non-cancellable scope: removes the temporary files of
- * destinations not finalized and the staging (finalized backups stay untouched), releases the lock, tags the
+ * The compensation of a failed or cancelled run, in a non-cancellable scope: discards the pending writes (temporary
+ * files, S3 multipart uploads) of destinations not finalized and the staging (finalized backups stay untouched), releases the lock, tags the
  * outcome and notifies it. A destination that is still away keeps its temporary file for now: the notification says
  * so, and the removal is retried for as long as a notification would be. Problems are appended to `failure.error`.
  */

@@ -56,7 +56,8 @@ export async function drillWorkflow(input: { job: string }): Promise<DrillReport
   let targets: RestorePlan['targets'] = [];
   try {
     details('choosing the newest backup');
-    const plan = await quick.planRestore({ job });
+    const identity = prep.identity !== undefined ? { identity: prep.identity } : {};
+    const plan = await quick.planRestore({ job, ...identity });
     const long = longSteps(plan);
     const newest = plan.chain.at(-1)!;
     report.backup = { workflowId: newest.workflowId, type: newest.type, slot: newest.slot, path: newest.path, destination: plan.destination, size: newest.size };
@@ -67,7 +68,10 @@ export async function drillWorkflow(input: { job: string }): Promise<DrillReport
       report.checks.push(`artifact ${artifact.path}: ${artifact.size} bytes, SHA-256 ${artifact.sha256} and its ${artifact.components.length} components' SHA-256 as in its manifest`);
     }
     details('unpacking');
-    const unpacked = await long.unpackArtifacts({ job, workflowId: info.workflowId, to: prep.to, chain: plan.chain, count: true });
+    const unpacked = await long.unpackArtifacts({ job, workflowId: info.workflowId, to: prep.to, chain: plan.chain, count: true, ...identity });
+    for (const a of plan.chain) {
+      if (a.encryption) report.checks.push(`artifact ${a.path}: its ${a.components.length} components decrypted with drill.identity and authenticated by age (encrypted to ${a.encryption.recipients.join(', ')}), each of its recorded plaintext size`);
+    }
     report.checks.push(`unpacked ${unpacked.components.length} components (${formatBytes(unpacked.bytes)})`);
     targets = drillTargets(plan.chain, `backupctl_drill_${uuid4().replace(/-/g, '').slice(0, 8)}`, DATABASE_LISTS);
     if (targets.length > 0) {

@@ -4,3 +4,5 @@ export { freshnessWorkflow } from './freshness.js';
 export { pruneWorkflow } from './prune.js';
 export { restoreWorkflow, restoreProgressQuery } from './restore.js';
 export { drillWorkflow } from './drill.js';
+export { pgbackrestWorkflow } from './pgbackrest.js';
+export { pgbackrestDrillWorkflow } from './pgbackrest-drill.js';

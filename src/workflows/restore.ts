@@ -28,6 +28,7 @@ export async function restoreWorkflow(input: RestoreInput): Promise<RestoreResul
     const plan = await quick.planRestore({
       job: input.job, backup: input.backup, at: input.at, destination: input.destination, intoDatabases: input.intoDatabases, to: input.to,
       ...(input.trustUnsigned === true ? { trustUnsigned: true } : {}),
+      ...(typeof input.identity === 'string' ? { identity: input.identity } : {}),
     });
     const unverified = plan.chain.filter((a) => a.unverified !== undefined).map((a) => ({ path: a.path, reason: a.unverified! }));
     const warning = unverified.length === 0 ? undefined
@@ -44,7 +45,9 @@ export async function restoreWorkflow(input: RestoreInput): Promise<RestoreResul
     }
     step = 'unpack';
     details('unpacking');
-    const unpacked = await long.unpackArtifacts({ job: input.job, workflowId: info.workflowId, to: input.to, chain: plan.chain });
+    const unpacked = await long.unpackArtifacts({
+      job: input.job, workflowId: info.workflowId, to: input.to, chain: plan.chain, ...(typeof input.identity === 'string' ? { identity: input.identity } : {}),
+    });
     const databases: RestoreResult['databases'] = [];
     if (plan.targets.length > 0) {
       step = 'load databases';

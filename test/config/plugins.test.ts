@@ -64,7 +64,7 @@ function exampleConfig(schema: z.ZodType): Record<string, unknown> {
 describe('plugin registries', () => {
   it('list each plugin under its own type, and the config accepts exactly those types', () => {
     expect(Object.keys(sourceRegistry).sort()).toEqual(['command', 'files', 'mysql', 'postgres']);
-    expect(Object.keys(destinationRegistry).sort()).toEqual(['local', 'sftp']);
+    expect(Object.keys(destinationRegistry).sort()).toEqual(['local', 's3', 'sftp']);
     expect(Object.keys(notifierRegistry).sort()).toEqual(['email', 'healthchecks', 'webhook']);
     for (const { key, plugin } of plugins) {
       expect(plugin.type).toBe(key);
@@ -112,9 +112,9 @@ describe('plugin registries', () => {
   });
 
   it('refuses an unknown destination or notifier type, and a missing type, listing the registered types', () => {
-    const d = problems(minimalConfig.replace('type: local', 'type: s3'));
+    const d = problems(minimalConfig.replace('type: local', 'type: tape'));
     expect(d).toEqual([expect.objectContaining({ line: 4, field: 'destinations.nas.type' })]);
-    expect(d[0]!.message).toBe('unknown destination type "s3" (types: local, sftp)');
+    expect(d[0]!.message).toBe('unknown destination type "tape" (types: local, s3, sftp)');
     const n = problems(`${minimalConfig}notifiers:\n  ops:\n    type: pager\n`);
     expect(n).toEqual([expect.objectContaining({ line: 15, field: 'notifiers.ops.type' })]);
     expect(n[0]!.message).toBe('unknown notifier type "pager" (types: email, healthchecks, webhook)');

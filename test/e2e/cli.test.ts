@@ -3,10 +3,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
 import type { Manifest } from '../../src/contracts/index.js';
 import { getFreePort } from '../helpers/free-port.js';
 import { runCommand, waitFor } from '../helpers/util.js';
-import { listFiles, sha256File, startEnv, withWorker, writeJob, type Env } from './fixture.js';
+import { listFiles, sha256File, startEnv, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
 
 const cli = path.resolve(import.meta.dirname, '../../bin/backupctl.js');
 
@@ -15,6 +16,9 @@ beforeAll(async () => { env = await startEnv(); });
 afterAll(async () => { await env?.close(); });
 
 const backupctl = (args: string[]) => runCommand(process.execPath, [cli, ...args], { timeoutMs: 120_000, env: { ...process.env, TEMPORAL_ADDRESS: env.address } });
+
+/** A schedule's ID: it carries the config's deployment (default: the config file's name and a hash of its path). */
+const sid = (job: JobSetup, name: string) => `backupctl:${loadConfig(job.configFile).config.temporal.deployment}:app:${name}`;
 
 describe('backupctl CLI against real servers', () => {
   it('run --wait --json into a local destination: exit 0, the result names the stored, verified file', async () => {
@@ -71,6 +75,19 @@ describe('backupctl CLI against real servers', () => {
     expect(r.stderr).toMatch(/http:\/\/localhost:8233\/namespaces\/default\/workflows\/backup-app-full-/);
   });
 
+  it('run --wait off a terminal prints plain progress lines: step, bytes of the total, rate and ETA', async () => {
+    const job = await writeJob(env, (c) => { c.destinations.nas.bandwidthLimit = '4MB'; });
+    writeFileSync(path.join(job.dataDir, 'random.bin'), randomBytes(16 << 20));
+    const r = await withWorker(env, job, () => backupctl(['--config', job.configFile, 'run', 'app', '--wait']));
+    expect(r.code, r.stderr).toBe(0);
+    // stderr is a pipe here: whole lines, no carriage returns or escape sequences
+    expect(r.stderr).not.toContain('\r');
+    expect(r.stderr).not.toContain('\x1b');
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('progress: '));
+    expect(lines.length, r.stderr).toBeGreaterThan(1);
+    expect(lines.some((l) => /^progress: upload [\d.]+ [KMG]?i?B of 16\.\d MiB \(\d+%\), [\d.]+ [KMG]?i?B\/s, ETA \d+ s$/.test(l)), lines.join('\n')).toBe(true);
+  });
+
   it('config check logs in over SSH, checks write access and free space, and verifies SMTP, without backing up', async () => {
     const job = await writeJob(env);
     const before = listFiles(env.sshd.root);
@@ -91,7 +108,7 @@ describe('backupctl CLI against real servers', () => {
     expect(r2.stdout).toMatch(/FAIL {2}notifier ops: .*authentication failed/);
   });
 
-  it('backupctl worker applies the schedules on start and serves Prometheus metrics when configured', async () => {
+  it('backupctl worker applies the schedules on start and serves Prometheus metrics, its backup metrics and the report when configured', async () => {
     const port = await getFreePort();
     const job = await writeJob(env, (c) => {
       c.metrics = { prometheus: `127.0.0.1:${port}` };
@@ -102,17 +119,25 @@ describe('backupctl CLI against real servers', () => {
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
     try {
       await waitFor(() => stderr.includes('worker polling'), { timeoutMs: 60_000, description: `the worker (${stderr})` });
-      expect(stderr).toMatch(/schedule created: backupctl-app-nightly/);
+      expect(stderr).toContain(`schedule created: ${sid(job, 'nightly')} `);
       const metrics = await waitFor(async () => {
         const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
         return /temporal_\w+/.test(text) ? text : undefined;
       }, { timeoutMs: 30_000, description: 'the metrics endpoint' });
       expect(metrics).toMatch(/temporal_worker_task_slots_available|temporal_num_pollers|temporal_request/);
+      // backupctl's own metrics and the live report, beside the SDK's: the next port.
+      expect(stderr).toContain(`backup metrics on http://127.0.0.1:${port + 1}/metrics, report on http://127.0.0.1:${port + 1}/report`);
+      const backups = await (await fetch(`http://127.0.0.1:${port + 1}/metrics`)).text();
+      expect(backups).toMatch(/^backupctl_job_health\{job="app",state="(ok|warning|failing|stale)"\} 1$/m);
+      expect(backups).toMatch(/^backupctl_freshness_threshold_seconds\{job="app",type="full"\} 90000$/m);
+      const report = await fetch(`http://127.0.0.1:${port + 1}/report`);
+      expect(report.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      expect(await report.text()).toContain('<section class="job" data-job="app"');
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
-      await env.client.schedule.getHandle('backupctl-app-nightly').delete().catch(() => undefined);
-      await env.client.schedule.getHandle(`backupctl-freshness-${job.taskQueue}`).delete().catch(() => undefined);
+      await env.client.schedule.getHandle(sid(job, 'nightly')).delete().catch(() => undefined);
+      await env.client.schedule.getHandle(sid(job, 'freshness').replace(':app:', ':')).delete().catch(() => undefined);
     }
   });
 

@@ -27,6 +27,10 @@ function rewrite(job: JobSetup, patch: (c: Record<string, any>) => void) { // es
   writeFileSync(job.configFile, stringify(job.config));
 }
 
+/** A schedule's ID: it carries the config's deployment (default: the config file's name and a hash of its path). */
+const sid = (job: JobSetup, name: string) => `backupctl:${loadConfig(job.configFile).config.temporal.deployment}:app:${name}`;
+const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 async function deleteSchedules(job: JobSetup) {
   const { config } = loadConfig(job.configFile);
   for (const d of desiredSchedules(config)) await env.client.schedule.getHandle(d.id).delete().catch(() => undefined);
@@ -60,14 +64,14 @@ describe('schedules, one run per slot and per job, cancel, monitoring (Temporal 
     try {
       const first = await backupctl(job, ['schedules', 'apply']);
       expect(first.code, first.stderr).toBe(0);
-      expect(first.stdout).toMatch(/^created +backupctl-app-full /m);
-      expect(first.stdout).toMatch(/^created +backupctl-app-diff /m);
-      expect(first.stdout).toMatch(/^created +backupctl-freshness-/m);
+      expect(first.stdout).toMatch(new RegExp(`^created +${esc(sid(job, 'full'))} `, 'm'));
+      expect(first.stdout).toMatch(new RegExp(`^created +${esc(sid(job, 'diff'))} `, 'm'));
+      expect(first.stdout).toMatch(new RegExp(`^created +${esc(sid(job, 'freshness').replace(':app:', ':'))}`, 'm'));
       const second = await backupctl(job, ['schedules', 'apply']);
       expect(second.stdout).not.toMatch(/^(created|updated|deleted)/m);
       expect(second.stdout).toMatch(/no changes/);
       // The full schedule fires at 03:00, 11:00 and 19:00 Berlin time.
-      const d = await env.client.schedule.getHandle('backupctl-app-full').describe();
+      const d = await env.client.schedule.getHandle(sid(job, 'full')).describe();
       const hours = d.info.nextActionTimes.map((t) => Number(new Intl.DateTimeFormat('en-GB', { hour: 'numeric', timeZone: 'Europe/Berlin' }).format(t)));
       expect(new Set(hours)).toEqual(new Set([3, 11, 19]));
       expect(d.policies.overlap).toBe(ScheduleOverlapPolicy.SKIP);
@@ -75,19 +79,19 @@ describe('schedules, one run per slot and per job, cancel, monitoring (Temporal 
       // A changed spec is updated; a dropped schedule is deleted.
       rewrite(job, (c) => { c.jobs.app.schedules = [{ name: 'full', type: 'full', calendar: { hour: [2], minute: 30 }, timezone: 'Europe/Berlin' }]; });
       const third = await backupctl(job, ['schedules', 'apply']);
-      expect(third.stdout).toMatch(/^updated +backupctl-app-full /m);
+      expect(third.stdout).toMatch(new RegExp(`^updated +${esc(sid(job, 'full'))} `, 'm'));
       await waitFor(async () => {
         const out = (await backupctl(job, ['schedules', 'apply'])).stdout;
-        return /^deleted +backupctl-app-diff/m.test(out) || /no changes/.test(out);
+        return new RegExp(`^deleted +${esc(sid(job, 'diff'))}`, 'm').test(out) || /no changes/.test(out);
       }, { timeoutMs: 30_000, description: 'the dropped schedule to be deleted' });
-      await expect(env.client.schedule.getHandle('backupctl-app-diff').describe()).rejects.toBeInstanceOf(ScheduleNotFoundError);
+      await expect(env.client.schedule.getHandle(sid(job, 'diff')).describe()).rejects.toBeInstanceOf(ScheduleNotFoundError);
 
       // Deleted by hand → recreated.
-      await env.client.schedule.getHandle('backupctl-app-full').delete();
+      await env.client.schedule.getHandle(sid(job, 'full')).delete();
       const fourth = await backupctl(job, ['schedules', 'apply']);
-      expect(fourth.stdout).toMatch(/^created +backupctl-app-full /m);
+      expect(fourth.stdout).toMatch(new RegExp(`^created +${esc(sid(job, 'full'))} `, 'm'));
       const list = await backupctl(job, ['schedules', 'list']);
-      expect(list.stdout).toMatch(/backupctl-app-full {2}active\n.*\n {2}next: /);
+      expect(list.stdout).toMatch(new RegExp(`${esc(sid(job, 'full'))} {2}active\n.*\n {2}next: `));
     } finally {
       await deleteSchedules(job);
     }
@@ -102,7 +106,7 @@ describe('schedules, one run per slot and per job, cancel, monitoring (Temporal 
       const slot = new Date('2024-06-01T03:00:00Z');
       const id = 'backup-app-full-2024-06-01T03:00:00Z';
       await withWorker(env, job, async () => {
-        await Promise.all(['a', 'b', 'c'].map((n) => env.client.schedule.getHandle(`backupctl-app-${n}`).backfill({ start: new Date(slot.getTime() - 1000), end: new Date(slot.getTime() + 1000), overlap: ScheduleOverlapPolicy.ALLOW_ALL })));
+        await Promise.all(['a', 'b', 'c'].map((n) => env.client.schedule.getHandle(sid(job, n)).backfill({ start: new Date(slot.getTime() - 1000), end: new Date(slot.getTime() + 1000), overlap: ScheduleOverlapPolicy.ALLOW_ALL })));
         await waitFor(async () => {
           const runs = [];
           for await (const w of env.client.workflow.list({ query: `WorkflowId="${id}"` })) runs.push(w);
@@ -135,11 +139,11 @@ describe('schedules, one run per slot and per job, cancel, monitoring (Temporal 
     try {
       const diffId = `manual-diff-${Date.now()}`;
       const handles = await withWorker(env, job, async () => {
-        await env.client.schedule.getHandle('backupctl-app-full').trigger(ScheduleOverlapPolicy.ALLOW_ALL);
+        await env.client.schedule.getHandle(sid(job, 'full')).trigger(ScheduleOverlapPolicy.ALLOW_ALL);
         const r = await runCommand(inject('temporalCliPath'), ['workflow', 'start', '--address', env.address, '--type', BACKUP_WORKFLOW, '--task-queue', job.taskQueue, '--workflow-id', diffId, '--input', '{"job":"app","type":"diff"}'], { timeoutMs: 30_000 });
         expect(r.code, r.stderr).toBe(0);
         const full = await waitFor(async () => {
-          for await (const w of env.client.workflow.list({ query: `TemporalScheduledById="backupctl-app-full"` })) return env.client.workflow.getHandle(w.workflowId, w.runId);
+          for await (const w of env.client.workflow.list({ query: `TemporalScheduledById="${sid(job, 'full')}"` })) return env.client.workflow.getHandle(w.workflowId, w.runId);
           return undefined;
         }, { timeoutMs: 30_000, description: 'the triggered run' });
         const diff = env.client.workflow.getHandle(diffId);
@@ -213,7 +217,7 @@ describe('schedules, one run per slot and per job, cancel, monitoring (Temporal 
     const { config } = loadConfig(job.configFile);
     await applySchedules(env.client, config);
     try {
-      await env.client.schedule.getHandle('backupctl-app-diff').pause('maintenance window');
+      await env.client.schedule.getHandle(sid(job, 'diff')).pause('maintenance window');
       const status = await backupctl(job, ['status', '--json']);
       expect(status.code).toBe(1);
       const s = JSON.parse(status.stdout) as { jobs: { health: string; problems: string[]; newest: Record<string, { path: string }> }[] };
@@ -221,16 +225,16 @@ describe('schedules, one run per slot and per job, cancel, monitoring (Temporal 
       expect(s.jobs[0]!.newest.full!.path).toContain(`app-full-${stamp}.tar`);
       expect(s.jobs[0]!.problems.join('\n')).toMatch(/the newest full backup is 4\d(\.\d)? h old \(threshold 25 h\)/);
       expect(s.jobs[0]!.problems.join('\n')).toMatch(/no finalized diff backup found/);
-      expect(s.jobs[0]!.problems.join('\n')).toMatch(/schedule backupctl-app-diff is paused \(maintenance window\)/);
+      expect(s.jobs[0]!.problems.join('\n')).toContain(`schedule ${sid(job, 'diff')} is paused (maintenance window)`);
       // No worker has polled this job's queue yet (issue 18: a host whose worker is down is named).
       expect(s.jobs[0]!.problems.join('\n')).toContain(`no worker polls task queue "${job.taskQueue}"`);
 
-      await env.client.schedule.getHandle('backupctl-app-diff').delete();
+      await env.client.schedule.getHandle(sid(job, 'diff')).delete();
       const report = await withWorker(env, job, () => env.client.workflow.execute(FRESHNESS_WORKFLOW, { taskQueue: job.taskQueue, workflowId: `freshness-${Date.now()}`, args: [] }));
       expect(report.notified).toEqual(['app:ops']);
       const alert = await env.smtp.waitFor((m) => m.subject?.startsWith('[backupctl] ALERT: app') === true && m.text?.includes(`app-full-${stamp}`) === true);
       expect(alert.text).toMatch(/the newest full backup is 4\d(\.\d)? h old/);
-      expect(alert.text).toMatch(/schedule backupctl-app-diff is missing on the Temporal server/);
+      expect(alert.text).toContain(`schedule ${sid(job, 'diff')} is missing on the Temporal server`);
       expect(alert.text).not.toMatch(/no worker polls/); // the check ran on the job's own worker
       const human = await backupctl(job, ['status']);
       expect(human.stdout).toMatch(/^app: STALE$/m);

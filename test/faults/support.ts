@@ -36,6 +36,11 @@ export const SCENARIOS = {
   'files-changing': { fault: 'a file being written while tar reads it', strikes: 'dump (files source)', allowed: ['a'] },
   'mariadb-down': { fault: 'MariaDB server stopped', strikes: 'dump', allowed: ['b'] },
   'postgres-down': { fault: 'PostgreSQL server stopped', strikes: 'dump', allowed: ['b'] },
+  's3-cut': { fault: 'TCP connection to the S3 server cut during the part uploads', strikes: 'upload', allowed: ['a'] },
+  's3-down': { fault: 'S3 server refusing connections for the whole retry budget', strikes: 'preflight (every attempt)', allowed: ['b'] },
+  's3-kill-upload': { fault: 'worker SIGKILLed during the S3 part uploads, a new worker started', strikes: 'upload', allowed: ['a', 'b'] },
+  's3-same-slot-x3': { fault: 'three starts of the same slot at the same moment, to S3', strikes: 'start', allowed: ['a'] },
+  's3-flip': { fault: 'one byte of a part flipped on the way to the S3 server (proxy)', strikes: 'upload', allowed: ['a'] },
 } as const satisfies Record<string, { fault: string; strikes: string; allowed: readonly ('a' | 'b')[] }>;
 
 export type ScenarioId = keyof typeof SCENARIOS;

@@ -5,13 +5,16 @@ import net, { type AddressInfo, type Socket } from 'node:net';
  * - `cut`: forward `afterBytes` bytes, then reset both sides (a dropped link, a crashed middlebox);
  * - `stall`: forward `afterBytes` bytes, then forward nothing more in either direction while keeping both sockets
  *   open (a hung NAT entry, a frozen server) until `release()` or `stop()`;
- * - `throttle`: forward client → server at most `bytesPerSecond`.
+ * - `throttle`: forward client → server at most `bytesPerSecond`;
+ * - `flip`: forward everything, but with the client → server byte at `afterBytes` inverted (a bad NIC, RAM or
+ *   middlebox that corrupts data in transit without breaking the connection).
  * A cut or stall fires once (the first connection to reach it); later connections pass through untouched.
  */
 export type Fault =
   | { kind: 'cut'; afterBytes: number }
   | { kind: 'stall'; afterBytes: number }
-  | { kind: 'throttle'; bytesPerSecond: number };
+  | { kind: 'throttle'; bytesPerSecond: number }
+  | { kind: 'flip'; afterBytes: number };
 
 export interface FaultEvent {
   kind: Fault['kind'];
@@ -94,10 +97,16 @@ export async function startFaultProxy(target: { host: string; port: number }): P
     client.on('data', (chunk: Buffer) => {
       if (c.stalled) return;
       const f = armed;
-      if (f && f.kind !== 'throttle' && c.up + chunk.length >= f.afterBytes) {
+      if (f && f.kind !== 'throttle' && (c.up + chunk.length > f.afterBytes || (f.kind !== 'flip' && c.up + chunk.length === f.afterBytes))) {
         const part = chunk.subarray(0, Math.max(0, f.afterBytes - c.up));
         c.up += part.length;
-        if (f.kind === 'cut') {
+        if (f.kind === 'flip') {
+          const copy = Buffer.from(chunk);
+          copy[part.length] = copy[part.length]! ^ 0xff;
+          c.up += chunk.length - part.length;
+          fire(c, 'flip');
+          if (!c.server.write(copy)) { client.pause(); c.server.once('drain', () => { if (!c.stalled) client.resume(); }); }
+        } else if (f.kind === 'cut') {
           fire(c, 'cut');
           if (part.length > 0) c.server.write(part, () => reset(c));
           else reset(c);

@@ -53,7 +53,8 @@ export async function postgresBindir(): Promise<string> {
   return path.join(root, versions[0], 'bin');
 }
 
-export async function startPostgres(): Promise<PostgresHandle> {
+/** `settings`: extra server settings (`-c name=value`), e.g. archiving for pgBackRest (test/helpers/pgbackrest.ts). */
+export async function startPostgres(opts: { settings?: Record<string, string> } = {}): Promise<PostgresHandle> {
   const bindir = await postgresBindir();
   const isRoot = process.getuid?.() === 0;
   const asOwner = (cmd: string, args: readonly string[], timeoutMs = 60_000) => (isRoot
@@ -90,6 +91,7 @@ export async function startPostgres(): Promise<PostgresHandle> {
       const options = [
         `-k ${dir}`, `-p ${port}`, '-c listen_addresses=127.0.0.1', '-c fsync=off', '-c full_page_writes=off',
         '-c synchronous_commit=off', '-c max_wal_size=4GB', '-c checkpoint_timeout=30min', '-c shared_buffers=256MB',
+        ...Object.entries(opts.settings ?? {}).map(([k, v]) => `-c ${k}='${v}'`),
       ].join(' ');
       const start = await asOwner(path.join(bindir, 'pg_ctl'), ['-D', data, '-l', logFile, '-w', '-t', '60', '-o', options, 'start']);
       if (start.code !== 0) {

@@ -57,7 +57,24 @@ describe('manifest shape', () => {
     ['a slot that is no time', (m) => { m.slot = 'soon'; }, /slot "soon" is not a time/],
     ['components that are no list', (m) => { m.components = { 0: {} }; }, /components is not a list/],
     ['stats that are no object', (m) => { m.components[0].stats = 'x'; }, /stats is not an object/],
+    ['an encryption of another type', (m) => { encrypt(m); m.encryption.type = 'gpg'; }, /encryption is not \{ type: "age"/],
+    ['an encryption without recipients', (m) => { encrypt(m); m.encryption.recipients = []; }, /encryption is not/],
+    ['a recipient that is no age public key', (m) => { encrypt(m); m.encryption.recipients = ['AGE-SECRET-KEY-1X']; }, /encryption is not/],
+    ['an encrypted component without its plaintext size', (m) => { encrypt(m); delete m.components[1].plaintextSize; }, /shop-db: an encrypted backup's component has no plaintextSize/],
+    ['a plaintext size that is no whole number', (m) => { encrypt(m); m.components[0].plaintextSize = -3; }, /plaintextSize -3/],
   ];
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  function encrypt(m: Record<string, any>): void {
+    m.encryption = { type: 'age', recipients: ['age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p'] };
+    m.components[0].plaintextSize = 60;
+    m.components[1].plaintextSize = 60;
+    m.components[0].snapshot.plaintextSize = 5;
+  }
+  it('accepts an encrypted backup\'s manifest', () => {
+    const m = structuredClone(good()) as unknown as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    encrypt(m);
+    expect(() => checkManifestShape(m)).not.toThrow();
+  });
   it.each(cases)('refuses %s', (_what, spoil, message) => {
     const m = structuredClone(good()) as unknown as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
     spoil(m);

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -89,5 +90,27 @@ describe('recovering snapshots from a stored full', () => {
     expect(await recoverSnapshots(config, 'app', d, 'daily/a.tar', bad, ['files'])).toMatch(/files\.snar in daily\/a\.tar does not match its manifest/);
     expect(await recoverSnapshots(config, 'app', d, 'daily/a.tar', manifest, ['files', 'etc'])).toMatch(/holds no snapshot of source "etc"/);
     expect(await hasSnapshots(config, 'app', 'backup-app-full-1', ['files'])).toBe(false);
+  });
+
+  it('an encrypted full: without an identity it says why (a worker that only backs up); with one, the member is decrypted and its plaintext size checked', async () => {
+    const key = path.join(root, 'age.txt');
+    execFileSync('age-keygen', ['-o', key], { stdio: 'ignore' });
+    const recipient = execFileSync('age-keygen', ['-y', key]).toString().trim();
+    const sealed = execFileSync('age', ['-e', '-r', recipient], { input: data });
+    const dest = path.join(root, 'dest');
+    mkdirSync(path.join(dest, 'daily'), { recursive: true });
+    writeFileSync(path.join(dest, 'daily', 'e.tar'), Buffer.concat([Buffer.alloc(1024 + 512, 1), sealed, Buffer.alloc(100)]));
+    const manifest = {
+      workflowId: 'backup-app-full-2', encryption: { type: 'age', recipients: [recipient] },
+      components: [{ name: 'files', type: 'files', member: 'files.tar', size: 1, sha256: 'x', stats: {}, snapshot: { member: 'files.snar', offset: 1024, size: sealed.length, sha256: createHash('sha256').update(sealed).digest('hex'), plaintextSize: data.length } }],
+    } as unknown as Manifest;
+    const d = new LocalSession('nas', { type: 'local', path: dest } as never);
+    expect(await recoverSnapshots(config, 'app', d, 'daily/e.tar', manifest, ['files'])).toMatch(new RegExp(`the full is encrypted \\(age, to ${recipient}\\) and this worker holds no identity`));
+    expect(await hasSnapshots(config, 'app', 'backup-app-full-2', ['files'])).toBe(false);
+    const wrong = path.join(root, 'wrong.txt');
+    execFileSync('age-keygen', ['-o', wrong], { stdio: 'ignore' });
+    expect(await recoverSnapshots(config, 'app', d, 'daily/e.tar', manifest, ['files'], wrong)).toMatch(/could not be decrypted with .*wrong\.txt \(age exited 1: .*no identity matched/s);
+    expect(await recoverSnapshots(config, 'app', d, 'daily/e.tar', manifest, ['files'], key)).toBeUndefined();
+    expect(readFileSync(snapshotFile(snapshotDir(config, 'app', 'backup-app-full-2'), 'files'))).toEqual(data);
   });
 });

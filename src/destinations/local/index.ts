@@ -1,10 +1,11 @@
-import { createHash } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { link, mkdir, open, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { LocalDestinationConfig as LocalDestination } from './schema.js';
 import { BackupError } from '../../errors.js';
 import { DIR_MODE, FILE_MODE, SMALL_FILE_MAX_BYTES, checkRange, tooLarge } from '../limits.js';
-import type { DestinationSession, DirEntry, DownloadOptions, UploadOptions } from '../types.js';
+import { commitFile, discardFile, inspectFile, stageFile, type FileStore } from '../file-staging.js';
+import type { Capabilities, Connection, DirEntry, DownloadOptions, StagedExpectation, StagedWrite, UploadOptions } from '../types.js';
 import { ThreadHasher } from '../../lib/hasher.js';
 import { isInside } from '../../lib/paths.js';
 
@@ -20,9 +21,11 @@ function ioError(err: unknown, what: string): BackupError {
 }
 
 /** A directory on the worker, for example a mounted NAS share. */
-export class LocalSession implements DestinationSession {
+export class LocalSession implements Connection, FileStore {
   readonly type = 'local' as const;
   readonly location: string;
+  readonly capabilities: Capabilities = { atomicRename: true, serverSideHash: true, durableSync: true, conditionalCreate: true };
+  closed = false;
   constructor(readonly name: string, private readonly cfg: LocalDestination) {
     this.location = `file://${cfg.path}`;
   }
@@ -82,6 +85,7 @@ export class LocalSession implements DestinationSession {
         const buf = hasher.take(CHUNK);
         const { bytesRead } = await src.read(buf, 0, CHUNK, null);
         if (bytesRead === 0) break;
+        await opts.throttle?.(bytesRead, opts.signal);
         let off = 0;
         while (off < bytesRead) off += (await dst.write(buf, off, bytesRead - off, bytes + off)).bytesWritten;
         bytes += bytesRead;
@@ -183,9 +187,33 @@ export class LocalSession implements DestinationSession {
     }
   }
 
-  async writeSmallFile(p: string, data: Buffer): Promise<void> {
+  stage(localFile: string, w: StagedWrite, opts?: UploadOptions) { return stageFile(this, localFile, w, opts); }
+  inspectStaged(w: StagedWrite, opts?: UploadOptions) { return inspectFile(this, w, opts); }
+  commit(w: StagedWrite, expected: StagedExpectation) { return commitFile(this, w, expected); }
+  discard(w: StagedWrite) { return discardFile(this, w); }
+
+  /**
+   * A hard link to the new name, then the old one unlinked: fails with EEXIST instead of replacing. A filesystem
+   * without hard links (some network shares) gets a rename after checking that the target is absent (the job lock keeps
+   * a second writer of the same slot away).
+   */
+  async renameNoReplace(from: string, to: string): Promise<void> {
+    const [a, b] = [this.abs(from), this.abs(to)];
+    try {
+      await link(a, b);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' || !['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EMLINK'].includes(code ?? '')) throw ioError(err, `destination "${this.name}": renaming ${from} to ${to}`);
+      if (await this.stat(to)) throw new BackupError('DESTINATION_EXISTS', `destination "${this.name}": ${to} exists`);
+      await rename(a, b).catch((e: unknown) => { throw ioError(e, `destination "${this.name}": renaming ${from} to ${to}`); });
+      return;
+    }
+    await unlink(a).catch((e: unknown) => { throw ioError(e, `destination "${this.name}": removing ${from}`); });
+  }
+
+  async writeSmallFile(p: string, data: Buffer, opts: { exclusive?: boolean } = {}): Promise<void> {
     const target = this.abs(p);
-    const tmp = `${target}.${process.pid}.tmp`;
+    const tmp = `${target}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
     try {
       await this.mkdirs(path.dirname(target));
       const fh = await open(tmp, 'w', FILE_MODE);
@@ -195,7 +223,15 @@ export class LocalSession implements DestinationSession {
       } finally {
         await fh.close();
       }
-      await rename(tmp, target);
+      if (opts.exclusive) {
+        await link(tmp, target).catch((err: NodeJS.ErrnoException) => {
+          if (err.code === 'EEXIST') throw new BackupError('DESTINATION_EXISTS', `destination "${this.name}": ${p} exists; it was not replaced`);
+          throw err;
+        });
+        await unlink(tmp);
+      } else {
+        await rename(tmp, target);
+      }
     } catch (err) {
       await rm(tmp, { force: true });
       throw ioError(err, `destination "${this.name}": writing ${p}`);
@@ -277,4 +313,8 @@ export class LocalSession implements DestinationSession {
   }
 
   release(): void {}
+
+  close(): void {
+    this.closed = true;
+  }
 }

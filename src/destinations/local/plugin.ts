@@ -5,7 +5,8 @@ import { localDestinationSchema } from './schema.js';
 export const plugin: DestinationPlugin<typeof localDestinationSchema> = {
   type: 'local',
   schema: localDestinationSchema,
-  open: (name, cfg) => new LocalSession(name, cfg).connect(),
+  connect: (name, cfg) => new LocalSession(name, cfg).connect(),
+  reuse: false,
   secretRefs: () => [],
   resolvePaths(cfg, abs) { cfg.path = abs(cfg.path); },
 };

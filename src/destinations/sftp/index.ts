@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { open, readFile } from 'node:fs/promises';
 import path from 'node:path/posix';
 import { Client, type ClientChannel, type SFTPWrapper, type Stats } from 'ssh2';
@@ -11,7 +11,8 @@ import {
 } from '../../lib/known-hosts.js';
 import { isInside } from '../../lib/paths.js';
 import { DIR_MODE, FILE_MODE, SMALL_FILE_MAX_BYTES, checkRange, tooLarge } from '../limits.js';
-import type { DestinationSession, DirEntry, DownloadOptions, UploadOptions } from '../types.js';
+import { commitFile, discardFile, inspectFile, stageFile, type FileStore } from '../file-staging.js';
+import type { Capabilities, Connection, DirEntry, DownloadOptions, StagedExpectation, StagedWrite, UploadOptions } from '../types.js';
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02). */
 const FX = { EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4 } as const;
@@ -31,24 +32,6 @@ function call<T>(fn: (cb: (err: Error | null | undefined, v: T) => void) => void
   });
 }
 
-/** A token bucket: `take(n)` waits until n more bytes fit under the rate. */
-class Throttle {
-  private start = Date.now();
-  private sent = 0;
-  constructor(private readonly bytesPerSecond: number) {}
-  async take(n: number, signal?: AbortSignal): Promise<void> {
-    this.sent += n;
-    const due = this.start + (this.sent / this.bytesPerSecond) * 1000;
-    const wait = due - Date.now();
-    if (wait > 0) {
-      await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(resolve, wait);
-        signal?.addEventListener('abort', () => { clearTimeout(t); reject(signal.reason as Error); }, { once: true });
-      });
-    }
-  }
-}
-
 /** Per pinned destination: the host key algorithms of the key type that matched the pin (learned once per worker). */
 const pinnedHostKeyAlgorithms = new Map<string, string[]>();
 
@@ -56,18 +39,20 @@ const pinnedHostKeyAlgorithms = new Map<string, string[]>();
  * One SSH connection with one SFTP channel, reused for all steps of a run on this worker
  * (each new connection costs about 0.3 s of key exchange and authentication).
  */
-export class SftpSession implements DestinationSession {
+export class SftpSession implements Connection, FileStore {
   readonly type = 'sftp' as const;
   readonly location: string;
   private client = new Client();
   private sftp!: SFTPWrapper;
   private extensions: Record<string, string> = {};
   private hashCommand: string | null | undefined;
-  /** Set when the connection is gone: the cache must not hand it out again. */
+  /** Set when the connection is gone: the pool must not hand it out again. */
   closed = false;
-  refs = 0;
-  private idleTimer: NodeJS.Timeout | undefined;
-  onIdle: (() => void) | undefined;
+
+  /** The hash is computed on the server unless the account can run no hash command (then the file is read back). */
+  get capabilities(): Capabilities {
+    return { atomicRename: true, serverSideHash: this.hashCommand !== null, durableSync: this.has('fsync@openssh.com'), conditionalCreate: true };
+  }
 
   constructor(readonly name: string, private readonly cfg: SftpDestination) {
     this.location = `sftp://${cfg.user}@${cfg.host}:${cfg.port}${cfg.path}`;
@@ -306,7 +291,6 @@ export class SftpSession implements DestinationSession {
     await this.mkdirp(path.dirname(target));
     const maxWrite = (this.sftp as unknown as { _maxWriteLen: number })._maxWriteLen || 32 * 1024;
     const inFlightMax = this.cfg.parallelWrites;
-    const throttle = this.cfg.bandwidthLimit ? new Throttle(this.cfg.bandwidthLimit) : undefined;
     let handle: Buffer;
     try {
       // Created 0600 (the final rename keeps the mode).
@@ -337,7 +321,7 @@ export class SftpSession implements DestinationSession {
         const buf = hasher.take(maxWrite);
         const { bytesRead } = await src.read(buf, 0, maxWrite, readPos);
         if (bytesRead === 0) break;
-        if (throttle) await throttle.take(bytesRead, opts.signal);
+        await opts.throttle?.(bytesRead, opts.signal);
         const pos = readPos;
         readPos += bytesRead;
         inFlight++;
@@ -557,16 +541,40 @@ export class SftpSession implements DestinationSession {
     }
   }
 
-  async writeSmallFile(p: string, data: Buffer): Promise<void> {
+  stage(localFile: string, w: StagedWrite, opts?: UploadOptions) { return stageFile(this, localFile, w, opts); }
+  inspectStaged(w: StagedWrite, opts?: UploadOptions) { return inspectFile(this, w, opts); }
+  commit(w: StagedWrite, expected: StagedExpectation) { return commitFile(this, w, expected); }
+  discard(w: StagedWrite) { return discardFile(this, w); }
+
+  /**
+   * SSH_FXP_RENAME, which fails when the target exists (draft-ietf-secsh-filexfer-02; OpenSSH links the new name and
+   * unlinks the old), unlike posix-rename@openssh.com, which replaces it.
+   */
+  async renameNoReplace(from: string, to: string): Promise<void> {
+    try {
+      await call<void>((cb) => this.sftp.rename(this.abs(from), this.abs(to), cb as never));
+    } catch (err) {
+      throw this.mapError(err, `renaming ${from} to ${to}`);
+    }
+  }
+
+  async writeSmallFile(p: string, data: Buffer, opts: { exclusive?: boolean } = {}): Promise<void> {
     const target = this.abs(p);
-    const tmp = `${target}.${process.pid}.tmp`;
+    const tmp = `${target}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
     try {
       await this.mkdirp(path.dirname(target));
       const handle = await call<Buffer>((cb) => this.sftp.open(tmp, 'w', { mode: FILE_MODE }, cb));
       await call<void>((cb) => this.sftp.write(handle, data, 0, data.length, 0, cb as never));
       if (this.has('fsync@openssh.com')) await call<void>((cb) => this.sftp.ext_openssh_fsync(handle, cb as never));
       await call<void>((cb) => this.sftp.close(handle, cb as never));
-      await this.rename(path.relative(this.cfg.path, tmp), p);
+      if (opts.exclusive) {
+        await this.renameNoReplace(path.relative(this.cfg.path, tmp), p).catch(async (err: unknown) => {
+          if (await this.stat(p)) throw new BackupError('DESTINATION_EXISTS', `${this.where()}: ${p} exists; it was not replaced`);
+          throw err;
+        });
+      } else {
+        await this.rename(path.relative(this.cfg.path, tmp), p);
+      }
     } catch (err) {
       await this.remove(path.relative(this.cfg.path, tmp)).catch(() => undefined);
       throw await this.explainWriteFailure(err, target, data.length);
@@ -647,23 +655,11 @@ export class SftpSession implements DestinationSession {
     }
   }
 
-  release(): void {
-    this.refs = Math.max(0, this.refs - 1);
-    if (this.refs === 0) {
-      clearTimeout(this.idleTimer);
-      this.idleTimer = setTimeout(() => this.onIdle?.(), 30_000);
-      this.idleTimer.unref();
-    }
-  }
-
-  retain(): void {
-    this.refs++;
-    clearTimeout(this.idleTimer);
-  }
+  /** The pool closes the connection (src/destinations/pool.ts). */
+  release(): void {}
 
   close(): void {
     this.closed = true;
-    clearTimeout(this.idleTimer);
     this.client.end();
     // end() waits for the server; a stalled connection never answers: destroy it.
     setTimeout(() => this.client.destroy(), 1_000).unref();

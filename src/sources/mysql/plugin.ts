@@ -26,7 +26,7 @@ export const plugin: SourcePlugin<typeof mysqlSourceSchema> = {
       else if (server.host) merged.socket = undefined;
       return merged;
     },
-    load: (cfg, l) => loadMysql(cfg, insideRoot(l.dir, restorePath(cfg.name), `the dump of source ${cfg.name}`), l.database, l.target, l.scratch, l.signal),
+    load: (cfg, l) => loadMysql(cfg, insideRoot(l.dir, restorePath(cfg.name), `the dump of source ${cfg.name}`), l.database, l.target, l.scratch, l.signal, l.created),
     scratchServer: (cfg, signal) => startScratchMariadb(cfg, signal),
     drop: (cfg, target, scratch) => dropMysql(cfg, target, scratch),
   },

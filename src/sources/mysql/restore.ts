@@ -69,7 +69,7 @@ async function* rewriteDump(file: string, database: string, target: string): Asy
 }
 
 /** Creates `target` (refusing one that exists) and loads the dump's `database` into it with the mariadb client. */
-export async function loadMysql(cfg: MysqlSource, dumpFile: string, database: string, target: string, scratchDir: string, signal: AbortSignal): Promise<void> {
+export async function loadMysql(cfg: MysqlSource, dumpFile: string, database: string, target: string, scratchDir: string, signal: AbortSignal, created?: () => Promise<void>): Promise<void> {
   checkTargetName(target);
   const client = await mysqlClient();
   await withOptionFile(cfg, scratchDir, async (opt, password) => {
@@ -81,6 +81,7 @@ export async function loadMysql(cfg: MysqlSource, dumpFile: string, database: st
     const exists = await q(`SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '${target}'`);
     if (exists.trim() !== '0') throw new BackupError('RESTORE_TARGET_EXISTS', `${mysqlWhere(cfg)}: database ${target} exists; a restore loads only into a new database`, { hint: 'choose another target name, or drop that database first' });
     await q(`CREATE DATABASE \`${target}\``);
+    await created?.();
     const p = spawnProc(client, [`--defaults-file=${opt}`, '--binary-mode', target], { stdin: 'pipe', stdout: 'ignore', signal });
     const fed = pipeline(Readable.from(rewriteDump(dumpFile, database, target)), p.child.stdin as Writable).catch((err: unknown) => err);
     const exit = await p.done;

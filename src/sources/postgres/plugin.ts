@@ -25,7 +25,7 @@ export const plugin: SourcePlugin<typeof postgresSourceSchema> = {
     connection: (cfg, server) => ({
       ...cfg, ...Object.fromEntries(Object.entries(server).filter(([k, v]) => v !== undefined && k !== 'socket')), ...(server.socket ? { host: server.socket } : {}),
     }) as PostgresSourceConfig,
-    load: (cfg, l) => loadPostgres(cfg, insideRoot(l.dir, path.join(restorePath(cfg.name), pgDumpFileFor(l.database)), `the dump of ${cfg.name}.${l.database}`), l.target, { signal: l.signal, withoutOwners: l.drill }),
+    load: (cfg, l) => loadPostgres(cfg, insideRoot(l.dir, path.join(restorePath(cfg.name), pgDumpFileFor(l.database)), `the dump of ${cfg.name}.${l.database}`), l.target, { signal: l.signal, withoutOwners: l.drill, created: l.created }),
     scratchServer: (cfg, signal) => startScratchPostgres(cfg, signal),
     drop: (cfg, target) => dropPostgres(cfg, target),
   },

@@ -27,7 +27,7 @@ export function pgDumpFileFor(database: string): string {
 }
 
 /** Creates `target` (refusing one that exists) and restores the dump into it with pg_restore. */
-export async function loadPostgres(cfg: PostgresSource, dumpFile: string, target: string, opts: { signal: AbortSignal; withoutOwners: boolean }): Promise<void> {
+export async function loadPostgres(cfg: PostgresSource, dumpFile: string, target: string, opts: { signal: AbortSignal; withoutOwners: boolean; created?: () => Promise<void> }): Promise<void> {
   checkTargetName(target);
   const { env, password } = await pgEnvOf(cfg);
   const psql = async (sql: string) => {
@@ -39,6 +39,7 @@ export async function loadPostgres(cfg: PostgresSource, dumpFile: string, target
     throw new BackupError('RESTORE_TARGET_EXISTS', `${pgWhere(cfg)}: database ${target} exists; a restore loads only into a new database`, { hint: 'choose another target name, or drop that database first' });
   }
   await psql(`CREATE DATABASE "${target}"`);
+  await opts.created?.();
   const args = ['--exit-on-error', ...(opts.withoutOwners ? ['--no-owner', '--no-acl'] : []), `--dbname=${conninfoDbname(target)}`, dumpFile];
   const r = await runCapture(pgTool(cfg, 'pg_restore'), args, { env, signal: opts.signal });
   if (r.code !== 0) {

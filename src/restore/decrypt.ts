@@ -1,0 +1,83 @@
+/**
+ * Decrypting the components of an encrypted backup (README, "Encryption") before anything is unpacked: each component
+ * (its own age file inside the downloaded artifact) is decrypted into a plaintext file in the worker's staging folder,
+ * and used only once age has authenticated the whole stream (age detects a flipped or truncated byte only at its end).
+ * An identity that opens none of the recipients, and a ciphertext that is not authentic, are permanent errors.
+ */
+import { createReadStream } from 'node:fs';
+import { access, constants, open, rm, stat } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { RestoreArtifact } from '../contracts/restore.js';
+import { BackupError } from '../errors.js';
+import { ageFailure, spawnAgeDecrypt } from '../lib/age.js';
+import { describeExit, lastLines } from '../lib/process.js';
+
+/** The permanent error for an encrypted chain without a usable identity, naming who can open it. */
+export function identityError(a: Pick<RestoreArtifact, 'path' | 'encryption'>, problem: string): BackupError {
+  const recipients = a.encryption?.recipients ?? [];
+  return new BackupError('ENCRYPTION_IDENTITY', `${a.path} is encrypted with age to ${recipients.join(', ')}: ${problem}; nothing was unpacked`, {
+    hint: 'give the identity (private key) of one of those recipients: `backupctl restore --identity FILE`, or `drill.identity: { file }` for drills',
+  });
+}
+
+/**
+ * Throws ENCRYPTION_IDENTITY when the chain holds an encrypted artifact and no identity file is given, or it cannot be
+ * read. Reads nothing but the file's accessibility (age reads the key itself, on the worker).
+ */
+export async function checkIdentity(chain: Pick<RestoreArtifact, 'path' | 'encryption'>[], identity: string | undefined): Promise<void> {
+  const encrypted = chain.find((a) => a.encryption !== undefined);
+  if (!encrypted) return;
+  if (identity === undefined) throw identityError(encrypted, 'no identity was given');
+  try {
+    await access(identity, constants.R_OK);
+  } catch (err) {
+    throw identityError(encrypted, `the identity file ${identity} cannot be read (${(err as Error).message})`);
+  }
+}
+
+export interface EncryptedComponent {
+  /** The downloaded artifact and where the component's ciphertext sits in it. */
+  file: string;
+  start: number;
+  size: number;
+  member: string;
+  /** The size the manifest records before encryption. */
+  plaintextSize: number;
+}
+
+/**
+ * Decrypts one component into `to` (created 0600) and returns once age has authenticated all of it and its size is the
+ * manifest's. On any failure `to` is removed.
+ */
+export async function decryptComponent(c: EncryptedComponent, a: Pick<RestoreArtifact, 'path' | 'encryption'>, identity: string, to: string, signal: AbortSignal): Promise<void> {
+  const out = await open(to, 'w', 0o600);
+  let ok = false;
+  try {
+    const age = spawnAgeDecrypt(identity, signal, out.fd);
+    try {
+      const feed = c.size === 0 ? Promise.resolve((age.child.stdin as Writable).end())
+        : pipeline(createReadStream(c.file, { start: c.start, end: c.start + c.size - 1, highWaterMark: 1 << 20 }), age.child.stdin as Writable).catch(() => undefined);
+      const [exit] = await Promise.all([age.done, feed]);
+      signal.throwIfAborted();
+      if (exit.code !== 0) {
+        const why = lastLines(age.stderr(), 3);
+        const kind = ageFailure(why);
+        if (kind === 'identity') throw identityError(a, `the identity ${identity} opens none of them (age: ${why})`);
+        throw new BackupError('ENCRYPTION_CORRUPT', `restore refused: component ${c.member} of ${a.path} failed decryption: age ${describeExit(exit)}: ${why}; nothing was unpacked`, {
+          hint: 'the stored ciphertext was altered or damaged although its hashes match its manifest: restore another backup (--backup, --at) or from another destination (--destination)',
+        });
+      }
+    } finally {
+      age.kill();
+    }
+    const got = (await stat(to)).size;
+    if (got !== c.plaintextSize) {
+      throw new BackupError('ENCRYPTION_CORRUPT', `restore refused: component ${c.member} of ${a.path} decrypted to ${got} bytes, its manifest says ${c.plaintextSize}; nothing was unpacked`);
+    }
+    ok = true;
+  } finally {
+    await out.close();
+    if (!ok) await rm(to, { force: true });
+  }
+}
