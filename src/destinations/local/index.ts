@@ -8,6 +8,7 @@ import { commitFile, discardFile, inspectFile, stageFile, type FileStore } from 
 import type { Capabilities, Connection, DirEntry, DownloadOptions, StagedExpectation, StagedWrite, UploadOptions } from '../types.js';
 import { ThreadHasher } from '../../lib/hasher.js';
 import { isInside } from '../../lib/paths.js';
+import { probeWritable } from '../probe.js';
 
 const CHUNK = 1024 * 1024;
 
@@ -66,10 +67,8 @@ export class LocalSession implements Connection, FileStore {
     return s.bavail * s.bsize;
   }
 
-  async checkWritable(): Promise<void> {
-    const probe = `.backupctl-probe-${process.pid}-${Date.now()}`;
-    await this.writeSmallFile(probe, Buffer.from('probe'));
-    await this.remove(probe);
+  checkWritable(): Promise<void> {
+    return probeWritable(this, `destination "${this.name}" (${this.location})`);
   }
 
   async upload(localFile: string, p: string, opts: UploadOptions = {}): Promise<{ bytes: number; sha256: string }> {
