@@ -13,6 +13,8 @@
  *     same dataset (bench/diff.ts; needs `restic`); BENCH_ONLY=diff runs only this.
  *  5. Restore of the mixed dataset's backup: backupctl's restoreWorkflow against `sftp get` + `zstd -d | tar -x` of the
  *     same artifact (bench/restore.ts; BENCH_ONLY=restore runs it alone).
+ *  6. Only with BENCH_ONLY=manyfiles: a tree of BENCH_FILES (default 1,000,000) small files backed up through a separate
+ *     worker process, beside restic's first backup of it; the worker's peak RSS against 300 MB (bench/many-files.ts).
  *  S3: S3 upload of the same size of random data to s3proxy on loopback: backupctl's S3Session beside `aws s3 cp` (bench/s3.ts;
  *     needs the aws CLI, `pip install awscli`; not in CI).
  *
@@ -25,8 +27,10 @@
  *   BENCH_DATASET_SCALE  dataset size factor (default 1.0 = 1.05 GB, 30,004 files)
  *   BENCH_PROFILE        auto | on | off: compare parallelWrites 32/64/128 (auto: when below the transport target)
  *   BENCH_PROFILE_REPS   repetitions for that comparison (default 3)
- *   BENCH_ONLY           transport | s3 | backup | postgres | diff | restore: run one section only (postgres runs only when asked for)
+ *   BENCH_ONLY           transport | s3 | backup | postgres | diff | restore | manyfiles: run one section only (postgres
+ *                        and manyfiles run only when asked for)
  *   BENCH_PG_GIB         postgres: target pg_database_size in GiB (default 1.2; ≥ 1.0 for the 1 GiB requirement)
+ *   BENCH_FILES          manyfiles: number of small files in the tree (default 1,000,000)
  * Quick smoke run: BENCH_REPS=1 BENCH_SIZE_MB=64 BENCH_DATASET_SCALE=0.05 npm run bench
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -37,6 +41,7 @@ import { startSshd } from '../test/helpers/sshd.js';
 import { makeTempDir, runCommand, sleep } from '../test/helpers/util.js';
 import type { BackupReport } from './backup.js';
 import type { DiffReport } from './diff.js';
+import type { ManyFilesReport } from './many-files.js';
 import type { PostgresReport } from './postgres.js';
 import type { RestoreReport } from './restore.js';
 import { generateDataset } from './dataset.js';
@@ -179,6 +184,20 @@ function postgresText(p: PostgresReport): string {
   return out.join('\n');
 }
 
+function manyFilesText(m: ManyFilesReport): string {
+  const b = m.backupctl;
+  const rows = [
+    ['backupctl run --wait (separate worker)', fmt(b.seconds, 1), fmt(b.filesPerSecond, 0), `${fmt(b.workerPeakRssMiB, 0)} (tree ${fmt(b.treePeakRssMiB, 0)})`],
+    ...(m.restic ? [[`restic first backup (${m.restic.version.split(' ').slice(0, 2).join(' ')})`, fmt(m.restic.seconds, 1), fmt(m.restic.filesPerSecond, 0), fmt(m.restic.peakRssMiB, 0)]] : []),
+  ];
+  return [
+    `6. A tree of ${m.files.toLocaleString('en')} small files (${(m.treeBytes / 1e6).toFixed(1)} MB), one verified backup each, to loopback sshd`,
+    table(['contender', 's', 'files/s', 'peak RSS MiB'], rows),
+    `manifest file count: ${b.manifestFiles} (tree: ${m.files}); worker peak RSS ${fmt(b.workerPeakRssMiB, 0)} MiB, target < ${m.rssTargetMiB} MB: ${(b.workerPeakRssMiB ?? Infinity) * 2 ** 20 < m.rssTargetMiB * 1e6 ? 'MET' : 'NOT MET'}`,
+    m.rateRatio === undefined ? 'restic not installed: no rate comparison' : `files/s backupctl ÷ restic: ${fmt(m.rateRatio)} (≥ 1: no worse than restic)`,
+  ].join('\n');
+}
+
 function diffText(d: DiffReport): string {
   const rows = d.contenders.map((c) => [c.name, String(c.summary.n), `${fmt(c.summary.median)} [${range(c.summary.min, c.summary.max)}]`,
     fmt(c.runs.map((r) => r.nodeCpuS + r.childCpuS).sort((a, b) => a - b)[Math.floor((c.runs.length - 1) / 2)]), fmt(c.runs.map((r) => r.foreignCores).sort((a, b) => a - b)[Math.floor((c.runs.length - 1) / 2)])]);
@@ -212,7 +231,8 @@ async function main(): Promise<void> {
   const profile = (process.env.BENCH_PROFILE ?? 'auto') as 'auto' | 'on' | 'off';
   if (!['auto', 'on', 'off'].includes(profile)) throw new Error(`BENCH_PROFILE=${profile}: expected auto, on or off`);
   const only = process.env.BENCH_ONLY ?? '';
-  if (!['', 'transport', 's3', 'backup', 'postgres', 'diff', 'restore'].includes(only)) throw new Error(`BENCH_ONLY=${only}: expected transport, s3, backup, postgres, diff or restore`);
+  if (!['', 'transport', 's3', 'backup', 'postgres', 'diff', 'restore', 'manyfiles'].includes(only)) throw new Error(`BENCH_ONLY=${only}: expected transport, s3, backup, postgres, diff, restore or manyfiles`);
+  const manyFiles = Math.floor(envNumber('BENCH_FILES', 1_000_000, 1));
   const pgGiB = envNumber('BENCH_PG_GIB', 1.2, 0.01);
 
   const startedAt = new Date();
@@ -251,6 +271,7 @@ async function main(): Promise<void> {
   let postgres: PostgresReport | undefined;
   let diff: DiffReport | undefined;
   let restore: RestoreReport | undefined;
+  let manyfiles: ManyFilesReport | undefined;
   const errors: Record<string, string> = {};
   // A failing comparison is reported, but does not discard the other one's results.
   const section = async (name: string, fn: () => Promise<void>) => {
@@ -312,6 +333,15 @@ async function main(): Promise<void> {
         results.restore = restore;
       });
     }
+    if (only === 'manyfiles') {
+      await section('manyfiles', async () => {
+        await ensureTemporalCli();
+        const { runManyFiles } = await import('./many-files.js');
+        load.manyfiles = { loadavg: loadAvg(), idleBusyCores: await backgroundLoad() };
+        manyfiles = await runManyFiles({ sshd, tmp: tmp.path, files: manyFiles, onCleanup: (fn) => { cleanups.push(fn); } });
+        results.manyfiles = manyfiles;
+      });
+    }
     if (only === 'postgres') {
       await section('postgres', async () => {
         await ensureTemporalCli();
@@ -351,6 +381,7 @@ async function main(): Promise<void> {
     out.push(`remote copy verified once: sha256 ${backup.verified.remoteSha256 === backup.verified.resultSha256 ? 'matches' : 'DIFFERS'} the result (${backup.verified.size} bytes)`);
   }
   if (postgres) out.push('', postgresText(postgres));
+  if (manyfiles) out.push('', manyFilesText(manyfiles));
   if (diff) out.push('', diffText(diff));
   if (restore) {
     const { restoreText } = await import('./restore.js');

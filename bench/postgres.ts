@@ -111,13 +111,13 @@ export interface PostgresReport {
   load: { sectionStart: LoadSample; beforeRun: LoadSample; afterRun: LoadSample };
 }
 
-async function loadSample(): Promise<LoadSample> {
+export async function loadSample(): Promise<LoadSample> {
   const r = await runCommand('uptime', []).catch(() => undefined);
   return { at: new Date().toISOString(), loadavg: loadAvg(), uptime: r?.stdout.trim() ?? '' };
 }
 
 /** VmHWM / VmRSS of a process in MiB, undefined when it is gone. */
-function procMem(pid: number): { hwmMiB?: number; rssMiB?: number } {
+export function procMem(pid: number): { hwmMiB?: number; rssMiB?: number } {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kib = (key: string) => {
@@ -131,7 +131,7 @@ function procMem(pid: number): { hwmMiB?: number; rssMiB?: number } {
 }
 
 /** Samples the summed RSS of a process tree until stopped; returns the largest sum. */
-function sampleTreeRss(pid: number, intervalMs = 250): { stop(): { peakMiB: number; samples: number } } {
+export function sampleTreeRss(pid: number, intervalMs = 250): { stop(): { peakMiB: number; samples: number } } {
   let peak = 0;
   let samples = 0;
   const tick = () => {
@@ -204,7 +204,7 @@ async function generateDatabase(pg: PostgresHandle, targetGiB: number): Promise<
   return { orders, customers };
 }
 
-interface Worker {
+export interface Worker {
   child: ChildProcess;
   pid: number;
   log: LogBuffer;
@@ -214,7 +214,7 @@ interface Worker {
   stop(graceMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-function startWorker(configFile: string, env: NodeJS.ProcessEnv): Worker {
+export function startWorker(configFile: string, env: NodeJS.ProcessEnv): Worker {
   const logs = new LogBuffer(4 * MIB);
   const child = spawn(process.execPath, [CLI, '--config', configFile, 'worker'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout?.on('data', (c: Buffer) => logs.append(c));
@@ -251,7 +251,7 @@ function startWorker(configFile: string, env: NodeJS.ProcessEnv): Worker {
  * `node bin/backupctl.js …` to completion, collecting its output (like runCommand), but the child is known to the
  * cleanup: if the bench is interrupted, it is killed instead of waiting forever for a server that is gone.
  */
-function runCli(args: readonly string[], env: NodeJS.ProcessEnv, onCleanup: (fn: () => Promise<void>) => void, timeoutMs: number): Promise<RunResult> {
+export function runCli(args: readonly string[], env: NodeJS.ProcessEnv, onCleanup: (fn: () => Promise<void>) => void, timeoutMs: number): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const stdout: Buffer[] = [];

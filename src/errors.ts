@@ -17,6 +17,9 @@ export const ERROR_CODES = {
   DATABASE_AUTH: { permanent: true },
   ARCHIVE_FAILED: { permanent: false },
   STAGING_SPACE: { permanent: true },
+  // The restore target (or the drill's scratch space, or staging for decrypted components) has too little free space
+  // for what the backup's manifest says it unpacks to: refused before anything is written.
+  RESTORE_SPACE: { permanent: true },
   // Staging written before the worker's machine restarted (it is not fsynced): not used, the run fails.
   STAGING_LOST: { permanent: true },
   DESTINATION_UNREACHABLE: { permanent: false },

@@ -8,6 +8,7 @@ import { memberRanges } from '../restore/chain.js';
 import type { Config } from '../config/schema.js';
 import { checkIdentity, decryptComponent } from '../restore/decrypt.js';
 import { decryptedFile, fetchedFile, unpackTempDir } from '../restore/paths.js';
+import { checkRoom, decryptedBytes, unpackedBytes } from '../restore/space.js';
 import { treeStats, unpackComponent } from '../restore/unpack.js';
 import { findSourcePlugin } from '../sources/index.js';
 import { jobContext, progressReporter, runActivity, type ActivityDeps } from './context.js';
@@ -71,8 +72,10 @@ export function unpackArtifacts(deps: ActivityDeps) {
     const decrypted = new Map<string, { file: string; start: number; size: number }>();
     const plainFiles: string[] = [];
     try {
+      await checkRoom(input.to, unpackedBytes(input.chain), input.count ? 'the drill\'s scratch space' : 'the restore target');
       if (input.chain.some((a) => a.encryption !== undefined)) {
         await checkIdentity(input.chain, input.identity);
+        await checkRoom(path.dirname(fetchedFile(config, input.workflowId, 0)), decryptedBytes(input.chain), 'staging (for the decrypted components)');
         for (const [i, a] of input.chain.entries()) {
           if (!a.encryption) continue;
           const file = fetchedFile(config, input.workflowId, i);

@@ -12,6 +12,8 @@ interface Entry {
   pending: Promise<Connection>;
   refs: number;
   timer?: NodeJS.Timeout;
+  /** Replaced by a fresh connection while still leased: closed when its last lease is released, not before. */
+  retired?: boolean;
 }
 
 const entries = new Map<string, Entry>();
@@ -35,6 +37,17 @@ function drop(key: string, e: Entry): void {
 }
 
 /**
+ * Takes `e` out of the pool for a fresh connection. A connection other steps still hold (another job's upload on the
+ * same destination) is not closed under them: it closes when its last lease is released.
+ */
+function retire(key: string, e: Entry): void {
+  if (entries.get(key) === e) entries.delete(key);
+  clearTimeout(e.timer);
+  e.retired = true;
+  if (e.refs === 0) drop(key, e);
+}
+
+/**
  * A session from the pool under `key` (the destination's name and config), connecting with `connect` when there is no
  * live one (or `fresh` is asked); without `reuse`, a new connection closed on release.
  */
@@ -45,7 +58,7 @@ export async function pooled(key: string, reuse: boolean, connect: () => Promise
   }
   let e = entries.get(key);
   if (e && opts.fresh) {
-    drop(key, e);
+    retire(key, e);
     e = undefined;
   }
   if (e) {
@@ -68,6 +81,10 @@ export async function pooled(key: string, reuse: boolean, connect: () => Promise
   return lease(c, () => {
     entry.refs = Math.max(0, entry.refs - 1);
     if (entry.refs > 0) return;
+    if (entry.retired) {
+      drop(key, entry);
+      return;
+    }
     clearTimeout(entry.timer);
     entry.timer = setTimeout(() => drop(key, entry), IDLE_MS);
     entry.timer.unref();

@@ -71,15 +71,12 @@ function receiptOf(run: BackupRun, destination: string): { receipt?: string } {
   return receipt === undefined ? {} : { receipt };
 }
 
-/** Checks the input, fixes the slot (the schedule's time unless given), tags the run with its job and type. */
-export function beginRun(input: BackupInput): BackupRun {
+/**
+ * A run's type (full unless given) and slot: the given ISO time, else the schedule's time (TemporalScheduledStartTime),
+ * else the workflow's start. Both checked: a permanent CONFIG_INVALID otherwise.
+ */
+export function typeAndSlot(input: { type?: BackupType; slot?: string }): { type: BackupType; slotDate: Date } {
   const info = workflowInfo();
-  const startedAt = Date.now();
-  if (typeof input !== 'object' || input === null || typeof input.job !== 'string' || input.job === '') {
-    throw ApplicationFailure.nonRetryable('input must be a JSON object with a "job" name, e.g. {"job":"app"}', 'CONFIG_INVALID');
-  }
-  // The workflow ID names the run's staging folder (src/repository/names.ts, safeWorkflowId): "." and ".." cannot.
-  if (info.workflowId === '.' || info.workflowId === '..') throw ApplicationFailure.nonRetryable(`workflow ID "${info.workflowId}" cannot name a folder: start the run with another workflow ID`, 'CONFIG_INVALID');
   const type: BackupType = input.type ?? 'full';
   if (type !== 'full' && type !== 'diff') throw ApplicationFailure.nonRetryable(`unknown backup type "${String(type)}": use "full" or "diff"`, 'CONFIG_INVALID');
   let scheduled: Date | undefined;
@@ -90,6 +87,19 @@ export function beginRun(input: BackupInput): BackupRun {
   }
   const slotDate = input.slot ? new Date(input.slot) : scheduled ?? info.startTime;
   if (Number.isNaN(slotDate.getTime())) throw ApplicationFailure.nonRetryable(`slot "${input.slot}" is not an ISO time`, 'CONFIG_INVALID');
+  return { type, slotDate };
+}
+
+/** Checks the input, fixes the slot (the schedule's time unless given), tags the run with its job and type. */
+export function beginRun(input: BackupInput): BackupRun {
+  const info = workflowInfo();
+  const startedAt = Date.now();
+  if (typeof input !== 'object' || input === null || typeof input.job !== 'string' || input.job === '') {
+    throw ApplicationFailure.nonRetryable('input must be a JSON object with a "job" name, e.g. {"job":"app"}', 'CONFIG_INVALID');
+  }
+  // The workflow ID names the run's staging folder (src/repository/names.ts, safeWorkflowId): "." and ".." cannot.
+  if (info.workflowId === '.' || info.workflowId === '..') throw ApplicationFailure.nonRetryable(`workflow ID "${info.workflowId}" cannot name a folder: start the run with another workflow ID`, 'CONFIG_INVALID');
+  const { type, slotDate } = typeAndSlot(input);
   // Workflow time: the slot may not lie more than five minutes ahead of it.
   const future = futureSlotProblem(slotDate, Date.now());
   if (future) throw ApplicationFailure.nonRetryable(future, 'CONFIG_INVALID');

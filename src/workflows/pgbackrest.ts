@@ -2,14 +2,13 @@ import {
   ApplicationFailure, CancellationScope, condition, isCancellation, log, setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
-import { SEARCH_ATTRIBUTE_NAMES, rfc3339Seconds, type BackupType, type SkippedResult, type Step } from '../contracts/index.js';
+import { SEARCH_ATTRIBUTE_NAMES, rfc3339Seconds, type SkippedResult, type Step } from '../contracts/index.js';
 import type { PgbackrestInput, PgbackrestResult } from '../contracts/pgbackrest.js';
 import { cancelSignal } from './backup.js';
-import { details, listenForLock, notifyAll, releaseLock, setOutcome } from './backup-steps.js';
+import { details, listenForLock, notifyAll, releaseLock, setOutcome, typeAndSlot } from './backup-steps.js';
 import { describeFailure, endOfRun } from './failure.js';
 import { longSteps, shortSteps } from './proxies.js';
 
-const ScheduledStartTime = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
 const BackupJob = defineSearchAttributeKey(SEARCH_ATTRIBUTE_NAMES.job, SearchAttributeType.KEYWORD);
 const BackupTypeKey = defineSearchAttributeKey(SEARCH_ATTRIBUTE_NAMES.type, SearchAttributeType.KEYWORD);
 
@@ -27,16 +26,7 @@ export async function pgbackrestWorkflow(input: PgbackrestInput): Promise<Pgback
   if (typeof input !== 'object' || input === null || typeof input.job !== 'string' || input.job === '') {
     throw ApplicationFailure.nonRetryable('input must be a JSON object with a "job" name, e.g. {"job":"db","type":"diff"}', 'CONFIG_INVALID');
   }
-  const type: BackupType = input.type ?? 'full';
-  if (type !== 'full' && type !== 'diff') throw ApplicationFailure.nonRetryable(`unknown backup type "${String(type)}": use "full" or "diff"`, 'CONFIG_INVALID');
-  let scheduled: Date | undefined;
-  try {
-    scheduled = info.typedSearchAttributes.get(ScheduledStartTime);
-  } catch {
-    scheduled = undefined;
-  }
-  const slotDate = input.slot ? new Date(input.slot) : scheduled ?? info.startTime;
-  if (Number.isNaN(slotDate.getTime())) throw ApplicationFailure.nonRetryable(`slot "${input.slot}" is not an ISO time`, 'CONFIG_INVALID');
+  const { type, slotDate } = typeAndSlot(input);
   upsertSearchAttributes([{ key: BackupJob, value: input.job }, { key: BackupTypeKey, value: type }]);
   const run = {
     input, type, slot: rfc3339Seconds(slotDate), startedAt: Date.now(), workflowId: info.workflowId, runId: info.runId,

@@ -222,6 +222,27 @@ describe('restore', () => {
     expect(listFiles(path.join(job.stateDir, 'staging'))).toEqual([]);
   });
 
+  it('a target without room for what the manifest says the backup unpacks to: refused before anything is written (RESTORE_SPACE), the drill too', async () => {
+    const job = await writeJob(env);
+    const r = await backup(job);
+    const manifestFile = path.join(env.sshd.root, `${r.locations[0]!.path}.manifest.json`);
+    const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as { components: { stats: Record<string, number> }[] };
+    manifest.components[0]!.stats.bytes = 2 ** 52; // 4 PiB of files: more than any disk here
+    writeFileSync(manifestFile, JSON.stringify(manifest));
+    signAsDeployment(env, manifestFile);
+    const to = path.join(env.tmp.path, 'restore-space', 'target');
+    const res = await backupctl(['--config', job.configFile, 'restore', 'app', '--to', to, '--json']);
+    expect(res.code).toBe(1);
+    const failed = JSON.parse(res.stdout) as { status: string; code: string; error: string };
+    expect(failed.code).toBe('RESTORE_SPACE');
+    expect(failed.error).toMatch(/the restore target \S+ has .+ free, and the backup unpacks to about .+; nothing was unpacked/);
+    expect(existsSync(to)).toBe(false);
+    const drill = await backupctl(['--config', job.configFile, 'drill', 'app', '--json']);
+    expect(drill.code).toBe(1);
+    expect((JSON.parse(drill.stdout) as DrillReport).problems.join('\n')).toMatch(/the drill's scratch space \S+ has .+ free, and the backup unpacks to about/);
+    expect(listFiles(path.join(job.stateDir, 'staging'))).toEqual([]);
+  });
+
   it('drill success: files counted against the manifest, both dumps loaded into scratch databases and dropped, the restore time reported; status shows it', async () => {
     const job = await dbJob((c) => { c.jobs.app.drill = { notifyOnSuccess: true }; });
     await backup(job);

@@ -8,6 +8,7 @@ import { commitFile, discardFile, inspectFile, stageFile, type FileStore } from 
 import type { Capabilities, Connection, DirEntry, DownloadOptions, StagedExpectation, StagedWrite, UploadOptions } from '../types.js';
 import { ThreadHasher } from '../../lib/hasher.js';
 import { isInside } from '../../lib/paths.js';
+import { probeWritable } from '../probe.js';
 
 const CHUNK = 1024 * 1024;
 
@@ -39,8 +40,14 @@ export class LocalSession implements Connection, FileStore {
   }
 
   /** Creates the folders of `dir` that do not exist yet, each 0700 (folders that exist are left as they are). */
+  /** Creates `dir` and its missing parents; each new entry is made durable in its parent (fsync of the parent). */
   private async mkdirs(dir: string): Promise<void> {
-    await mkdir(dir, { recursive: true, mode: DIR_MODE });
+    const first = await mkdir(dir, { recursive: true, mode: DIR_MODE });
+    if (first === undefined) return;
+    for (let d = dir; ; d = path.dirname(d)) {
+      await syncDir(path.dirname(d));
+      if (d === first || path.dirname(d) === d) break;
+    }
   }
 
   async connect(): Promise<this> {
@@ -60,10 +67,8 @@ export class LocalSession implements Connection, FileStore {
     return s.bavail * s.bsize;
   }
 
-  async checkWritable(): Promise<void> {
-    const probe = `.backupctl-probe-${process.pid}-${Date.now()}`;
-    await this.writeSmallFile(probe, Buffer.from('probe'));
-    await this.remove(probe);
+  checkWritable(): Promise<void> {
+    return probeWritable(this, `destination "${this.name}" (${this.location})`);
   }
 
   async upload(localFile: string, p: string, opts: UploadOptions = {}): Promise<{ bytes: number; sha256: string }> {
@@ -182,6 +187,7 @@ export class LocalSession implements Connection, FileStore {
   async rename(from: string, to: string): Promise<void> {
     try {
       await rename(this.abs(from), this.abs(to));
+      await syncDirsOf(this.abs(from), this.abs(to));
     } catch (err) {
       throw ioError(err, `destination "${this.name}": renaming ${from} to ${to}`);
     }
@@ -206,9 +212,13 @@ export class LocalSession implements Connection, FileStore {
       if (code === 'EEXIST' || !['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EMLINK'].includes(code ?? '')) throw ioError(err, `destination "${this.name}": renaming ${from} to ${to}`);
       if (await this.stat(to)) throw new BackupError('DESTINATION_EXISTS', `destination "${this.name}": ${to} exists`);
       await rename(a, b).catch((e: unknown) => { throw ioError(e, `destination "${this.name}": renaming ${from} to ${to}`); });
-      return;
     }
-    await unlink(a).catch((e: unknown) => { throw ioError(e, `destination "${this.name}": removing ${from}`); });
+    await unlink(a).catch((e: unknown) => {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(e, `destination "${this.name}": removing ${from}`);
+    });
+    // The new name (and the old one's removal) survive a crash only once the directory is on disk: a backup reported
+    // as stored must not vanish with the power.
+    await syncDirsOf(a, b).catch((e: unknown) => { throw ioError(e, `destination "${this.name}": flushing the folder of ${to}`); });
   }
 
   async writeSmallFile(p: string, data: Buffer, opts: { exclusive?: boolean } = {}): Promise<void> {
@@ -232,6 +242,8 @@ export class LocalSession implements Connection, FileStore {
       } else {
         await rename(tmp, target);
       }
+      // The manifest (or signature) is written last to say "this backup exists": its directory entry must be on disk.
+      await syncDir(path.dirname(target));
     } catch (err) {
       await rm(tmp, { force: true });
       throw ioError(err, `destination "${this.name}": writing ${p}`);
@@ -317,4 +329,24 @@ export class LocalSession implements Connection, FileStore {
   close(): void {
     this.closed = true;
   }
+}
+
+/**
+ * fsync of a directory: makes its entries (a rename, a link, a new file or folder) durable. A filesystem that cannot
+ * flush a directory (some network shares answer EINVAL or ENOTSUP) is left as it is: nothing more can be done there.
+ */
+export async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } catch (err) {
+    if (!['EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'EBADF'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The directories of `from` and `to` flushed (one when they are the same). */
+async function syncDirsOf(from: string, to: string): Promise<void> {
+  for (const dir of new Set([path.dirname(to), path.dirname(from)])) await syncDir(dir);
 }

@@ -17,6 +17,7 @@ import { SMALL_FILE_MAX_BYTES, checkRange, tooLarge } from '../limits.js';
 import type {
   Capabilities, Connection, DirEntry, DownloadOptions, StageResult, StagedExpectation, StagedFacts, StagedWrite, UploadOptions,
 } from '../types.js';
+import { probeWritable } from '../probe.js';
 
 /** A part's SHA-256 as S3 carries it: base64 of the 32 raw bytes. */
 const B64_SHA256 = /^[A-Za-z0-9+/]{43}=$/;
@@ -177,12 +178,8 @@ export class S3Session implements Connection {
     return undefined;
   }
 
-  async checkWritable(): Promise<void> {
-    const probe = `.backupctl-probe-${process.pid}-${Date.now()}`;
-    await this.writeSmallFile(probe, Buffer.from('probe'));
-    const back = await this.readSmallFile(probe);
-    await this.remove(probe);
-    if (back?.toString() !== 'probe') throw new BackupError('DESTINATION_IO', `${this.where()}: a probe object read back differently`);
+  checkWritable(): Promise<void> {
+    return probeWritable(this, this.where(), 'object');
   }
 
   // --- staged writes: a multipart upload to the final key, recorded in a small object at the pending name ---

@@ -13,6 +13,7 @@ import { isInside } from '../../lib/paths.js';
 import { DIR_MODE, FILE_MODE, SMALL_FILE_MAX_BYTES, checkRange, tooLarge } from '../limits.js';
 import { commitFile, discardFile, inspectFile, stageFile, type FileStore } from '../file-staging.js';
 import type { Capabilities, Connection, DirEntry, DownloadOptions, StagedExpectation, StagedWrite, UploadOptions } from '../types.js';
+import { probeWritable } from '../probe.js';
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02). */
 const FX = { EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4 } as const;
@@ -249,12 +250,8 @@ export class SftpSession implements Connection, FileStore {
     return free;
   }
 
-  async checkWritable(): Promise<void> {
-    const probe = `.backupctl-probe-${process.pid}-${Date.now()}`;
-    await this.writeSmallFile(probe, Buffer.from('probe'));
-    const back = await this.readSmallFile(probe);
-    await this.remove(probe);
-    if (back?.toString() !== 'probe') throw new BackupError('DESTINATION_IO', `${this.where()}: a probe file read back differently`);
+  checkWritable(): Promise<void> {
+    return probeWritable(this, this.where(), 'file');
   }
 
   private async mkdirp(dir: string): Promise<void> {
