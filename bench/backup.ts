@@ -1,6 +1,9 @@
 /**
  * Comparison 2: a verified full backup of the mixed dataset to the loopback sshd.
- * backupctl (Temporal workflow, in-process worker) against a good shell script (the notes' case "b").
+ * backupctl (Temporal workflow, in-process worker) against a good shell script (the notes' case "b"), the same workflow
+ * with encryption at rest (age), and restic's first backup of the same dataset into a fresh sftp: repository on the
+ * same sshd (restic encrypts too; when restic is installed). Interleaved per repetition: backupctl, script, backupctl
+ * (age), restic.
  */
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -43,6 +46,8 @@ export interface BackupReport {
   /** backupctl with encryption (age, one recipient) ÷ backupctl without, minus 1 (0.05: encryption adds 5 %). */
   encryptionOverhead: number;
   encryptionTarget: string;
+  /** restic's first backup beside ours (absent when restic is not installed): medians' time ratios, > 1: slower than restic. */
+  restic?: { version: string; ageRatio: number; plainRatio: number };
   target: string;
   verified: { remoteSha256: string; resultSha256: string; size: number; remoteSize: number };
   temporalStartSeconds: number;
@@ -183,6 +188,18 @@ export async function runBackup(opts: {
     name: 'backupctl (age)', description: 'the same workflow with encryption: tar | zstd -T0 -3 | age -e -r (one X25519 recipient) into staging',
     runs: [], warmup: [], summary: summarize([], 1), phaseMedians: {},
   };
+  // restic's first backup: a fresh repository per repetition (`restic init` untimed), `restic backup` timed.
+  const resticV = await runCommand('restic', ['version']).catch(() => undefined);
+  const resticVersion = resticV?.code === 0 ? resticV.stdout.trim() : undefined;
+  if (!resticVersion) log('backup: restic is not installed (apt-get install -y restic): no restic row');
+  const restic: BackupContender = {
+    name: 'restic 1st backup', description: `${resticVersion ?? 'restic'}: init (untimed) of a fresh sftp: repository on the same sshd, then a timed first backup of the dataset (encrypted, compressed as its repository version does); not in the warm-up`,
+    runs: [], warmup: [], summary: summarize([], 1), phaseMedians: {},
+  };
+  const resticRepo = path.join(sshd.root, 'restic-repo');
+  const resticCache = path.join(tmp, 'restic-cache-backup');
+  const resticArgs = ['-r', `sftp:${sshd.user}@${sshd.host}:${resticRepo}`, '-o', `sftp.command=${['ssh', ...sshd.sshArgs, `${sshd.user}@${sshd.host}`, '-s', 'sftp'].join(' ')}`, '--cache-dir', resticCache];
+  const resticEnv = { ...process.env, RESTIC_PASSWORD: 'bench-only-password' };
   let verified: BackupReport['verified'] | undefined;
 
   const runMine = async (rep: number, job = 'bench', contender = mine) => {
@@ -244,22 +261,46 @@ export async function runBackup(opts: {
     await sync();
   };
 
+  const runRestic = async (rep: number) => {
+    await emptyDir(sshd.root);
+    await rm(resticCache, { recursive: true, force: true });
+    const init = await runCommand('restic', [...resticArgs, 'init'], { env: resticEnv, timeoutMs: 5 * 60_000 });
+    if (init.code !== 0) throw new Error(`restic init failed (exit ${init.code}):\n${init.stderr}`);
+    await sync();
+    const m = await measure(() => runCommand('restic', [...resticArgs, 'backup', '--quiet', dataset.dir], { env: resticEnv, timeoutMs: 15 * 60_000 }), { servers: [sshd.pid, server.pid] });
+    if (m.value.code !== 0) throw new Error(`restic backup failed (exit ${m.value.code}):\n${m.value.stderr.slice(-2000)}`);
+    const du = await runCommand('du', ['-sb', resticRepo]);
+    const rec = {
+      rep, seconds: m.seconds, mbps: dataset.bytes / 1e6 / m.seconds, busyCores: m.busyCores, nodeCpuS: m.nodeCpuS, childCpuS: m.childCpuS,
+      serverCpuS: m.serverCpuS, foreignCores: m.foreignCores, outputBytes: Number(du.stdout.split('\t')[0]),
+    };
+    restic.runs.push(rec);
+    log(`  rep ${rep} restic 1st backup: ${m.seconds.toFixed(2)} s, repository ${(rec.outputBytes / 1e6).toFixed(1)} MB, client CPU ${(m.nodeCpuS + m.childCpuS).toFixed(2)} s, busy cores ${m.busyCores.toFixed(2)}, foreign load ${m.foreignCores.toFixed(2)} cores`);
+    await emptyDir(sshd.root);
+    await rm(resticCache, { recursive: true, force: true });
+    await sync();
+  };
+
   await w.workers[0]!.runUntil(async () => {
     for (let rep = 1 - opts.warmup; rep <= opts.reps; rep++) {
       await runMine(rep);
       await runBase(rep);
       await runMine(rep, 'bench-age', mineAge);
+      // No warm-up for restic: the dataset is in the page cache already, and a first backup takes as long as ours.
+      if (resticVersion && rep > 0) await runRestic(rep);
     }
   });
 
-  for (const c of [mine, base, mineAge]) summarizeContender(c, dataset.bytes);
+  const all = resticVersion ? [mine, base, mineAge, restic] : [mine, base, mineAge];
+  for (const c of all) summarizeContender(c, dataset.bytes);
   return {
     dataset: { ...dataset, sqlZstdRatio, duBytes },
     reps: opts.reps,
-    contenders: [mine, base, mineAge],
+    contenders: all,
     speedup: base.summary.median / mine.summary.median,
     encryptionOverhead: mineAge.summary.median / mine.summary.median - 1,
     encryptionTarget: 'encryption (age) adds at most 10 % to the verified full backup: overhead ≤ 0.10',
+    ...(resticVersion ? { restic: { version: resticVersion, ageRatio: mineAge.summary.median / restic.summary.median, plainRatio: mine.summary.median / restic.summary.median } } : {}),
     target: 'backupctl faster than the shell script (b): speed-up > 1',
     verified: verified!,
     temporalStartSeconds,

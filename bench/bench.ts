@@ -5,7 +5,9 @@
  *     OpenSSH `sftp` with the same cipher (aes128-gcm), with and without a separate SHA-256 of the file.
  *  2. Verified full backup of a ~1 GiB mixed dataset: the backupctl workflow (Temporal dev server, in-process worker)
  *     against a good shell script (tar | zstd, sha256sum, sftp put .tmp, ssh sha256sum, ssh mv), and the same workflow
- *     with encryption at rest (age, one recipient): its overhead against backupctl without it (target ≤ 10 %).
+ *     with encryption at rest (age, one recipient): its overhead against backupctl without it (target ≤ 10 %), and
+ *     restic's first backup of the same dataset into a fresh sftp: repository on the same sshd (restic encrypts too;
+ *     needs `restic`; init untimed, no warm-up run), all interleaved.
  *  3. Only with BENCH_ONLY=postgres (not part of the default run): one verified backup of a generated PostgreSQL
  *     database of ≥ 1 GiB through the real path (a separate `backupctl worker` process, `backupctl run --wait --json`,
  *     Temporal dev server, loopback sshd): wall time, phases, the worker's peak RSS, artifact size (bench/postgres.ts).
@@ -15,8 +17,9 @@
  *     same artifact (bench/restore.ts; BENCH_ONLY=restore runs it alone).
  *  6. Only with BENCH_ONLY=manyfiles: a tree of BENCH_FILES (default 1,000,000) small files backed up through a separate
  *     worker process, beside restic's first backup of it; the worker's peak RSS against 300 MB (bench/many-files.ts).
- *  S3: S3 upload of the same size of random data to s3proxy on loopback: backupctl's S3Session beside `aws s3 cp` (bench/s3.ts;
- *     needs the aws CLI, `pip install awscli`; not in CI).
+ *  S3: S3 upload of the same size of random data to s3proxy on loopback: backupctl's S3Session beside `aws s3 cp` with its
+ *     defaults and with `--checksum-algorithm SHA256`, s3proxy's CPU per run (bench/s3.ts; needs the aws CLI,
+ *     `pip install awscli`; not in CI).
  *
  * Contenders alternate (A B A B …). Prints a table and writes bench-results/<timestamp>.json.
  *
@@ -142,7 +145,8 @@ function backupTables(b: BackupReport): string {
   const phases = table(['backupctl phase (workflow history)', 'median s'], mineKeys.map((k) => [k, fmt(mine.phaseMedians[k], 3)]));
   const baseOrder = ['archive', 'hash', 'upload', 'verify', 'rename'];
   const basePhases = table(['script (b) phase', 'median s'], baseOrder.filter((k) => k in base.phaseMedians).map((k) => [k, fmt(base.phaseMedians[k], 3)]));
-  const age = b.encryptionOverhead === undefined ? '' : `\n\nencryption at rest (age): backupctl (age) ÷ backupctl = ${fmt(1 + b.encryptionOverhead, 3)} (${b.encryptionOverhead >= 0 ? '+' : ''}${fmt(b.encryptionOverhead * 100, 1)} %); target (${b.encryptionTarget}): ${b.encryptionOverhead <= 0.1 ? 'MET' : 'NOT MET'}`;
+  const age = b.encryptionOverhead === undefined ? '' : `\n\nencryption at rest (age): backupctl (age) ÷ backupctl = ${fmt(1 + b.encryptionOverhead, 3)} (${b.encryptionOverhead >= 0 ? '+' : ''}${fmt(b.encryptionOverhead * 100, 1)} %); target (${b.encryptionTarget}): ${b.encryptionOverhead <= 0.1 ? 'MET' : 'NOT MET'}`
+    + (b.restic ? `\nbeside restic's first backup (${b.restic.version.split(' ').slice(0, 2).join(' ')}; encrypts too), ratio of median times (< 1: faster than restic): backupctl (age) ÷ restic = ${fmt(b.restic.ageRatio)}, backupctl ÷ restic = ${fmt(b.restic.plainRatio)}` : '\nrestic not installed: no restic row');
   return `${main}${age}\n\n${phases}\n\n${basePhases}`;
 }
 
@@ -370,6 +374,12 @@ async function main(): Promise<void> {
   if (s3) {
     out.push('', `1b. S3 upload of ${(s3.fileBytes / 1e6).toFixed(1)} MB from /dev/urandom to s3proxy on loopback (HTTP), beside ${s3.awsVersion}`);
     out.push(transportTable({ ...s3, contenders: s3.contenders } as unknown as TransportReport).replace('sshd CPU s', 's3proxy CPU s'));
+    for (const [k, v] of Object.entries(s3.ratios)) out.push(`ratio of medians (throughput) ${k}: ${fmt(v)}`);
+    const cpu = s3.contenders.map((c) => {
+      const v = c.runs.map((x) => x.serverCpuS).filter((x): x is number => x !== undefined && Number.isFinite(x)).sort((a, b) => a - b);
+      return `${c.name} ${fmt(v[Math.floor((v.length - 1) / 2)], 1)} s`;
+    });
+    out.push(`s3proxy CPU per upload (median): ${cpu.join(', ')}`);
     const r = s3.ratios['backupctl / aws s3 cp'] ?? Number.NaN;
     out.push(`target (${s3.target}): ${r >= 0.9 ? 'MET' : 'NOT MET'} (${fmt(r)}×)`);
   }

@@ -304,9 +304,17 @@ export class S3Session implements Connection {
     let failure: unknown;
     const uploadOne = async (n: number, buf: Buffer): Promise<void> => {
       const digest = digests[n - 1]!;
-      await this.send(new UploadPartCommand({
+      const cmd = new UploadPartCommand({
         Bucket: this.cfg.bucket, Key: key, UploadId: uploadId, PartNumber: n, Body: buf, ContentLength: buf.length, ChecksumSHA256: digest,
-      }), `uploading part ${n} of ${w.final}`, opts.signal);
+      });
+      // The part's SHA-256 travels in x-amz-checksum-sha256, a signed header the server checks against the body. A
+      // signed payload (x-amz-content-sha256: the body's hex SHA-256) would make the SDK hash every part a second time
+      // here and the server a second time there, for no more assurance: the signature already covers the checksum.
+      cmd.middlewareStack.add((next) => async (args) => {
+        (args.request as { headers: Record<string, string> }).headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+        return next(args);
+      }, { step: 'build', name: 'backupctlUnsignedPayload' });
+      await this.send(cmd, `uploading part ${n} of ${w.final}`, opts.signal);
       sent += buf.length;
       opts.onProgress?.(sent);
     };
