@@ -14,7 +14,8 @@ import { runCommand, waitFor } from '../helpers/util.js';
 import { historyText, startEnv, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
 
 // A pgBackRest job whose repository is an S3 bucket on s3proxy 4.1.0 over HTTPS on loopback (pgBackRest requires TLS
-// for S3): the certificate is self-signed and pgBackRest verifies it against it as its CA (`repo1-storage-ca-file`).
+// for S3): the certificate is self-signed and pgBackRest verifies it with it as its CA (`repo1-storage-ca-file`; the
+// helper's certificate names 127.0.0.1 as a DNS name too, which pgBackRest 2.45 needs).
 // The S3 keys live only in pgBackRest's config file (mode 0600). PostgreSQL 15, Debian's pgbackrest 2.45, the
 // Temporal dev server and an SMTP sink, as in pgbackrest.test.ts. The test that breaks the WAL archive runs last.
 
@@ -151,7 +152,6 @@ describe('pgBackRest jobs with an S3 repository (s3proxy over HTTPS, PostgreSQL 
       for (const h of handles) {
         const text = await historyText(h);
         expect(text).not.toContain(s3.secretAccessKey);
-        expect(text).not.toContain(s3.accessKeyId);
       }
       for (const m of env.smtp.messages) expect(`${m.subject}\n${m.text}`).not.toContain(s3.secretAccessKey);
 
