@@ -28,7 +28,15 @@ export interface PgbackrestCluster {
   stop(): Promise<void>;
 }
 
-export async function startPgbackrestCluster(opts: { stanza?: string; repo?: (dir: string) => Record<string, string> } = {}): Promise<PgbackrestCluster> {
+export interface PgbackrestClusterOptions {
+  stanza?: string;
+  /** The repository's options (repo1-*), given the cluster's folder (owned by the cluster's account). */
+  repo?: (dir: string) => Record<string, string>;
+  /** The config file's mode (default 0640; 0600 when it holds a secret such as S3 keys). */
+  configMode?: number;
+}
+
+export async function startPgbackrestCluster(opts: PgbackrestClusterOptions = {}): Promise<PgbackrestCluster> {
   const stanza = opts.stanza ?? 'main';
   const isRoot = process.getuid?.() === 0;
   const user = isRoot ? 'postgres' : undefined;
@@ -54,7 +62,7 @@ export async function startPgbackrestCluster(opts: { stanza?: string; repo?: (di
       'archive-timeout=5', 'compress-type=gz', 'compress-level=1',
       '', `[${stanza}]`, `pg1-path=${path.join(pg.dir, 'data')}`, `pg1-socket-path=${pg.socketDir}`, `pg1-port=${pg.port}`, `pg1-user=${pg.superuser}`, '',
     ].join('\n');
-    await writeFile(configFile, text, { mode: 0o640 });
+    await writeFile(configFile, text, { mode: opts.configMode ?? 0o640 });
     if (isRoot) await chown(configFile, Number((await runCommand('id', ['-u', 'postgres'])).stdout.trim()), Number((await runCommand('id', ['-g', 'postgres'])).stdout.trim()));
     const pgbackrest = (args: readonly string[]) => {
       const full = [`--config=${configFile}`, `--stanza=${stanza}`, ...args];

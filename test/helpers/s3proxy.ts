@@ -58,8 +58,9 @@ export async function startS3Proxy(opts: S3ProxyOptions = {}): Promise<S3ProxyHa
   const tlsProps: string[] = [];
   if (opts.tls) {
     const keystore = path.join(tmp.path, 'keystore.jks');
+    // dns:127.0.0.1 too: pgBackRest before 2.46 (Debian 12 has 2.45) matches the host only against DNS names.
     const ks = await runCommand('keytool', ['-genkeypair', '-keystore', keystore, '-storepass', 'password', '-keypass', 'password', '-alias', 's3proxy',
-      '-keyalg', 'RSA', '-keysize', '2048', '-validity', '2', '-dname', 'CN=127.0.0.1', '-ext', 'SAN=ip:127.0.0.1,dns:localhost']);
+      '-keyalg', 'RSA', '-keysize', '2048', '-validity', '2', '-dname', 'CN=127.0.0.1', '-ext', 'SAN=ip:127.0.0.1,dns:localhost,dns:127.0.0.1']);
     if (ks.code !== 0) throw new Error(`keytool -genkeypair failed: ${ks.stderr}`);
     caFile = path.join(tmp.path, 'ca.pem');
     const ex = await runCommand('keytool', ['-exportcert', '-rfc', '-keystore', keystore, '-storepass', 'password', '-alias', 's3proxy', '-file', caFile]);
