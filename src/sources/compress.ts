@@ -39,7 +39,11 @@ export async function dumpCompressed(source: Source, target: StageTarget, ctx: D
   const inputFd = pipeFd(input);
   let targetError: { error: unknown } | undefined;
   const piped = target.fd === undefined
-    ? pipeline(zstd.child.stdout as Readable, target.out, { signal: local.signal }).catch((error: unknown) => { targetError ??= { error }; abort(error); })
+    ? pipeline(zstd.child.stdout as Readable, target.out, { signal: local.signal }).catch((error: unknown) => {
+      // An abort (cancellation, zstd or the source failing) also ends this pipeline: only a failure of its own counts.
+      if (!local.signal.aborted) targetError ??= { error };
+      abort(error);
+    })
     : Promise.resolve();
   const failed = (exit: Exit | undefined) => (exit && exit.code !== null && exit.code !== 0 ? exit : undefined);
   try {
