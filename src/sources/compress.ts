@@ -34,7 +34,13 @@ export async function dumpCompressed(source: Source, target: StageTarget, ctx: D
   ctx.signal.addEventListener('abort', cancel, { once: true });
   if (ctx.signal.aborted) cancel();
   const zstd = spawnZstd(compressionLevel, local.signal, target.fd);
-  zstd.done.then((exit) => { if (exit.code !== 0) abort(new Error(`zstd ${describeExit(exit)}`)); }, (e: unknown) => abort(e));
+  // zstd ending badly before anything else failed (killed by SIGPIPE when age stops reading, say) is the cause.
+  let zstdFirst = false;
+  zstd.done.then((exit) => {
+    if (exit.code === 0 || local.signal.aborted) return;
+    zstdFirst = true;
+    abort(new Error(`zstd ${describeExit(exit)}`));
+  }, (e: unknown) => abort(e));
   const input = zstd.child.stdin as Writable;
   const inputFd = pipeFd(input);
   let targetError: { error: unknown } | undefined;
@@ -62,10 +68,10 @@ export async function dumpCompressed(source: Source, target: StageTarget, ctx: D
       input.destroy();
       // Why the source failed: the target, or zstd dying on its own (the source then sees EPIPE), before the source.
       const exit = await Promise.race([zstd.done.catch(() => undefined), new Promise<undefined>((resolve) => { setTimeout(() => resolve(undefined), 2000).unref(); })]);
+      const own = failed(exit) ?? (zstdFirst ? exit : undefined);
       zstd.kill();
       await piped;
       if (targetError) throw targetError.error;
-      const own = failed(exit);
       if (own && !ctx.signal.aborted) throw zstdError(source, own, zstd.stderr(), err);
       throw err;
     }
