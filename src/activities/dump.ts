@@ -10,8 +10,9 @@ import type { SnapshotMember } from '../contracts/manifest.js';
 import { jobEncryption, resolveRecipients } from '../config/encryption.js';
 import { BackupError, errorMessage } from '../errors.js';
 import { agePlaintextSizeAt, spawnAgeEncrypt } from '../lib/age.js';
-import { describeExit, lastLines, runCapture, type Proc } from '../lib/process.js';
+import { describeExit, lastLines, pipeFd, runCapture, type Proc } from '../lib/process.js';
 import { BLOCK, padding, tarHeader } from '../lib/tar.js';
+import { dumpCompressed } from '../sources/compress.js';
 import { sourcePlugin, type DumpContext } from '../sources/index.js';
 import { snapshotDir, snapshotFile } from '../state/snapshots.js';
 import { ARTIFACT_FILE, bootId, stagingDir } from '../state/staging.js';
@@ -28,8 +29,8 @@ export interface DumpInput extends RunRef {
 }
 
 /**
- * Dumps one source straight into the run's artifact in staging: a tar member whose header is reserved first and
- * filled in once the size is known, so the compressed bytes are written once.
+ * Dumps one source straight into the run's artifact in staging, through its stages (source → compress → encrypt): a
+ * tar member whose header is reserved first and filled in once the size is known, so the stored bytes are written once.
  * A retry truncates back to `offset` and starts the member again.
  */
 export function dump(deps: ActivityDeps) {
@@ -70,15 +71,15 @@ export function dump(deps: ActivityDeps) {
     } finally {
       await fh.close();
     }
-    // The component is appended after its reserved header: by the source's last child process (zstd) writing to the
-    // file itself, or through `out`. Its SHA-256 is taken later from the staged artifact (the checksum step, while the
+    // The component is appended after its reserved header: by the last process of its stages (zstd, or age) writing
+    // the file itself, or through `out`. Its SHA-256 is taken later from the staged artifact (the checksum step, while the
     // destination re-reads its copy), so that hashing does not compete with compression for the CPU here.
     const start = input.offset + BLOCK;
     const app = await open(file, 'a');
     const signal = Context.current().cancellationSignal;
-    // The component's stages: source (and its compressor) → encrypt (age, when the job has recipients) → the staged
-    // file. age writes the file itself and reads the source's last process through an OS pipe, so the bytes do not pass
-    // through the event loop either way.
+    // The component's stages: source → compress (zstd, src/sources/compress.ts, unless the source's output is not to
+    // be compressed) → encrypt (age, when the job has recipients) → the staged file. Each stage writes the next one's
+    // input (or the file) itself through an OS pipe, so the bytes do not pass through the event loop.
     const age: Proc | undefined = recipients ? spawnAgeEncrypt(recipients, signal, app.fd) : undefined;
     const out = age ? (age.child.stdin as Writable) : app.createWriteStream({ autoClose: false });
     const outputFd = age ? pipeFd(age.child.stdin as Writable) : app.fd;
@@ -91,12 +92,11 @@ export function dump(deps: ActivityDeps) {
     let outcome;
     let size: number;
     try {
-      outcome = await source.dump(out, {
+      outcome = await dumpCompressed(source, { out, ...(outputFd !== undefined ? { fd: outputFd } : {}) }, {
         signal, stagingDir: dir, compressionLevel: config.settings.compressionLevel,
         // Sources that spool before they write (pg_dump + pg_restore --list) still report that they are alive.
         heartbeat: () => report(written),
         snapshot,
-        ...(outputFd !== undefined ? { outputFd } : {}),
       });
       if (!out.writableFinished) {
         await new Promise<void>((resolve, reject) => {
@@ -176,15 +176,6 @@ export function dump(deps: ActivityDeps) {
       warnings: outcome.warnings, stats: outcome.stats, ...(snapshotMember ? { snapshot: snapshotMember } : {}), bootId: bootId(),
     };
   });
-}
-
-/**
- * The file descriptor of a child process's stdin pipe, so that another child can write to it directly. Undefined
- * where Node does not expose it: the source then writes through the stream.
- */
-function pipeFd(stream: Writable): number | undefined {
-  const fd = (stream as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
 /** Appends a small local file (a GNU tar snapshot) to the artifact as a member at `offset`, streamed and hashed. */

@@ -130,39 +130,41 @@ export function spawnZstd(level: number, signal: AbortSignal, outFd?: number): P
   return spawnProc('zstd', ['-q', '-c', '-T0', `-${level}`], { stdin: 'pipe', stdout: outFd ?? 'pipe', signal });
 }
 
+/**
+ * The file descriptor of a child process's stdin pipe, so that another child can write to it directly. Undefined
+ * where Node does not expose it: the writer then goes through the stream.
+ */
+export function pipeFd(stream: Writable): number | undefined {
+  const fd = (stream as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
 export interface PipeOptions {
   cmd: string;
   args: readonly string[];
   /** The program's whole environment, built with `childEnv(extra)`. Default: `childEnv()`. */
   env?: NodeJS.ProcessEnv;
   cwd?: string;
-  /** zstd level; undefined: the output goes to `out` as it is. */
-  compressionLevel?: number;
-  /** Keep this many bytes of the end of the raw output (before compression). */
+  /** Keep this many bytes of the end of the output. */
   tailBytes?: number;
   signal: AbortSignal;
-  /** When compressing: zstd writes to this file descriptor instead of `out` (which is then left alone). */
-  outFd?: number;
 }
 
 export interface PipeResult {
   /** How the dump program ended. */
   exit: Exit;
   stderr: string;
-  /** How zstd ended, when compressing. */
-  compressor?: Exit & { stderr: string };
-  /** Bytes the program wrote, before compression. */
+  /** Bytes the program wrote. */
   bytes: number;
   /** The last `tailBytes` of the program's output. */
   tail: Buffer;
 }
 
 /**
- * Runs a dump program and streams its stdout (through zstd -T0 when a level is given) into `out`, which it ends (or,
- * compressing with `outFd`, zstd writes to that file itself).
- * The raw output is counted and its tail kept as it passes, so that it can be checked without reading it again.
- * Both processes are killed when `signal` aborts or when writing to `out` fails. Never judges the exit codes: the
- * caller does. Rejects when the program cannot be started or `out` fails.
+ * Runs a dump program and streams its stdout into `out` (the compress stage's input, or the staged file), which it
+ * ends. The output is counted and its tail kept as it passes, so that it can be checked without reading it again.
+ * The program is killed when `signal` aborts or when writing to `out` fails. Never judges the exit code: the caller
+ * does. Rejects when the program cannot be started or `out` fails.
  */
 export async function pipeCommand(o: PipeOptions, out: Writable): Promise<PipeResult> {
   const local = new AbortController();
@@ -170,7 +172,6 @@ export async function pipeCommand(o: PipeOptions, out: Writable): Promise<PipeRe
   o.signal.addEventListener('abort', abort, { once: true });
   if (o.signal.aborted) abort();
   const producer = spawnProc(o.cmd, o.args, { env: o.env, cwd: o.cwd, signal: local.signal });
-  const zstd = o.compressionLevel === undefined ? undefined : spawnZstd(o.compressionLevel, local.signal, o.outFd);
   const tail = new TailBuffer(Math.max(1, o.tailBytes ?? 1));
   let bytes = 0;
   const tap = new Transform({
@@ -182,23 +183,11 @@ export async function pipeCommand(o: PipeOptions, out: Writable): Promise<PipeRe
   });
   const fail = <T>(p: Promise<T>) => p.catch((e: unknown) => { abort(); throw e; });
   try {
-    const flows: Promise<unknown>[] = [fail(producer.done)];
-    if (zstd) {
-      // A failure feeding zstd (EPIPE when zstd dies) shows in zstd's exit code; the program then gets SIGPIPE.
-      flows.push(pipeline(producer.child.stdout as Readable, tap, zstd.child.stdin as Writable).catch(() => { producer.kill(); }));
-      flows.push(fail(zstd.done));
-      if (o.outFd === undefined) flows.push(fail(pipeline(zstd.child.stdout as Readable, out, { signal: local.signal })));
-    } else {
-      flows.push(fail(pipeline(producer.child.stdout as Readable, tap, out, { signal: local.signal })));
-    }
-    await Promise.all(flows);
+    await Promise.all([fail(producer.done), fail(pipeline(producer.child.stdout as Readable, tap, out, { signal: local.signal }))]);
     const exit = await producer.done;
-    const result: PipeResult = { exit, stderr: producer.stderr(), bytes, tail: tail.contents() };
-    if (zstd) result.compressor = { ...(await zstd.done), stderr: zstd.stderr() };
-    return result;
+    return { exit, stderr: producer.stderr(), bytes, tail: tail.contents() };
   } finally {
     o.signal.removeEventListener('abort', abort);
     producer.kill();
-    zstd?.kill();
   }
 }

@@ -7,7 +7,6 @@ export interface DumpContext {
   signal: AbortSignal;
   /** Staging directory of the run, for side files (listings, option files). */
   stagingDir: string;
-  compressionLevel: number;
   /**
    * Records progress when a source works for a long time without writing to `out` (PostgreSQL spools and checks each
    * database's dump before it enters the component). Optional: without it such a source writes zero-length chunks to
@@ -20,9 +19,10 @@ export interface DumpContext {
    */
   snapshot?: { file: string; differential: boolean };
   /**
-   * The component's file, open for appending. A source whose last stage is a child process (zstd) gives it this as
-   * its stdout, so that the bytes go straight to the file instead of through the event loop; it then leaves `out`
-   * untouched. Absent: write to `out`.
+   * The descriptor behind `out`: the compress stage's input pipe (or, for a source that is not compressed, the staged
+   * file or age's input). A source whose last stage is a child process (tar) gives it this as its stdout, so that the
+   * bytes go to the next stage through an OS pipe instead of through the event loop; it then leaves `out` untouched.
+   * Absent: write to `out`.
    */
   outputFd?: number;
 }
@@ -35,14 +35,17 @@ export interface DumpOutcome {
 }
 
 /**
- * A source writes one component, already compressed, to `out` (or to `ctx.outputFd`). It throws a `BackupError` when the dump is not
- * usable (failed, empty, truncated); it must never hand a partial dump to the archive as if it were complete.
+ * A source writes one component's raw bytes to `out` (or to `ctx.outputFd`); the dump's compress stage
+ * (src/sources/compress.ts, `zstd -T0`) compresses them unless `compress` is false. It throws a `BackupError` when the
+ * dump is not usable (failed, empty, truncated); it must never hand a partial dump to the archive as if it were complete.
  */
 export interface Source {
   readonly name: string;
   readonly type: string;
   /** File extension of the component inside the artifact, e.g. `tar.zst`. */
   readonly extension: string;
+  /** Whether the compress stage compresses the output with zstd (then `extension` ends in `.zst`). */
+  readonly compress: boolean;
   dump(out: Writable, ctx: DumpContext): Promise<DumpOutcome>;
   /** Upper bound of the bytes a dump will produce, for the space check. */
   estimate(): Promise<number>;

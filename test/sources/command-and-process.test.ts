@@ -1,4 +1,13 @@
+import { statSync } from 'node:fs';
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { BackupError } from '../../src/errors.js';
+import { dumpCompressed } from '../../src/sources/compress.js';
+import { waitFor } from '../helpers/util.js';
+import { descendants } from './support.js';
 import { sourceSchema } from '../../src/config/schema.js';
 import { commandSourceSchema } from '../../src/sources/command/schema.js';
 import { childEnv, describeExit, lastLines, redact, runCapture, spawnProc, which } from '../../src/lib/process.js';
@@ -84,5 +93,57 @@ describe('sourceSecretRefs', () => {
     expect(sourceSecretRefs(sourceSchema.parse({ type: 'postgres', name: 'p', host: 'h', user: 'u' }))).toEqual([]);
     expect(sourceSecretRefs(sourceSchema.parse({ type: 'command', name: 'c', command: ['x'], env: { A: 'a', B: { env: 'B' }, C: { file: 'c' } } })))
       .toEqual([{ env: 'B' }, { file: 'c' }]);
+  });
+});
+
+describe('compress stage (dumpCompressed)', () => {
+  const cfg = (command: string[], extra: Record<string, unknown> = {}) => commandSourceSchema.parse({ type: 'command', name: 'c', command, ...extra });
+  const ctx = () => ({ signal: new AbortController().signal, stagingDir: os.tmpdir(), compressionLevel: 3 });
+
+  it('zstd writes the target\'s descriptor; the source\'s stats count the raw bytes', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'stage-'));
+    try {
+      const file = path.join(dir, 'seq.zst');
+      const fh = await open(file, 'w');
+      const out = fh.createWriteStream({ autoClose: false });
+      let outcome;
+      try {
+        outcome = await dumpCompressed(new CommandSource(cfg(['seq', '100000'])), { out, fd: fh.fd }, ctx());
+      } finally {
+        out.destroy();
+        await fh.close();
+      }
+      const seq = (await run('seq', ['100000'])).stdout;
+      expect(outcome.stats.bytes).toBe(Buffer.byteLength(seq));
+      expect(statSync(file).size).toBeLessThan(Buffer.byteLength(seq) / 2);
+      expect((await run('zstd', ['-dc', file])).stdout).toBe(seq);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('compress: false: the source\'s output reaches the target as it is', async () => {
+    const chunks: Buffer[] = [];
+    const out = new Writable({ write(c: Buffer, _e, cb) { chunks.push(c); cb(); } });
+    await dumpCompressed(new CommandSource(cfg(['echo', 'plain'], { compress: false })), { out }, ctx());
+    expect(Buffer.concat(chunks).toString()).toBe('plain\n');
+  });
+
+  it('zstd failing (a full disk under it) is DUMP_FAILED with its exit and stderr, and stops the source', async () => {
+    const fh = await open('/dev/full', 'w');
+    const out = fh.createWriteStream({ autoClose: false });
+    let err: unknown;
+    const started = Date.now();
+    try {
+      err = await dumpCompressed(new CommandSource(cfg(['cat', '/dev/urandom'])), { out, fd: fh.fd }, ctx()).then(() => undefined, (e: unknown) => e);
+    } finally {
+      out.destroy();
+      await fh.close();
+    }
+    expect(err).toBeInstanceOf(BackupError);
+    expect((err as BackupError).code).toBe('DUMP_FAILED');
+    expect((err as BackupError).message).toMatch(/^source "c": zstd exited \d+: .*No space left on device/s);
+    expect(Date.now() - started).toBeLessThan(5000);
+    await waitFor(() => !descendants().some((p) => p.argv[0] === 'cat' || p.argv[0] === 'zstd'), { timeoutMs: 5000, description: 'cat and zstd to be gone' });
   });
 });

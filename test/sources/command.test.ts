@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commandSourceSchema, type CommandSourceConfig } from '../../src/sources/command/schema.js';
 import { CommandSource } from '../../src/sources/command/index.js';
 import { makeTempDir, waitFor, type TempDir } from '../helpers/util.js';
-import { descendants, dumpContext, dumpToFile, expectDumpError, fileSink, fullDisk, watchChildren, zstdDecompress } from './support.js';
+import { descendants, dumpContext, dumpInto, dumpToFile, expectDumpError, fileSink, fullDisk, watchChildren, zstdDecompress } from './support.js';
 
 let tmp: TempDir;
 let n = 0;
@@ -64,20 +64,20 @@ describe('command source', () => {
 
   it('partial output and exit 1 is a failure, with the end of stderr in the message', async () => {
     const source = new CommandSource(config(sh('head -c 100000 /dev/urandom; echo "connection reset by peer" >&2; exit 1')));
-    const err = await expectDumpError(source.dump(fileSink(path.join(tmp.path, 'partial.zst')).out, dumpContext(await staging())), 'DUMP_FAILED');
+    const err = await expectDumpError(dumpInto(source, fileSink(path.join(tmp.path, 'partial.zst')).out, dumpContext(await staging())), 'DUMP_FAILED');
     expect(err.message).toBe('source "stub": sh exited 1 after writing 100000 bytes; the output is not used: connection reset by peer');
     expect(err.permanent).toBe(false);
   });
 
   it('a command killed by a signal is a failure', async () => {
     const source = new CommandSource(config(sh('echo partial; kill -9 $$')));
-    const err = await expectDumpError(source.dump(fileSink(path.join(tmp.path, 'killed.zst')).out, dumpContext(await staging())), 'DUMP_FAILED');
+    const err = await expectDumpError(dumpInto(source, fileSink(path.join(tmp.path, 'killed.zst')).out, dumpContext(await staging())), 'DUMP_FAILED');
     expect(err.message).toMatch(/sh was killed by SIGKILL after writing 8 bytes/);
   });
 
   it('exit 0 with empty output is a failure', async () => {
     const source = new CommandSource(config(sh('echo "nothing to dump" >&2; exit 0')));
-    const err = await expectDumpError(source.dump(fileSink(path.join(tmp.path, 'empty.zst')).out, dumpContext(await staging())), 'SOURCE_EMPTY');
+    const err = await expectDumpError(dumpInto(source, fileSink(path.join(tmp.path, 'empty.zst')).out, dumpContext(await staging())), 'SOURCE_EMPTY');
     expect(err.message).toContain('source "stub"');
     expect(err.message).toContain('nothing to dump');
     expect(err.permanent).toBe(true);
@@ -85,7 +85,7 @@ describe('command source', () => {
 
   it('output below minSize is a failure; at minSize it passes', async () => {
     const small = new CommandSource(config(sh('head -c 999 /dev/zero'), { minSize: '1KB' }));
-    const err = await expectDumpError(small.dump(fileSink(path.join(tmp.path, 'small.zst')).out, dumpContext(await staging())), 'DUMP_INCOMPLETE');
+    const err = await expectDumpError(dumpInto(small, fileSink(path.join(tmp.path, 'small.zst')).out, dumpContext(await staging())), 'DUMP_INCOMPLETE');
     expect(err.message).toMatch(/wrote 999 bytes, below the minimum of 1000 bytes/);
     const enough = new CommandSource(config(sh('head -c 1000 /dev/zero'), { minSize: '1KB' }));
     const { outcome } = await dumpToFile(enough, path.join(tmp.path, 'enough.zst'), dumpContext(await staging()));
@@ -104,7 +104,7 @@ describe('command source', () => {
       expect(readFileSync(file, 'utf8')).toBe('hello|env-secret-4711|file-secret-0815');
 
       const leaky = new CommandSource(config(sh('echo "login failed with $FROM_ENV and $FROM_FILE" >&2; exit 3'), { env }));
-      const err = await expectDumpError(leaky.dump(fileSink(path.join(tmp.path, 'leaky.zst')).out, dumpContext(await staging())), 'DUMP_FAILED');
+      const err = await expectDumpError(dumpInto(leaky, fileSink(path.join(tmp.path, 'leaky.zst')).out, dumpContext(await staging())), 'DUMP_FAILED');
       expect(err.message).toContain('login failed with *** and ***');
       expect(err.message).not.toContain('secret');
     } finally {
@@ -146,13 +146,13 @@ describe('command source', () => {
   it('an unset secret is SECRET_UNAVAILABLE and the command does not run', async () => {
     const marker = path.join(tmp.path, 'ran');
     const source = new CommandSource(config(['touch', marker], { env: { X: { env: 'BACKUPCTL_TEST_NOT_SET' } } }));
-    await expectDumpError(source.dump(fileSink(path.join(tmp.path, 'unset.zst')).out, dumpContext(await staging())), 'SECRET_UNAVAILABLE');
+    await expectDumpError(dumpInto(source, fileSink(path.join(tmp.path, 'unset.zst')).out, dumpContext(await staging())), 'SECRET_UNAVAILABLE');
     expect(() => statSync(marker)).toThrow();
   });
 
   it('a program that does not exist is SOURCE_UNREADABLE', async () => {
     const source = new CommandSource(config(['backupctl-no-such-dumper', '--archive']));
-    const err = await expectDumpError(source.dump(fileSink(path.join(tmp.path, 'missing.zst')).out, dumpContext(await staging())), 'SOURCE_UNREADABLE');
+    const err = await expectDumpError(dumpInto(source, fileSink(path.join(tmp.path, 'missing.zst')).out, dumpContext(await staging())), 'SOURCE_UNREADABLE');
     expect(err.message).toContain('backupctl-no-such-dumper');
     await expectDumpError(source.check(), 'SOURCE_UNREADABLE');
   });
@@ -162,7 +162,7 @@ describe('command source', () => {
     const marker = `backupctl-test-sleep-${process.pid}`;
     const source = new CommandSource(config(['sh', '-c', 'echo started; exec sleep 30', marker]));
     const sink = fileSink(path.join(tmp.path, 'cancelled.zst'));
-    const dumping = source.dump(sink.out, dumpContext(await staging(), { signal: ac.signal }));
+    const dumping = dumpInto(source, sink.out, dumpContext(await staging(), { signal: ac.signal }));
     await waitFor(() => descendants().some((p) => p.argv.includes(marker) || p.argv[0] === 'sleep'), { timeoutMs: 5000, description: 'the command to start' });
     const started = Date.now();
     ac.abort(new Error('activity cancelled'));
@@ -174,7 +174,7 @@ describe('command source', () => {
 
   it('a destination that fails (disk full) fails the dump with that error and stops the command', async () => {
     const source = new CommandSource(config(['cat', '/dev/urandom']));
-    const err = await source.dump(fullDisk(256 * 1024), dumpContext(await staging())).then(() => undefined, (e: unknown) => e);
+    const err = await dumpInto(source, fullDisk(256 * 1024), dumpContext(await staging())).then(() => undefined, (e: unknown) => e);
     expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC');
     await waitFor(() => !descendants().some((p) => p.argv[0] === 'cat' || p.argv[0] === 'zstd'), { timeoutMs: 5000, description: 'cat and zstd to be gone' });
   });

@@ -7,7 +7,7 @@ import { BackupError } from '../../src/errors.js';
 import { MysqlSource } from '../../src/sources/mysql/index.js';
 import { startMariadb, type MariadbHandle } from '../helpers/mariadb.js';
 import { makeTempDir, waitFor, type TempDir } from '../helpers/util.js';
-import { descendants, dumpContext, dumpToFile, expectDumpError, fileSink, ls, watchChildren, zstdDecompress } from './support.js';
+import { descendants, dumpContext, dumpInto, dumpToFile, expectDumpError, fileSink, ls, watchChildren, zstdDecompress } from './support.js';
 
 // A password with every character an option file could trip over.
 const PASSWORD = `p#ss "w0rd" 'x' \\ ; = end`;
@@ -148,7 +148,7 @@ describe('mysql source (MariaDB)', () => {
       const source = new MysqlSource(config({ password: { env: 'BACKUPCTL_TEST_WRONG_PW' } }));
       const dir = await freshStaging();
       const sink = fileSink(path.join(tmp.path, 'wrong.sql.zst'));
-      const err = await expectDumpError(source.dump(sink.out, dumpContext(dir)), 'DATABASE_AUTH');
+      const err = await expectDumpError(dumpInto(source, sink.out, dumpContext(dir)), 'DATABASE_AUTH');
       expect(err.permanent).toBe(true);
       expect(err.message).toContain('source "shopdb"');
       expect(err.message).toContain(`127.0.0.1:${db.port}`);
@@ -165,27 +165,27 @@ describe('mysql source (MariaDB)', () => {
 
   it('a missing password variable is SECRET_UNAVAILABLE', async () => {
     const source = new MysqlSource(config({ password: { env: 'BACKUPCTL_TEST_UNSET_VAR' } }));
-    const err = await expectDumpError(source.dump(fileSink(path.join(tmp.path, 'unset.sql.zst')).out, dumpContext(await freshStaging())), 'SECRET_UNAVAILABLE');
+    const err = await expectDumpError(dumpInto(source, fileSink(path.join(tmp.path, 'unset.sql.zst')).out, dumpContext(await freshStaging())), 'SECRET_UNAVAILABLE');
     expect(err.message).toContain('source "shopdb"');
   });
 
   it('a database that does not exist is a permanent error', async () => {
     const source = new MysqlSource(config({ databases: ['shop', 'nope'] }));
-    const err = await expectDumpError(source.dump(fileSink(path.join(tmp.path, 'nope.sql.zst')).out, dumpContext(await freshStaging())), 'SOURCE_UNREADABLE');
+    const err = await expectDumpError(dumpInto(source, fileSink(path.join(tmp.path, 'nope.sql.zst')).out, dumpContext(await freshStaging())), 'SOURCE_UNREADABLE');
     expect(err.message).toContain('"nope"');
   });
 
   it('a dump that exits 0 without the trailer is refused', async () => {
     // The schema refuses --skip-comments; this bypasses it to prove the check itself.
     const source = new MysqlSource({ ...config({ databases: ['other'] }), extraArgs: ['--skip-comments'] });
-    const err = await expectDumpError(source.dump(fileSink(path.join(tmp.path, 'notrailer.sql.zst')).out, dumpContext(await freshStaging())), 'DUMP_INCOMPLETE');
+    const err = await expectDumpError(dumpInto(source, fileSink(path.join(tmp.path, 'notrailer.sql.zst')).out, dumpContext(await freshStaging())), 'DUMP_INCOMPLETE');
     expect(err.message).toContain('-- Dump completed');
     expect(err.permanent).toBe(true);
   });
 
   it('a dump below minSize is refused', async () => {
     const source = new MysqlSource(config({ databases: ['other'], minSize: '10MB' }));
-    const err = await expectDumpError(source.dump(fileSink(path.join(tmp.path, 'small.sql.zst')).out, dumpContext(await freshStaging())), 'DUMP_INCOMPLETE');
+    const err = await expectDumpError(dumpInto(source, fileSink(path.join(tmp.path, 'small.sql.zst')).out, dumpContext(await freshStaging())), 'DUMP_INCOMPLETE');
     expect(err.message).toMatch(/below the minimum of 10000000 bytes/);
   });
 
@@ -212,7 +212,7 @@ describe('mysql source (MariaDB)', () => {
         },
       });
       const started = Date.now();
-      const err = await source.dump(sink.out, dumpContext(dir, { signal: ac.signal })).then(() => undefined, (e: unknown) => e);
+      const err = await dumpInto(source, sink.out, dumpContext(dir, { signal: ac.signal })).then(() => undefined, (e: unknown) => e);
       expect((err as Error).message).toBe('cancelled by test');
       expect(modes).toEqual([0o600]);
       expect(Date.now() - started).toBeLessThan(15_000);
@@ -229,7 +229,7 @@ describe('mysql source (MariaDB)', () => {
         throttleAfter: 256 * 1024, delayMs: 20,
         onBytes: (b) => { if (b > 1024 * 1024) stopping ??= db.kill('SIGTERM'); },
       });
-      const err = await expectDumpError(source.dump(sink.out, dumpContext(await freshStaging())), 'DUMP_FAILED');
+      const err = await expectDumpError(dumpInto(source, sink.out, dumpContext(await freshStaging())), 'DUMP_FAILED');
       await stopping;
       expect(err.permanent).toBe(false);
       expect(err.message).toContain('source "shopdb"');

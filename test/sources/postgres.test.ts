@@ -6,7 +6,7 @@ import { postgresSourceSchema, type PostgresSourceConfig } from '../../src/sourc
 import { PostgresSource, SPOOL_HEARTBEAT } from '../../src/sources/postgres/index.js';
 import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
 import { makeTempDir, runCommand, waitFor, type TempDir } from '../helpers/util.js';
-import { descendants, dumpContext, dumpToFile, expectDumpError, fileSink, fullDisk, ls, watchChildren, zstdDecompress } from './support.js';
+import { descendants, dumpContext, dumpInto, dumpToFile, expectDumpError, fileSink, fullDisk, ls, watchChildren, zstdDecompress } from './support.js';
 
 const PASSWORD = `pg 'secret' "pw" \\ #1`;
 const PASSWORD_ENV = 'BACKUPCTL_TEST_PG_PASSWORD';
@@ -183,7 +183,7 @@ describe('postgres source', () => {
     try {
       const source = new PostgresSource(config({ password: { env: 'BACKUPCTL_TEST_PG_WRONG' } }));
       const dir = await freshStaging();
-      const err = await expectDumpError(source.dump(fileSink(path.join(tmp.path, 'wrong.tar.zst')).out, dumpContext(dir)), 'DATABASE_AUTH');
+      const err = await expectDumpError(dumpInto(source, fileSink(path.join(tmp.path, 'wrong.tar.zst')).out, dumpContext(dir)), 'DATABASE_AUTH');
       expect(err.permanent).toBe(true);
       expect(err.message).toContain('source "pgmain"');
       expect(err.message).toContain(`127.0.0.1:${pg.port}`);
@@ -198,18 +198,18 @@ describe('postgres source', () => {
   });
 
   it('a listed database that does not exist is a permanent error', async () => {
-    const err = await expectDumpError(new PostgresSource(config({ databases: ['app', 'nope'] })).dump(fileSink(path.join(tmp.path, 'nope.tar.zst')).out, dumpContext(await freshStaging())), 'SOURCE_UNREADABLE');
+    const err = await expectDumpError(dumpInto(new PostgresSource(config({ databases: ['app', 'nope'] })), fileSink(path.join(tmp.path, 'nope.tar.zst')).out, dumpContext(await freshStaging())), 'SOURCE_UNREADABLE');
     expect(err.message).toContain('"nope"');
   });
 
   it('dumps below minSize are refused', async () => {
-    const err = await expectDumpError(new PostgresSource(config({ databases: ['crm'], globals: false, minSize: '1GB' })).dump(fileSink(path.join(tmp.path, 'small.tar.zst')).out, dumpContext(await freshStaging())), 'DUMP_INCOMPLETE');
+    const err = await expectDumpError(dumpInto(new PostgresSource(config({ databases: ['crm'], globals: false, minSize: '1GB' })), fileSink(path.join(tmp.path, 'small.tar.zst')).out, dumpContext(await freshStaging())), 'DUMP_INCOMPLETE');
     expect(err.message).toMatch(/below the minimum of 1000000000 bytes/);
   });
 
   it('a destination that fails (disk full) fails the dump with that error; spools removed, tools stopped', async () => {
     const dir = await freshStaging();
-    const err = await new PostgresSource(config({ databases: ['app', 'crm'] })).dump(fullDisk(64 * 1024), dumpContext(dir)).then(() => undefined, (e: unknown) => e);
+    const err = await dumpInto(new PostgresSource(config({ databases: ['app', 'crm'] })), fullDisk(64 * 1024), dumpContext(dir)).then(() => undefined, (e: unknown) => e);
     expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC');
     await waitFor(() => !descendants().some((p) => p.argv.some((a) => /pg_dump|pg_restore|zstd/.test(a))), { timeoutMs: 5000, description: 'tools gone' });
     expect(ls(dir)).toEqual([]);
@@ -236,6 +236,7 @@ describe('postgres source', () => {
       let beatsBeforeOutput = 0;
       const sink = fileSink(path.join(tmp.path, 'beats.tar.zst'));
       const heartbeat = () => { if (sink.bytes() === 0) beatsBeforeOutput++; };
+      // The source itself (not through the compress stage): what it writes to its `out` while spooling is observed.
       const dumping = new PostgresSource(config({ databases: ['big'], globals: false })).dump(sink.out, dumpContext(dir, { signal: ac.signal, heartbeat }));
       await spooling(dir);
       // The dump is private while it waits in staging.
@@ -250,6 +251,7 @@ describe('postgres source', () => {
       const ac = new AbortController();
       const dir = await freshStaging();
       const sink = fileSink(path.join(tmp.path, 'aborted.tar.zst'));
+      // The source itself: its zero-length writes to its `out` are what is observed.
       const dumping = new PostgresSource(config({ databases: ['big'], globals: false })).dump(sink.out, dumpContext(dir, { signal: ac.signal }));
       await spooling(dir);
       await waitFor(() => sink.emptyWrites() >= 1, { timeoutMs: 10_000, description: 'a zero-length write while spooling' });
@@ -266,7 +268,7 @@ describe('postgres source', () => {
       const dir = await freshStaging();
       const sink = fileSink(path.join(tmp.path, 'killed.tar.zst'));
       const source = new PostgresSource(config({ databases: ['crm', 'big'], globals: false }));
-      const dumping = source.dump(sink.out, dumpContext(dir));
+      const dumping = dumpInto(source, sink.out, dumpContext(dir));
       // Terminate the backend that serves pg_dump's COPY of the big table.
       const terminated = await waitFor(async () => Number((await pg.sql(
         `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = 'big' AND application_name = 'backupctl' AND query LIKE 'COPY %'`,

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { expect } from 'vitest';
 import { BackupError, type ErrorCode } from '../../src/errors.js';
+import { dumpCompressed } from '../../src/sources/compress.js';
 import type { DumpContext, DumpOutcome, Source } from '../../src/sources/types.js';
 import { listDescendants, runCommand, sleep } from '../helpers/util.js';
 
@@ -60,14 +61,25 @@ export function fileSink(file: string, opts: SinkOptions = {}): Sink {
   return { out, file, bytes: () => bytes, emptyWrites: () => empty, done: () => finished(out) };
 }
 
-export function dumpContext(stagingDir: string, extra: Partial<DumpContext> = {}): DumpContext {
+/** What the dump activity passes to a source's stages: the source's context and the compress stage's zstd level. */
+export type StageContext = DumpContext & { compressionLevel: number };
+
+export function dumpContext(stagingDir: string, extra: Partial<StageContext> = {}): StageContext {
   return { signal: new AbortController().signal, stagingDir, compressionLevel: 3, ...extra };
 }
 
-/** Runs a dump into a file and waits until the file is complete. */
-export async function dumpToFile(source: Source, file: string, ctx: DumpContext, opts: SinkOptions = {}): Promise<{ outcome: DumpOutcome; size: number }> {
+/**
+ * Dumps a source into `out` through the same stages as the dump activity (src/sources/compress.ts: the source, then
+ * zstd unless the source is not compressed), so that what lands in `out` is the component.
+ */
+export function dumpInto(source: Source, out: Writable, ctx: StageContext): Promise<DumpOutcome> {
+  return dumpCompressed(source, { out }, ctx);
+}
+
+/** Runs a dump (through the compress stage) into a file and waits until the file is complete. */
+export async function dumpToFile(source: Source, file: string, ctx: StageContext, opts: SinkOptions = {}): Promise<{ outcome: DumpOutcome; size: number }> {
   const sink = fileSink(file, opts);
-  const outcome = await source.dump(sink.out, ctx);
+  const outcome = await dumpInto(source, sink.out, ctx);
   await sink.done();
   return { outcome, size: sink.bytes() };
 }

@@ -26,13 +26,14 @@ export async function commandEnv(cfg: Pick<Config, 'name' | 'env'>): Promise<{ e
 
 /**
  * Any program whose stdout is the dump (mongodump --archive, redis-cli --rdb -, pg_basebackup -Ft -D -, …), run without
- * a shell, compressed with zstd -T0 unless `compress: false`. A non-zero exit is a failure even when output was
+ * a shell; the dump's compress stage compresses it with zstd -T0 unless `compress: false`. A non-zero exit is a failure even when output was
  * produced; so is output below `minSize` (default 1 byte).
  */
 export class CommandSource implements Source {
   readonly type = 'command';
   constructor(private readonly cfg: Config) {}
   get name(): string { return this.cfg.name; }
+  get compress(): boolean { return this.cfg.compress; }
   get extension(): string { return this.cfg.compress ? `${this.cfg.extension}.zst` : this.cfg.extension; }
 
   private get program(): string { return this.cfg.command[0]!; }
@@ -50,8 +51,7 @@ export class CommandSource implements Source {
     let r;
     try {
       r = await pipeCommand({
-        cmd: this.program, args: this.cfg.command.slice(1), env, cwd: this.cfg.cwd,
-        compressionLevel: this.cfg.compress ? ctx.compressionLevel : undefined, signal: ctx.signal, outFd: ctx.outputFd,
+        cmd: this.program, args: this.cfg.command.slice(1), env, cwd: this.cfg.cwd, signal: ctx.signal,
       }, out);
     } catch (err) {
       ctx.signal.throwIfAborted();
@@ -59,9 +59,6 @@ export class CommandSource implements Source {
     }
     ctx.signal.throwIfAborted();
     const stderr = () => redact(lastLines(r.stderr), secrets) || 'no error output';
-    if (r.compressor && r.compressor.code !== 0) {
-      throw new BackupError('DUMP_FAILED', `source "${this.name}": zstd ${describeExit(r.compressor)}: ${lastLines(r.compressor.stderr)}`);
-    }
     if (r.exit.code !== 0) {
       throw new BackupError('DUMP_FAILED', `source "${this.name}": ${this.program} ${describeExit(r.exit)} after writing ${r.bytes} bytes; the output is not used: ${stderr()}`);
     }

@@ -14,13 +14,15 @@ import type { FilesSourceConfig as Config } from './schema.js';
 const tail = (s: string, n = 10) => s.trim().split('\n').slice(-n).join('\n');
 
 /**
- * Files and directories, archived with GNU tar and compressed with zstd (-T0: all cores) in one pipe.
+ * Files and directories, archived with GNU tar (compressed by the dump's compress stage, zstd -T0: all cores; tar
+ * writes its pipe).
  * tar exit 1 ("file changed as we read it") is a warning; exit 2 is a failure; an archive without a single
  * file is a failure.
  */
 export class FilesSource implements Source {
   readonly type = 'files';
   readonly extension = 'tar.zst';
+  readonly compress = true;
   constructor(private readonly cfg: Config) {}
   get name(): string { return this.cfg.name; }
 
@@ -43,29 +45,20 @@ export class FilesSource implements Source {
 
   async dump(out: Writable, ctx: DumpContext): Promise<DumpOutcome> {
     const listFile = path.join(ctx.stagingDir, `${this.name}.list`);
-    const tar = spawn('tar', this.tarArgs(listFile, ctx.snapshot?.file), { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv() });
-    // tar's output goes to zstd through an OS pipe, and zstd writes the component file itself when it may: the
-    // uncompressed and compressed bytes never pass through the event loop.
-    const zstd = spawn('zstd', ['-q', '-c', '-T0', `-${ctx.compressionLevel}`], { stdio: [tar.stdout, ctx.outputFd ?? 'pipe', 'pipe'], env: childEnv() });
-    // This process's end of tar's stdout is not needed (zstd has its own): closing it lets tar see EPIPE if zstd dies.
-    tar.stdout.destroy();
+    // tar writes the compress stage's input pipe itself when it may: the bytes never pass through the event loop.
+    const tar = spawn('tar', this.tarArgs(listFile, ctx.snapshot?.file), { stdio: ['ignore', ctx.outputFd ?? 'pipe', 'pipe'], env: childEnv() });
     let tarErr = '';
-    let zstdErr = '';
-    tar.stderr.on('data', (d: Buffer) => { if (tarErr.length < 1 << 16) tarErr += d.toString(); });
-    zstd.stderr!.on('data', (d: Buffer) => { if (zstdErr.length < 1 << 16) zstdErr += d.toString(); });
-    const exited = (p: ReturnType<typeof spawn>) => new Promise<number | null>((resolve, reject) => {
-      p.on('error', reject);
-      p.on('close', (code, signal) => resolve(code ?? (signal ? 128 : null)));
+    tar.stderr!.on('data', (d: Buffer) => { if (tarErr.length < 1 << 16) tarErr += d.toString(); });
+    const tarExit = new Promise<number | null>((resolve, reject) => {
+      tar.on('error', reject);
+      tar.on('close', (code, signal) => resolve(code ?? (signal ? 128 : null)));
     });
-    const tarExit = exited(tar);
-    const zstdExit = exited(zstd);
-    const kill = () => { tar.kill('SIGKILL'); zstd.kill('SIGKILL'); };
+    const kill = () => { tar.kill('SIGKILL'); };
     ctx.signal.addEventListener('abort', kill, { once: true });
     try {
-      const piped = zstd.stdout ? pipeline(zstd.stdout, out, { signal: ctx.signal }) : Promise.resolve();
-      const [tarCode, zstdCode] = await Promise.all([tarExit, zstdExit, piped]);
+      const piped = tar.stdout ? pipeline(tar.stdout, out, { signal: ctx.signal }) : Promise.resolve();
+      const [tarCode] = await Promise.all([tarExit, piped]);
       ctx.signal.throwIfAborted();
-      if (zstdCode !== 0) throw new BackupError('DUMP_FAILED', `source "${this.name}": zstd exited ${zstdCode}: ${tail(zstdErr)}`);
       const warnings: string[] = [];
       if (tarCode === 1) {
         const lines = tail(tarErr, 20) || 'some files differ';

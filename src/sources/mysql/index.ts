@@ -46,13 +46,14 @@ interface ServerFacts {
 }
 
 /**
- * MariaDB or MySQL, dumped with mariadb-dump (or mysqldump) into one SQL stream, compressed with zstd -T0 in the pipe.
+ * MariaDB or MySQL, dumped with mariadb-dump (or mysqldump) into one SQL stream (compressed by the dump's compress stage).
  * Accepted only when the tool exits 0 and the stream ends with the `-- Dump completed` trailer, checked on the last
  * 4 KiB as they pass. The password travels in a 0600 option file in the staging folder, never on a command line.
  */
 export class MysqlSource implements Source {
   readonly type = 'mysql';
   readonly extension = 'sql.zst';
+  readonly compress = true;
   constructor(private readonly cfg: Config) {}
   get name(): string { return this.cfg.name; }
 
@@ -126,16 +127,13 @@ export class MysqlSource implements Source {
       let r;
       try {
         r = await pipeCommand({
-          cmd: tools.dump, args: dumpArgs(this.cfg, optionFile), compressionLevel: ctx.compressionLevel, tailBytes: 4096, signal: ctx.signal, outFd: ctx.outputFd,
+          cmd: tools.dump, args: dumpArgs(this.cfg, optionFile), tailBytes: 4096, signal: ctx.signal,
         }, out);
       } catch (err) {
         ctx.signal.throwIfAborted();
         throw err;
       }
       ctx.signal.throwIfAborted();
-      if (r.compressor && r.compressor.code !== 0) {
-        throw new BackupError('DUMP_FAILED', `source "${this.name}": zstd ${describeExit(r.compressor)}: ${lastLines(r.compressor.stderr)}`);
-      }
       if (r.exit.code !== 0) throw this.failure(tools.dump, `${describeExit(r.exit)} after ${r.bytes} bytes; the dump is incomplete`, r.stderr, password);
       if (r.bytes === 0) throw new BackupError('SOURCE_EMPTY', `source "${this.name}": ${tools.dump} exited 0 but wrote nothing (${this.where})`);
       if (!hasDumpTrailer(r.tail)) {

@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import type { PostgresSourceConfig as Config } from './schema.js';
 import { readSecret } from '../../config/secrets.js';
 import { BackupError } from '../../errors.js';
-import { describeExit, lastLines, redact, runCapture, spawnZstd, type Proc } from '../../lib/process.js';
+import { describeExit, lastLines, redact, runCapture } from '../../lib/process.js';
 import { END_OF_ARCHIVE, padding, tarHeader } from '../../lib/tar.js';
 import type { DumpContext, DumpOutcome, Source } from '../types.js';
 import {
@@ -35,12 +35,13 @@ export const SPOOL_HEARTBEAT = { intervalMs: 1000 };
  * PostgreSQL: `pg_dump -Fc` of each database (listed, or all that accept connections and are not templates) and
  * `pg_dumpall --globals-only` (roles, tablespaces). Each dump is spooled uncompressed (`-Z0`) into the staging folder,
  * checked with `pg_restore --list` (or read completely with `restoreCheck: full`), then appended to the component,
- * a tar compressed with zstd -T0: `globals.sql` first, then `<database>.dump` per database. The password is in
+ * a tar (compressed by the dump's compress stage, zstd -T0): `globals.sql` first, then `<database>.dump` per database. The password is in
  * PGPASSWORD in the children's environment only.
  */
 export class PostgresSource implements Source {
   readonly type = 'postgres';
   readonly extension = 'tar.zst';
+  readonly compress = true;
   constructor(private readonly cfg: Config) {}
   get name(): string { return this.cfg.name; }
 
@@ -244,30 +245,19 @@ export class PostgresSource implements Source {
       yield END_OF_ARCHIVE;
     }
 
-    let zstd: Proc | undefined;
+    // `out` failing (the compress stage gone, a full disk) stops the dump and check that are running.
+    const onError = () => abort();
+    out.once('error', onError);
     try {
-      zstd = spawnZstd(ctx.compressionLevel, local.signal, ctx.outputFd);
-      const z = zstd;
-      // The first failure stops everything else (children killed) and is the one reported.
-      let first: { error: unknown } | undefined;
-      const fail = <T>(p: Promise<T>) => p.catch((error: unknown) => { first ??= { error }; abort(); throw error; });
-      const [, zExit] = await Promise.allSettled([
-        fail(pipeline(Readable.from(tar(), { objectMode: false }), z.child.stdin as Writable)),
-        fail(z.done),
-        ...(ctx.outputFd === undefined ? [fail(pipeline(z.child.stdout as Readable, out, { signal: local.signal }))] : []),
-      ]);
+      await pipeline(Readable.from(tar(), { objectMode: false }), out, { signal: local.signal });
+    } catch (err) {
+      abort();
       ctx.signal.throwIfAborted();
-      if (first?.error instanceof BackupError) throw first.error;
-      const zstdFailed = zExit.status === 'fulfilled' && zExit.value.code !== 0 ? zExit.value : undefined;
-      // zstd dying on its own (not killed by us) explains a broken pipe feeding it.
-      if (zstdFailed && (zstdFailed.signal === null || !first)) {
-        throw new BackupError('DUMP_FAILED', `source "${this.name}": zstd ${describeExit(zstdFailed)}: ${lastLines(z.stderr())}`);
-      }
-      if (first) throw first.error;
+      throw err;
     } finally {
+      out.off('error', onError);
       clearInterval(keepAlive);
       ctx.signal.removeEventListener('abort', abort);
-      zstd?.kill();
       await Promise.all([...spools].map((f) => rm(f, { force: true })));
     }
     if (payload === 0) throw new BackupError('SOURCE_EMPTY', `source "${this.name}": nothing was dumped from ${this.where}`);
