@@ -2,15 +2,16 @@ import { chmodSync, copyFileSync, existsSync, readFileSync, statSync } from 'nod
 import { Agent } from 'node:https';
 import path from 'node:path';
 import { DeleteObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { ScheduleOverlapPolicy, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { PGBACKREST_WORKFLOW, type PgbackrestResult } from '../../src/contracts/index.js';
-import { applySchedules, desiredSchedules } from '../../src/schedules/index.js';
+import { applySchedules } from '../../src/schedules/index.js';
 import { startPgbackrestCluster, type PgbackrestCluster } from '../helpers/pgbackrest.js';
 import { startS3Proxy, type S3ProxyHandle } from '../helpers/s3proxy.js';
-import { runCommand, waitFor } from '../helpers/util.js';
+import { runCommand } from '../helpers/util.js';
+import { deleteSchedules as deleteJobSchedules, sid, trigger as triggerSchedule } from './pgbackrest-support.js';
 import { historyText, startEnv, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
 
 // A pgBackRest job whose repository is an S3 bucket on s3proxy 4.1.0 over HTTPS on loopback (pgBackRest requires TLS
@@ -70,24 +71,9 @@ function writePgJob(): Promise<JobSetup> {
   });
 }
 
-/** A schedule's ID: it carries the config's deployment (issue 18). */
-const sid = (job: JobSetup, name: string) => `backupctl:${loadConfig(job.configFile).config.temporal.deployment}:pg:${name}`;
-
-async function deleteSchedules(job: JobSetup) {
-  const { config } = loadConfig(job.configFile);
-  for (const d of desiredSchedules(config)) await env.client.schedule.getHandle(d.id).delete().catch(() => undefined);
-}
-
-/** Triggers a schedule now and returns the run it started. */
-async function trigger(scheduleId: string): Promise<WorkflowHandle> {
-  const before = (await env.client.schedule.getHandle(scheduleId).describe()).info.recentActions.length;
-  await env.client.schedule.getHandle(scheduleId).trigger(ScheduleOverlapPolicy.ALLOW_ALL);
-  const started = await waitFor(async () => {
-    const d = await env.client.schedule.getHandle(scheduleId).describe();
-    return d.info.recentActions.length > before ? d.info.recentActions.at(-1)!.action : undefined;
-  }, { timeoutMs: 30_000, description: `${scheduleId} to start a run` });
-  return env.client.workflow.getHandle(started.workflow.workflowId, started.workflow.firstExecutionRunId);
-}
+/** The shared helpers, bound to this file's env. */
+const deleteSchedules = (job: JobSetup) => deleteJobSchedules(env, job);
+const trigger = (scheduleId: string) => triggerSchedule(env, scheduleId);
 
 /** Every key in the bucket under `prefix`, from the S3 API itself. */
 async function keys(prefix: string): Promise<string[]> {

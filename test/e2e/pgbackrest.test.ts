@@ -1,15 +1,16 @@
 import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ScheduleOverlapPolicy, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { loadConfig } from '../../src/config/load.js';
 import { FRESHNESS_WORKFLOW, PGBACKREST_DRILL_WORKFLOW, PGBACKREST_WORKFLOW, type PgbackrestDrillReport, type PgbackrestResult } from '../../src/contracts/index.js';
-import { applySchedules, desiredSchedules } from '../../src/schedules/index.js';
+import { applySchedules } from '../../src/schedules/index.js';
 import { startPgbackrestCluster, type PgbackrestCluster } from '../helpers/pgbackrest.js';
 import { runCommand, waitFor } from '../helpers/util.js';
+import { deleteSchedules as deleteJobSchedules, sid, trigger as triggerSchedule } from './pgbackrest-support.js';
 import { startEnv, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
 
 // pgBackRest jobs against a real PostgreSQL 15 cluster archiving into a posix repository with Debian's pgbackrest,
@@ -40,24 +41,9 @@ function writePgJob(patch: (job: Record<string, unknown>) => void = () => undefi
   });
 }
 
-/** A schedule's ID: it carries the config's deployment (issue 18). */
-const sid = (job: JobSetup, name: string) => `backupctl:${loadConfig(job.configFile).config.temporal.deployment}:pg:${name}`;
-
-async function deleteSchedules(job: JobSetup) {
-  const { config } = loadConfig(job.configFile);
-  for (const d of desiredSchedules(config)) await env.client.schedule.getHandle(d.id).delete().catch(() => undefined);
-}
-
-/** Triggers a schedule now and returns the run it started. */
-async function trigger(scheduleId: string): Promise<WorkflowHandle> {
-  const before = (await env.client.schedule.getHandle(scheduleId).describe()).info.recentActions.length;
-  await env.client.schedule.getHandle(scheduleId).trigger(ScheduleOverlapPolicy.ALLOW_ALL);
-  const started = await waitFor(async () => {
-    const d = await env.client.schedule.getHandle(scheduleId).describe();
-    return d.info.recentActions.length > before ? d.info.recentActions.at(-1)!.action : undefined;
-  }, { timeoutMs: 30_000, description: `${scheduleId} to start a run` });
-  return env.client.workflow.getHandle(started.workflow.workflowId, started.workflow.firstExecutionRunId);
-}
+/** The shared helpers, bound to this file's env. */
+const deleteSchedules = (job: JobSetup) => deleteJobSchedules(env, job);
+const trigger = (scheduleId: string) => triggerSchedule(env, scheduleId);
 
 /** The code and message a failed run ended with. */
 async function failureOf(h: WorkflowHandle): Promise<{ code: string; message: string }> {
