@@ -45,7 +45,7 @@ export async function drillCommand(jobName: string, opts: InProcessOptions): Pro
       if (cause instanceof ApplicationFailure && cause.details?.[0]) report = cause.details[0] as DrillReport;
       error = cause?.message ?? err.message;
     } finally {
-      stop();
+      await stop();
     }
     if (opts.json) process.stdout.write(`${JSON.stringify({ ...(report ?? { ok: false, error }), link })}\n`);
     else process.stdout.write(`${report ? renderDrill(report) : `restore drill of ${jobName}: FAILED: ${error}`}\n`);

@@ -116,8 +116,8 @@ export function progressPrinter(mode: ProgressMode, write: (s: string) => void, 
  * activity's heartbeat details and its step (the heartbeat's `step`, else the workflow's `progress` query, else the
  * activity's name).
  */
-export function progressTicker(handle: WorkflowHandle, mode: ProgressMode, write: (s: string) => void = (s) => process.stderr.write(s)): () => void {
-  if (mode === 'off') return () => undefined;
+export function progressTicker(handle: WorkflowHandle, mode: ProgressMode, write: (s: string) => void = (s) => process.stderr.write(s)): () => Promise<void> {
+  if (mode === 'off') return () => Promise.resolve();
   const meter = new ProgressMeter();
   const printer = progressPrinter(mode, write);
   let stopped = false;
@@ -143,16 +143,20 @@ export function progressTicker(handle: WorkflowHandle, mode: ProgressMode, write
       ...(typeof hb?.total === 'number' ? { total: hb.total } : {}),
     }), now);
   };
+  let inflight: Promise<void> = Promise.resolve();
   const run = () => {
-    if (busy) return;
+    if (busy || stopped) return;
     busy = true;
-    void tick().finally(() => { busy = false; });
+    inflight = tick().catch(() => undefined).finally(() => { busy = false; });
   };
   run();
   const timer = setInterval(run, 1000);
-  return () => {
+  // Settles when the last query and describe have: the caller closes the connection (and the CLI's worker, which
+  // answers the query) only after that, or the client's retry of a call in flight would throw on a closed channel.
+  return async () => {
     stopped = true;
     clearInterval(timer);
     printer.done();
+    await inflight;
   };
 }

@@ -130,7 +130,7 @@ export async function restoreCommand(jobName: string, opts: RestoreOptions): Pro
     const stop = progressTicker(handle, progressMode(opts.json));
     try {
       const r = (await handle.result()) as RestoreResult;
-      stop();
+      await stop();
       if (r.warning && !opts.json) process.stderr.write(`WARNING: ${r.warning}\n`);
       if (opts.json) {
         process.stdout.write(`${JSON.stringify({ ...r, link })}\n`);
@@ -143,7 +143,7 @@ export async function restoreCommand(jobName: string, opts: RestoreOptions): Pro
       }
       return EXIT.OK;
     } catch (err) {
-      stop();
+      await stop();
       if (!(err instanceof WorkflowFailedError)) throw err;
       const cancelled = err.cause instanceof CancelledFailure;
       const message = cancelled ? 'cancelled' : err.cause?.message ?? err.message;

@@ -60,7 +60,7 @@ export async function runCommand(jobName: string, opts: RunOptions): Promise<num
   const stopProgress = progressTicker(handle, progressMode(opts.json));
   try {
     const result = (await handle.result()) as BackupResult | SkippedResult | PgbackrestResult;
-    stopProgress();
+    await stopProgress();
     if (result.status === 'skipped') {
       if (opts.json) process.stdout.write(`${JSON.stringify({ status: 'skipped', workflowId, reason: result.reason, link })}\n`);
       else process.stderr.write(`skipped: ${result.reason}\n`);
@@ -85,7 +85,7 @@ export async function runCommand(jobName: string, opts: RunOptions): Promise<num
     }
     return result.warnings.length > 0 ? EXIT.WARNINGS : EXIT.OK;
   } catch (err) {
-    stopProgress();
+    await stopProgress();
     if (!(err instanceof WorkflowFailedError)) throw err;
     const cancelled = err.cause instanceof CancelledFailure;
     const message = cancelled ? 'cancelled' : err.cause?.message ?? err.message;
@@ -93,7 +93,7 @@ export async function runCommand(jobName: string, opts: RunOptions): Promise<num
     else process.stderr.write(`${cancelled ? 'cancelled' : 'failed'}: ${message}\n${link}\n`);
     return EXIT.FAILED;
   } finally {
-    stopProgress();
+    await stopProgress();
     if (!opts.client) await conn.client.connection.close();
   }
 }
