@@ -24,6 +24,11 @@ export class ThreadHasher {
     return this.inner.update(buf, len);
   }
 
+  /** Hashes `buf[0..len)` into the stream and on its own (RangeHasher.hashPart): the buffer comes back with its SHA-256. */
+  hashPart(buf: Buffer, len: number): Promise<{ buf: Buffer; sha256: string }> {
+    return this.inner.hashPart(buf, len);
+  }
+
   async digest(): Promise<string> {
     return (await this.inner.digest()).digest;
   }

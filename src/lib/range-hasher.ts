@@ -40,7 +40,9 @@ parentPort.on('message', (m) => {
     if (s < e) parts[i].update(u.subarray(s - pos, e - pos));
   }
   pos = end;
-  parentPort.postMessage({ ack: m.buf }, [m.buf]);
+  // A part of its own too (an S3 part's checksum): hashed here, so the caller neither copies nor hashes it on its loop.
+  const part = m.part ? createHash('sha256').update(u).digest('base64') : undefined;
+  parentPort.postMessage({ ack: m.buf, part }, [m.buf]);
 });
 `;
 
@@ -55,6 +57,8 @@ export class RangeHasher {
   private readonly worker: Worker;
   private pending = 0;
   private waiters: (() => void)[] = [];
+  /** What to do with each buffer the thread hands back, in the order they were sent (the thread keeps that order). */
+  private readonly acks: ((ab: ArrayBuffer, part?: string) => void)[] = [];
   private readonly free: ArrayBuffer[] = [];
   private readonly result: Promise<RangeDigests>;
   private failed: Error | undefined;
@@ -66,7 +70,7 @@ export class RangeHasher {
   constructor(ranges: { start: number; end: number }[], private readonly maxPending = 64, whole = true, fd?: number) {
     this.worker = new Worker(WORKER_CODE, { eval: true, workerData: { ranges, whole, fd } });
     this.result = new Promise<RangeDigests>((resolve, reject) => {
-      this.worker.on('message', (m: { ack?: ArrayBuffer; digest?: string; parts?: string[]; error?: { message: string; code?: string } }) => {
+      this.worker.on('message', (m: { ack?: ArrayBuffer; part?: string; digest?: string; parts?: string[]; error?: { message: string; code?: string } }) => {
         if (m.error) {
           // A failed write: the stream is not stored, so nothing more is accepted.
           this.failed = Object.assign(new Error(m.error.message), { code: m.error.code });
@@ -74,7 +78,7 @@ export class RangeHasher {
           for (const w of this.waiters.splice(0)) w();
         } else if (m.ack) {
           this.pending--;
-          if (this.free.length < this.maxPending) this.free.push(m.ack);
+          this.acks.shift()?.(m.ack, m.part);
           this.waiters.shift()?.();
         } else if (m.parts) {
           resolve({ digest: m.digest ?? '', parts: m.parts });
@@ -99,9 +103,26 @@ export class RangeHasher {
     if (this.failed) throw this.failed;
     if (buf.byteOffset !== 0 || buf.buffer.byteLength !== buf.length) throw new Error('the hashing thread needs a buffer that owns its ArrayBuffer');
     this.pending++;
+    this.acks.push((ab) => { if (this.free.length < this.maxPending) this.free.push(ab); });
     this.worker.postMessage({ buf: buf.buffer, len }, [buf.buffer as ArrayBuffer]);
     if (this.pending >= this.maxPending) await new Promise<void>((r) => this.waiters.push(r));
     if (this.failed) throw this.failed;
+  }
+
+  /**
+   * Hashes `buf[0..len)` into the stream like `update`, and also on its own: resolves with the buffer back (the same
+   * memory, now owned by the caller again) and that part's SHA-256 in base64 (S3's ChecksumSHA256).
+   */
+  async hashPart(buf: Buffer, len: number): Promise<{ buf: Buffer; sha256: string }> {
+    if (this.failed) throw this.failed;
+    if (buf.byteOffset !== 0 || buf.buffer.byteLength !== buf.length) throw new Error('the hashing thread needs a buffer that owns its ArrayBuffer');
+    const back = new Promise<{ buf: Buffer; sha256: string }>((resolve, reject) => {
+      this.acks.push((ab, part) => { if (part === undefined) reject(new Error('the hashing thread returned no part digest')); else resolve({ buf: Buffer.from(ab, 0, len), sha256: part }); });
+      this.result.catch(reject);
+    });
+    this.pending++;
+    this.worker.postMessage({ buf: buf.buffer, len, part: true }, [buf.buffer as ArrayBuffer]);
+    return back;
   }
 
   digest(): Promise<RangeDigests> {

@@ -142,16 +142,21 @@ export class S3Session implements Connection {
     // A HEAD has no body: S3 says only its status then (the SDK names it Unknown).
     const said = name && !['Error', 'Unknown'].includes(name) ? `${name}: ${e.message}` : (e.message && e.message !== 'UnknownError' ? e.message : 'no details');
     const msg = `${this.where()}: ${what}: ${status ? `HTTP ${status}${status === 403 ? ' Forbidden' : ''}, ` : ''}${said}`;
+    // Before the 403s: Ceph RGW answers an exceeded bucket or user quota with 403 QuotaExceeded.
+    if (['QuotaExceeded', 'XMinioStorageFull', 'InsufficientStorage', 'EntityTooLarge', 'StorageFull'].includes(name) || status === 507) {
+      return new BackupError('DESTINATION_SPACE', msg, { cause: err, hint: 'raise the quota, free space on the store or remove old backups' });
+    }
     if (['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'InvalidToken', 'ExpiredToken', 'CredentialsProviderError'].includes(name) || status === 403 || status === 401) {
       return new BackupError('DESTINATION_AUTH', msg, { cause: err, hint: 'check the access key, the secret key and the bucket policy' });
     }
     if (name === 'NoSuchBucket') return new BackupError('DESTINATION_IO', msg, { cause: err, permanent: true, hint: `create the bucket ${this.cfg.bucket}, or fix the name` });
-    if (['QuotaExceeded', 'XMinioStorageFull', 'InsufficientStorage', 'EntityTooLarge', 'StorageFull'].includes(name) || status === 507) {
-      return new BackupError('DESTINATION_SPACE', msg, { cause: err, hint: 'raise the quota, free space on the store or remove old backups' });
-    }
     if (name === 'PreconditionFailed' || status === 412) return new BackupError('DESTINATION_EXISTS', msg, { cause: err });
     if (name === 'BadDigest' || name === 'InvalidDigest' || name === 'XAmzContentSHA256Mismatch') {
       return new BackupError('DESTINATION_IO', `${msg} (the bytes the server received differ from what was sent: damaged on the way; sent again)`, { cause: err });
+    }
+    if (status !== undefined && status >= 500 && !['Unknown', 'Error', ''].includes(name) && name !== 'TimeoutError' && name !== 'RequestTimeout') {
+      // The server answered, with an error of its own (s3proxy answers a full disk so, too): retried.
+      return new BackupError('DESTINATION_UNREACHABLE', msg, { cause: err, hint: 'the store failed on its side; if it keeps failing, check its logs (and its free space)' });
     }
     if (status === undefined || status >= 500 || name === 'TimeoutError' || name === 'RequestTimeout' || /ECONN|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|socket hang up/i.test(`${e.code ?? ''} ${e.message}`)) {
       return new BackupError('DESTINATION_UNREACHABLE', msg, { cause: err, hint: 'check that the endpoint is up and reachable' });
@@ -292,8 +297,11 @@ export class S3Session implements Connection {
     await this.writeRecord(w, { v: 1, final: w.final, uploadId });
 
     const src = await open(localFile, 'r');
-    // Back-pressure of a few parts: each buffer waiting for the hashing thread is a whole part.
+    // One thread hashes each part (its ChecksumSHA256) and the artifact (the manifest's SHA-256) in one pass over the
+    // part's buffer, which it hands back to be sent; a sent part's buffer is read into again, so memory stays at about
+    // `parallelParts + 1` parts and the event loop neither hashes nor copies.
     const hasher = new ThreadHasher(Math.max(2, this.cfg.parallelParts));
+    const spare: Buffer[] = [];
     const partSize = this.cfg.partSize;
     const size = (await src.stat()).size;
     const count = Math.max(1, Math.ceil(size / partSize));
@@ -317,6 +325,7 @@ export class S3Session implements Connection {
       await this.send(cmd, `uploading part ${n} of ${w.final}`, opts.signal);
       sent += buf.length;
       opts.onProgress?.(sent);
+      if (buf.length === partSize) spare.push(buf);
     };
     try {
       // Parts are read in order (the artifact's SHA-256 on a thread, each part's SHA-256 here) and sent `parallelParts` at once.
@@ -326,19 +335,17 @@ export class S3Session implements Connection {
         if (failure) break;
         opts.signal?.throwIfAborted();
         const len = Math.min(partSize, size - next);
-        const buf = Buffer.allocUnsafe(len);
+        const read = (len === partSize ? spare.pop() : undefined) ?? Buffer.allocUnsafeSlow(len);
         let got = 0;
         while (got < len) {
-          const { bytesRead } = await src.read(buf, got, len - got, next + got);
+          const { bytesRead } = await src.read(read, got, len - got, next + got);
           if (bytesRead === 0) throw new BackupError('UPLOAD_CORRUPTED', `the staged artifact ${localFile} shrank while it was uploaded`);
           got += bytesRead;
         }
         next += len;
         await opts.throttle?.(len, opts.signal);
-        digests[n - 1] = createHash('sha256').update(buf).digest('base64');
-        const copy = hasher.take(len);
-        buf.copy(copy);
-        await hasher.update(copy, len);
+        const { buf, sha256 } = await hasher.hashPart(read, len);
+        digests[n - 1] = sha256;
         const p = uploadOne(n, buf).catch((err: unknown) => { failure ??= err; });
         inFlight.add(p);
         void p.finally(() => inFlight.delete(p));
