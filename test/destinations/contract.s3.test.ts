@@ -2,6 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { destinationContract } from './contract.js';
 import { getFreePort } from '../helpers/free-port.js';
+import { readFile } from 'node:fs/promises';
+import { startQuotaProxy } from '../helpers/quota-proxy.js';
 import { startS3Proxy } from '../helpers/s3proxy.js';
 
 // The destination contract against s3proxy 4.1.0 (filesystem-nio2, AWS V4 auth) on loopback, over HTTPS (caFile).
@@ -10,6 +12,7 @@ destinationContract('s3', async () => {
   process.env.CONTRACT_S3_KEY = s3.accessKeyId;
   process.env.CONTRACT_S3_SECRET = s3.secretAccessKey;
   process.env.CONTRACT_S3_WRONG = 'not-the-secret';
+  const quota = await startQuotaProxy({ endpoint: s3.endpoint, ca: await readFile(s3.caFile!) }, 8 * 1024 * 1024, { status: 403, code: 'QuotaExceeded' });
   const config = {
     type: 's3', bucket: s3.bucket, prefix: 'contract/deep', region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true, caFile: s3.caFile,
     accessKeyId: { env: 'CONTRACT_S3_KEY' }, secretAccessKey: { env: 'CONTRACT_S3_SECRET' }, partSize: '5MiB', parallelParts: 3,
@@ -33,7 +36,10 @@ destinationContract('s3', async () => {
     },
     badAuth: { ...config, secretAccessKey: { env: 'CONTRACT_S3_WRONG' } },
     unreachable: { ...config, endpoint: `https://127.0.0.1:${await getFreePort()}` },
-    why: { full: 's3proxy (filesystem-nio2) has no quota, and no other S3 server here has one; QuotaExceeded, 507 and XMinioStorageFull map to DESTINATION_SPACE' },
-    stop: () => s3.stop(),
+    // s3proxy has no quota (and answers a full disk with 500 InternalError, which no client can tell from a passing
+    // fault): a proxy in front of it refuses writes past 8 MiB as Ceph RGW does when a bucket's quota is exceeded
+    // (403 QuotaExceeded, which must not be taken for an auth failure).
+    full: { config: { ...config, endpoint: quota.endpoint, caFile: undefined }, bytes: 20 * 1024 * 1024 },
+    stop: async () => { await quota.stop(); await s3.stop(); },
   };
 });
