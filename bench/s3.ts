@@ -5,6 +5,9 @@
  * with its defaults (botocore's default checksum, CRC32, which s3proxy checks cheaply) and once with
  * `--checksum-algorithm SHA256` (a SHA-256 per part that s3proxy recomputes and checks, as it does ours). s3proxy's CPU
  * is recorded per run (serverCpuS): on a small machine the server's hashing shares the cores with the client.
+ * s3proxy runs with the JVM's full JIT, as a server would (the tests' quick-start flags leave its SHA-256 and MD5 to
+ * unoptimised code: BENCH_S3_JIT=c1 measures that). BENCH_S3_PART_SIZE and BENCH_S3_PARALLEL override backupctl's
+ * defaults (16MiB, 4) for exploring; the target is measured with the defaults.
  */
 import { randomBytes } from 'node:crypto';
 import { rm, stat } from 'node:fs/promises';
@@ -43,7 +46,7 @@ const record = (rep: number, m: Awaited<ReturnType<typeof measure<unknown>>>, by
 export async function runS3Upload(opts: { tmp: string; reps: number; warmup: number; sizeMiB: number; onCleanup(fn: () => Promise<void>): void }): Promise<S3Report> {
   const aws = await runCommand('aws', ['--version']).catch(() => undefined);
   if (!aws || aws.code !== 0) throw new Error('the aws CLI is not installed (pip install awscli)');
-  const s3: S3ProxyHandle = await startS3Proxy();
+  const s3: S3ProxyHandle = await startS3Proxy({ serverJit: process.env.BENCH_S3_JIT !== 'c1' });
   opts.onCleanup(() => s3.stop());
   const file = path.join(opts.tmp, 's3-upload.bin');
   log(`s3: writing ${opts.sizeMiB} MiB from /dev/urandom to ${file}; s3proxy at ${s3.endpoint}`);
@@ -55,7 +58,10 @@ export async function runS3Upload(opts: { tmp: string; reps: number; warmup: num
   process.env.BENCH_S3_SECRET = s3.secretAccessKey;
   const cfg = s3DestinationSchema.parse({
     type: 's3', bucket: s3.bucket, prefix: 'bench', endpoint: s3.endpoint, forcePathStyle: true,
-    accessKeyId: { env: 'BENCH_S3_KEY' }, secretAccessKey: { env: 'BENCH_S3_SECRET' }, partSize: '16MiB', parallelParts: 4,
+    accessKeyId: { env: 'BENCH_S3_KEY' }, secretAccessKey: { env: 'BENCH_S3_SECRET' },
+    // The destination's defaults unless overridden.
+    ...(process.env.BENCH_S3_PART_SIZE ? { partSize: process.env.BENCH_S3_PART_SIZE } : {}),
+    ...(process.env.BENCH_S3_PARALLEL ? { parallelParts: Number(process.env.BENCH_S3_PARALLEL) } : {}),
   });
   const awsEnv = { ...process.env, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_DEFAULT_REGION: 'us-east-1' };
   const awsCp = (name: string, key: string, extra: string[], description: string): Contender => ({
@@ -69,7 +75,7 @@ export async function runS3Upload(opts: { tmp: string; reps: number; warmup: num
   const contenders: Contender[] = [
     {
       name: 'backupctl',
-      description: 'S3Session.connect() + stage() (multipart, 16 MiB parts, 4 in flight, SHA-256 per part and of the artifact) + commit() (CompleteMultipartUpload If-None-Match: *, HeadObject) + close()',
+      description: `S3Session.connect() + stage() (multipart, ${cfg.partSize / 1048576} MiB parts, ${cfg.parallelParts} in flight, SHA-256 per part and of the artifact on one thread) + commit() (CompleteMultipartUpload If-None-Match: *, HeadObject) + close()`,
       stored: path.join(bucketDir, 'bench', 'daily', 'app-full-20250101T000000Z.tar'),
       run: async () => {
         const w = { pending: `daily/.app-full-20250101T000000Z.tar.bench-${randomBytes(4).toString('hex')}.tmp`, final: 'daily/app-full-20250101T000000Z.tar' };
