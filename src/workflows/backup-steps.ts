@@ -347,13 +347,36 @@ export async function skip(run: BackupRun): Promise<SkippedResult> {
 }
 
 /**
+ * The end of a failed or cancelled run once its own cleanup is done (backup and pgBackRest runs alike; call it in a
+ * non-cancellable scope): releases the lock, tags the outcome, shows it in the Web UI and notifies it, with what was
+ * finalized and what was left behind.
+ */
+export async function endFailedRun(
+  run: Pick<BackupRun, 'input' | 'type' | 'slot' | 'workflowId' | 'runId' | 'startedAt' | 'step' | 'notifyTimeoutMs' | 'heartbeatTimeoutMs' | 'lockId' | 'startPing'> & { notifiers?: string[] | undefined },
+  cancelled: boolean, failure: FailureFacts, extra: { finalized: Location[]; leftovers?: Location[]; leftoversRetryMs?: number },
+): Promise<void> {
+  const { input, type, slot, workflowId, runId } = run;
+  await releaseLock(run);
+  setOutcome(cancelled ? 'cancelled' : 'failed');
+  details(run, `${cancelled ? 'cancelled' : 'failed'} in the ${run.step} step: ${failure.error}`);
+  await run.startPing;
+  // A run may fail before it knows its notifiers (the lock request, preflight): they still come from the config.
+  run.notifiers ??= await quick.notifiersOf({ job: input.job }).catch(() => [] as string[]);
+  await notifyAll(run, {
+    kind: cancelled ? 'cancelled' : 'failure', job: input.job, type, slot, workflowId, runId,
+    step: run.step, error: cancelled ? 'the run was cancelled' : failure.error, code: cancelled ? 'CANCELLED' : failure.code,
+    attempts: failure.attempts, durationMs: Date.now() - run.startedAt, ...extra,
+  });
+}
+
+/**
  * The compensation of a failed or cancelled run, in a non-cancellable scope: discards the pending writes (temporary
  * files, S3 multipart uploads) of destinations not finalized and the staging (finalized backups stay untouched), releases the lock, tags the
  * outcome and notifies it. A destination that is still away keeps its temporary file for now: the notification says
  * so, and the removal is retried for as long as a notification would be. Problems are appended to `failure.error`.
  */
 export async function compensate(run: BackupRun, cancelled: boolean, failure: FailureFacts): Promise<void> {
-  const { input, type, slot, workflowId, runId, plan, finalized } = run;
+  const { workflowId, plan, finalized } = run;
   await CancellationScope.nonCancellable(async () => {
     const temporary = plan ? plan.destinations.filter((d) => run.uploaded.has(d.name) && !finalized.some((f) => f.destination === d.name)).map((d) => ({ destination: d.name, path: d.tempPath })) : [];
     // First as often as any step; a destination that is still away (the fault that failed the run, often) keeps
@@ -366,18 +389,7 @@ export async function compensate(run: BackupRun, cancelled: boolean, failure: Fa
       failure.error += `\n(cleanup also failed: ${describeFailure(cleanupErr, 5).error})`;
       leftovers = temporary;
     }
-    await releaseLock(run);
-    setOutcome(cancelled ? 'cancelled' : 'failed');
-    details(run, `${cancelled ? 'cancelled' : 'failed'} in the ${run.step} step: ${failure.error}`);
-    await run.startPing;
-    // Preflight may fail before the plan exists (host key, space): the notifiers still come from the config.
-    run.notifiers ??= await quick.notifiersOf({ job: input.job }).catch(() => [] as string[]);
-    await notifyAll(run, {
-      kind: cancelled ? 'cancelled' : 'failure', job: input.job, type, slot, workflowId, runId,
-      step: run.step, error: cancelled ? 'the run was cancelled' : failure.error, code: cancelled ? 'CANCELLED' : failure.code,
-      attempts: failure.attempts, finalized, durationMs: Date.now() - run.startedAt,
-      ...(leftovers.length > 0 ? { leftovers, leftoversRetryMs: run.notifyTimeoutMs } : {}),
-    });
+    await endFailedRun(run, cancelled, failure, { finalized, ...(leftovers.length > 0 ? { leftovers, leftoversRetryMs: run.notifyTimeoutMs } : {}) });
     if (leftovers.length > 0) {
       // Keep trying for as long as a notification would be (notifyTimeout): an unreachable destination usually
       // comes back, and a temporary file must not outlive the run that wrote it.

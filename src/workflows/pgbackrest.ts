@@ -5,7 +5,7 @@ import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/commo
 import { SEARCH_ATTRIBUTE_NAMES, rfc3339Seconds, type SkippedResult, type Step } from '../contracts/index.js';
 import type { PgbackrestInput, PgbackrestResult } from '../contracts/pgbackrest.js';
 import { cancelSignal } from './backup.js';
-import { details, listenForLock, notifyAll, releaseLock, setOutcome, typeAndSlot } from './backup-steps.js';
+import { details, endFailedRun, listenForLock, notifyAll, releaseLock, setOutcome, typeAndSlot } from './backup-steps.js';
 import { describeFailure, endOfRun } from './failure.js';
 import { longSteps, shortSteps } from './proxies.js';
 
@@ -83,17 +83,8 @@ export async function pgbackrestWorkflow(input: PgbackrestInput): Promise<Pgback
     const cancelled = isCancellation(err);
     const failure = describeFailure(err, run.retries);
     log.error(cancelled ? 'pgbackrest backup cancelled' : 'pgbackrest backup failed', { step: run.step, ...failure });
-    await CancellationScope.nonCancellable(async () => {
-      await releaseLock(run);
-      setOutcome(cancelled ? 'cancelled' : 'failed');
-      details(run, `${cancelled ? 'cancelled' : 'failed'} in the ${run.step} step: ${failure.error}`);
-      await run.startPing;
-      run.notifiers ??= await quick.notifiersOf({ job: input.job }).catch(() => [] as string[]);
-      await notifyAll(run, {
-        kind: cancelled ? 'cancelled' : 'failure', ...event, step: run.step, error: cancelled ? 'the run was cancelled' : failure.error,
-        code: cancelled ? 'CANCELLED' : failure.code, attempts: failure.attempts, finalized: [], durationMs: Date.now() - run.startedAt,
-      });
-    });
+    // pgBackRest's repository is left as pgBackRest left it: nothing of ours to clean up.
+    await CancellationScope.nonCancellable(() => endFailedRun(run, cancelled, failure, { finalized: [] }));
     throw endOfRun(err, `pgbackrest backup ${input.job}`, run.step, failure, failure.attempts);
   }
 }
