@@ -53,6 +53,7 @@ import type { DiffReport } from './diff.js';
 import type { ManyFilesReport } from './many-files.js';
 import type { PostgresReport } from './postgres.js';
 import type { RestoreReport } from './restore.js';
+import { medianOf } from './anchors.js';
 import { generateDataset } from './dataset.js';
 import { fmt, table } from './stats.js';
 import { cpuFlags, loadAvg, log, measure, stealSeconds } from './sys.js';
@@ -214,13 +215,24 @@ function manyFilesText(m: ManyFilesReport): string {
 
 function diffText(d: DiffReport): string {
   const rows = d.contenders.map((c) => [c.name, String(c.summary.n), `${fmt(c.summary.median)} [${range(c.summary.min, c.summary.max)}]`,
-    fmt(c.runs.map((r) => r.nodeCpuS + r.childCpuS).sort((a, b) => a - b)[Math.floor((c.runs.length - 1) / 2)]), fmt(c.runs.map((r) => r.foreignCores).sort((a, b) => a - b)[Math.floor((c.runs.length - 1) / 2)])]);
+    fmt(medianOf(c.runs, (r) => r.nodeCpuS + r.childCpuS)), fmt(medianOf(c.runs, (r) => r.serverCpuS)), fmt(medianOf(c.runs, (r) => r.foreignCores)),
+    fmt(medianOf(c.runs, (r) => r.clientPeakRssMiB), 0), fmt(medianOf(c.runs, (r) => r.sessionsPeakRssMiB), 0), fmt(medianOf(c.runs, (r) => r.stealS))]);
+  const firsts = [
+    d.resticFirstSeconds !== undefined ? `restic first backup ${fmt(d.resticFirstSeconds)} s` : undefined,
+    d.borgFirstSeconds !== undefined ? `borg first create ${fmt(d.borgFirstSeconds)} s` : undefined,
+  ].filter(Boolean).join('; ');
   return [
-    `4. Differential backup, nothing changed since the full, of ${d.dataset.files} files, ${(d.dataset.bytes / 1e6).toFixed(1)} MB (full: ${fmt(d.full.seconds)} s, ${(d.full.size / 1e6).toFixed(1)} MB; restic first backup ${fmt(d.resticFirstSeconds)} s)`,
-    table(['contender', 'n', 's median [min–max]', 'client CPU s', 'foreign cores'], rows),
+    `4. Differential backup, nothing changed since the full, of ${d.dataset.files} files, ${(d.dataset.bytes / 1e6).toFixed(1)} MB (full: ${fmt(d.full.seconds)} s, ${(d.full.size / 1e6).toFixed(1)} MB${firsts ? `; ${firsts}` : ''})`,
+    table(['contender', 'n', 's median [min–max]', 'client CPU s', 'server CPU s', 'foreign cores', 'own peak RSS MiB', 'sshd sessions peak RSS MiB', 'steal s'], rows),
     table(['backupctl diff phase (workflow history)', 'median s'], Object.entries(d.contenders[0]!.phaseMedians).map(([k, v]) => [k, fmt(v, 3)])),
     `diff artifact: ${d.diffArtifact.size} bytes (files stored: ${d.diffArtifact.files}, tar entries: ${d.diffArtifact.entries})`,
-    `ratio of medians backupctl diff ÷ restic 2nd backup: ${fmt(d.ratio)}; target (${d.target}): ${d.ratio <= 2 ? 'MET' : 'NOT MET'}`,
+    d.resticTarget
+      ? [
+        `ratio of medians backupctl diff ÷ restic 2nd backup: ${fmt(d.ratio)}; target (${d.target}): ${d.ratio <= 2 ? 'MET' : 'NOT MET'}`,
+        `target (issue 19: unchanged second run ≤ ${d.resticTarget.limit}× restic's): ${d.resticTarget.met ? 'MET' : 'NOT MET'} (${fmt(d.resticTarget.ratio)}×)`,
+      ].join('\n')
+      : 'restic not installed: no restic row, no ratio',
+    d.borgRatio !== undefined ? `backupctl diff ÷ borg create (2nd, unchanged) (${d.borgVersion ?? 'borg'}; for information): ${fmt(d.borgRatio)}` : 'borg not installed: no borg row',
   ].join('\n');
 }
 
