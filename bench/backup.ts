@@ -5,7 +5,9 @@
  * against the local one: a verified single-stream upload), restic's first backup of the same dataset into a fresh
  * sftp: repository on the same sshd (restic encrypts too) and borg's first `borg create` into a fresh repokey
  * repository over ssh (`borg serve` on the remote side) on the same sshd (restic and borg when installed).
- * Interleaved per repetition: backupctl, script, backupctl (age), streaming pipeline, restic, borg.
+ * backupctl (age) also runs as a user types it, `backupctl run bench-age --wait` (served by the running worker).
+ * Interleaved per repetition: backupctl, script, backupctl (age), backupctl run --wait (age), streaming pipeline,
+ * restic, borg.
  */
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -18,6 +20,7 @@ import { runCommand } from '../test/helpers/util.js';
 import type { DatasetInfo } from './dataset.js';
 import { summarize, summarizeContender, type Summary } from './stats.js';
 import { borg as borgTool, restic as resticTool, runRecord } from './anchors.js';
+import { runCli } from './postgres.js';
 import { log, measure, sha256File, shellQuote, sync } from './sys.js';
 import { sftpArgs, type RunRecord } from './transport.js';
 
@@ -199,7 +202,7 @@ export async function runBackup(opts: {
   const recipient = keygen.stdout.trim();
   if (keygen.code !== 0 || !recipient.startsWith('age1')) throw new Error(`age-keygen failed: ${keygen.stderr}`);
   // Temporal: dev server, runtime, connections, worker.
-  const { server, client, workers: w, stateDir, taskQueue, temporalStartSeconds, workerCreateSeconds } = await startBenchTemporal(tmp, 'bench', sshd, {
+  const { server, client, workers: w, stateDir, taskQueue, configFile, temporalStartSeconds, workerCreateSeconds } = await startBenchTemporal(tmp, 'bench', sshd, {
     bench: { sources: [{ name: 'data', type: 'files', paths: [dataset.dir] }], destinations: ['nas'] },
     'bench-age': { sources: [{ name: 'data', type: 'files', paths: [dataset.dir] }], destinations: ['nas'], encryption: { recipients: [recipient] } },
   }, opts.onCleanup);
@@ -229,6 +232,11 @@ export async function runBackup(opts: {
     name: 'backupctl (age)', description: 'the same workflow with encryption: tar | zstd -T0 -3 | age -e -r (one X25519 recipient) into staging',
     runs: [], warmup: [], summary: summarize([], 1), phaseMedians: {},
   };
+  const typedAge: BackupContender = {
+    name: 'backupctl run --wait (age, as typed)', description: '`node bin/backupctl.js --config <cfg> run bench-age --slot <slot> --wait --json` in a process of its own (TEMPORAL_ADDRESS set); the running worker (the bench\'s) does the backup with encryption',
+    runs: [], warmup: [], summary: summarize([], 1), phaseMedians: {},
+  };
+  const cliEnv: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: 'default' };
   const stream: BackupContender = {
     name: 'streaming pipeline', description: 'bash: tar | zstd -T0 -3 | tee fifo (sha256sum) | ssh "cat > .tmp && sha256sum .tmp"; compare; ssh mv (one stream, nothing staged)',
     runs: [], warmup: [], summary: summarize([], 1), phaseMedians: {},
@@ -293,6 +301,21 @@ export async function runBackup(opts: {
     await sync();
   };
 
+  // backupctl as a user types it, served by the running worker: start, wait, result, as the CLI does them.
+  const runTyped = async (rep: number) => {
+    const slot = new Date(Date.UTC(2025, 0, 2, 0, rep + 10)).toISOString();
+    const m = await measure(() => runCli(['--config', configFile, 'run', 'bench-age', '--slot', slot, '--wait', '--json'], cliEnv, opts.onCleanup, 15 * 60_000), { servers: [sshd.pid, server.pid], sampleRss: true });
+    const out = JSON.parse(m.value.stdout.trim().split('\n').pop() || '{}') as { status?: string; size?: number };
+    if (m.value.code !== 0 || !out.status?.startsWith('succeeded')) throw new Error(`backupctl run --wait failed (exit ${m.value.code ?? m.value.signal}): ${m.value.stdout.slice(-1000)}\n${m.value.stderr.slice(-3000)}`);
+    const rec = { ...runRecord(rep, m, dataset.bytes, 'self'), outputBytes: out.size };
+    (rep <= 0 ? typedAge.warmup : typedAge.runs).push(rec);
+    log(`  ${rep <= 0 ? 'warm-up' : `rep ${rep}`} ${typedAge.name}: ${m.seconds.toFixed(2)} s, busy cores ${m.busyCores.toFixed(2)}, foreign load ${m.foreignCores.toFixed(2)} cores, peak RSS (bench worker and CLI, sampled) ${rec.clientPeakRssMiB?.toFixed(0) ?? '?'} MiB`);
+    await emptyDir(sshd.root);
+    await rm(path.join(stateDir, 'last', 'bench-age.json'), { force: true });
+    await closeDestinations();
+    await sync();
+  };
+
   const runBase = async (rep: number, c = base, file = script) => {
     await mkdir(remoteDir, { recursive: true });
     await rm(path.join(staging, 'a.tar.zst'), { force: true });
@@ -335,6 +358,7 @@ export async function runBackup(opts: {
       await runMine(rep);
       await runBase(rep);
       await runMine(rep, 'bench-age', mineAge);
+      await runTyped(rep);
       await runBase(rep, stream, streamFile);
       // No warm-up for restic and borg: the dataset is in the page cache already, and a first backup takes as long as ours.
       if (rt && rep > 0) await runAnchor(rep, restic, rt, resticRepo, resticBackup);
@@ -342,7 +366,7 @@ export async function runBackup(opts: {
     }
   });
 
-  const all = [mine, base, mineAge, stream, ...(rt ? [restic] : []), ...(bt ? [borg] : [])];
+  const all = [mine, base, mineAge, typedAge, stream, ...(rt ? [restic] : []), ...(bt ? [borg] : [])];
   for (const c of all) summarizeContender(c, dataset.bytes);
   return {
     dataset: { ...dataset, sqlZstdRatio, duBytes },

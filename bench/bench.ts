@@ -9,12 +9,14 @@
  *     restic's first backup of the same dataset into a fresh sftp: repository on the same sshd (restic encrypts too;
  *     needs `restic`; init untimed, no warm-up run), the streaming shell pipeline (tar | zstd | ssh 'cat > file' with a
  *     remote sha256sum against the stream's), and borg's first `borg create` into a fresh repokey repository over ssh
- *     (needs `borg`; init untimed, no warm-up run), all interleaved (bench/anchors.ts runs restic and borg).
+ *     (needs `borg`; init untimed, no warm-up run), and `backupctl run bench-age --wait` as a user types it (served by
+ *     the running worker), all interleaved (bench/anchors.ts runs restic and borg).
  *  3. Only with BENCH_ONLY=postgres (not part of the default run): one verified backup of a generated PostgreSQL
  *     database of ≥ 1 GiB through the real path (a separate `backupctl worker` process, `backupctl run --wait --json`,
  *     Temporal dev server, loopback sshd): wall time, phases, the worker's peak RSS, artifact size (bench/postgres.ts).
  *  4. A differential backup with nothing changed since the full against restic's second, unchanged backup and borg's
- *     second create of the same dataset (bench/diff.ts; each row needs its tool); BENCH_ONLY=diff runs only this.
+ *     second create of the same dataset, and `backupctl run --type diff --wait` as typed (bench/diff.ts; each anchor
+ *     row needs its tool); BENCH_ONLY=diff runs only this.
  *  5. Restore of the mixed dataset's backup: backupctl's restoreWorkflow against `sftp get` + `zstd -d | tar -x` of the
  *     same artifact, `backupctl restore --to` as a user types it (with and without --no-worker), `restic restore latest`
  *     and `borg extract` (bench/restore.ts; BENCH_ONLY=restore runs it alone).
@@ -153,12 +155,15 @@ function backupTables(b: BackupReport): string {
   const baseOrder = ['archive', 'hash', 'upload', 'verify', 'rename'];
   const basePhases = table(['script (b) phase', 'median s'], baseOrder.filter((k) => k in base.phaseMedians).map((k) => [k, fmt(base.phaseMedians[k], 3)]));
   const stream = b.contenders.find((c) => c.name === 'streaming pipeline');
+  const typed = b.contenders.find((c) => c.name.startsWith('backupctl run --wait'));
+  const resticRow = b.contenders.find((c) => c.name.startsWith('restic'));
+  const typedLine = typed && resticRow ? `\nas a user types it (CLI process, served by the running worker): ${typed.name} ÷ restic = ${fmt(typed.summary.median / resticRow.summary.median)}` : '';
   const streamPhases = stream ? `\n\n${table(['streaming pipeline phase', 'median s'], Object.entries(stream.phaseMedians).map(([k, v]) => [k, fmt(v, 3)]))}` : '';
   const age = b.encryptionOverhead === undefined ? '' : `\n\nencryption at rest (age): backupctl (age) ÷ backupctl = ${fmt(1 + b.encryptionOverhead, 3)} (${b.encryptionOverhead >= 0 ? '+' : ''}${fmt(b.encryptionOverhead * 100, 1)} %); target (${b.encryptionTarget}): ${b.encryptionOverhead <= 0.1 ? 'MET' : 'NOT MET'}`
     + (b.restic ? `\nbeside restic's first backup (${b.restic.version.split(' ').slice(0, 2).join(' ')}; encrypts too), ratio of median times (< 1: faster than restic): backupctl (age) ÷ restic = ${fmt(b.restic.ageRatio)}, backupctl ÷ restic = ${fmt(b.restic.plainRatio)}` : '\nrestic not installed: no restic row')
     + (b.resticTarget ? `\ntarget (issue 19: verified full backup, with encryption as restic always encrypts, ≤ ${b.resticTarget.limit}× restic's first backup): ${b.resticTarget.met ? 'MET' : 'NOT MET'} (${fmt(b.resticTarget.ratio)}×)` : '')
     + (b.borg ? `\nbeside borg's first create (${b.borg.version}; repokey, for information): backupctl (age) ÷ borg = ${fmt(b.borg.ageRatio)}, backupctl ÷ borg = ${fmt(b.borg.plainRatio)}` : '\nborg not installed: no borg row');
-  return `${main}${age}\n\n${phases}\n\n${basePhases}${streamPhases}`;
+  return `${main}${age}${typedLine}\n\n${phases}\n\n${basePhases}${streamPhases}`;
 }
 
 function postgresText(p: PostgresReport): string {
@@ -232,6 +237,11 @@ function diffText(d: DiffReport): string {
         `target (issue 19: unchanged second run ≤ ${d.resticTarget.limit}× restic's): ${d.resticTarget.met ? 'MET' : 'NOT MET'} (${fmt(d.resticTarget.ratio)}×)`,
       ].join('\n')
       : 'restic not installed: no restic row, no ratio',
+    ...(() => {
+      const typed = d.contenders.find((c) => c.name.startsWith('backupctl run'));
+      const restic = d.contenders.find((c) => c.name.startsWith('restic'));
+      return typed && restic ? [`as a user types it (CLI process, served by the running worker): ${typed.name} ÷ restic 2nd backup = ${fmt(typed.summary.median / restic.summary.median)}`] : [];
+    })(),
     d.borgRatio !== undefined ? `backupctl diff ÷ borg create (2nd, unchanged) (${d.borgVersion ?? 'borg'}; for information): ${fmt(d.borgRatio)}` : 'borg not installed: no borg row',
   ].join('\n');
 }

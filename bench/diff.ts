@@ -7,7 +7,8 @@
  * (GNU tar --listed-incremental against a copy of the full's snapshot | zstd), archive, upload, remote verify,
  * finalize, cleanup. restic: `init` and a first backup (untimed), then second backups. borg (issue 19's anchors):
  * `init --encryption repokey` and a first `borg create` over ssh (untimed), then further creates of the unchanged
- * dataset. Interleaved A B C A B C. restic and borg rows are left out (with a log line) when the tool is missing.
+ * dataset; and backupctl's diff as a user types it, `backupctl run diffbench --type diff --wait` (served by the running
+ * worker). Interleaved per repetition. restic and borg rows are left out (with a log line) when the tool is missing.
  * Targets: backupctl's median within 2× of restic's (issue 6), and ≤ 0.5× restic's (issue 19).
  */
 import { mkdir } from 'node:fs/promises';
@@ -21,6 +22,7 @@ import { startBenchTemporal } from './config.js';
 import type { DatasetInfo } from './dataset.js';
 import { summarize, summarizeContender, type Summary } from './stats.js';
 import { borg as borgTool, restic as resticTool, runRecord } from './anchors.js';
+import { runCli } from './postgres.js';
 import { log, measure, sync, type Measured } from './sys.js';
 import type { RunRecord } from './transport.js';
 
@@ -67,7 +69,7 @@ export async function runDiff(opts: {
   const resticBackup = ['backup', '--quiet', dataset.dir];
   const borgCreate = (name: string) => ['create', `::${name}`, dataset.dir];
 
-  const { server, client, workers: w, taskQueue } = await startBenchTemporal(tmp, 'diffbench', sshd, {
+  const { server, client, workers: w, taskQueue, configFile } = await startBenchTemporal(tmp, 'diffbench', sshd, {
     diffbench: { sources: [{ name: 'data', type: 'files', paths: [dataset.dir] }], destinations: ['nas'] },
   }, opts.onCleanup);
 
@@ -79,6 +81,11 @@ export async function runDiff(opts: {
     name: 'backupctl diff', description: 'backupWorkflow type diff, nothing changed since the full (GNU tar --listed-incremental | zstd, upload, remote verify, finalize)',
     runs: [], summary: summarize([], 1), phaseMedians: {},
   };
+  const typed: DiffContender = {
+    name: 'backupctl run --type diff --wait (as typed)', description: '`node bin/backupctl.js --config <cfg> run diffbench --type diff --slot <slot> --wait --json` in a process of its own; the running worker (the bench\'s) does the run',
+    runs: [], summary: summarize([], 1), phaseMedians: {},
+  };
+  const cliEnv: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: 'default' };
   const theirs: DiffContender = {
     name: 'restic 2nd backup', description: `${rt?.version ?? 'restic'}: backup of the unchanged dataset into an sftp: repository that already holds it: ${rt?.describe(resticBackup) ?? ''}`,
     runs: [], summary: summarize([], 1), phaseMedians: {},
@@ -135,6 +142,15 @@ export async function runDiff(opts: {
       if (rep > 0) mine.runs.push({ ...rec(m, 'self'), outputBytes: result.size, phases });
       log(`  ${rep <= 0 ? 'warm-up' : `rep ${rep}`} backupctl diff: ${m.seconds.toFixed(2)} s (${ph.activities.map((a) => `${a.type} ${a.runS.toFixed(2)}`).join(', ')}), ${result.size} bytes, foreign load ${m.foreignCores.toFixed(2)} cores, peak RSS (sampled, with its commands) ${m.rss?.selfAndChildrenMiB.toFixed(0) ?? '?'} MiB`);
 
+      await closeDestinations();
+      await sync();
+      const slot = new Date(Date.UTC(2025, 1, 1, 0, rep + 40)).toISOString();
+      const t = await measure(() => runCli(['--config', configFile, 'run', 'diffbench', '--type', 'diff', '--slot', slot, '--wait', '--json'], cliEnv, opts.onCleanup, 15 * 60_000), { servers: [sshd.pid, server.pid], sampleRss: true });
+      const out = JSON.parse(t.value.stdout.trim().split('\n').pop() || '{}') as { status?: string; size?: number };
+      if (t.value.code !== 0 || !out.status?.startsWith('succeeded')) throw new Error(`backupctl run --type diff --wait failed (exit ${t.value.code ?? t.value.signal}): ${t.value.stdout.slice(-1000)}\n${t.value.stderr.slice(-3000)}`);
+      if (rep > 0) typed.runs.push({ ...rec(t, 'self'), outputBytes: out.size });
+      log(`  ${rep <= 0 ? 'warm-up' : `rep ${rep}`} ${typed.name}: ${t.seconds.toFixed(2)} s, foreign load ${t.foreignCores.toFixed(2)} cores, peak RSS (bench worker and CLI, sampled) ${t.rss?.selfAndChildrenMiB.toFixed(0) ?? '?'} MiB`);
+
       for (const [c, tool, args] of [[theirs, rt, resticBackup], [borg, bt, borgCreate(`rep-${rep + 10}`)]] as const) {
         if (!tool) continue;
         await sync();
@@ -147,7 +163,7 @@ export async function runDiff(opts: {
   await rt?.remove();
   await bt?.remove();
 
-  const contenders = [mine, ...(rt ? [theirs] : []), ...(bt ? [borg] : [])];
+  const contenders = [mine, typed, ...(rt ? [theirs] : []), ...(bt ? [borg] : [])];
   for (const c of contenders) summarizeContender(c, dataset.bytes);
   const ratio = rt ? mine.summary.median / theirs.summary.median : Number.NaN;
   return {
