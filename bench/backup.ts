@@ -1,9 +1,13 @@
 /**
  * Comparison 2: a verified full backup of the mixed dataset to the loopback sshd.
  * backupctl (Temporal workflow, in-process worker) against a good shell script (the notes' case "b"), the same workflow
- * with encryption at rest (age), and restic's first backup of the same dataset into a fresh sftp: repository on the
- * same sshd (restic encrypts too; when restic is installed). Interleaved per repetition: backupctl, script, backupctl
- * (age), restic.
+ * with encryption at rest (age), the streaming shell pipeline (tar | zstd | ssh 'cat > file', then a remote sha256sum
+ * against the local one: a verified single-stream upload), restic's first backup of the same dataset into a fresh
+ * sftp: repository on the same sshd (restic encrypts too) and borg's first `borg create` into a fresh repokey
+ * repository over ssh (`borg serve` on the remote side) on the same sshd (restic and borg when installed).
+ * backupctl (age) also runs as a user types it, `backupctl run bench-age --wait` (served by the running worker).
+ * Interleaved per repetition: backupctl, script, backupctl (age), backupctl run --wait (age), streaming pipeline,
+ * restic, borg.
  */
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -15,6 +19,8 @@ import type { SshdHandle } from '../test/helpers/sshd.js';
 import { runCommand } from '../test/helpers/util.js';
 import type { DatasetInfo } from './dataset.js';
 import { summarize, summarizeContender, type Summary } from './stats.js';
+import { borg as borgTool, restic as resticTool, runRecord } from './anchors.js';
+import { runCli } from './postgres.js';
 import { log, measure, sha256File, shellQuote, sync } from './sys.js';
 import { sftpArgs, type RunRecord } from './transport.js';
 
@@ -48,6 +54,10 @@ export interface BackupReport {
   encryptionTarget: string;
   /** restic's first backup beside ours (absent when restic is not installed): medians' time ratios, > 1: slower than restic. */
   restic?: { version: string; ageRatio: number; plainRatio: number };
+  /** borg's first `borg create` beside ours (absent when borg is not installed): the same ratios. */
+  borg?: { version: string; ageRatio: number; plainRatio: number };
+  /** Issue 19's target: the verified full backup (with encryption, as restic always encrypts) ≤ 0.5× restic's first backup. */
+  resticTarget: { ratio: number; limit: number; met: boolean } | undefined;
   target: string;
   verified: { remoteSha256: string; resultSha256: string; size: number; remoteSize: number };
   temporalStartSeconds: number;
@@ -140,6 +150,36 @@ echo "SHA $sum"
 `;
 }
 
+/**
+ * The streaming shell pipeline: one stream from tar through zstd into ssh `cat > file.tmp`, the local SHA-256 taken
+ * from the same stream (tee into a process substitution), the remote `sha256sum` of the stored file as soon as `cat`
+ * ends (same connection), compared, then `ssh mv`. Nothing is staged locally.
+ */
+function streamScript(o: { sshd: SshdHandle; dataset: string; work: string; remoteDir: string }): string {
+  const ssh = ['ssh', ...o.sshd.sshArgs, `${o.sshd.user}@${o.sshd.host}`].map(shellQuote).join(' ');
+  const remote = path.join(o.remoteDir, 'a.tar.zst');
+  const tmp = shellQuote(`${remote}.tmp`);
+  const receive = shellQuote(`cat > ${tmp} && sha256sum ${tmp}`);
+  const fifo = shellQuote(path.join(o.work, 'stream.fifo'));
+  const sumFile = shellQuote(path.join(o.work, 'stream.sum'));
+  const rsumFile = shellQuote(path.join(o.work, 'stream.rsum'));
+  return `set -euo pipefail
+mark() { echo "MARK $1 $(date +%s.%N)"; }
+rm -f ${fifo} ${sumFile} ${rsumFile}
+mkfifo ${fifo}
+mark start
+sha256sum < ${fifo} > ${sumFile} & hasher=$!
+tar -cf - -C ${shellQuote(path.dirname(o.dataset))} ${shellQuote(path.basename(o.dataset))} | zstd -T0 -3 -q | tee ${fifo} | ${ssh} ${receive} > ${rsumFile}
+wait $hasher
+mark stream+verify
+sum=$(cut -c1-64 ${sumFile}); rsum=$(cut -c1-64 ${rsumFile})
+[ "\${#sum}" = 64 ] && [ "$sum" = "$rsum" ] || { echo "checksum mismatch: $sum != $rsum" >&2; exit 3; }
+${ssh} mv ${tmp} ${shellQuote(remote)}
+mark rename
+echo "SHA $sum"
+`;
+}
+
 function baselinePhases(stdout: string): Record<string, number> {
   const marks = [...stdout.matchAll(/^MARK (\S+) (\d+\.\d+)$/gm)].map((m) => ({ name: m[1]!, t: Number(m[2]) }));
   const out: Record<string, number> = {};
@@ -162,7 +202,7 @@ export async function runBackup(opts: {
   const recipient = keygen.stdout.trim();
   if (keygen.code !== 0 || !recipient.startsWith('age1')) throw new Error(`age-keygen failed: ${keygen.stderr}`);
   // Temporal: dev server, runtime, connections, worker.
-  const { server, client, workers: w, stateDir, taskQueue, temporalStartSeconds, workerCreateSeconds } = await startBenchTemporal(tmp, 'bench', sshd, {
+  const { server, client, workers: w, stateDir, taskQueue, configFile, temporalStartSeconds, workerCreateSeconds } = await startBenchTemporal(tmp, 'bench', sshd, {
     bench: { sources: [{ name: 'data', type: 'files', paths: [dataset.dir] }], destinations: ['nas'] },
     'bench-age': { sources: [{ name: 'data', type: 'files', paths: [dataset.dir] }], destinations: ['nas'], encryption: { recipients: [recipient] } },
   }, opts.onCleanup);
@@ -175,6 +215,10 @@ export async function runBackup(opts: {
   await mkdir(staging, { recursive: true });
   await writeFile(batch, `put ${path.join(staging, 'a.tar.zst')} ${path.join(remoteDir, 'a.tar.zst')}.tmp\n`);
   await writeFile(script, baselineScript({ sshd, dataset: dataset.dir, staging, remoteDir, batch }));
+  const streamWork = path.join(tmp, 'stream-work');
+  const streamFile = path.join(tmp, 'stream.sh');
+  await mkdir(streamWork, { recursive: true });
+  await writeFile(streamFile, streamScript({ sshd, dataset: dataset.dir, work: streamWork, remoteDir }));
 
   const mine: BackupContender = {
     name: 'backupctl', description: 'backupWorkflow via Temporal: preflight, dump (tar | zstd -T0 -3 into staging), archive (hash), upload, remote verify, finalize, cleanup',
@@ -188,18 +232,34 @@ export async function runBackup(opts: {
     name: 'backupctl (age)', description: 'the same workflow with encryption: tar | zstd -T0 -3 | age -e -r (one X25519 recipient) into staging',
     runs: [], warmup: [], summary: summarize([], 1), phaseMedians: {},
   };
-  // restic's first backup: a fresh repository per repetition (`restic init` untimed), `restic backup` timed.
-  const resticV = await runCommand('restic', ['version']).catch(() => undefined);
-  const resticVersion = resticV?.code === 0 ? resticV.stdout.trim() : undefined;
-  if (!resticVersion) log('backup: restic is not installed (apt-get install -y restic): no restic row');
-  const restic: BackupContender = {
-    name: 'restic 1st backup', description: `${resticVersion ?? 'restic'}: init (untimed) of a fresh sftp: repository on the same sshd, then a timed first backup of the dataset (encrypted, compressed as its repository version does); not in the warm-up`,
+  const typedAge: BackupContender = {
+    name: 'backupctl run --wait (age, as typed)', description: '`node bin/backupctl.js --config <cfg> run bench-age --slot <slot> --wait --json` in a process of its own (TEMPORAL_ADDRESS set); the running worker (the bench\'s) does the backup with encryption',
     runs: [], warmup: [], summary: summarize([], 1), phaseMedians: {},
   };
+  const cliEnv: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: 'default' };
+  const stream: BackupContender = {
+    name: 'streaming pipeline', description: 'bash: tar | zstd -T0 -3 | tee fifo (sha256sum) | ssh "cat > .tmp && sha256sum .tmp"; compare; ssh mv (one stream, nothing staged)',
+    runs: [], warmup: [], summary: summarize([], 1), phaseMedians: {},
+  };
+  // restic's first backup: a fresh repository per repetition (`restic init` untimed), `restic backup` timed.
   const resticRepo = path.join(sshd.root, 'restic-repo');
-  const resticCache = path.join(tmp, 'restic-cache-backup');
-  const resticArgs = ['-r', `sftp:${sshd.user}@${sshd.host}:${resticRepo}`, '-o', `sftp.command=${['ssh', ...sshd.sshArgs, `${sshd.user}@${sshd.host}`, '-s', 'sftp'].join(' ')}`, '--cache-dir', resticCache];
-  const resticEnv = { ...process.env, RESTIC_PASSWORD: 'bench-only-password' };
+  const rt = await resticTool(sshd, resticRepo, path.join(tmp, 'restic-cache-backup'));
+  const resticVersion = rt?.version;
+  if (!rt) log('backup: restic is not installed (apt-get install -y restic): no restic row');
+  const resticBackup = ['backup', '--quiet', dataset.dir];
+  const restic: BackupContender = {
+    name: 'restic 1st backup', description: `${resticVersion ?? 'restic'}: init (untimed) of a fresh sftp: repository on the same sshd, then a timed first backup of the dataset (encrypted, compressed as its repository version does); not in the warm-up: ${rt?.describe(resticBackup) ?? ''}`,
+    runs: [], warmup: [], summary: summarize([], 1), phaseMedians: {},
+  };
+  // borg's first backup: the same, a fresh repository per repetition (`borg init -e repokey` untimed).
+  const borgRepo = path.join(sshd.root, 'borg-repo');
+  const bt = await borgTool(sshd, borgRepo, path.join(tmp, 'borg-base-backup'));
+  if (!bt) log('backup: borg is not installed (apt-get install -y borgbackup): no borg row');
+  const borgCreate = ['create', '::first', dataset.dir];
+  const borg: BackupContender = {
+    name: 'borg create (1st)', description: `${bt?.version ?? 'borg'}: init --encryption repokey (untimed) of a fresh repository over ssh on the same sshd (borg serve remote), then a timed first create (default lz4 compression); not in the warm-up: ${bt?.describe(borgCreate) ?? ''}`,
+    runs: [], warmup: [], summary: summarize([], 1), phaseMedians: {},
+  };
   let verified: BackupReport['verified'] | undefined;
 
   const runMine = async (rep: number, job = 'bench', contender = mine) => {
@@ -208,7 +268,7 @@ export async function runBackup(opts: {
     const m = await measure(async () => {
       const handle = await client.workflow.start('backupWorkflow', { taskQueue, workflowId, args: [{ job, slot }] });
       return { handle, result: (await handle.result()) as BackupResult };
-    }, { servers: [sshd.pid, server.pid] });
+    }, { servers: [sshd.pid, server.pid], sampleRss: true });
     const { handle, result } = m.value;
     if (!result.status.startsWith('succeeded') || result.locations.length !== 1) throw new Error(`backupctl run ${workflowId}: unexpected result ${JSON.stringify(result)}`);
     const remoteFile = path.join(sshd.root, result.locations[0]!.path);
@@ -227,13 +287,12 @@ export async function runBackup(opts: {
     }
     phases['outside activities'] = ph.outsideActivitiesS;
     const rec = {
-      rep, seconds: m.seconds, mbps: dataset.bytes / 1e6 / m.seconds, busyCores: m.busyCores, nodeCpuS: m.nodeCpuS, childCpuS: m.childCpuS,
-      nodePeakRssMiB: m.nodePeakRssMiB, maxRssBeforeMiB: m.maxRssBeforeMiB, maxRssAfterMiB: m.maxRssAfterMiB, nodeRssBeforeMiB: m.nodeRssBeforeMiB, serverCpuS: m.serverCpuS, foreignCores: m.foreignCores,
+      ...runRecord(rep, m, dataset.bytes, 'self'),
       phases, outputBytes: result.size, extra: { workflowId, status: result.status, durationMs: result.durationMs, warnings: result.warnings },
     };
     (rep <= 0 ? contender.warmup : contender.runs).push(rec);
     const phaseText = ph.activities.map((a) => `${a.type} ${a.runS.toFixed(2)}`).join(', ');
-    log(`  ${rep <= 0 ? 'warm-up' : `rep ${rep}`} ${contender.name}: ${m.seconds.toFixed(2)} s (${phaseText}; outside activities ${ph.outsideActivitiesS.toFixed(2)}), busy cores ${m.busyCores.toFixed(2)}, foreign load ${m.foreignCores.toFixed(2)} cores, node peak RSS ${m.nodePeakRssMiB?.toFixed(0) ?? '?'} MiB`);
+    log(`  ${rep <= 0 ? 'warm-up' : `rep ${rep}`} ${contender.name}: ${m.seconds.toFixed(2)} s (${phaseText}; outside activities ${ph.outsideActivitiesS.toFixed(2)}), busy cores ${m.busyCores.toFixed(2)}, foreign load ${m.foreignCores.toFixed(2)} cores, node peak RSS ${m.nodePeakRssMiB?.toFixed(0) ?? '?'} MiB (with its commands, sampled: ${m.rss?.selfAndChildrenMiB.toFixed(0) ?? '?'} MiB)`);
     // Untimed: remove the backup and the last-backup record (preflight then estimates from du each time), drop the
     // cached SSH connection (a scheduled run would find none), flush.
     await emptyDir(sshd.root);
@@ -242,42 +301,55 @@ export async function runBackup(opts: {
     await sync();
   };
 
-  const runBase = async (rep: number) => {
+  // backupctl as a user types it, served by the running worker: start, wait, result, as the CLI does them.
+  const runTyped = async (rep: number) => {
+    const slot = new Date(Date.UTC(2025, 0, 2, 0, rep + 10)).toISOString();
+    const m = await measure(() => runCli(['--config', configFile, 'run', 'bench-age', '--slot', slot, '--wait', '--json'], cliEnv, opts.onCleanup, 15 * 60_000), { servers: [sshd.pid, server.pid], sampleRss: true });
+    const out = JSON.parse(m.value.stdout.trim().split('\n').pop() || '{}') as { status?: string; size?: number };
+    if (m.value.code !== 0 || !out.status?.startsWith('succeeded')) throw new Error(`backupctl run --wait failed (exit ${m.value.code ?? m.value.signal}): ${m.value.stdout.slice(-1000)}\n${m.value.stderr.slice(-3000)}`);
+    const rec = { ...runRecord(rep, m, dataset.bytes, 'self'), outputBytes: out.size };
+    (rep <= 0 ? typedAge.warmup : typedAge.runs).push(rec);
+    log(`  ${rep <= 0 ? 'warm-up' : `rep ${rep}`} ${typedAge.name}: ${m.seconds.toFixed(2)} s, busy cores ${m.busyCores.toFixed(2)}, foreign load ${m.foreignCores.toFixed(2)} cores, peak RSS (bench worker and CLI, sampled) ${rec.clientPeakRssMiB?.toFixed(0) ?? '?'} MiB`);
+    await emptyDir(sshd.root);
+    await rm(path.join(stateDir, 'last', 'bench-age.json'), { force: true });
+    await closeDestinations();
+    await sync();
+  };
+
+  const runBase = async (rep: number, c = base, file = script) => {
     await mkdir(remoteDir, { recursive: true });
     await rm(path.join(staging, 'a.tar.zst'), { force: true });
     await sync();
-    const m = await measure(() => runCommand('bash', [script], { timeoutMs: 15 * 60_000 }), { servers: [sshd.pid, server.pid] });
-    if (m.value.code !== 0) throw new Error(`baseline script failed (exit ${m.value.code}):\n${m.value.stderr}${m.value.stdout}`);
+    const m = await measure(() => runCommand('bash', [file], { timeoutMs: 15 * 60_000 }), { servers: [sshd.pid, server.pid], sampleRss: true });
+    if (m.value.code !== 0) throw new Error(`${c.name} failed (exit ${m.value.code}):\n${m.value.stderr}${m.value.stdout}`);
     const phases = baselinePhases(m.value.stdout);
-    const outputBytes = (await stat(path.join(remoteDir, 'a.tar.zst'))).size;
-    const rec = {
-      rep, seconds: m.seconds, mbps: dataset.bytes / 1e6 / m.seconds, busyCores: m.busyCores, nodeCpuS: m.nodeCpuS, childCpuS: m.childCpuS,
-      serverCpuS: m.serverCpuS, foreignCores: m.foreignCores, phases, outputBytes,
-    };
-    (rep <= 0 ? base.warmup : base.runs).push(rec);
-    log(`  ${rep <= 0 ? 'warm-up' : `rep ${rep}`} script (b): ${m.seconds.toFixed(2)} s (${Object.entries(phases).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}), busy cores ${m.busyCores.toFixed(2)}, foreign load ${m.foreignCores.toFixed(2)} cores`);
+    const remoteFile = path.join(remoteDir, 'a.tar.zst');
+    const outputBytes = (await stat(remoteFile)).size;
+    if (c === stream && rep === 1) {
+      const sum = /^SHA ([0-9a-f]{64})$/m.exec(m.value.stdout)?.[1];
+      if (sum !== await sha256File(remoteFile)) throw new Error(`${c.name}: the stored file's SHA-256 differs from the script's (${sum ?? 'none printed'})`);
+    }
+    const rec = { ...runRecord(rep, m, dataset.bytes, 'children'), phases, outputBytes };
+    (rep <= 0 ? c.warmup : c.runs).push(rec);
+    log(`  ${rep <= 0 ? 'warm-up' : `rep ${rep}`} ${c.name}: ${m.seconds.toFixed(2)} s (${Object.entries(phases).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}), busy cores ${m.busyCores.toFixed(2)}, foreign load ${m.foreignCores.toFixed(2)} cores, peak RSS ${rec.clientPeakRssMiB?.toFixed(0) ?? '?'} MiB`);
     await emptyDir(sshd.root);
     await rm(path.join(staging, 'a.tar.zst'), { force: true });
     await sync();
   };
 
-  const runRestic = async (rep: number) => {
+  // A first backup by restic or borg: fresh repository and local cache, init untimed, the backup command timed.
+  const runAnchor = async (rep: number, c: BackupContender, tool: NonNullable<typeof rt>, repo: string, args: string[]) => {
     await emptyDir(sshd.root);
-    await rm(resticCache, { recursive: true, force: true });
-    const init = await runCommand('restic', [...resticArgs, 'init'], { env: resticEnv, timeoutMs: 5 * 60_000 });
-    if (init.code !== 0) throw new Error(`restic init failed (exit ${init.code}):\n${init.stderr}`);
+    await tool.remove();
+    await tool.init();
     await sync();
-    const m = await measure(() => runCommand('restic', [...resticArgs, 'backup', '--quiet', dataset.dir], { env: resticEnv, timeoutMs: 15 * 60_000 }), { servers: [sshd.pid, server.pid] });
-    if (m.value.code !== 0) throw new Error(`restic backup failed (exit ${m.value.code}):\n${m.value.stderr.slice(-2000)}`);
-    const du = await runCommand('du', ['-sb', resticRepo]);
-    const rec = {
-      rep, seconds: m.seconds, mbps: dataset.bytes / 1e6 / m.seconds, busyCores: m.busyCores, nodeCpuS: m.nodeCpuS, childCpuS: m.childCpuS,
-      serverCpuS: m.serverCpuS, foreignCores: m.foreignCores, outputBytes: Number(du.stdout.split('\t')[0]),
-    };
-    restic.runs.push(rec);
-    log(`  rep ${rep} restic 1st backup: ${m.seconds.toFixed(2)} s, repository ${(rec.outputBytes / 1e6).toFixed(1)} MB, client CPU ${(m.nodeCpuS + m.childCpuS).toFixed(2)} s, busy cores ${m.busyCores.toFixed(2)}, foreign load ${m.foreignCores.toFixed(2)} cores`);
+    const m = await measure(() => tool.run(args), { servers: [sshd.pid, server.pid], sampleRss: true });
+    const du = await runCommand('du', ['-sb', repo]);
+    const rec = { ...runRecord(rep, m, dataset.bytes, 'children'), outputBytes: Number(du.stdout.split('\t')[0]) };
+    c.runs.push(rec);
+    log(`  rep ${rep} ${c.name}: ${m.seconds.toFixed(2)} s, repository ${(rec.outputBytes / 1e6).toFixed(1)} MB, client CPU ${(m.nodeCpuS + m.childCpuS).toFixed(2)} s, peak RSS ${rec.clientPeakRssMiB?.toFixed(0) ?? '?'} MiB (server sessions ${rec.sessionsPeakRssMiB?.toFixed(0) ?? '?'}), busy cores ${m.busyCores.toFixed(2)}, foreign load ${m.foreignCores.toFixed(2)} cores`);
     await emptyDir(sshd.root);
-    await rm(resticCache, { recursive: true, force: true });
+    await tool.remove();
     await sync();
   };
 
@@ -286,12 +358,15 @@ export async function runBackup(opts: {
       await runMine(rep);
       await runBase(rep);
       await runMine(rep, 'bench-age', mineAge);
-      // No warm-up for restic: the dataset is in the page cache already, and a first backup takes as long as ours.
-      if (resticVersion && rep > 0) await runRestic(rep);
+      await runTyped(rep);
+      await runBase(rep, stream, streamFile);
+      // No warm-up for restic and borg: the dataset is in the page cache already, and a first backup takes as long as ours.
+      if (rt && rep > 0) await runAnchor(rep, restic, rt, resticRepo, resticBackup);
+      if (bt && rep > 0) await runAnchor(rep, borg, bt, borgRepo, borgCreate);
     }
   });
 
-  const all = resticVersion ? [mine, base, mineAge, restic] : [mine, base, mineAge];
+  const all = [mine, base, mineAge, typedAge, stream, ...(rt ? [restic] : []), ...(bt ? [borg] : [])];
   for (const c of all) summarizeContender(c, dataset.bytes);
   return {
     dataset: { ...dataset, sqlZstdRatio, duBytes },
@@ -301,6 +376,8 @@ export async function runBackup(opts: {
     encryptionOverhead: mineAge.summary.median / mine.summary.median - 1,
     encryptionTarget: 'encryption (age) adds at most 10 % to the verified full backup: overhead ≤ 0.10',
     ...(resticVersion ? { restic: { version: resticVersion, ageRatio: mineAge.summary.median / restic.summary.median, plainRatio: mine.summary.median / restic.summary.median } } : {}),
+    ...(bt ? { borg: { version: bt.version, ageRatio: mineAge.summary.median / borg.summary.median, plainRatio: mine.summary.median / borg.summary.median } } : {}),
+    resticTarget: rt ? { ratio: mineAge.summary.median / restic.summary.median, limit: 0.5, met: mineAge.summary.median / restic.summary.median <= 0.5 } : undefined,
     target: 'backupctl faster than the shell script (b): speed-up > 1',
     verified: verified!,
     temporalStartSeconds,

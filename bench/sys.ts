@@ -1,18 +1,109 @@
 /** Process and machine measurements read from /proc (Linux), plus small shell helpers. */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { listDescendants, runCommand, sleep, type RunResult } from '../test/helpers/util.js';
 
 const CLK_TCK = 100; // USER_HZ on Linux
 
-/** Machine-wide CPU jiffies: busy and total (all cores). */
-function machineCpu(): { busy: number; total: number } {
+/** Machine-wide CPU jiffies: busy, total (all cores) and steal (time the hypervisor gave to other guests). */
+function machineCpu(): { busy: number; total: number; steal: number } {
   const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
   const v = line.trim().split(/\s+/).slice(1).map(Number);
   const total = v.reduce((a, b) => a + b, 0);
   const idle = (v[3] ?? 0) + (v[4] ?? 0); // idle + iowait
-  return { busy: total - idle, total };
+  return { busy: total - idle, total, steal: v[7] ?? 0 };
+}
+
+/** Machine-wide steal since boot, CPU seconds (the 8th value of /proc/stat's "cpu" line). */
+export function stealSeconds(): number {
+  return machineCpu().steal / CLK_TCK;
+}
+
+/** Whether the CPU has the SHA extensions (SHA-NI: the `sha_ni` flag in /proc/cpuinfo), and the crypto flags beside it. */
+export function cpuFlags(): { shaNi: boolean; flags: string[] } {
+  let text = '';
+  try {
+    text = readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return { shaNi: false, flags: [] };
+  }
+  const all = new Set((/^flags\s*:(.*)$/m.exec(text)?.[1] ?? '').trim().split(/\s+/));
+  return { shaNi: all.has('sha_ni'), flags: ['sha_ni', 'aes', 'pclmulqdq', 'avx2', 'avx512f', 'vaes'].filter((f) => all.has(f)) };
+}
+
+/** Direct children of a process, from /proc/<pid>/task/<tid>/children (every thread's). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/)) if (c) out.push(Number(c));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** Descendants of `pid`, not entering the subtrees of the `skip` processes (nor listing them). */
+function descendantsExcept(pid: number, skip: ReadonlySet<number>): number[] {
+  const out: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    for (const c of childrenOf(queue.shift()!)) {
+      if (skip.has(c)) continue;
+      out.push(c);
+      queue.push(c);
+    }
+  }
+  return out;
+}
+
+const PAGE_KIB = 4; // x86-64 / arm64 Linux default page size
+
+/** Resident set of a process in KiB (/proc/<pid>/statm), 0 when it is gone. */
+function rssKiB(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * PAGE_KIB;
+  } catch {
+    return 0;
+  }
+}
+
+export interface SampledRss {
+  /** Largest sum over a sample of: this process and its descendants outside the servers' trees (MiB). */
+  selfAndChildrenMiB: number;
+  /** The same without this process: the commands it started (tar, zstd, ssh, restic, borg, a `backupctl` CLI …). */
+  childrenMiB: number;
+  /** The session processes of the first server (sshd's children and theirs: internal-sftp, `borg serve`, sha256sum …). */
+  sessionsMiB: number;
+  samples: number;
+}
+
+const RSS_SAMPLE_MS = 200;
+
+/** Samples resident memory every RSS_SAMPLE_MS until stopped (peaks of sums; processes shorter than a tick may be missed). */
+function sampleRss(servers: readonly number[]): { stop(): SampledRss } {
+  const skip = new Set(servers);
+  const r: SampledRss = { selfAndChildrenMiB: 0, childrenMiB: 0, sessionsMiB: 0, samples: 0 };
+  const tick = () => {
+    const children = descendantsExcept(process.pid, skip).reduce((s, p) => s + rssKiB(p), 0) / 1024;
+    const self = rssKiB(process.pid) / 1024;
+    const sessions = servers[0] ? descendantsExcept(servers[0], new Set()).reduce((s, p) => s + rssKiB(p), 0) / 1024 : 0;
+    r.childrenMiB = Math.max(r.childrenMiB, children);
+    r.selfAndChildrenMiB = Math.max(r.selfAndChildrenMiB, self + children);
+    r.sessionsMiB = Math.max(r.sessionsMiB, sessions);
+    r.samples++;
+  };
+  tick();
+  const timer = setInterval(tick, RSS_SAMPLE_MS);
+  return { stop: () => { clearInterval(timer); tick(); return r; } };
 }
 
 /** CPU seconds of this process (all threads) and of its waited-for descendants (tar, zstd, sftp, ssh, bash …). */
@@ -77,11 +168,17 @@ export interface Measured<T> {
    * averaged over the run plus a short settling pause after it. A noise indicator: near 0 on a quiet machine.
    */
   foreignCores: number;
+  /** Machine-wide steal during the run (CPU seconds the hypervisor gave to other guests; 0 on bare metal). */
+  stealS: number;
+  /** With `sampleRss`: sampled peak resident memory of the processes around the run. */
+  rss?: SampledRss;
 }
 
 export interface MeasureOptions {
-  /** PIDs of server processes whose trees count as part of the system under test. */
+  /** PIDs of server processes whose trees count as part of the system under test (the first: sshd, for `rss.sessionsMiB`). */
   servers?: readonly number[];
+  /** Sample the resident memory of this process, its children (not the servers) and the first server's sessions. */
+  sampleRss?: boolean;
 }
 
 const SETTLE_MS = 300;
@@ -94,13 +191,21 @@ export async function measure<T>(fn: () => Promise<T>, opts: MeasureOptions = {}
   const maxRssBefore = process.resourceUsage().maxRSS / 1024;
   const rssBefore = process.memoryUsage.rss() / 2 ** 20;
   const canReset = resetPeakRss();
+  const sampler = opts.sampleRss ? sampleRss(servers) : undefined;
   const cpu0 = machineCpu();
   const own0 = ownCpu();
   const t0 = performance.now();
-  const value = await fn();
+  let value: T;
+  try {
+    value = await fn();
+  } catch (err) {
+    sampler?.stop();
+    throw err;
+  }
   const t1 = performance.now();
   const own1 = ownCpu();
   const cpu1 = machineCpu();
+  const rss = sampler?.stop();
   const hwm = canReset ? peakRssKiB() : undefined;
   const seconds = (t1 - t0) / 1000;
   const cores = os.availableParallelism();
@@ -116,6 +221,8 @@ export async function measure<T>(fn: () => Promise<T>, opts: MeasureOptions = {}
   return {
     serverCpuS,
     foreignCores: Math.max(0, foreign / windowS),
+    stealS: (cpu1.steal - cpu0.steal) / CLK_TCK,
+    ...(rss ? { rss } : {}),
     value,
     seconds,
     busyCores: cpu1.total > cpu0.total ? ((cpu1.busy - cpu0.busy) / (cpu1.total - cpu0.total)) * cores : 0,

@@ -28,6 +28,16 @@ export interface RunRecord {
   foreignCores?: number;
   /** GNU time %M of the client command (OpenSSH contenders), MiB. */
   clientMaxRssMiB?: number;
+  /** Machine-wide steal during the run, CPU seconds. */
+  stealS?: number;
+  /**
+   * Sampled (every 200 ms) peak RSS of the contender's own processes, MiB: for backupctl in the bench process, that
+   * process and the commands it starts; for a command (restic, borg, a script, the `backupctl` CLI), its process tree.
+   */
+  clientPeakRssMiB?: number;
+  /** Sampled peak RSS of the sshd session processes (internal-sftp, `borg serve`, remote sha256sum), MiB. */
+  sessionsPeakRssMiB?: number;
+  rssSamples?: number;
   extra?: Record<string, unknown>;
 }
 
