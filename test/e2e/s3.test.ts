@@ -3,12 +3,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import path from 'node:path';
 import {
-  CreateMultipartUploadCommand, GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, S3Client, UploadPartCommand,
+  CreateMultipartUploadCommand, PutObjectCommand, S3Client, UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DrillReport, Manifest, PruneReport, RestoreResult } from '../../src/contracts/index.js';
 import { backupResult, runBackup } from '../helpers/run-backup.js';
-import { startS3Proxy, type S3ProxyHandle } from '../helpers/s3proxy.js';
+import { s3IncompleteUploads, s3Keys, s3Object, startS3Proxy, type S3ProxyHandle } from '../helpers/s3proxy.js';
 import { runCommand, sleep } from '../helpers/util.js';
 import { startEnv, tree, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
 
@@ -52,24 +52,9 @@ function s3Job(patch: (c: Record<string, any>) => void = () => undefined): Promi
   });
 }
 
-/** Every key under the prefix, relative to it. */
-async function keys(): Promise<string[]> {
-  const out: string[] = [];
-  let token: string | undefined;
-  do {
-    const r = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: `${PREFIX}/`, ...(token ? { ContinuationToken: token } : {}) }));
-    out.push(...(r.Contents ?? []).map((o) => o.Key!.slice(PREFIX.length + 1)));
-    token = r.NextContinuationToken;
-  } while (token);
-  return out.sort();
-}
-
-const incompleteUploads = async () => ((await client.send(new ListMultipartUploadsCommand({ Bucket: s3.bucket, Prefix: `${PREFIX}/` }))).Uploads ?? []).map((u) => u.Key!.slice(PREFIX.length + 1));
-
-async function object(key: string): Promise<Buffer> {
-  const r = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: `${PREFIX}/${key}` }));
-  return Buffer.from(await r.Body!.transformToByteArray());
-}
+const keys = () => s3Keys(client, s3.bucket, PREFIX);
+const incompleteUploads = () => s3IncompleteUploads(client, s3.bucket, PREFIX);
+const object = (key: string) => s3Object(client, s3.bucket, PREFIX, key);
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 

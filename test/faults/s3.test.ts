@@ -2,12 +2,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backupWorkflowId } from '../../src/contracts/index.js';
 import { closeDestinations } from '../../src/destinations/index.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
-import { startS3Proxy, type S3ProxyHandle } from '../helpers/s3proxy.js';
+import { s3IncompleteUploads, s3Keys, s3Object, startS3Proxy, type S3ProxyHandle } from '../helpers/s3proxy.js';
 import { LogBuffer, runCommand, waitFor } from '../helpers/util.js';
 import { startEnv, withWorker, writeJob, type Env, type JobSetup } from '../e2e/fixture.js';
 import { assertInvariant, failureMessage, nextSlot, outcomeOf, runToOutcome, snapshot, startRun, title, type Remote } from './support.js';
@@ -42,27 +42,14 @@ afterAll(async () => {
 
 /** The bucket as the invariant sees a destination: keys under the prefix, their SHA-256, their text. */
 const remote: Remote = {
-  async list() {
-    const out: string[] = [];
-    let token: string | undefined;
-    do {
-      const r = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: `${PREFIX}/`, ...(token ? { ContinuationToken: token } : {}) }));
-      out.push(...(r.Contents ?? []).map((o) => o.Key!.slice(PREFIX.length + 1)));
-      token = r.NextContinuationToken;
-    } while (token);
-    return out.sort();
-  },
+  list: () => s3Keys(client, s3.bucket, PREFIX),
   async sha256(rel) {
-    const r = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: `${PREFIX}/${rel}` }));
-    return createHash('sha256').update(await r.Body!.transformToByteArray()).digest('hex');
+    return createHash('sha256').update(await s3Object(client, s3.bucket, PREFIX, rel)).digest('hex');
   },
-  async read(rel) {
-    const r = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: `${PREFIX}/${rel}` }));
-    return r.Body!.transformToString();
-  },
+  read: async (rel) => (await s3Object(client, s3.bucket, PREFIX, rel)).toString(),
 };
 
-const incompleteUploads = async () => ((await client.send(new ListMultipartUploadsCommand({ Bucket: s3.bucket, Prefix: `${PREFIX}/` }))).Uploads ?? []).map((u) => u.Key!);
+const incompleteUploads = () => s3IncompleteUploads(client, s3.bucket, PREFIX);
 
 /** A job backing up 12 MiB of incompressible data to the bucket through the fault proxy (parts of 5 MiB). */
 async function s3Job(patch: (c: Record<string, any>) => void = () => undefined): Promise<JobSetup> { // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -120,4 +121,27 @@ export async function startS3Proxy(opts: S3ProxyOptions = {}): Promise<S3ProxyHa
       },
     };
   }
+}
+
+/** Every key under `prefix/` in the bucket, relative to it, sorted (what a test sees of a destination). */
+export async function s3Keys(client: S3Client, bucket: string, prefix: string): Promise<string[]> {
+  const out: string[] = [];
+  let token: string | undefined;
+  do {
+    const r = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/`, ...(token ? { ContinuationToken: token } : {}) }));
+    out.push(...(r.Contents ?? []).map((o) => o.Key!.slice(prefix.length + 1)));
+    token = r.NextContinuationToken;
+  } while (token);
+  return out.sort();
+}
+
+/** The keys of the incomplete multipart uploads under `prefix/`, relative to it. */
+export async function s3IncompleteUploads(client: S3Client, bucket: string, prefix: string): Promise<string[]> {
+  return ((await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: `${prefix}/` }))).Uploads ?? []).map((u) => u.Key!.slice(prefix.length + 1));
+}
+
+/** An object's bytes, by its key relative to `prefix/`. */
+export async function s3Object(client: S3Client, bucket: string, prefix: string, rel: string): Promise<Buffer> {
+  const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: `${prefix}/${rel}` }));
+  return Buffer.from(await r.Body!.transformToByteArray());
 }
