@@ -133,7 +133,8 @@ export async function openComponent(c: ComponentSpec, root: string, signal: Abor
   let seen = 0;
   let broken = false;
   let ended = false;
-  const fileDone = fileSink ? new Promise<void>((resolve) => fileSink.once('close', resolve)) : Promise.resolve();
+  // The file's own stream keeps its descriptor open (closed below): it ends with 'finish', or 'error' or 'close'.
+  const fileDone = fileSink ? new Promise<void>((resolve) => { for (const e of ['finish', 'error', 'close']) fileSink.once(e, () => resolve()); }) : Promise.resolve();
   const done = (async () => {
     try {
       const exits = await Promise.all(procs.map((p) => p.done));
@@ -164,6 +165,8 @@ export async function openComponent(c: ComponentSpec, root: string, signal: Abor
     } finally {
       signal.removeEventListener('abort', abort);
       for (const p of procs) p.kill();
+      // The stream holds the file handle until it is destroyed (it never closes the descriptor itself).
+      fileSink?.destroy();
       await outFile?.close();
     }
   })();
