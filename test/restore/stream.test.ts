@@ -8,6 +8,7 @@ import type { RestoreArtifact } from '../../src/contracts/restore.js';
 import { BLOCK, END_OF_ARCHIVE, padding, tarHeader } from '../../src/lib/tar.js';
 import { memberRanges } from '../../src/restore/chain.js';
 import { ArtifactStream } from '../../src/restore/stream.js';
+import { unpackComponent } from '../../src/restore/unpack.js';
 import { listFiles } from '../e2e/fixture.js';
 import { waitFor } from '../helpers/util.js';
 
@@ -134,6 +135,21 @@ describe('restore stream', () => {
     await feed(sink, bytes, 0, bytes.length, 65_536);
     const failed = await sink.finish();
     expect(failed.failure).toMatchObject({ code: 'ENCRYPTION_CORRUPT', message: expect.stringMatching(/^restore refused: component app-files.tar.zst of app\/sealed.tar failed decryption: age exited 1: .*failed to decrypt and authenticate/s) });
+  });
+
+  it('a command component stored as it was (no zstd, no age) is written through as it arrives, and ends (also when empty)', async () => {
+    const file = path.join(dir, 'raw.bin');
+    const data = noise(3_000_000, 7);
+    writeFileSync(file, Buffer.concat([Buffer.alloc(1000, 1), data]));
+    const root = path.join(dir, 'raw-root');
+    let seen = 0;
+    const spec = { file, start: 1000, size: data.length, name: 'mongo', type: 'command', member: 'mongo.bin', artifactPath: 'app/raw.tar' };
+    const rel = await unpackComponent(spec, root, AbortSignal.timeout(30_000), (n) => { seen += n; });
+    expect(rel).toBe('commands/mongo.bin');
+    expect(seen).toBe(data.length);
+    expect(readFileSync(path.join(root, rel)).equals(data)).toBe(true);
+    const empty = await unpackComponent({ ...spec, size: 0 }, path.join(dir, 'raw-empty'), AbortSignal.timeout(30_000), () => undefined);
+    expect(readFileSync(path.join(dir, 'raw-empty', empty)).length).toBe(0);
   });
 
   it('a download cut short: the components it never finished are reported, their programs stopped', async () => {
