@@ -1,7 +1,8 @@
 /**
  * Comparison 4 (issue 6, must-show 7, first half): restoring the mixed dataset's backup from the loopback sshd.
- * backupctl's restoreWorkflow (Temporal, in-process worker: plan, fetch = pipelined SFTP reads written and hashed on a
- * thread, with size, SHA-256 and member check, unpack = dd | zstd -d | tar -x into a temp dir, rename) against OpenSSH
+ * backupctl's restoreWorkflow (Temporal, in-process worker: plan, fetch = pipelined SFTP reads fed into zstd -d | tar -x
+ * in a temp dir as they arrive and hashed on a thread, with size, SHA-256 and member check at the end, unpack = the
+ * rename of the checked temp dir) against OpenSSH
  * `sftp get` of the same artifact followed by `tar -xOf artifact member | zstd -d | tar -x`, without a checksum and
  * with `openssl dgst -sha256` of the download checked before unpacking; and (issue 19) backupctl as a user types it,
  * `backupctl restore <job> --to DIR` in a process of its own (no worker serves the job's queue: it runs its own, as on
@@ -85,7 +86,7 @@ export async function runRestore(opts: {
   await mkdir(targets, { recursive: true });
   await mkdir(staging, { recursive: true });
   const mine: RestoreContender = {
-    name: 'backupctl restore', description: 'restoreWorkflow: plan, fetch (pipelined SFTP reads; a thread writes each chunk to staging and hashes it, SHA-256; size + member check), unpack (dd | zstd -d | tar -x into a temp dir, then rename), cleanup',
+    name: 'backupctl restore', description: 'restoreWorkflow: plan, fetch (pipelined SFTP reads streamed into zstd -d | tar -x in a temp dir while a thread hashes them, SHA-256; size + member check at the end), unpack (rename of the checked temp dir), cleanup',
     runs: [], warmup: [], summary: summarize([], 1), phaseMedians: {},
   };
   const base: RestoreContender = {

@@ -59,6 +59,16 @@ export function resolveRun(config: Config, jobName: string): ResolvedConfig {
 /** Details attached to every failure an activity reports, so that the workflow can tell how many attempts were made. */
 export interface FailureDetails {
   attempt: number;
+  /** The part of a step that does two things (the restore's fetch also unpacks) that failed, when it is not the step's own name. */
+  step?: string;
+}
+
+const failedSteps = new WeakMap<object, string>();
+
+/** Marks `err` as a failure of `step`, a part of the activity that throws it: the workflow names that step. */
+export function failedIn<E>(step: string, err: E): E {
+  if (typeof err === 'object' && err !== null) failedSteps.set(err, step);
+  return err;
 }
 
 /**
@@ -71,7 +81,8 @@ export async function runActivity<T>(fn: () => Promise<T>): Promise<T> {
   } catch (err) {
     const ctx = Context.current();
     if (ctx.cancellationSignal.aborted) throw err;
-    const details: FailureDetails = { attempt: activityInfo().attempt };
+    const step = typeof err === 'object' && err !== null ? failedSteps.get(err) : undefined;
+    const details: FailureDetails = { attempt: activityInfo().attempt, ...(step !== undefined ? { step } : {}) };
     if (err instanceof BackupError) {
       throw ApplicationFailure.create({ message: err.detail, type: err.code, nonRetryable: err.permanent, details: [details], cause: undefined });
     }

@@ -1,29 +1,23 @@
-import { mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { RestoreArtifact, UnpackedComponent } from '../contracts/restore.js';
 import { BackupError } from '../errors.js';
 import { insideRoot } from '../lib/paths.js';
-import { memberRanges } from '../restore/chain.js';
-import type { Config } from '../config/schema.js';
-import { checkIdentity, decryptComponent } from '../restore/decrypt.js';
-import { decryptedFile, fetchedFile, unpackTempDir } from '../restore/paths.js';
-import { checkRoom, decryptedBytes, unpackedBytes } from '../restore/space.js';
-import { treeStats, unpackComponent } from '../restore/unpack.js';
+import { streamMarker, unpackTempDir } from '../restore/paths.js';
+import { treeStats } from '../restore/unpack.js';
 import { findSourcePlugin } from '../sources/index.js';
-import { jobContext, progressReporter, runActivity, type ActivityDeps } from './context.js';
+import { jobContext, runActivity, type ActivityDeps } from './context.js';
 
 export interface UnpackInput {
   job: string;
   workflowId: string;
   /** Absolute target directory: must not exist, or be empty. */
   to: string;
-  /** Base first, as fetched (artifact i is the staging file of index i). */
+  /** Base first, as fetched (each streamed into the temporary directory by the fetch step). */
   chain: RestoreArtifact[];
   /** Count the regular files and bytes of each files component's tree (drills compare them with the manifest). */
   count?: boolean;
-  /** Encrypted artifacts: the path of the age identity file on the worker (never the key itself). */
-  identity?: string;
 }
 
 export interface UnpackResult {
@@ -56,8 +50,10 @@ export async function checkTarget(to: string): Promise<void> {
 }
 
 /**
- * Unpacks the fetched and checked artifacts, base first, into a temporary directory beside the target and renames it
- * to the target only when every component unpacked: the target never holds a half restore.
+ * Finishes a restore whose artifacts the fetch step streamed, each checked, into the temporary directory beside the
+ * target: refuses unless the run's staging folder records every artifact of the chain as streamed and checked
+ * completely (src/activities/fetch.ts), counts the trees for a drill, writes `.backupctl-restore.json` and renames the
+ * directory to the target. The target never holds a half restore, nor one a check has not passed.
  */
 export function unpackArtifacts(deps: ActivityDeps) {
   return (input: UnpackInput): Promise<UnpackResult> => runActivity(async () => {
@@ -66,70 +62,38 @@ export function unpackArtifacts(deps: ActivityDeps) {
     const done = await readFile(path.join(input.to, RESTORE_RECORD), 'utf8').then((t) => JSON.parse(t) as RestoreRecord, () => undefined);
     if (done?.workflowId === input.workflowId) return done.result;
     await checkTarget(input.to);
-    const signal = Context.current().cancellationSignal;
-    // Encrypted artifacts: every component is decrypted (and authenticated by age, to its last byte) into staging
-    // before the temporary directory beside the target is even created.
-    const decrypted = new Map<string, { file: string; start: number; size: number }>();
-    const plainFiles: string[] = [];
-    try {
-      await checkRoom(input.to, unpackedBytes(input.chain), input.count ? 'the drill\'s scratch space' : 'the restore target');
-      if (input.chain.some((a) => a.encryption !== undefined)) {
-        await checkIdentity(input.chain, input.identity);
-        await checkRoom(path.dirname(fetchedFile(config, input.workflowId, 0)), decryptedBytes(input.chain), 'staging (for the decrypted components)');
-        for (const [i, a] of input.chain.entries()) {
-          if (!a.encryption) continue;
-          const file = fetchedFile(config, input.workflowId, i);
-          const ranges = memberRanges(a.components);
-          for (const [j, c] of a.components.entries()) {
-            if (c.plaintextSize === undefined) throw new BackupError('RESTORE_FAILED', `the manifest of ${a.path} gives encrypted component ${c.member} no plaintext size; nothing was unpacked`, { permanent: true });
-            const to = decryptedFile(config, input.workflowId, i, j);
-            plainFiles.push(to);
-            Context.current().heartbeat({ step: 'decrypt', component: c.member });
-            await decryptComponent({ file, start: ranges[j]!.start, size: c.size, member: c.member, plaintextSize: c.plaintextSize }, a, input.identity!, to, signal);
-            decrypted.set(`${i}/${j}`, { file: to, start: 0, size: c.plaintextSize });
-          }
-        }
+    const tmp = unpackTempDir(input.to, input.workflowId);
+    Context.current().heartbeat({ step: 'unpack' });
+    for (const [i, a] of input.chain.entries()) {
+      const rec = await readFile(streamMarker(config, input.workflowId, i, 'done'), 'utf8').then((t) => JSON.parse(t) as { sha256: string }, () => undefined);
+      if (rec?.sha256 !== a.sha256 || !(await stat(tmp).then((st) => st.isDirectory(), () => false))) {
+        await rm(tmp, { recursive: true, force: true });
+        throw new BackupError('RESTORE_FAILED', `artifact ${a.path} was not downloaded, checked and unpacked completely on this worker; nothing was restored`, {
+          permanent: true, hint: 'run the restore again (every step of a restore must run on the same worker host)',
+        });
       }
-      return await unpackDecrypted(config, input, decrypted, signal);
-    } finally {
-      await Promise.all(plainFiles.map((f) => rm(f, { force: true })));
+    }
+    try {
+      // What the chain unpacked to, as the components' source plugins place them (a later artifact's component wins).
+      const out = new Map<string, UnpackedComponent>();
+      for (const a of input.chain) {
+        for (const c of a.components) out.set(c.name, { name: c.name, type: c.type, path: findSourcePlugin(c.type)!.restore.path(c.name, c.member) });
+      }
+      if (input.count) {
+        for (const c of out.values()) if (findSourcePlugin(c.type)?.restore.countFiles) Object.assign(c, await treeStats(insideRoot(tmp, c.path, `component ${c.name}`)));
+      }
+      const bytes = input.chain.reduce((n, a) => n + a.components.reduce((m, c) => m + (c.plaintextSize ?? c.size), 0), 0);
+      const result = { components: [...out.values()], bytes };
+      const record: RestoreRecord = { workflowId: input.workflowId, job: input.job, chain: input.chain.map((a) => ({ path: a.path, sha256: a.sha256 })), result };
+      await writeFile(path.join(tmp, RESTORE_RECORD), `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+      await checkTarget(input.to);
+      await rmdir(input.to).catch(() => undefined);
+      await rename(tmp, input.to);
+      return result;
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true });
+      if ((err as NodeJS.ErrnoException).code === 'ENOSPC') throw new BackupError('RESTORE_FAILED', `the disk of ${input.to} filled up while unpacking; the partial restore was removed`, { permanent: false, cause: err });
+      throw err;
     }
   });
-}
-
-/** The unpack proper, from the downloaded artifacts or, for encrypted ones, the decrypted components. */
-async function unpackDecrypted(config: Config, input: UnpackInput, decrypted: Map<string, { file: string; start: number; size: number }>, signal: AbortSignal): Promise<UnpackResult> {
-  const tmp = unpackTempDir(input.to, input.workflowId);
-  await rm(tmp, { recursive: true, force: true });
-  await mkdir(path.dirname(tmp), { recursive: true });
-  await mkdir(tmp, { mode: 0o700 });
-  const total = input.chain.reduce((n, a) => n + a.components.reduce((m, c) => m + (c.plaintextSize ?? c.size), 0), 0);
-  const report = progressReporter({ step: 'unpack', total });
-  let bytes = 0;
-  try {
-    const out = new Map<string, UnpackedComponent>();
-    for (const [i, a] of input.chain.entries()) {
-      const file = fetchedFile(config, input.workflowId, i);
-      const ranges = memberRanges(a.components);
-      for (const [j, c] of a.components.entries()) {
-        const from = decrypted.get(`${i}/${j}`) ?? { file, start: ranges[j]!.start, size: c.size };
-        const rel = await unpackComponent({ ...c, ...from, artifactPath: a.path }, tmp, signal, (n) => { bytes += n; report(bytes); });
-        out.set(c.name, { name: c.name, type: c.type, path: rel });
-      }
-    }
-    if (input.count) {
-      for (const c of out.values()) if (findSourcePlugin(c.type)?.restore.countFiles) Object.assign(c, await treeStats(insideRoot(tmp, c.path, `component ${c.name}`)));
-    }
-    const result = { components: [...out.values()], bytes };
-    const record: RestoreRecord = { workflowId: input.workflowId, job: input.job, chain: input.chain.map((a) => ({ path: a.path, sha256: a.sha256 })), result };
-    await writeFile(path.join(tmp, RESTORE_RECORD), `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
-    await checkTarget(input.to);
-    await rmdir(input.to).catch(() => undefined);
-    await rename(tmp, input.to);
-    return result;
-  } catch (err) {
-    await rm(tmp, { recursive: true, force: true });
-    if ((err as NodeJS.ErrnoException).code === 'ENOSPC') throw new BackupError('RESTORE_FAILED', `the disk of ${input.to} filled up while unpacking; the partial restore was removed`, { permanent: false, cause: err });
-    throw err;
-  }
 }

@@ -1,8 +1,10 @@
 /**
- * Decrypting the components of an encrypted backup (README, "Encryption") before anything is unpacked: each component
- * (its own age file inside the downloaded artifact) is decrypted into a plaintext file in the worker's staging folder,
- * and used only once age has authenticated the whole stream (age detects a flipped or truncated byte only at its end).
- * An identity that opens none of the recipients, and a ciphertext that is not authentic, are permanent errors.
+ * Decrypting the components of an encrypted backup (README, "Encryption"). A restore decrypts each component as it
+ * streams from the destination (`age -d` is the first program of the component's unpack, src/restore/unpack.ts); what
+ * age wrote counts only once it has authenticated the whole stream (age detects a flipped or truncated byte only at its
+ * end), and nothing is renamed into place before that. `decryptComponent` decrypts a component held in a local file
+ * into a file, under the same rules. An identity that opens none of the recipients, and a ciphertext that is not
+ * authentic, are permanent errors.
  */
 import { createReadStream } from 'node:fs';
 import { access, constants, open, rm, stat } from 'node:fs/promises';
@@ -11,7 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import type { RestoreArtifact } from '../contracts/restore.js';
 import { BackupError } from '../errors.js';
 import { ageFailure, spawnAgeDecrypt } from '../lib/age.js';
-import { describeExit, lastLines } from '../lib/process.js';
+import { describeExit, lastLines, type Exit } from '../lib/process.js';
 
 /** The permanent error for an encrypted chain without a usable identity, naming who can open it. */
 export function identityError(a: Pick<RestoreArtifact, 'path' | 'encryption'>, problem: string): BackupError {
@@ -34,6 +36,18 @@ export async function checkIdentity(chain: Pick<RestoreArtifact, 'path' | 'encry
   } catch (err) {
     throw identityError(encrypted, `the identity file ${identity} cannot be read (${(err as Error).message})`);
   }
+}
+
+/**
+ * Why `age -d` failed on component `member`: ENCRYPTION_IDENTITY when the identity opens none of the recipients, else
+ * ENCRYPTION_CORRUPT (the ciphertext is not authentic, or was cut short).
+ */
+export function ageExitError(exit: Exit, stderr: string, member: string, a: Pick<RestoreArtifact, 'path' | 'encryption'>, identity: string): BackupError {
+  const why = lastLines(stderr, 3);
+  if (ageFailure(why) === 'identity') return identityError(a, `the identity ${identity} opens none of them (age: ${why})`);
+  return new BackupError('ENCRYPTION_CORRUPT', `restore refused: component ${member} of ${a.path} failed decryption: age ${describeExit(exit)}: ${why}; nothing was unpacked`, {
+    hint: 'the stored ciphertext was altered or damaged although its hashes match its manifest: restore another backup (--backup, --at) or from another destination (--destination)',
+  });
 }
 
 export interface EncryptedComponent {
@@ -60,14 +74,7 @@ export async function decryptComponent(c: EncryptedComponent, a: Pick<RestoreArt
         : pipeline(createReadStream(c.file, { start: c.start, end: c.start + c.size - 1, highWaterMark: 1 << 20 }), age.child.stdin as Writable).catch(() => undefined);
       const [exit] = await Promise.all([age.done, feed]);
       signal.throwIfAborted();
-      if (exit.code !== 0) {
-        const why = lastLines(age.stderr(), 3);
-        const kind = ageFailure(why);
-        if (kind === 'identity') throw identityError(a, `the identity ${identity} opens none of them (age: ${why})`);
-        throw new BackupError('ENCRYPTION_CORRUPT', `restore refused: component ${c.member} of ${a.path} failed decryption: age ${describeExit(exit)}: ${why}; nothing was unpacked`, {
-          hint: 'the stored ciphertext was altered or damaged although its hashes match its manifest: restore another backup (--backup, --at) or from another destination (--destination)',
-        });
-      }
+      if (exit.code !== 0) throw ageExitError(exit, age.stderr(), c.member, a, identity);
     } finally {
       age.kill();
     }

@@ -63,12 +63,12 @@ export async function drillWorkflow(input: { job: string }): Promise<DrillReport
     report.backup = { workflowId: newest.workflowId, type: newest.type, slot: newest.slot, path: newest.path, destination: plan.destination, size: newest.size };
     const t0 = Date.now();
     for (const [index, artifact] of plan.chain.entries()) {
-      details(`downloading and checking ${artifact.path}`);
-      await long.fetchArtifact({ job, workflowId: info.workflowId, destination: plan.destination, index, artifact, components: true });
+      details(`downloading, checking and unpacking ${artifact.path}`);
+      await long.fetchArtifact({ job, workflowId: info.workflowId, destination: plan.destination, index, chain: plan.chain, to: prep.to, components: true, ...identity });
       report.checks.push(`artifact ${artifact.path}: ${artifact.size} bytes, SHA-256 ${artifact.sha256} and its ${artifact.components.length} components' SHA-256 as in its manifest`);
     }
-    details('unpacking');
-    const unpacked = await long.unpackArtifacts({ job, workflowId: info.workflowId, to: prep.to, chain: plan.chain, count: true, ...identity });
+    details('counting the unpacked trees');
+    const unpacked = await long.unpackArtifacts({ job, workflowId: info.workflowId, to: prep.to, chain: plan.chain, count: true });
     for (const a of plan.chain) {
       if (a.encryption) report.checks.push(`artifact ${a.path}: its ${a.components.length} components decrypted with drill.identity and authenticated by age (encrypted to ${a.encryption.recipients.join(', ')}), each of its recorded plaintext size`);
     }

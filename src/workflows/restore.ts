@@ -1,4 +1,4 @@
-import { ApplicationFailure, CancellationScope, defineQuery, log, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, CancellationScope, defineQuery, log, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { RestoreInput, RestoreResult } from '../contracts/index.js';
 import { describeFailure, endOfRun } from './failure.js';
 import { longSteps, shortSteps } from './proxies.js';
@@ -8,11 +8,19 @@ export const restoreProgressQuery = defineQuery<{ step: RestoreStep }>('progress
 
 const quick = shortSteps();
 
+/** The part of an activity that failed, when the activity said (FailureDetails.step in src/activities/context.ts). */
+function failedStep(err: unknown): string | undefined {
+  const cause = err instanceof ActivityFailure ? err.cause : undefined;
+  const details = cause instanceof ApplicationFailure ? cause.details?.[0] as { step?: unknown } | undefined : undefined;
+  return typeof details?.step === 'string' ? details.step : undefined;
+}
+
 /**
- * A restore: plan (pick the backup, resolve its chain from the manifests) → fetch each artifact, base first (download,
- * size, SHA-256 and member check; nothing is unpacked before every artifact passed) → unpack into a temporary directory
- * beside the target, renamed to it when complete → optionally load the dumps into new databases → cleanup (staging and
- * any half unpack, also on failure or cancellation).
+ * A restore: plan (pick the backup, resolve its chain from the manifests) → fetch each artifact, base first, unpacking
+ * it while it downloads into a temporary directory beside the target (size, SHA-256, member headers and, when
+ * encrypted, age's authentication of every byte are checked; any failure removes the temporary directory) → unpack:
+ * rename the checked tree to the target, only once every artifact passed → optionally load the dumps into new
+ * databases, from the renamed target → cleanup (staging markers and any half unpack, also on failure or cancellation).
  */
 export async function restoreWorkflow(input: RestoreInput): Promise<RestoreResult> {
   const info = workflowInfo();
@@ -39,15 +47,22 @@ export async function restoreWorkflow(input: RestoreInput): Promise<RestoreResul
     step = 'fetch';
     let bytes = 0;
     for (const [index, artifact] of plan.chain.entries()) {
-      details(`downloading and checking ${artifact.path} from ${plan.destination}`);
-      const f = await long.fetchArtifact({ job: input.job, workflowId: info.workflowId, destination: plan.destination, index, artifact });
-      bytes += f.bytes;
+      details(`downloading, checking and unpacking ${artifact.path} from ${plan.destination}`);
+      try {
+        const f = await long.fetchArtifact({
+          job: input.job, workflowId: info.workflowId, destination: plan.destination, index, chain: plan.chain, to: input.to,
+          ...(typeof input.identity === 'string' ? { identity: input.identity } : {}),
+        });
+        bytes += f.bytes;
+      } catch (err) {
+        // The bytes matched the manifest and their unpack failed (age's verdict, tar, a full disk): the unpack step's.
+        if (failedStep(err) === 'unpack') step = 'unpack';
+        throw err;
+      }
     }
     step = 'unpack';
-    details('unpacking');
-    const unpacked = await long.unpackArtifacts({
-      job: input.job, workflowId: info.workflowId, to: input.to, chain: plan.chain, ...(typeof input.identity === 'string' ? { identity: input.identity } : {}),
-    });
+    details('moving the checked tree into place');
+    const unpacked = await long.unpackArtifacts({ job: input.job, workflowId: info.workflowId, to: input.to, chain: plan.chain });
     const databases: RestoreResult['databases'] = [];
     if (plan.targets.length > 0) {
       step = 'load databases';
