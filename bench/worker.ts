@@ -15,6 +15,10 @@
  *    examples/data (no state folder: the dev server's database, the signing key and the schedules are created), on
  *    free ports, wall time from spawn to exit, with the times at which it printed the dev server's address, "worker
  *    polling", the run's start and its outcome.
+ *  - peak RSS during a backup: a verified full backup of the bench's mixed dataset (BENCH_DATASET_SCALE; 1.0 is the
+ *    ~1 GB one) to the loopback sshd, run with `backupctl run --wait` on a separate `backupctl worker` process:
+ *    VmHWM of that process (its peak over its life, start-up included) and the largest VmRSS of its process tree
+ *    (tar, zstd) sampled every 250 ms.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -25,7 +29,10 @@ import { fileURLToPath } from 'node:url';
 import { getFreePort } from '../test/helpers/free-port.js';
 import { startTemporalDevServer } from '../test/helpers/temporal-server.js';
 import { killAll, listDescendants, runCommand, sleep } from '../test/helpers/util.js';
-import { procMem } from './postgres.js';
+import type { SshdHandle } from '../test/helpers/sshd.js';
+import { writeSftpJobConfig } from './config.js';
+import type { DatasetInfo } from './dataset.js';
+import { procMem, sampleTreeRss } from './postgres.js';
 import { median } from './stats.js';
 import { log } from './sys.js';
 
@@ -61,8 +68,21 @@ export interface UpRun {
   hwmMiB?: number;
 }
 
+export interface BackupPeak {
+  datasetBytes: number;
+  datasetFiles: number;
+  seconds: number;
+  /** VmHWM of the worker process after the backup, MiB. */
+  workerHwmMiB?: number;
+  /** VmRSS of the worker process just before the run, MiB. */
+  workerRssBeforeMiB?: number;
+  /** Largest summed VmRSS of the worker and its children (tar, zstd), MiB. */
+  treePeakMiB: number;
+}
+
 export interface WorkerReport {
   reps: number;
+  backup?: BackupPeak;
   idleWindowS: number;
   starts: WorkerStartRun[];
   ups: UpRun[];
@@ -129,7 +149,7 @@ function spawnCli(args: string[], env: NodeJS.ProcessEnv) {
   };
 }
 
-export async function runWorkerBench(opts: { tmp: string; reps: number; idleS: number; onCleanup: (fn: () => Promise<void>) => void }): Promise<WorkerReport> {
+export async function runWorkerBench(opts: { tmp: string; reps: number; idleS: number; sshd?: SshdHandle; dataset?: DatasetInfo; onCleanup: (fn: () => Promise<void>) => void }): Promise<WorkerReport> {
   const { tmp, reps, idleS } = opts;
   const base = path.join(tmp, 'worker-bench');
   const server = await startTemporalDevServer();
@@ -199,8 +219,33 @@ export async function runWorkerBench(opts: { tmp: string; reps: number; idleS: n
     log(`  up --run app --exit ${rep}: ${seconds.toFixed(2)} s (dev server ${m.devServer?.toFixed(2) ?? '?'}, polling ${m.polling?.toFixed(2) ?? '?'}, started ${m.started?.toFixed(2) ?? '?'}, outcome ${m.outcome?.toFixed(2) ?? '?'}), VmHWM ${hwmMiB?.toFixed(0) ?? '?'} MiB`);
   }
 
+  let backup: BackupPeak | undefined;
+  if (opts.sshd && opts.dataset) {
+    const { configFile } = await writeSftpJobConfig(base, 'peak', opts.sshd, { peak: { sources: [{ name: 'data', type: 'files', paths: [opts.dataset.dir] }], destinations: ['nas'] } });
+    const w = spawnCli(['--config', configFile, 'worker'], env);
+    try {
+      await w.waitLine(/^worker polling task queue/);
+      await sleep(1000);
+      const pid = w.child.pid!;
+      const before = procMem(pid).rssMiB;
+      const sampler = sampleTreeRss(pid);
+      const t = performance.now();
+      const r = await runCommand(process.execPath, [CLI, '--config', configFile, 'run', 'peak', '--wait'], { env, cwd: REPO_ROOT, timeoutMs: 30 * 60_000 });
+      const seconds = (performance.now() - t) / 1000;
+      const tree = sampler.stop();
+      if (r.code !== 0) throw new Error(`backupctl run peak --wait failed (exit ${r.code}):\n${r.stderr}\nworker:\n${w.output().slice(-4000)}`);
+      backup = { datasetBytes: opts.dataset.bytes, datasetFiles: opts.dataset.files, seconds, workerHwmMiB: procMem(pid).hwmMiB, workerRssBeforeMiB: before, treePeakMiB: tree.peakMiB };
+      log(`  backup of ${(opts.dataset.bytes / 1e6).toFixed(0)} MB on a worker process: ${seconds.toFixed(2)} s, worker VmRSS before ${before?.toFixed(0) ?? '?'} MiB, VmHWM ${backup.workerHwmMiB?.toFixed(0) ?? '?'} MiB, tree peak ${tree.peakMiB.toFixed(0)} MiB`);
+    } finally {
+      w.child.kill('SIGTERM');
+      const timer = setTimeout(w.killNow, 15_000);
+      await w.exited;
+      clearTimeout(timer);
+    }
+  }
+
   return {
-    reps, idleWindowS: idleS, starts, ups, targets: WORKER_TARGETS,
+    reps, idleWindowS: idleS, starts, ups, targets: WORKER_TARGETS, backup,
     medians: {
       toPollingS: median(starts.map((s) => s.toPollingS)),
       idleRssMiB: starts[0]!.idleRssMiB,
