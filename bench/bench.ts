@@ -25,6 +25,10 @@
  *  against restic are printed with MET / NOT MET, borg's for information.
  *  6. Only with BENCH_ONLY=manyfiles: a tree of BENCH_FILES (default 1,000,000) small files backed up through a separate
  *     worker process, beside restic's first backup of it; the worker's peak RSS against 300 MB (bench/many-files.ts).
+ *  7. Worker start-up and memory (bench/worker.ts; BENCH_ONLY=worker runs it alone; about 50 s): `backupctl worker` of
+ *     the README's example from spawn to polling, its idle VmRSS (and after one run), and `up --run app --exit` of the
+ *     example from nothing, and the peak RSS of a separate worker process backing up the mixed dataset, against issue
+ *     19's targets (≤ 1 s, < 150 MiB, ≤ 4 s, < 200 MiB).
  *  S3: S3 upload of the same size of random data to s3proxy on loopback: backupctl's S3Session beside `aws s3 cp` with its
  *     defaults and with `--checksum-algorithm SHA256`, s3proxy's CPU per run (bench/s3.ts; needs the aws CLI,
  *     `pip install awscli`; not in CI).
@@ -38,10 +42,12 @@
  *   BENCH_DATASET_SCALE  dataset size factor (default 1.0 = 1.05 GB, 30,004 files)
  *   BENCH_PROFILE        auto | on | off: compare parallelWrites 32/64/128 (auto: when below the transport target)
  *   BENCH_PROFILE_REPS   repetitions for that comparison (default 3)
- *   BENCH_ONLY           transport | s3 | backup | postgres | diff | restore | manyfiles: run one section only (postgres
+ *   BENCH_ONLY           transport | s3 | backup | postgres | diff | restore | manyfiles | worker: run one section only (postgres
  *                        and manyfiles run only when asked for)
  *   BENCH_PG_GIB         postgres: target pg_database_size in GiB (default 1.2; ≥ 1.0 for the 1 GiB requirement)
  *   BENCH_FILES          manyfiles: number of small files in the tree (default 1,000,000)
+ *   BENCH_WORKER_REPS    worker: worker starts and `up` runs (default 3)
+ *   BENCH_WORKER_IDLE_S  worker: seconds the first worker idles after polling (and after a run) before its RSS is read (default 15)
  * Quick smoke run: BENCH_REPS=1 BENCH_SIZE_MB=64 BENCH_DATASET_SCALE=0.05 npm run bench
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -56,8 +62,9 @@ import type { ManyFilesReport } from './many-files.js';
 import type { PostgresReport } from './postgres.js';
 import type { RestoreReport } from './restore.js';
 import { medianOf } from './anchors.js';
+import type { WorkerReport } from './worker.js';
 import { generateDataset } from './dataset.js';
-import { fmt, table } from './stats.js';
+import { fmt, median, table } from './stats.js';
 import { cpuFlags, loadAvg, log, measure, stealSeconds } from './sys.js';
 import { runS3Upload, type S3Report } from './s3.js';
 import { runTransport, type TransportReport } from './transport.js';
@@ -163,7 +170,10 @@ function backupTables(b: BackupReport): string {
     + (b.restic ? `\nbeside restic's first backup (${b.restic.version.split(' ').slice(0, 2).join(' ')}; encrypts too), ratio of median times (< 1: faster than restic): backupctl (age) ÷ restic = ${fmt(b.restic.ageRatio)}, backupctl ÷ restic = ${fmt(b.restic.plainRatio)}` : '\nrestic not installed: no restic row')
     + (b.resticTarget ? `\ntarget (issue 19: verified full backup, with encryption as restic always encrypts, ≤ ${b.resticTarget.limit}× restic's first backup): ${b.resticTarget.met ? 'MET' : 'NOT MET'} (${fmt(b.resticTarget.ratio)}×)` : '')
     + (b.borg ? `\nbeside borg's first create (${b.borg.version}; repokey, for information): backupctl (age) ÷ borg = ${fmt(b.borg.ageRatio)}, backupctl ÷ borg = ${fmt(b.borg.plainRatio)}` : '\nborg not installed: no borg row');
-  return `${main}${age}${typedLine}\n\n${phases}\n\n${basePhases}${streamPhases}`;
+  const peaks = mine.runs.map((r) => r.nodePeakRssMiB).filter((v): v is number => v !== undefined).sort((a, b) => a - b);
+  const peak = peaks.length ? peaks[peaks.length - 1]! : undefined;
+  const rss = `\n\nworker peak RSS during the backup: ${fmt(peak, 0)} MiB (largest VmHWM over the backupctl runs of the process running the worker: here the bench itself, whose client and bookkeeping it includes); target (< 200 MiB): ${peak !== undefined && peak < 200 ? 'MET' : 'NOT MET'}`;
+  return `${main}${age}${rss}${typedLine}\n\n${phases}\n\n${basePhases}${streamPhases}`;
 }
 
 function postgresText(p: PostgresReport): string {
@@ -246,6 +256,27 @@ function diffText(d: DiffReport): string {
   ].join('\n');
 }
 
+function workerText(w: WorkerReport): string {
+  const t = w.targets;
+  const met = (ok: boolean) => (ok ? 'MET' : 'NOT MET');
+  const upMarks = (k: keyof WorkerReport['ups'][number]['marks']) => fmt(median(w.ups.flatMap((u) => (u.marks[k] === undefined ? [] : [u.marks[k]!]))));
+  return [
+    `7. Worker start-up and memory: \`backupctl worker\` of the README's example against a running dev server (${w.reps} starts), and \`up --run app --exit\` of the example from nothing (${w.reps} runs)`,
+    table(['measure', 'median', 'runs', 'target'], [
+      ['worker start → polling (s)', fmt(w.medians.toPollingS), w.starts.map((s) => fmt(s.toPollingS)).join(' '), `≤ ${t.startS} s: ${met(w.medians.toPollingS <= t.startS)}`],
+      [`worker idle VmRSS, ${fmt(w.idleWindowS, 0)} s after polling (MiB; max in the window)`, `${fmt(w.medians.idleRssMiB, 0)} (${fmt(w.starts[0]?.idleMaxRssMiB, 0)})`, `1 s after polling: ${w.starts.slice(1).map((s) => fmt(s.idleRssMiB, 0)).join(' ')}`, `< ${t.idleRssMiB} MiB: ${met(w.medians.idleRssMiB < t.idleRssMiB)}`],
+      [`worker idle VmRSS ${fmt(w.idleWindowS, 0)} s after one run of the example (MiB)`, fmt(w.medians.afterRunRssMiB, 0), '', `< ${t.idleRssMiB} MiB: ${met(w.medians.afterRunRssMiB < t.idleRssMiB)}`],
+      ['worker VmHWM (MiB) / threads', w.starts.map((s) => fmt(s.hwmMiB, 0)).join(' '), w.starts.map((s) => String(s.threads ?? '?')).join(' '), ''],
+      ['up --run app --exit, spawn → exit (s)', fmt(w.medians.upS), w.ups.map((u) => fmt(u.seconds)).join(' '), `≤ ${t.upS} s: ${met(w.medians.upS <= t.upS)}`],
+      ['  up: dev server answering / worker polling / run started / outcome printed (s)', [upMarks('devServer'), upMarks('polling'), upMarks('started'), upMarks('outcome')].join(' / '), '', ''],
+      ['  up process VmHWM (MiB; dev server not included)', fmt(median(w.ups.flatMap((u) => (u.hwmMiB === undefined ? [] : [u.hwmMiB]))), 0), '', ''],
+      ...(w.backup ? [
+        [`worker process VmHWM, backup of ${fmt(w.backup.datasetBytes / 1e6, 0)} MB to sshd (MiB)`, fmt(w.backup.workerHwmMiB, 0), `${fmt(w.backup.seconds)} s; VmRSS before ${fmt(w.backup.workerRssBeforeMiB, 0)}; tree ${fmt(w.backup.treePeakMiB, 0)}`, `< ${t.peakRssMiB} MiB: ${met((w.backup.workerHwmMiB ?? Infinity) < t.peakRssMiB)}`],
+      ] : []),
+    ]),
+  ].join('\n');
+}
+
 /**
  * The Temporal CLI for the dev server. The test helper looks for scripts/install-temporal.sh next to its own file,
  * which is not there in the compiled .bench-build tree, so resolve it here (same order as the script) and pass it on.
@@ -267,7 +298,9 @@ async function main(): Promise<void> {
   const profile = (process.env.BENCH_PROFILE ?? 'auto') as 'auto' | 'on' | 'off';
   if (!['auto', 'on', 'off'].includes(profile)) throw new Error(`BENCH_PROFILE=${profile}: expected auto, on or off`);
   const only = process.env.BENCH_ONLY ?? '';
-  if (!['', 'transport', 's3', 'backup', 'postgres', 'diff', 'restore', 'manyfiles'].includes(only)) throw new Error(`BENCH_ONLY=${only}: expected transport, s3, backup, postgres, diff, restore or manyfiles`);
+  if (!['', 'transport', 's3', 'backup', 'postgres', 'diff', 'restore', 'manyfiles', 'worker'].includes(only)) throw new Error(`BENCH_ONLY=${only}: expected transport, s3, backup, postgres, diff, restore, manyfiles or worker`);
+  const workerReps = Math.floor(envNumber('BENCH_WORKER_REPS', 3, 1));
+  const workerIdleS = envNumber('BENCH_WORKER_IDLE_S', 15, 0);
   const manyFiles = Math.floor(envNumber('BENCH_FILES', 1_000_000, 1));
   const pgGiB = envNumber('BENCH_PG_GIB', 1.2, 0.01);
 
@@ -276,7 +309,7 @@ async function main(): Promise<void> {
   const cpu = cpuFlags();
   const results: Record<string, unknown> = {
     startedAt: startedAt.toISOString(),
-    settings: { reps, warmup, sizeMiB, scale, profile, profileReps, only: only || 'all', ...(only === 'postgres' ? { pgGiB } : {}) },
+    settings: { reps, warmup, sizeMiB, scale, profile, profileReps, only: only || 'all', workerReps, workerIdleS, ...(only === 'postgres' ? { pgGiB } : {}) },
     machine: {
       cores: os.availableParallelism(), cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30),
       // SHA-256 speed (backupctl's, restic's and sha256sum's hashing) depends on it: the ratios hold on any CPU, the times do not.
@@ -314,6 +347,7 @@ async function main(): Promise<void> {
   let diff: DiffReport | undefined;
   let restore: RestoreReport | undefined;
   let manyfiles: ManyFilesReport | undefined;
+  let worker: WorkerReport | undefined;
   const errors: Record<string, string> = {};
   // A failing comparison is reported, but does not discard the other one's results.
   const section = async (name: string, fn: () => Promise<void>) => {
@@ -373,6 +407,17 @@ async function main(): Promise<void> {
         load.restore = { loadavg: loadAvg(), idleBusyCores: await backgroundLoad() };
         restore = await runRestore({ sshd, tmp: tmp.path, dataset, reps, warmup, onCleanup: (fn) => { cleanups.push(fn); } });
         results.restore = restore;
+      });
+    }
+    if (only === '' || only === 'worker') {
+      await section('worker', async () => {
+        await ensureTemporalCli();
+        const { runWorkerBench } = await import('./worker.js');
+        load.worker = { loadavg: loadAvg(), idleBusyCores: await backgroundLoad() };
+        // The backup's peak on a worker process: the backup section's dataset, or (run alone) one generated here.
+        const dataset = backup?.dataset ?? await generateDataset(path.join(tmp.path, 'src', 'dataset'), scale);
+        worker = await runWorkerBench({ tmp: tmp.path, reps: workerReps, idleS: workerIdleS, sshd, dataset, onCleanup: (fn) => { cleanups.push(fn); } });
+        results.worker = worker;
       });
     }
     if (only === 'manyfiles') {
@@ -440,6 +485,7 @@ async function main(): Promise<void> {
     const { restoreText } = await import('./restore.js');
     out.push('', restoreText(restore));
   }
+  if (worker) out.push('', workerText(worker));
   const resultsDir = path.join(REPO_ROOT, 'bench-results');
   await mkdir(resultsDir, { recursive: true });
   const file = path.join(resultsDir, `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);

@@ -61,9 +61,8 @@ program.command('up')
   .option('--port <port>', 'dev server gRPC port', '7233')
   .option('--ui-port <port>', 'Web UI port', '8233')
   .action(action(async (opts: { run?: string; exit?: boolean; port?: string; uiPort?: string }) => {
-    await installRuntime(cfg());
     const { upCommand } = await import('./up.js');
-    return upCommand({ config: cfg(), ...opts });
+    return upCommand({ config: cfg(), ...opts, installRuntime: () => installRuntime(cfg()) });
   }));
 
 /** `--worker-wait <seconds>`: the bounded wait for a worker of the job's queue (prune, restore, drill). */

@@ -1,6 +1,5 @@
 import { loadConfig } from '../config/load.js';
 import { startDevServer, type DevServer } from '../runtime/dev-server.js';
-import { runWorkers } from '../runtime/worker.js';
 import { EXIT } from './output.js';
 import { runCommand } from './run.js';
 
@@ -9,11 +8,24 @@ import { runCommand } from './run.js';
  * TEMPORAL_ADDRESS points elsewhere, and the worker. Ctrl-C stops the worker, then the server.
  * With `--run JOB`, starts that job once the worker is ready; `--exit` stops everything when it is done.
  */
-export async function upCommand(opts: { config?: string; run?: string; exit?: boolean; port?: string; uiPort?: string }): Promise<number> {
+export async function upCommand(opts: { config?: string; run?: string; exit?: boolean; port?: string; uiPort?: string; installRuntime: () => Promise<void> }): Promise<number> {
   const { file, config } = loadConfig(opts.config);
   let server: DevServer | undefined;
-  if (!process.env.TEMPORAL_ADDRESS) {
-    server = await startDevServer({ stateDir: config.stateDir, port: opts.port ? Number(opts.port) : undefined, uiPort: opts.uiPort ? Number(opts.uiPort) : undefined });
+  const starting = process.env.TEMPORAL_ADDRESS ? undefined
+    : startDevServer({ stateDir: config.stateDir, port: opts.port ? Number(opts.port) : undefined, uiPort: opts.uiPort ? Number(opts.uiPort) : undefined });
+  // The Temporal SDK and the worker's code load (a few tenths of a second) while the dev server starts.
+  const loading = opts.installRuntime().then(() => import('../runtime/worker.js'));
+  let runWorkers: Awaited<typeof loading>['runWorkers'];
+  try {
+    [server, { runWorkers }] = await Promise.all([starting, loading]);
+  } catch (err) {
+    // Neither may be left behind: a server that started while the SDK failed to load is stopped again.
+    const started = await starting?.catch(() => undefined);
+    await loading.catch(() => undefined);
+    await started?.stop();
+    throw err;
+  }
+  if (server) {
     process.env.TEMPORAL_ADDRESS = server.address;
     process.stderr.write(`Temporal dev server at ${server.address}, Web UI ${server.uiUrl} (state: ${config.stateDir}/temporal.db)\n`);
   }

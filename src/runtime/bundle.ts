@@ -49,11 +49,26 @@ export function workflowBundle(): Promise<WorkflowBundleOption> {
   return inProcess;
 }
 
+const MAP_MARK = '//# sourceMappingURL=data:application/json;charset=utf-8;base64,';
+
+/**
+ * The bundle without the sources' text in its inline source map (`sourcesContent`, about half of the file): the
+ * mappings stay, so a workflow's stack trace still names the original file, line and column. Every worker parses the
+ * map and hands it to its workflow thread, so the text would only cost start-up time and memory.
+ */
+export function withoutSourcesContent(code: string): string {
+  const at = code.lastIndexOf(MAP_MARK);
+  if (at < 0) return code;
+  const map = JSON.parse(Buffer.from(code.slice(at + MAP_MARK.length).trim(), 'base64').toString('utf8')) as { sourcesContent?: unknown };
+  delete map.sourcesContent;
+  return `${code.slice(0, at)}${MAP_MARK}${Buffer.from(JSON.stringify(map)).toString('base64')}\n`;
+}
+
 /** Bundles the compiled workflow code into PREBUILT_BUNDLE (written to a temporary name, then renamed). */
 export async function writeWorkflowBundle(): Promise<string> {
   const { code } = await bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: quiet });
   const tmp = `${PREBUILT_BUNDLE}.${process.pid}.tmp`;
-  writeFileSync(tmp, code);
+  writeFileSync(tmp, withoutSourcesContent(code));
   renameSync(tmp, PREBUILT_BUNDLE);
   return PREBUILT_BUNDLE;
 }

@@ -1,3 +1,4 @@
+import v8 from 'node:v8';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { loadConfig, workerQueues } from '../config/load.js';
@@ -7,6 +8,23 @@ import { ensureSigningKey } from '../state/keys.js';
 import { workflowBundle } from './bundle.js';
 import { backupMetricsAddress, startMetricsServer, type MetricsServer } from './metrics-server.js';
 import { connectClient, connectNative, ensureSearchAttributes } from './temporal.js';
+
+/**
+ * The young generation (V8's semi-space) of every thread the worker starts after this point, in MiB: the Temporal
+ * SDK's workflow thread and the SHA-256 threads of uploads, checksums and fetches. V8 grows it to 16 MiB per semi-space
+ * (32 MiB resident per isolate) under start-up's allocation and keeps it; these threads allocate little (the workflow
+ * code's state, buffers that are transferred, not copied), so 2 MiB costs them nothing measurable. The main thread's
+ * young generation is set at process start only: `NODE_OPTIONS=--max-semi-space-size=2` (README, "Memory").
+ */
+export const THREAD_SEMI_SPACE_MIB = 2;
+
+let threadLimitsSet = false;
+function limitThreadHeaps(): void {
+  if (threadLimitsSet) return;
+  threadLimitsSet = true;
+  // Read by V8 when an isolate is created: the threads below get it, the running main thread keeps its own.
+  v8.setFlagsFromString(`--max-semi-space-size=${THREAD_SEMI_SPACE_MIB}`);
+}
 
 export interface WorkerOptions {
   configFile: string;
@@ -31,6 +49,7 @@ export interface WorkerOptions {
  * run's staging folder, so a host whose config is shared with others polls only its own queues.
  */
 export async function createWorkers(opts: WorkerOptions): Promise<{ workers: Worker[]; taskQueues: string[]; close(): Promise<void> }> {
+  limitThreadHeaps();
   const { config } = loadConfig(opts.configFile);
   const taskQueues = opts.privateQueue ? [opts.privateQueue] : workerQueues(config, opts.queues);
   // The key that signs manifests and drill reports: created on the first start when none is configured.
@@ -44,6 +63,10 @@ export async function createWorkers(opts: WorkerOptions): Promise<{ workers: Wor
   const workers = await Promise.all(taskQueues.map((taskQueue) => Worker.create({
     connection, namespace, taskQueue, activities, workflowBundle: workflowBundleCode, ...(opts.identity ? { identity: opts.identity } : {}),
     shutdownGraceTime: '10s', maxConcurrentActivityTaskExecutions: 4,
+    // The SDK's default cache follows the heap limit (about 2,300 workflows with a 4 GiB heap); a worker runs a few
+    // runs and a job lock per job at once, and an evicted workflow is only replayed from its history when it is next
+    // woken up, so a bounded cache keeps memory flat without slowing a run.
+    maxCachedWorkflows: 200,
     // Progress (bytes done) reaches the server, the Web UI and `run --wait` every second, not every 48 s.
     maxHeartbeatThrottleInterval: '1s', defaultHeartbeatThrottleInterval: '1s',
   })));
@@ -56,25 +79,39 @@ export async function createWorkers(opts: WorkerOptions): Promise<{ workers: Wor
   };
 }
 
+/** Registers the search attributes and, if `monitoring.applyOnStart`, reconciles the schedules with the config. */
+async function registerWithServer(configFile: string): Promise<void> {
+  const { config } = loadConfig(configFile);
+  const { client, namespace } = await connectClient();
+  try {
+    const added = await ensureSearchAttributes(client, namespace);
+    if (added.length) process.stderr.write(`registered search attributes ${added.join(', ')}\n`);
+    if (config.monitoring.applyOnStart) {
+      for (const c of await applySchedules(client, config)) if (c.action !== 'unchanged') process.stderr.write(`schedule ${c.action}: ${c.id} (${c.description})\n`);
+    }
+  } finally {
+    await client.connection.close();
+  }
+}
+
 /**
  * Runs the workers until `signal` aborts. With `applySchedules`, first registers the search attributes and, if
  * `monitoring.applyOnStart`, reconciles the schedules with the config.
  */
 export async function runWorkers(opts: WorkerOptions & { signal?: AbortSignal; applySchedules?: boolean; onReady?: (taskQueues: string[]) => void }): Promise<void> {
-  if (opts.applySchedules) {
-    const { config } = loadConfig(opts.configFile);
-    const { client, namespace } = await connectClient();
-    try {
-      const added = await ensureSearchAttributes(client, namespace);
-      if (added.length) process.stderr.write(`registered search attributes ${added.join(', ')}\n`);
-      if (config.monitoring.applyOnStart) {
-        for (const c of await applySchedules(client, config)) if (c.action !== 'unchanged') process.stderr.write(`schedule ${c.action}: ${c.id} (${c.description})\n`);
-      }
-    } finally {
-      await client.connection.close();
-    }
-  }
-  const w = await createWorkers(opts);
+  const registered = opts.applySchedules ? registerWithServer(opts.configFile) : Promise.resolve();
+  // The workers are created (their workflow thread started, the workflow bundle loaded) while the search attributes
+  // and schedules are checked; they poll only after both are done.
+  const created = createWorkers(opts);
+  const [w] = await Promise.all([created, registered]).catch(async (err: unknown) => {
+    // Workers that were created but will not serve: run them for no time, which ends their threads, then close.
+    await created.then(async (c) => {
+      await Promise.all(c.workers.map((worker) => worker.runUntil(Promise.resolve()).catch(() => undefined)));
+      await c.close();
+    }, () => undefined);
+    await registered.catch(() => undefined);
+    throw err;
+  });
   // backupctl's backup metrics and live report, beside the SDK's metrics (README, "Metrics").
   let metrics: { server: MetricsServer; close(): Promise<void> } | undefined;
   const { config } = loadConfig(opts.configFile);

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { statSync, utimesSync } from 'node:fs';
+import { readFileSync, statSync, utimesSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -25,5 +25,16 @@ describe('prebuilt workflow bundle', () => {
       utimesSync(compiled, atime, mtime);
     }
     expect(prebuilt()).toBe(bundle);
+  });
+
+  it('keeps its source map\'s mappings but not the sources\' text', () => {
+    const code = readFileSync(dist('workflow-bundle.js'), 'utf8');
+    const mark = '//# sourceMappingURL=data:application/json;charset=utf-8;base64,';
+    const at = code.lastIndexOf(mark);
+    expect(at).toBeGreaterThan(0);
+    const map = JSON.parse(Buffer.from(code.slice(at + mark.length).trim(), 'base64').toString('utf8')) as Record<string, unknown>;
+    expect(map).not.toHaveProperty('sourcesContent');
+    expect((map.mappings as string).length).toBeGreaterThan(10_000);
+    expect((map.sources as string[]).some((s) => /workflows\/backup\.(ts|js)$/.test(s))).toBe(true);
   });
 });

@@ -1,4 +1,3 @@
-import nodemailer from 'nodemailer';
 import type { EmailNotifierConfig as EmailConfig } from './schema.js';
 import { readSecret } from '../../config/secrets.js';
 import { BackupError } from '../../errors.js';
@@ -17,6 +16,8 @@ export class EmailNotifier implements Notifier {
 
   private async transport() {
     const pass = this.cfg.password ? await readSecret(this.cfg.password, `notifier "${this.name}" SMTP password`) : undefined;
+    // Loaded when the first mail is sent: a worker that never mails does not hold nodemailer.
+    const { default: nodemailer } = await import('nodemailer');
     return nodemailer.createTransport({
       host: this.cfg.host, port: this.cfg.port, secure: this.cfg.secure, requireTLS: this.requireTLS,
       auth: this.cfg.user ? { user: this.cfg.user, pass } : undefined,
