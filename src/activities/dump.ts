@@ -10,7 +10,7 @@ import type { SnapshotMember } from '../contracts/manifest.js';
 import { jobEncryption, resolveRecipients } from '../config/encryption.js';
 import { BackupError, errorMessage } from '../errors.js';
 import { agePlaintextSizeAt, spawnAgeEncrypt } from '../lib/age.js';
-import { describeExit, lastLines, pipeFd, runCapture, type Proc } from '../lib/process.js';
+import { describeExit, endWritable, lastLines, pipeFd, runCapture, type Proc } from '../lib/process.js';
 import { BLOCK, padding, tarHeader } from '../lib/tar.js';
 import { dumpCompressed } from '../sources/compress.js';
 import { sourcePlugin, type DumpContext } from '../sources/index.js';
@@ -98,12 +98,7 @@ export function dump(deps: ActivityDeps) {
         heartbeat: () => report(written),
         snapshot,
       });
-      if (!out.writableFinished) {
-        await new Promise<void>((resolve, reject) => {
-          out.once('error', reject);
-          out.end(resolve);
-        });
-      }
+      await endWritable(out);
       if (age) {
         const exit = await age.done;
         if (exit.code !== 0) throw new BackupError('DUMP_FAILED', `source "${input.source}": age (encryption) ${describeExit(exit)}: ${lastLines(age.stderr(), 5)}`);

@@ -131,6 +131,29 @@ export function spawnZstd(level: number, signal: AbortSignal, outFd?: number): P
 }
 
 /**
+ * Ends a stream whose bytes another process wrote by its descriptor (`pipeFd`), or that is done, and waits until it
+ * has finished or closed: an error is a rejection. Its close counts as its end: a child's stdin is destroyed when the
+ * child exits, and an `end()` racing that exit (zstd or age dying on a full disk) was seen to call back never, which
+ * hung the dump for good; the child's exit status says what went wrong.
+ */
+export function endWritable(stream: Writable): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (stream.writableFinished || stream.destroyed) {
+      resolve();
+      return;
+    }
+    stream.once('error', reject);
+    stream.once('close', () => resolve());
+    stream.end((err?: Error | null) => {
+      // Destroyed without an error of its own (the child exited): ended. Its own error: the rejection.
+      const code = (err as NodeJS.ErrnoException | null | undefined)?.code;
+      if (err && code !== 'ERR_STREAM_DESTROYED' && code !== 'ERR_STREAM_ALREADY_FINISHED') reject(err);
+      else resolve();
+    });
+  });
+}
+
+/**
  * The file descriptor of a child process's stdin pipe, so that another child can write to it directly. Undefined
  * where Node does not expose it: the writer then goes through the stream.
  */

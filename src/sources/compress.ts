@@ -1,7 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BackupError } from '../errors.js';
-import { describeExit, lastLines, pipeFd, spawnZstd, type Exit } from '../lib/process.js';
+import { describeExit, endWritable, lastLines, pipeFd, spawnZstd, type Exit } from '../lib/process.js';
 import type { DumpContext, DumpOutcome, Source } from './types.js';
 
 /** Where a component's (compressed) bytes go: a stream, and, when there is one, the file descriptor behind it. */
@@ -58,12 +58,7 @@ export async function dumpCompressed(source: Source, target: StageTarget, ctx: D
       outcome = await source.dump(input, { ...sourceCtx, signal: local.signal, ...(inputFd !== undefined ? { outputFd: inputFd } : {}) });
       // The source's last process wrote the pipe by its descriptor (or the source ended `input`): close this end, so
       // that zstd sees the end of its input.
-      if (!input.writableFinished) {
-        await new Promise<void>((resolve, reject) => {
-          input.once('error', reject);
-          input.end(resolve);
-        });
-      }
+      await endWritable(input);
     } catch (err) {
       input.destroy();
       // Why the source failed: the target, or zstd dying on its own (the source then sees EPIPE), before the source.

@@ -102,7 +102,15 @@ describe('fault injection: disks that fill up', () => {
       const remote = localRemote(env.sshd.root);
       const before = await snapshot(remote);
       const handle = await startRun(env, job);
-      const outcome = await outcomeOf(handle);
+      // Bounded below the test's timeout, so that a run that never ends says where it stands and what the worker said
+      // (it ended once, in CI, only at the 120 s test timeout, with nothing to go on).
+      let timer: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([outcomeOf(handle), new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => {
+          void handle.describe().then((d) => JSON.stringify({ status: d.status.name, pending: d.raw.pendingActivities?.map((a) => ({ type: a.activityType?.name, attempt: a.attempt, state: a.state, lastFailure: a.lastFailure?.message })) }), (e: unknown) => String(e))
+            .then((state) => reject(new Error(`the run did not end within 90 s: ${state}; worker ${worker.exitCode === null ? 'running' : `exited ${worker.exitCode}`}, its stderr: ${logs.toString().slice(-3000)}`)));
+        }, 90_000);
+      })]).finally(() => clearTimeout(timer));
       await assertInvariant({ id: 'staging-full', handle, outcome, remotes: [remote], before: [before], smtp: env.smtp, job, staging: inWorkerNs });
       expect(failureMessage(outcome)).toMatch(/failed in the dump step: the staging disk filled up while dumping source "app-files" into .*staging/);
       expect(outcome.status !== 'completed' && (outcome.error.cause as { type?: string }).type).toBe('STAGING_SPACE');
