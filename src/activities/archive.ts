@@ -5,6 +5,7 @@ import type { ManifestBase, ManifestDraft } from '../contracts/manifest.js';
 import { BackupError } from '../errors.js';
 import { toolVersions } from '../lib/exec.js';
 import { END_OF_ARCHIVE } from '../lib/tar.js';
+import { journalSealed } from '../state/follow.js';
 import { ARTIFACT_FILE, bootId, checkStagingBoot, stagingDir } from '../state/staging.js';
 import { currentRun, jobContext, runActivity, type ActivityDeps } from './context.js';
 
@@ -44,6 +45,7 @@ export function archive(deps: ActivityDeps) {
     } finally {
       await fh.close();
     }
+    journalSealed(dir, size);
     // Every component of a run is encrypted to the same recipients, or none is: a mix (the recipients file changed
     // between two components' dumps) would make a manifest that misdescribes some members.
     const recipients = input.components[0]!.recipients;

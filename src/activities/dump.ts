@@ -4,6 +4,7 @@ import { copyFile, mkdir, open, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import type { ComponentResult, RunRef } from '../contracts/backup.js';
 import type { SnapshotMember } from '../contracts/manifest.js';
@@ -14,6 +15,7 @@ import { describeExit, endWritable, lastLines, pipeFd, runCapture, type Proc } f
 import { BLOCK, padding, tarHeader } from '../lib/tar.js';
 import { dumpCompressed } from '../sources/compress.js';
 import { sourcePlugin, type DumpContext } from '../sources/index.js';
+import { journalComponent } from '../state/follow.js';
 import { snapshotDir, snapshotFile } from '../state/snapshots.js';
 import { ARTIFACT_FILE, bootId, stagingDir } from '../state/staging.js';
 import { jobContext, progressReporter, runActivity, type ActivityDeps } from './context.js';
@@ -64,6 +66,10 @@ export function dump(deps: ActivityDeps) {
       }
       snapshot = { file: staged, differential: input.base !== undefined };
     }
+    // The journal tells the upload that follows the artifact (src/state/follow.ts) what it may send: this attempt
+    // announces itself before it truncates, and streams only after its header is reserved.
+    const attempt = `${Context.current().info.attempt}-${randomUUID().slice(0, 8)}`;
+    journalComponent(dir, input.offset, attempt, { begin: true });
     const fh = await open(file, 'a+', 0o600).then(async (h) => { await h.close(); return open(file, 'r+'); });
     try {
       await fh.truncate(input.offset);
@@ -71,6 +77,7 @@ export function dump(deps: ActivityDeps) {
     } finally {
       await fh.close();
     }
+    journalComponent(dir, input.offset, attempt, { stream: true });
     // The component is appended after its reserved header: by the last process of its stages (zstd, or age) writing
     // the file itself, or through `out`. Its SHA-256 is taken later from the staged artifact (the checksum step, while the
     // destination re-reads its copy), so that hashing does not compete with compression for the CPU here.
@@ -136,6 +143,8 @@ export function dump(deps: ActivityDeps) {
       if (plaintextSize === 0) throw new BackupError('SOURCE_EMPTY', `source "${input.source}" produced no data`);
     }
     if (size === 0) throw new BackupError('SOURCE_EMPTY', `source "${input.source}" produced no data`);
+    const dataEnd = start + size;
+    journalComponent(dir, input.offset, attempt, { dataEnd });
     const member = `${input.source}.${source.extension}`;
     let end = input.offset + BLOCK + size + padding(size);
     const fh2 = await open(file, 'r+');
@@ -165,6 +174,7 @@ export function dump(deps: ActivityDeps) {
       }
       end = snapshotMember.offset + BLOCK + snapshotMember.size + padding(snapshotMember.size);
     }
+    journalComponent(dir, input.offset, attempt, { dataEnd, end });
     return {
       name: input.source, type: source.type, member, offset: input.offset, end, size,
       ...(recipients ? { plaintextSize, recipients } : {}),

@@ -4,6 +4,7 @@ import type { UploadResult, RunRef } from '../contracts/backup.js';
 import { withDestination } from '../destinations/index.js';
 import { BackupError } from '../errors.js';
 import { stagedWriteOf } from '../repository/names.js';
+import { ArtifactFollower } from '../state/follow.js';
 import { ARTIFACT_FILE, checkStagingBoot, stagingDir } from '../state/staging.js';
 import { connectionFor, jobContext, progressReporter, runActivity, type ActivityDeps } from './context.js';
 
@@ -11,10 +12,16 @@ export interface UploadInput extends RunRef {
   workflowId: string;
   destination: string;
   tempPath: string;
-  size: number;
+  /** The archived artifact's size and the boot it was staged in; absent when the upload follows the dump. */
+  size?: number;
+  bootId?: string;
   /** What an earlier upload of this run sent: the staged artifact must still hash to it. Absent on the first. */
   sha256?: string;
-  bootId: string;
+  /**
+   * Started beside the dump: follows the artifact while it is written (src/state/follow.ts) where the destination
+   * writes at offsets, and otherwise waits until archive sealed it; ends once the sealed artifact is sent.
+   */
+  follow?: boolean;
 }
 
 /**
@@ -26,15 +33,34 @@ export interface UploadInput extends RunRef {
 export function upload(deps: ActivityDeps) {
   return (input: UploadInput): Promise<UploadResult> => runActivity(async () => {
     const { config } = jobContext(deps, input);
-    const file = path.join(stagingDir(config, input.workflowId), ARTIFACT_FILE);
-    checkStagingBoot(input.bootId, `the artifact ${file}`);
+    const dir = stagingDir(config, input.workflowId);
+    const file = path.join(dir, ARTIFACT_FILE);
+    if (input.bootId !== undefined) checkStagingBoot(input.bootId, `the artifact ${file}`);
     const started = Date.now();
-    const report = progressReporter({ step: 'upload', destination: input.destination, total: input.size });
-    const sent = await withDestination(config, input.destination, (d) =>
-      // The flush to the remote disk happens in the verify step, beside the remote hash.
-      d.stage(file, stagedWriteOf(input.tempPath, input.job), { signal: Context.current().cancellationSignal, onProgress: report }), connectionFor());
-    if (sent.bytes !== input.size || (input.sha256 !== undefined && sent.sha256 !== input.sha256)) {
-      throw new BackupError('UPLOAD_CORRUPTED', `the staged artifact changed after it was archived: sent ${sent.bytes} bytes with SHA-256 ${sent.sha256}, archived ${input.size} bytes${input.sha256 ? `, first sent with ${input.sha256}` : ''}`, {
+    const signal = Context.current().cancellationSignal;
+    let acked = 0;
+    const heartbeat = progressReporter({ step: 'upload', destination: input.destination, ...(input.size !== undefined ? { total: input.size } : {}) });
+    const report = (bytes: number) => { acked = bytes; heartbeat(bytes); };
+    const w = stagedWriteOf(input.tempPath, input.job);
+    let size = input.size;
+    const sent = await withDestination(config, input.destination, async (d) => {
+      if (!input.follow) return d.stage(file, w, { signal, onProgress: report });
+      // While the dump runs, the follower waits between pieces: its heartbeats keep the upload alive and cancellable.
+      const follower = new ArtifactFollower(dir, { signal, onWait: () => heartbeat(acked) });
+      try {
+        if (d.stageFollowing) {
+          const r = await d.stageFollowing(follower, w, { signal, onProgress: report });
+          size = r.bytes;
+          return r;
+        }
+        size = await follower.sealed();
+        return await d.stage(file, w, { signal, onProgress: report });
+      } finally {
+        await follower.close();
+      }
+    }, connectionFor());
+    if (sent.bytes !== size || (input.sha256 !== undefined && sent.sha256 !== input.sha256)) {
+      throw new BackupError('UPLOAD_CORRUPTED', `the staged artifact changed after it was archived: sent ${sent.bytes} bytes with SHA-256 ${sent.sha256}, archived ${size} bytes${input.sha256 ? `, first sent with ${input.sha256}` : ''}`, {
         hint: `check the worker's disk and memory; staging is ${file}`,
       });
     }

@@ -4,13 +4,28 @@
  * rename that never replaces an existing final file.
  */
 import { BackupError } from '../errors.js';
-import type { StageResult, StagedExpectation, StagedFacts, StagedWrite, UploadOptions } from './types.js';
+import type { PieceSource, StageResult, StagedExpectation, StagedFacts, StagedWrite, UploadOptions } from './types.js';
+
+/** A pending file written at offsets (stageFollowingFile). */
+export interface OffsetWriter {
+  /** The largest piece one write takes, and how many writes may be in flight at once. */
+  readonly chunk: number;
+  readonly parallel: number;
+  /** Writes `len` bytes of `buf` at `pos`; resolves once the destination took them (`buf` is free again then). */
+  write(buf: Buffer, len: number, pos: number): Promise<void>;
+  /** Cuts the file at `size` (a piece may have gone past it) and closes it, without a flush (verify flushes). */
+  finish(size: number): Promise<void>;
+  /** Closes it after a failure; every write in flight is settled (answered, or failed) when it resolves. */
+  abort(): Promise<void>;
+}
 
 /** What a filesystem destination offers the staged write. */
 export interface FileStore {
   readonly name: string;
   readonly location: string;
   upload(localFile: string, path: string, opts?: UploadOptions): Promise<{ bytes: number; sha256: string }>;
+  /** Creates (or empties) the file at `path`, mode 0600, to be written at offsets. */
+  openPending(path: string): Promise<OffsetWriter>;
   stat(path: string): Promise<{ size: number } | undefined>;
   sha256(path: string, opts?: UploadOptions): Promise<{ sha256: string; method: string }>;
   sync(path: string): Promise<boolean>;
@@ -22,6 +37,50 @@ export interface FileStore {
 /** Writes the pending file from the beginning; the flush waits for `inspect` (beside the remote hash). */
 export async function stageFile(s: FileStore, localFile: string, w: StagedWrite, opts: UploadOptions = {}): Promise<StageResult> {
   return s.upload(localFile, w.pending, { ...opts, deferSync: true });
+}
+
+/**
+ * Writes the pending file from the beginning with the pieces of an artifact that is still being written, up to the
+ * writer's `parallel` writes in flight, each buffer reused once its write is done; the flush waits for `inspect`.
+ */
+export async function stageFollowingFile(s: FileStore, source: PieceSource, w: StagedWrite, opts: UploadOptions = {}): Promise<StageResult> {
+  const writer = await s.openPending(w.pending);
+  const free: Buffer[] = [];
+  let inFlight = 0;
+  let failure: unknown;
+  let written = 0;
+  let wake: (() => void) | undefined;
+  const signalWake = () => { const f = wake; wake = undefined; f?.(); };
+  // A write the destination never answers (a stalled connection) must not hold a cancelled upload.
+  const onAbort = () => { failure ??= opts.signal?.reason ?? new Error('aborted'); signalWake(); };
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const settle = async () => { while (inFlight > 0 && failure === undefined) await new Promise<void>((r) => (wake = r)); };
+  try {
+    for (;;) {
+      while (inFlight >= writer.parallel && failure === undefined) await new Promise<void>((r) => (wake = r));
+      if (failure !== undefined) break;
+      const buf = free.pop() ?? Buffer.allocUnsafe(writer.chunk);
+      const piece = await source.next(buf);
+      if (!piece) break;
+      await opts.throttle?.(piece.len, opts.signal);
+      inFlight++;
+      writer.write(buf, piece.len, piece.pos).then(
+        () => { written += piece.len; opts.onProgress?.(written); free.push(buf); },
+        (err: unknown) => { failure ??= err; },
+      ).finally(() => { inFlight--; signalWake(); });
+    }
+    await settle();
+    if (failure !== undefined) throw failure;
+    const { bytes, sha256 } = await source.end();
+    await writer.finish(bytes);
+    return { bytes, sha256 };
+  } catch (err) {
+    // The writer answers or drops what is in flight, so that nothing waits for replies that never come.
+    await writer.abort();
+    throw err;
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
 }
 
 /** Size, a fresh SHA-256 where the file is stored, and the flush to stable storage, hash and flush side by side. */

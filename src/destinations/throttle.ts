@@ -1,5 +1,5 @@
 /** The bandwidth limit, a wrapper around any destination: its uploads wait so that they stay under the rate. */
-import type { DestinationSession } from './types.js';
+import type { DestinationSession, PieceSource, StagedWrite, UploadOptions } from './types.js';
 
 /** A token bucket: `take(n)` waits until n more bytes fit under the rate. */
 export class Throttle {
@@ -19,15 +19,18 @@ export class Throttle {
   }
 }
 
-/** `s` with every upload (`stage`) limited to `bytesPerSecond` (each upload has a bucket of its own). */
+/** `s` with every upload (`stage`, `stageFollowing`) limited to `bytesPerSecond` (each upload has a bucket of its own). */
 export function throttled(s: DestinationSession, bytesPerSecond: number): DestinationSession {
+  const limited = (opts: UploadOptions = {}): UploadOptions => {
+    const t = new Throttle(bytesPerSecond);
+    return { ...opts, throttle: (n, signal) => t.take(n, signal) };
+  };
   return new Proxy(s, {
     get(target, key) {
-      if (key === 'stage') {
-        return (file: string, w: Parameters<DestinationSession['stage']>[1], opts: Parameters<DestinationSession['stage']>[2] = {}) => {
-          const t = new Throttle(bytesPerSecond);
-          return target.stage(file, w, { ...opts, throttle: (n, signal) => t.take(n, signal) });
-        };
+      if (key === 'stage') return (file: string, w: StagedWrite, opts?: UploadOptions) => target.stage(file, w, limited(opts));
+      if (key === 'stageFollowing' && target.stageFollowing) {
+        const stageFollowing = target.stageFollowing.bind(target);
+        return (source: PieceSource, w: StagedWrite, opts?: UploadOptions) => stageFollowing(source, w, limited(opts));
       }
       const v: unknown = Reflect.get(target, key, target);
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;

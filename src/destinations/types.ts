@@ -90,6 +90,17 @@ export interface StageResult {
   receipt?: string;
 }
 
+/**
+ * What a following upload sends (src/state/follow.ts): pieces of an artifact that is still being written, each at its
+ * offset, not necessarily in order.
+ */
+export interface PieceSource {
+  /** Fills `buf` with the next piece and says where it belongs; null once every byte has been handed out. */
+  next(buf: Buffer): Promise<{ pos: number; len: number } | null>;
+  /** After the last piece: the artifact's size and the SHA-256 of its bytes in order. */
+  end(): Promise<{ bytes: number; sha256: string }>;
+}
+
 export interface DestinationSession {
   readonly name: string;
   readonly type: DestinationType;
@@ -105,6 +116,12 @@ export interface DestinationSession {
    * a local file into it, returning the SHA-256 of what was sent. Nothing becomes visible under `final`.
    */
   stage(localFile: string, w: StagedWrite, opts?: UploadOptions): Promise<StageResult>;
+  /**
+   * Like `stage`, but from an artifact that is still being written: its pieces are written at their offsets as they
+   * come. Only destinations that write at offsets have it (a filesystem, SFTP); the others are staged once the artifact
+   * is sealed.
+   */
+  stageFollowing?(source: PieceSource, w: StagedWrite, opts?: UploadOptions): Promise<StageResult>;
   /** What the pending write holds (verify); undefined when there is none. Flushes it to stable storage where it can. */
   inspectStaged(w: StagedWrite, opts?: UploadOptions): Promise<StagedFacts | undefined>;
   /**

@@ -1,11 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { link, mkdir, open, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { LocalDestinationConfig as LocalDestination } from './schema.js';
 import { BackupError } from '../../errors.js';
 import { DIR_MODE, FILE_MODE, SMALL_FILE_MAX_BYTES, checkRange, tooLarge } from '../limits.js';
-import { commitFile, discardFile, inspectFile, stageFile, type FileStore } from '../file-staging.js';
-import type { Capabilities, Connection, DirEntry, DownloadOptions, StagedExpectation, StagedWrite, UploadOptions } from '../types.js';
+import { commitFile, discardFile, inspectFile, stageFile, stageFollowingFile, type FileStore, type OffsetWriter } from '../file-staging.js';
+import type { Capabilities, Connection, DirEntry, DownloadOptions, PieceSource, StagedExpectation, StagedWrite, UploadOptions } from '../types.js';
 import { ThreadHasher } from '../../lib/hasher.js';
 import { isInside } from '../../lib/paths.js';
 import { probeWritable } from '../probe.js';
@@ -109,6 +109,41 @@ export class LocalSession implements Connection, FileStore {
     }
   }
 
+  async openPending(p: string): Promise<OffsetWriter> {
+    const target = this.abs(p);
+    let dst: FileHandle;
+    try {
+      await this.mkdirs(path.dirname(target));
+      dst = await open(target, 'w', FILE_MODE);
+    } catch (err) {
+      throw ioError(err, `destination "${this.name}": cannot create ${target}`);
+    }
+    let end = 0;
+    const what = `destination "${this.name}": writing ${target}`;
+    return {
+      chunk: CHUNK, parallel: 4,
+      write: async (buf, len, pos) => {
+        try {
+          let off = 0;
+          while (off < len) off += (await dst.write(buf, off, len - off, pos + off)).bytesWritten;
+          end = Math.max(end, pos + len);
+        } catch (err) {
+          throw ioError(err, what);
+        }
+      },
+      finish: async (size) => {
+        try {
+          if (end > size) await dst.truncate(size);
+        } catch (err) {
+          throw ioError(err, what);
+        } finally {
+          await dst.close();
+        }
+      },
+      abort: () => dst.close(),
+    };
+  }
+
   async sync(p: string): Promise<boolean> {
     let fh;
     try {
@@ -194,6 +229,7 @@ export class LocalSession implements Connection, FileStore {
   }
 
   stage(localFile: string, w: StagedWrite, opts?: UploadOptions) { return stageFile(this, localFile, w, opts); }
+  stageFollowing(source: PieceSource, w: StagedWrite, opts?: UploadOptions) { return stageFollowingFile(this, source, w, opts); }
   inspectStaged(w: StagedWrite, opts?: UploadOptions) { return inspectFile(this, w, opts); }
   commit(w: StagedWrite, expected: StagedExpectation) { return commitFile(this, w, expected); }
   discard(w: StagedWrite) { return discardFile(this, w); }

@@ -11,8 +11,8 @@ import {
 } from '../../lib/known-hosts.js';
 import { isInside } from '../../lib/paths.js';
 import { DIR_MODE, FILE_MODE, SMALL_FILE_MAX_BYTES, checkRange, tooLarge } from '../limits.js';
-import { commitFile, discardFile, inspectFile, stageFile, type FileStore } from '../file-staging.js';
-import type { Capabilities, Connection, DirEntry, DownloadOptions, StagedExpectation, StagedWrite, UploadOptions } from '../types.js';
+import { commitFile, discardFile, inspectFile, stageFile, stageFollowingFile, type FileStore, type OffsetWriter } from '../file-staging.js';
+import type { Capabilities, Connection, DirEntry, DownloadOptions, PieceSource, StageResult, StagedExpectation, StagedWrite, UploadOptions } from '../types.js';
 import { probeWritable } from '../probe.js';
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02). */
@@ -360,6 +360,74 @@ export class SftpSession implements Connection, FileStore {
       opts.signal?.removeEventListener('abort', onAbort);
       this.client.off('close', onClose);
       await src.close();
+    }
+  }
+
+  async openPending(p: string): Promise<OffsetWriter> {
+    const target = this.abs(p);
+    await this.mkdirp(path.dirname(target));
+    let handle: Buffer;
+    try {
+      // Created 0600 (the final rename keeps the mode).
+      handle = await call<Buffer>((cb) => this.sftp.open(target, 'w', { mode: FILE_MODE }, cb));
+    } catch (err) {
+      throw this.mapError(err, `cannot create ${target}`);
+    }
+    const sock = this.corkable();
+    // ssh2 does not answer WRITE requests still in flight when the connection drops: they fail on its close.
+    const pending = new Map<Promise<void>, (err: Error) => void>();
+    const onClose = () => { for (const fail of pending.values()) fail(new Error('connection closed')); };
+    this.client.on('close', onClose);
+    let end = 0;
+    const closeHandle = async () => {
+      this.client.off('close', onClose);
+      if (!this.closed) await call<void>((cb) => this.sftp.close(handle, cb as never));
+    };
+    return {
+      chunk: (this.sftp as unknown as { _maxWriteLen: number })._maxWriteLen || 32 * 1024,
+      parallel: this.cfg.parallelWrites,
+      write: (buf, len, pos) => {
+        if (this.closed) return Promise.reject(new Error('connection closed'));
+        let fail!: (err: Error) => void;
+        const done = new Promise<void>((resolve, reject) => {
+          fail = reject;
+          // One WRITE becomes about eight SSH packets; corked, they leave in one writev() (see upload).
+          sock?.cork();
+          this.sftp.write(handle, buf, 0, len, pos, (err) => (err ? reject(err) : resolve()));
+          sock?.uncork();
+        }).finally(() => pending.delete(done));
+        pending.set(done, fail);
+        end = Math.max(end, pos + len);
+        return done;
+      },
+      finish: async (size) => {
+        try {
+          if (end > size) await call<void>((cb) => this.sftp.fsetstat(handle, { size }, cb as never));
+          await closeHandle();
+        } catch (err) {
+          throw this.mapError(err, `closing ${target}`);
+        }
+      },
+      abort: async () => {
+        // Give the writes in flight a moment, then drop the connection (it may be the stalled one).
+        if (pending.size > 0 && !this.closed) {
+          const t = setTimeout(() => this.close(), 5_000);
+          await Promise.allSettled(pending.keys());
+          clearTimeout(t);
+        }
+        await closeHandle().catch(() => undefined);
+      },
+    };
+  }
+
+  /** Writes the pending file at offsets from an artifact that is still being written (see stageFollowingFile). */
+  async stageFollowing(source: PieceSource, w: StagedWrite, opts: UploadOptions = {}): Promise<StageResult> {
+    try {
+      return await stageFollowingFile(this, source, w, opts);
+    } catch (err) {
+      if (opts.signal?.aborted) throw opts.signal.reason;
+      if (err instanceof BackupError) throw err;
+      throw await this.explainWriteFailure(err, this.abs(w.pending), 256 * 1024);
     }
   }
 
