@@ -119,7 +119,7 @@ export function preflight(deps: ActivityDeps) {
       destinations, alreadyStored, notifiers: job.notify,
       retries: config.settings.retries, heartbeatTimeoutMs: config.settings.heartbeatTimeout,
       verifyAttempts: config.settings.verifyAttempts, notifyTimeoutMs: config.settings.notifyTimeout,
-      warnings, ...(base ? { base } : {}), prune: job.retention !== undefined,
+      warnings, ...(base ? { base } : {}), prune: job.retention !== undefined, uploadWhileDumping: config.settings.uploadWhileDumping,
       resolved: resolveRun(config, input.job),
     };
   });

@@ -195,6 +195,8 @@ export const Settings = z.strictObject({
   heartbeatTimeout: Duration.default(60_000).meta(about('a long step that reports no progress for this long is stalled and retried (default 60s)', '60s')),
   /** Uploads tried when verification finds a mismatch, before the run fails. */
   verifyAttempts: z.number().int().min(1).max(10).default(2).meta(about('uploads tried when verification finds a mismatch, before the run fails', 2)),
+  /** The first destination's upload starts beside the dump and follows the staged artifact (README, "How a backup overlaps its steps"). */
+  uploadWhileDumping: z.boolean().default(true).meta(about('start the upload to the first destination beside the dump, following the staged artifact as it grows (false: upload once the artifact is sealed)', true)),
   /** Extra room required beyond the estimated size, in percent. */
   spaceMargin: z.number().int().min(0).max(1000).default(20).meta(about('free space required beyond the estimated size, in percent', 20)),
   /** How long a notification is retried (with backoff) before it is given up and logged. */

@@ -7,10 +7,10 @@ import type { Activities } from '../activities/index.js';
 import type { LockInfo } from '../activities/lock.js';
 import { describeFailure, type FailureFacts } from './failure.js';
 import { lockGrantedSignal, releaseSignal } from './lock.js';
-import { longSteps, notifySteps, patientSteps, pruneSteps, shortSteps } from './proxies.js';
+import { followSteps, longSteps, notifySteps, patientSteps, pruneSteps, shortSteps } from './proxies.js';
 import {
   NAME_RULE, SEARCH_ATTRIBUTE_NAMES, completeManifest, futureSlotProblem, isName, rfc3339Seconds, type BackupEvent, type BackupInput, type BackupResult, type BackupType,
-  type ChecksumResult, type ComponentResult, type Manifest, type RunPlan, type RunRef, type SkippedResult, type Step,
+  type ChecksumResult, type ComponentResult, type Manifest, type RunPlan, type RunRef, type SkippedResult, type Step, type UploadResult,
 } from '../contracts/index.js';
 
 // The steps of one backup run (see backupWorkflow in backup.ts, which calls them in order). They share the run's
@@ -224,6 +224,35 @@ export async function archive(run: BackupRun, plan: RunPlan, steps: LongSteps, d
 }
 
 /**
+ * The upload to the first destination, started beside the dump: it follows the staged artifact as it grows and ends
+ * once archive sealed it (README, "How a backup overlaps its steps"). Its result stands for that destination's first
+ * upload.
+ */
+export interface Following {
+  destination: string;
+  result: Promise<UploadResult>;
+  readonly scope: CancellationScope;
+}
+
+export function follow(run: BackupRun, plan: RunPlan): Following | undefined {
+  const d = plan.destinations[0];
+  if (!d || plan.uploadWhileDumping === false) return undefined;
+  run.uploaded.add(d.name);
+  const scope = new CancellationScope();
+  const steps = followSteps(plan);
+  const result = scope.run(() => steps.upload({ ...runRef(run), workflowId: run.workflowId, destination: d.name, tempPath: d.tempPath, follow: true }));
+  result.catch(() => undefined);
+  return { destination: d.name, result, scope };
+}
+
+/** A run that fails before its artifact is sealed stops the following upload and waits until it has stopped. */
+export async function stopFollowing(f: Following | undefined): Promise<void> {
+  if (!f) return;
+  f.scope.cancel();
+  await CancellationScope.nonCancellable(() => f.result.catch(() => undefined));
+}
+
+/**
  * What the uploads share: the artifact's SHA-256 is what the first upload sent, and every later upload must send the
  * same bytes; the components' hashes are taken on the worker (checksum) while the first destination re-reads its
  * copy, in a scope of their own that the run cancels when it leaves the upload loop.
@@ -244,12 +273,18 @@ export function startUploads(): Uploads {
  * does not match or is missing is uploaded again, up to the plan's `verifyAttempts`. The first upload starts the
  * checksum of the components.
  */
-export async function uploadVerified(run: BackupRun, plan: RunPlan, steps: LongSteps, d: RunPlan['destinations'][number], archived: Archived, components: ComponentResult[], uploads: Uploads): Promise<void> {
+export async function uploadVerified(run: BackupRun, plan: RunPlan, steps: LongSteps, d: RunPlan['destinations'][number], archived: Archived, components: ComponentResult[], uploads: Uploads, following?: Following): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     run.step = 'upload';
     details(run, `upload to ${d.name}`);
     run.uploaded.add(d.name);
-    const sent = await steps.upload({
+    let sent = attempt === 1 && following?.destination === d.name ? await following.result : undefined;
+    if (sent && sent.bytes !== archived.size) {
+      // Never expected: the follower ends at the size archive sealed. Sent again from the sealed artifact.
+      log.warn('the following upload sent another size than archive sealed; uploading again', { sent: sent.bytes, archived: archived.size });
+      sent = undefined;
+    }
+    sent ??= await steps.upload({
       ...runRef(run), workflowId: run.workflowId, destination: d.name, tempPath: d.tempPath, size: archived.size, bootId: archived.bootId,
       ...(uploads.sha256 ? { sha256: uploads.sha256 } : {}),
     });

@@ -1,8 +1,8 @@
 import { ApplicationFailure, CancellationScope, defineQuery, defineSignal, isCancellation, log, setHandler } from '@temporalio/workflow';
 import { CANCEL_SIGNAL, PROGRESS_QUERY, type BackupInput, type BackupResult, type SkippedResult, type Step } from '../contracts/index.js';
 import {
-  archive, beginRun, cleanup, compensate, completedManifest, dump, finalize, listenForLock, preflight, releaseLock, skip, startUploads,
-  succeed, takeLock, uploadVerified,
+  archive, beginRun, cleanup, compensate, completedManifest, dump, finalize, follow, listenForLock, preflight, releaseLock, skip, startUploads,
+  stopFollowing, succeed, takeLock, uploadVerified,
 } from './backup-steps.js';
 import { describeFailure, endOfRun } from './failure.js';
 import { longSteps } from './proxies.js';
@@ -38,12 +38,20 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult |
       const plan = await preflight(run, lock);
       if (!plan) return undefined;
       const steps = longSteps(plan);
-      const dumped = await dump(run, plan, steps);
-      const archived = await archive(run, plan, steps, dumped);
+      // The first destination's upload follows the dump as it writes (README, "How a backup overlaps its steps").
+      const following = follow(run, plan);
+      let dumped, archived;
+      try {
+        dumped = await dump(run, plan, steps);
+        archived = await archive(run, plan, steps, dumped);
+      } catch (err) {
+        await stopFollowing(following);
+        throw err;
+      }
       const uploads = startUploads();
       try {
         for (const d of plan.destinations) {
-          await uploadVerified(run, plan, steps, d, archived, dumped.components, uploads);
+          await uploadVerified(run, plan, steps, d, archived, dumped.components, uploads, following);
           await finalize(run, steps, d, await completedManifest(run, archived, uploads));
         }
       } finally {

@@ -1,4 +1,4 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
 import { PERMANENT_CODES } from '../errors.js';
 import type { Activities } from '../activities/index.js';
 
@@ -21,6 +21,17 @@ export function shortSteps(retries = 5) {
 /** Long steps that heartbeat (dump, archive, upload, checksum, verify, finalize; fetch, unpack, load): up to 24 h. */
 export function longSteps(settings: { retries: number; heartbeatTimeoutMs: number }) {
   return proxyActivities<Activities>({ startToCloseTimeout: '24h', heartbeatTimeout: settings.heartbeatTimeoutMs, retry: retry(settings.retries) });
+}
+
+/**
+ * The upload that follows the dump (started beside it): like the long steps, but a cancelled one is waited for until
+ * it has stopped, so that the compensation never removes its temporary file while it still writes.
+ */
+export function followSteps(settings: { retries: number; heartbeatTimeoutMs: number }) {
+  return proxyActivities<Activities>({
+    startToCloseTimeout: '24h', heartbeatTimeout: settings.heartbeatTimeoutMs, retry: retry(settings.retries),
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  });
 }
 
 /**

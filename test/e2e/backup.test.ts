@@ -86,6 +86,34 @@ describe('a verified backup, end to end (Temporal dev server, OpenSSH, SMTP)', (
     expect(history).not.toContain(readFileSync(env.sshd.clientKeyPath, 'utf8').split('\n')[1]);
   });
 
+  it('the upload follows the dump: it starts before the dump ends, and a dump retried half way leaves the retry\'s bytes stored', async () => {
+    const marker = path.join(mkdtempSync(path.join(tmpdir(), 'follow-')), 'failed-once');
+    // Attempt 1 writes 3 MB of "A" and fails; attempt 2 writes 3 MB of "B", pauses, then 1 MB of "C".
+    const script = `if [ -f ${marker} ]; then head -c 3000000 /dev/zero | tr '\\0' B; sleep 1; head -c 1000000 /dev/zero | tr '\\0' C; `
+      + `else head -c 3000000 /dev/zero | tr '\\0' A; sleep 1; touch ${marker}; exit 3; fi`;
+    const job = await writeJob(env, (c) => {
+      c.jobs.app.sources = [{ name: 'stream', type: 'command', command: ['sh', '-c', script], compress: false }];
+    });
+    const outcome = await withWorker(env, job, () => run(job));
+    const result = resultOf(outcome);
+    const final = path.join(env.sshd.root, result.locations[0]!.path);
+    expect(sha256File(final)).toBe(result.sha256);
+    const member = execFileSync('tar', ['-xOf', final, 'stream.bin'], { maxBuffer: 16 * 1024 * 1024 });
+    expect(member.equals(Buffer.concat([Buffer.alloc(3_000_000, 'B'), Buffer.alloc(1_000_000, 'C')]))).toBe(true);
+    const events = (await outcome.handle.fetchHistory()).events ?? [];
+    const scheduled = new Map(events.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => [String(e.eventId), e.activityTaskScheduledEventAttributes!.activityType!.name]));
+    const at = (pred: (e: (typeof events)[number]) => boolean) => events.findIndex(pred);
+    const uploadScheduled = at((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'upload');
+    const dumpCompleted = at((e) => scheduled.get(String(e.activityTaskCompletedEventAttributes?.scheduledEventId)) === 'dump');
+    expect(uploadScheduled).toBeGreaterThan(-1);
+    expect(uploadScheduled).toBeLessThan(dumpCompleted);
+    // The dump ran twice; the upload once: it followed the retry instead of starting again.
+    const attempts = (name: string) => events.filter((e) => e.activityTaskStartedEventAttributes && scheduled.get(String(e.activityTaskStartedEventAttributes.scheduledEventId)) === name).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+    expect(attempts('dump')).toEqual([2]);
+    expect(attempts('upload')).toEqual([1]);
+    expect(remoteFiles().some((f) => f.endsWith('.tmp'))).toBe(false);
+  });
+
   it('a run is resolved once: backup.yml edited between dump and upload changes nothing of the running backup', async () => {
     const job = await writeJob(env);
     const moved = path.join(env.sshd.root, `moved-${randomBytes(4).toString('hex')}`);

@@ -97,6 +97,54 @@ describe('backup workflow decisions', () => {
     }
   });
 
+  it('the first upload starts beside the dump and follows it; with uploadWhileDumping: false only after archive; a dump that fails stops it before the cleanup', async () => {
+    const order: string[] = [];
+    const traced = (extra: Partial<Record<keyof Activities, unknown>> = {}) => {
+      const { activities, calls } = scripted({
+        dump: async () => { order.push('dump start'); await new Promise((r) => setTimeout(r, 300)); order.push('dump end'); return { name: 'files', type: 'files', member: 'files.tar.zst', offset: 0, end: 1024, size: 100, warnings: [], stats: {}, bootId: 'b' }; },
+        upload: async (i: { follow?: boolean }) => { order.push(i.follow ? 'upload (follow)' : 'upload'); return { bytes: 2048, sha256: 'a'.repeat(64), durationMs: 1 }; },
+        ...extra,
+      });
+      return { activities, calls };
+    };
+    const first = traced();
+    expect((await runWith(first.activities)).result?.status).toBe('succeeded');
+    // Both start in one workflow task, in either order; the upload before the dump ends.
+    expect([...order].sort()).toEqual(['dump end', 'dump start', 'upload (follow)']);
+    expect(order.indexOf('upload (follow)')).toBeLessThan(order.indexOf('dump end'));
+    expect(first.calls.upload).toEqual(['nas']);
+
+    order.length = 0;
+    const inTurn = traced({ preflight: async () => ({ ...plan(['nas']), uploadWhileDumping: false }) });
+    expect((await runWith(inTurn.activities)).result?.status).toBe('succeeded');
+    expect(order).toEqual(['dump start', 'dump end', 'upload']);
+
+    // The dump fails: the following upload is cancelled and waited for, then the cleanup removes its temporary file.
+    order.length = 0;
+    const failing = traced({
+      dump: async () => { order.push('dump start'); await new Promise((r) => setTimeout(r, 300)); throw ApplicationFailure.create({ type: 'SOURCE_UNREADABLE', message: 'gone', nonRetryable: true }); },
+      upload: async () => {
+        order.push('upload (follow)');
+        const ctx = Context.current();
+        for (;;) {
+          try {
+            await ctx.sleep(50);
+            ctx.heartbeat();
+          } catch (err) {
+            order.push('upload stopped');
+            throw err;
+          }
+        }
+      },
+      cleanup: async (i: unknown) => { order.push('cleanup'); return { removed: [], problems: [], i }; },
+    });
+    const { error } = await runWith(failing.activities);
+    expect(error?.cause?.message).toMatch(/failed in the dump step: gone/);
+    expect([...order.slice(0, 2)].sort()).toEqual(['dump start', 'upload (follow)']);
+    expect(order.slice(2)).toEqual(['upload stopped', 'cleanup']);
+    expect(failing.calls.cleanup).toEqual([expect.objectContaining({ temporary: [{ destination: 'nas', path: 'd/.a.tar.nas.tmp' }] })]);
+  });
+
   it('a verify mismatch uploads again up to verifyAttempts, then fails; cleanup removes the temporary file; the failure is notified', async () => {
     const { activities, calls } = scripted({ verify: async () => { throw ApplicationFailure.create({ type: 'VERIFY_MISMATCH', message: 'mismatch', nonRetryable: true }); } });
     const { error } = await runWith(activities);
