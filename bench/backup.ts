@@ -9,7 +9,8 @@
  * Interleaved per repetition: backupctl, script, backupctl (age), backupctl run --wait (age), streaming pipeline,
  * restic, borg.
  */
-import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { parse, stringify } from 'yaml';
 import path from 'node:path';
 import { startBenchTemporal } from './config.js';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -52,6 +53,8 @@ export interface BackupReport {
   /** backupctl with encryption (age, one recipient) ÷ backupctl without, minus 1 (0.05: encryption adds 5 %). */
   encryptionOverhead: number;
   encryptionTarget: string;
+  /** backupctl (age) ÷ backupctl (age, steps in turn): < 1 when the upload that follows the dump saves time. */
+  overlapRatio?: number;
   /** restic's first backup beside ours (absent when restic is not installed): medians' time ratios, > 1: slower than restic. */
   restic?: { version: string; ageRatio: number; plainRatio: number };
   /** borg's first `borg create` beside ours (absent when borg is not installed): the same ratios. */
@@ -232,6 +235,10 @@ export async function runBackup(opts: {
     name: 'backupctl (age)', description: 'the same workflow with encryption: tar | zstd -T0 -3 | age -e -r (one X25519 recipient) into staging',
     runs: [], warmup: [], summary: summarize([], 1), phaseMedians: {},
   };
+  const mineAgeInTurn: BackupContender = {
+    name: 'backupctl (age, steps in turn)', description: 'the encrypted workflow with settings.uploadWhileDumping: false: the upload starts once archive sealed the artifact (the steps one after another, as before issue 19)',
+    runs: [], warmup: [], summary: summarize([], 1), phaseMedians: {},
+  };
   const typedAge: BackupContender = {
     name: 'backupctl run --wait (age, as typed)', description: '`node bin/backupctl.js --config <cfg> run bench-age --slot <slot> --wait --json` in a process of its own (TEMPORAL_ADDRESS set); the running worker (the bench\'s) does the backup with encryption',
     runs: [], warmup: [], summary: summarize([], 1), phaseMedians: {},
@@ -269,9 +276,9 @@ export async function runBackup(opts: {
   // borg's create.
   const warm = () => mustRun('bash', ['-c', 'cd "$1" && find . -type f -print0 | xargs -0 cat > /dev/null', 'bash', dataset.dir]);
 
-  const runMine = async (rep: number, job = 'bench', contender = mine) => {
+  const runMine = async (rep: number, job = 'bench', contender = mine, idTag = job) => {
     await warm();
-    const workflowId = `${job}-${rep <= 0 ? `warmup${-rep}` : rep}`;
+    const workflowId = `${idTag}-${rep <= 0 ? `warmup${-rep}` : rep}`;
     const slot = new Date(Date.UTC(2025, 0, 1, 0, rep + 10)).toISOString().replace('.000Z', 'Z');
     const m = await measure(async () => {
       const handle = await client.workflow.start('backupWorkflow', { taskQueue, workflowId, args: [{ job, slot }] });
@@ -307,6 +314,18 @@ export async function runBackup(opts: {
     await rm(path.join(stateDir, 'last', `${job}.json`), { force: true });
     await closeDestinations();
     await sync();
+  };
+
+  /** Runs `fn` with `extra` merged into the config's settings, then puts the file back. */
+  const withSettings = async <T>(extra: Record<string, unknown>, fn: () => Promise<T>): Promise<T> => {
+    const original = await readFile(configFile, 'utf8');
+    const cfg = parse(original) as { settings?: Record<string, unknown> };
+    await writeFile(configFile, stringify({ ...cfg, settings: { ...cfg.settings, ...extra } }));
+    try {
+      return await fn();
+    } finally {
+      await writeFile(configFile, original);
+    }
   };
 
   // backupctl as a user types it, served by the running worker: start, wait, result, as the CLI does them.
@@ -369,6 +388,8 @@ export async function runBackup(opts: {
       await runMine(rep);
       await runBase(rep);
       await runMine(rep, 'bench-age', mineAge);
+      // The same with the overlap off (preflight reads the config file at every run).
+      await withSettings({ uploadWhileDumping: false }, () => runMine(rep, 'bench-age', mineAgeInTurn, 'bench-age-in-turn'));
       await runTyped(rep);
       await runBase(rep, stream, streamFile);
       // No warm-up for restic and borg: the dataset is in the page cache already, and a first backup takes as long as ours.
@@ -377,7 +398,7 @@ export async function runBackup(opts: {
     }
   });
 
-  const all = [mine, base, mineAge, typedAge, stream, ...(rt ? [restic] : []), ...(bt ? [borg] : [])];
+  const all = [mine, base, mineAge, mineAgeInTurn, typedAge, stream, ...(rt ? [restic] : []), ...(bt ? [borg] : [])];
   for (const c of all) summarizeContender(c, dataset.bytes);
   return {
     dataset: { ...dataset, sqlZstdRatio, duBytes },
@@ -386,6 +407,7 @@ export async function runBackup(opts: {
     speedup: base.summary.median / mine.summary.median,
     encryptionOverhead: mineAge.summary.median / mine.summary.median - 1,
     encryptionTarget: 'encryption (age) adds at most 10 % to the verified full backup: overhead ≤ 0.10',
+    overlapRatio: mineAge.summary.median / mineAgeInTurn.summary.median,
     ...(resticVersion ? { restic: { version: resticVersion, ageRatio: mineAge.summary.median / restic.summary.median, plainRatio: mine.summary.median / restic.summary.median } } : {}),
     ...(bt ? { borg: { version: bt.version, ageRatio: mineAge.summary.median / borg.summary.median, plainRatio: mine.summary.median / borg.summary.median } } : {}),
     resticTarget: rt ? { ratio: mineAge.summary.median / restic.summary.median, limit: 0.5, met: mineAge.summary.median / restic.summary.median <= 0.5 } : undefined,
