@@ -1,7 +1,8 @@
 /**
- * Just enough of the tar format to write the outer artifact: one regular-file header per component, written
- * after the component's bytes are known (the dump reserves 512 bytes and fills them in at the end).
- * GNU tar, bsdtar and busybox read it. Sizes of 8 GiB and more use the GNU base-256 encoding.
+ * Just enough of the tar format for the outer artifact: one regular-file header per component, written
+ * after the component's bytes are known (the dump reserves 512 bytes and fills them in at the end), and read back
+ * as a restore streams (name and size only). GNU tar, bsdtar and busybox read it. Sizes of 8 GiB and more use the
+ * GNU base-256 encoding.
  */
 export const BLOCK = 512;
 
@@ -49,6 +50,24 @@ export function tarHeader(name: string, size: number, mtime: Date): Buffer {
   for (const b of h) sum += b;
   writeString(h, `${sum.toString(8).padStart(6, '0')}\0 `, 148, 8);
   return h;
+}
+
+/**
+ * Name and size of the tar header at `buf` (ustar, GNU base-256 sizes). Its checksum is not checked: a restore trusts
+ * a header only once the artifact's SHA-256 and the manifest's member names and sizes matched (src/activities/fetch.ts).
+ */
+export function parseHeader(buf: Buffer): { name: string; size: number } {
+  const nul = buf.indexOf(0);
+  const name = buf.subarray(0, nul >= 0 && nul < 100 ? nul : 100).toString('utf8');
+  let size: number;
+  if (buf[124]! & 0x80) {
+    let v = 0n;
+    for (let i = 125; i < 136; i++) v = (v << 8n) | BigInt(buf[i]!);
+    size = Number(v);
+  } else {
+    size = parseInt(buf.subarray(124, 136).toString('latin1').replace(/\0.*$/, '').trim() || 'NaN', 8);
+  }
+  return { name, size };
 }
 
 /** Bytes of zero padding after `size` bytes of data. */

@@ -2,17 +2,13 @@
  * Decrypting the components of an encrypted backup (README, "Encryption"). A restore decrypts each component as it
  * streams from the destination (`age -d` is the first program of the component's unpack, src/restore/unpack.ts); what
  * age wrote counts only once it has authenticated the whole stream (age detects a flipped or truncated byte only at its
- * end), and nothing is renamed into place before that. `decryptComponent` decrypts a component held in a local file
- * into a file, under the same rules. An identity that opens none of the recipients, and a ciphertext that is not
- * authentic, are permanent errors.
+ * end), and nothing is renamed into place before that. This file holds the identity check and age's verdicts. An
+ * identity that opens none of the recipients, and a ciphertext that is not authentic, are permanent errors.
  */
-import { createReadStream } from 'node:fs';
-import { access, constants, open, rm, stat } from 'node:fs/promises';
-import type { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { access, constants } from 'node:fs/promises';
 import type { RestoreArtifact } from '../contracts/restore.js';
 import { BackupError } from '../errors.js';
-import { ageFailure, spawnAgeDecrypt } from '../lib/age.js';
+import { ageFailure } from '../lib/age.js';
 import { describeExit, lastLines, type Exit } from '../lib/process.js';
 
 /** The permanent error for an encrypted chain without a usable identity, naming who can open it. */
@@ -48,43 +44,4 @@ export function ageExitError(exit: Exit, stderr: string, member: string, a: Pick
   return new BackupError('ENCRYPTION_CORRUPT', `restore refused: component ${member} of ${a.path} failed decryption: age ${describeExit(exit)}: ${why}; nothing was unpacked`, {
     hint: 'the stored ciphertext was altered or damaged although its hashes match its manifest: restore another backup (--backup, --at) or from another destination (--destination)',
   });
-}
-
-export interface EncryptedComponent {
-  /** The downloaded artifact and where the component's ciphertext sits in it. */
-  file: string;
-  start: number;
-  size: number;
-  member: string;
-  /** The size the manifest records before encryption. */
-  plaintextSize: number;
-}
-
-/**
- * Decrypts one component into `to` (created 0600) and returns once age has authenticated all of it and its size is the
- * manifest's. On any failure `to` is removed.
- */
-export async function decryptComponent(c: EncryptedComponent, a: Pick<RestoreArtifact, 'path' | 'encryption'>, identity: string, to: string, signal: AbortSignal): Promise<void> {
-  const out = await open(to, 'w', 0o600);
-  let ok = false;
-  try {
-    const age = spawnAgeDecrypt(identity, signal, out.fd);
-    try {
-      const feed = c.size === 0 ? Promise.resolve((age.child.stdin as Writable).end())
-        : pipeline(createReadStream(c.file, { start: c.start, end: c.start + c.size - 1, highWaterMark: 1 << 20 }), age.child.stdin as Writable).catch(() => undefined);
-      const [exit] = await Promise.all([age.done, feed]);
-      signal.throwIfAborted();
-      if (exit.code !== 0) throw ageExitError(exit, age.stderr(), c.member, a, identity);
-    } finally {
-      age.kill();
-    }
-    const got = (await stat(to)).size;
-    if (got !== c.plaintextSize) {
-      throw new BackupError('ENCRYPTION_CORRUPT', `restore refused: component ${c.member} of ${a.path} decrypted to ${got} bytes, its manifest says ${c.plaintextSize}; nothing was unpacked`);
-    }
-    ok = true;
-  } finally {
-    await out.close();
-    if (!ok) await rm(to, { force: true });
-  }
 }

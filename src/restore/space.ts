@@ -20,11 +20,6 @@ export function unpackedBytes(chain: readonly RestoreArtifact[]): number {
   return total;
 }
 
-/** The bytes a chain's encrypted components need in staging once decrypted. */
-export function decryptedBytes(chain: readonly RestoreArtifact[]): number {
-  return chain.filter((a) => a.encryption).reduce((n, a) => n + a.components.reduce((m, c) => m + (c.plaintextSize ?? c.size), 0), 0);
-}
-
 /** Free bytes (for an unprivileged writer) on the filesystem that holds `where`, or its nearest existing parent. */
 export async function freeBytesAt(where: string): Promise<number> {
   for (let dir = path.resolve(where); ; dir = path.dirname(dir)) {

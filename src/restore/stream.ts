@@ -14,7 +14,7 @@
 import type { RestoreArtifact } from '../contracts/restore.js';
 import type { ChunkSink } from '../destinations/types.js';
 import { RangeHasher } from '../lib/range-hasher.js';
-import { BLOCK } from '../lib/tar.js';
+import { BLOCK, parseHeader } from '../lib/tar.js';
 import { memberRanges } from './chain.js';
 import { openComponent, type ComponentWriter } from './unpack.js';
 
@@ -38,21 +38,6 @@ export interface ArtifactOutcome {
   headers: { name: string; size: number }[];
   /** The first component (in manifest order) whose unpack failed, and why. */
   failure?: unknown;
-}
-
-/** Name and size of the tar header at `buf` (ustar, GNU base-256 sizes). */
-export function parseHeader(buf: Buffer): { name: string; size: number } {
-  const nul = buf.indexOf(0);
-  const name = buf.subarray(0, nul >= 0 && nul < 100 ? nul : 100).toString('utf8');
-  let size: number;
-  if (buf[124]! & 0x80) {
-    let v = 0n;
-    for (let i = 125; i < 136; i++) v = (v << 8n) | BigInt(buf[i]!);
-    size = Number(v);
-  } else {
-    size = parseInt(buf.subarray(124, 136).toString('latin1').replace(/\0.*$/, '').trim() || 'NaN', 8);
-  }
-  return { name, size };
 }
 
 /** A download sink that unpacks an artifact while it arrives (see the file's comment). */

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RestoreArtifact } from '../../src/contracts/restore.js';
 import { BLOCK, END_OF_ARCHIVE, padding, tarHeader } from '../../src/lib/tar.js';
 import { memberRanges } from '../../src/restore/chain.js';
-import { ArtifactStream } from '../../src/restore/stream.js';
+import { ArtifactStream, type ArtifactOutcome } from '../../src/restore/stream.js';
 import { unpackComponent } from '../../src/restore/unpack.js';
 import { listFiles } from '../e2e/fixture.js';
 import { waitFor } from '../helpers/util.js';
@@ -17,11 +17,14 @@ import { waitFor } from '../helpers/util.js';
 
 let dir: string;
 let key: string;
+let wrong: string;
 let recipient: string;
 beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'backupctl-stream-'));
   key = path.join(dir, 'key.txt');
+  wrong = path.join(dir, 'wrong.txt');
   execFileSync('age-keygen', ['-o', key], { stdio: 'ignore' });
+  execFileSync('age-keygen', ['-o', wrong], { stdio: 'ignore' });
   recipient = execFileSync('age-keygen', ['-y', key]).toString().trim();
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -70,6 +73,20 @@ async function feed(sink: ArtifactStream, bytes: Buffer, from: number, to: numbe
     await sink.update(buf, n);
   }
 }
+
+/** Streams all of `bytes` into a new directory `name` (with `identity`, for an encrypted artifact); how it ended. */
+async function streamAll(artifact: RestoreArtifact, bytes: Buffer, name: string, identity?: string): Promise<ArtifactOutcome> {
+  const root = path.join(dir, name);
+  mkdirSync(root);
+  const sink = new ArtifactStream({ artifact, root, components: false, ...(identity !== undefined ? { identity } : {}), signal: AbortSignal.timeout(30_000) });
+  await feed(sink, bytes, 0, bytes.length, 65_536);
+  return sink.finish();
+}
+
+/** `artifact` with component `i` recorded with `delta` more plaintext bytes than it decrypts to. */
+const plaintextOff = (artifact: RestoreArtifact, i: number, delta: number): RestoreArtifact => ({
+  ...artifact, components: artifact.components.map((c, j) => (j === i ? { ...c, plaintextSize: c.plaintextSize! + delta } : c)),
+});
 
 describe('restore stream', () => {
   it('unpacks while the download is still under way: files are in the tree before the rest of the artifact was sent', async () => {
@@ -135,6 +152,45 @@ describe('restore stream', () => {
     await feed(sink, bytes, 0, bytes.length, 65_536);
     const failed = await sink.finish();
     expect(failed.failure).toMatchObject({ code: 'ENCRYPTION_CORRUPT', message: expect.stringMatching(/^restore refused: component app-files.tar.zst of app\/sealed.tar failed decryption: age exited 1: .*failed to decrypt and authenticate/s) });
+  });
+
+  it('encrypted: an identity that opens none of the recipients is ENCRYPTION_IDENTITY; a component that decrypts (through zstd) to other than its manifest\'s plaintext size is ENCRYPTION_CORRUPT', async () => {
+    const b = build('sealed-checks', true);
+    const byWrong = await streamAll(b.artifact, b.bytes, 'sealed-wrong-root', wrong);
+    expect(byWrong.sha256).toBe(b.artifact.sha256);
+    expect(byWrong.failure).toMatchObject({ code: 'ENCRYPTION_IDENTITY', message: expect.stringMatching(new RegExp(`^app/sealed-checks.tar is encrypted with age to ${recipient}: the identity \\S+wrong.txt opens none of them`)) });
+
+    const plain = b.artifact.components[0]!.plaintextSize!;
+    for (const [delta, name] of [[1, 'sealed-more-root'], [-1, 'sealed-less-root']] as const) {
+      const off = await streamAll(plaintextOff(b.artifact, 0, delta), b.bytes, name, key);
+      expect(off.failure).toMatchObject({ code: 'ENCRYPTION_CORRUPT', message: `restore refused: component app-files.tar.zst of app/sealed-checks.tar decrypted to ${plain} bytes, its manifest says ${plain + delta}; nothing was unpacked` });
+    }
+  });
+
+  it('an encrypted component that age writes straight into its file (no zstd): decrypted whole; a wrong identity, a size that is not the manifest\'s and a flipped byte are refused', async () => {
+    const plain = Buffer.alloc(150_000, 9);
+    const sealed = execFileSync('age', ['-e', '-r', recipient], { input: plain });
+    const bytes = Buffer.concat([tarHeader('mongo.bin', sealed.length, new Date()), sealed, Buffer.alloc(padding(sealed.length)), END_OF_ARCHIVE]);
+    const artifact = {
+      path: 'app/sealed-raw.tar', workflowId: 'backup-sealed-raw', type: 'full', slot: '2026-11-29T03:00:00Z', size: bytes.length, sha256: sha(bytes),
+      components: [{ name: 'mongo', type: 'command', member: 'mongo.bin', size: sealed.length, sha256: sha(sealed), stats: {}, plaintextSize: plain.length }],
+      encryption: { type: 'age', recipients: [recipient] },
+    } as RestoreArtifact;
+
+    const ok = await streamAll(artifact, bytes, 'sealed-raw-root', key);
+    expect(ok.failure).toBeUndefined();
+    expect(readFileSync(path.join(dir, 'sealed-raw-root', 'commands', 'mongo.bin')).equals(plain)).toBe(true);
+
+    const byWrong = await streamAll(artifact, bytes, 'sealed-raw-wrong-root', wrong);
+    expect(byWrong.failure).toMatchObject({ code: 'ENCRYPTION_IDENTITY', message: expect.stringMatching(/the identity \S+wrong.txt opens none of them/) });
+
+    const more = await streamAll(plaintextOff(artifact, 0, 1), bytes, 'sealed-raw-more-root', key);
+    expect(more.failure).toMatchObject({ code: 'ENCRYPTION_CORRUPT', message: 'restore refused: component mongo.bin of app/sealed-raw.tar decrypted to 150000 bytes, its manifest says 150001; nothing was unpacked' });
+
+    const flipped = Buffer.from(bytes);
+    flipped[BLOCK + sealed.length - 100]! ^= 0x10;
+    const bad = await streamAll(artifact, flipped, 'sealed-raw-flipped-root', key);
+    expect(bad.failure).toMatchObject({ code: 'ENCRYPTION_CORRUPT', message: expect.stringMatching(/^restore refused: component mongo.bin of app\/sealed-raw.tar failed decryption: age exited 1: .*failed to decrypt and authenticate/s) });
   });
 
   it('a command component stored as it was (no zstd, no age) is written through as it arrives, and ends (also when empty)', async () => {
