@@ -55,6 +55,8 @@ export interface BackupReport {
   encryptionTarget: string;
   /** backupctl (age) ÷ backupctl (age, steps in turn): < 1 when the upload that follows the dump saves time. */
   overlapRatio?: number;
+  /** The same on a 100 MB/s link (BENCH_LINK_ROWS, default on). */
+  linkOverlapRatio?: number;
   /** restic's first backup beside ours (absent when restic is not installed): medians' time ratios, > 1: slower than restic. */
   restic?: { version: string; ageRatio: number; plainRatio: number };
   /** borg's first `borg create` beside ours (absent when borg is not installed): the same ratios. */
@@ -235,8 +237,19 @@ export async function runBackup(opts: {
     name: 'backupctl (age)', description: 'the same workflow with encryption: tar | zstd -T0 -3 | age -e -r (one X25519 recipient) into staging',
     runs: [], warmup: [], summary: summarize([], 1), phaseMedians: {},
   };
+  const linkRows = process.env.BENCH_LINK_ROWS !== '0';
   const mineAgeInTurn: BackupContender = {
     name: 'backupctl (age, steps in turn)', description: 'the encrypted workflow with settings.uploadWhileDumping: false: the upload starts once archive sealed the artifact (the steps one after another, as before issue 19)',
+    runs: [], warmup: [], summary: summarize([], 1), phaseMedians: {},
+  };
+  // The same two on a link of 100 MB/s (the destination's bandwidthLimit), as to a NAS over 1 GbE: the upload is then
+  // bound by the link, not by this machine's CPU, which the dump has to itself.
+  const linkAge: BackupContender = {
+    name: 'backupctl (age, 100 MB/s link)', description: 'the encrypted workflow with the destination limited to 100 MB/s (bandwidthLimit), upload following the dump',
+    runs: [], warmup: [], summary: summarize([], 1), phaseMedians: {},
+  };
+  const linkAgeInTurn: BackupContender = {
+    name: 'backupctl (age, 100 MB/s link, steps in turn)', description: 'the same with settings.uploadWhileDumping: false',
     runs: [], warmup: [], summary: summarize([], 1), phaseMedians: {},
   };
   const typedAge: BackupContender = {
@@ -316,11 +329,12 @@ export async function runBackup(opts: {
     await sync();
   };
 
-  /** Runs `fn` with `extra` merged into the config's settings, then puts the file back. */
-  const withSettings = async <T>(extra: Record<string, unknown>, fn: () => Promise<T>): Promise<T> => {
+  /** Runs `fn` with the config file changed by `edit`, then puts the file back (preflight reads it at every run). */
+  const withConfig = async <T>(edit: (c: { settings?: Record<string, unknown>; destinations: Record<string, Record<string, unknown>> }) => void, fn: () => Promise<T>): Promise<T> => {
     const original = await readFile(configFile, 'utf8');
-    const cfg = parse(original) as { settings?: Record<string, unknown> };
-    await writeFile(configFile, stringify({ ...cfg, settings: { ...cfg.settings, ...extra } }));
+    const cfg = parse(original) as Parameters<typeof edit>[0];
+    edit(cfg);
+    await writeFile(configFile, stringify(cfg));
     try {
       return await fn();
     } finally {
@@ -389,7 +403,11 @@ export async function runBackup(opts: {
       await runBase(rep);
       await runMine(rep, 'bench-age', mineAge);
       // The same with the overlap off (preflight reads the config file at every run).
-      await withSettings({ uploadWhileDumping: false }, () => runMine(rep, 'bench-age', mineAgeInTurn, 'bench-age-in-turn'));
+      await withConfig((c) => { c.settings = { ...c.settings, uploadWhileDumping: false }; }, () => runMine(rep, 'bench-age', mineAgeInTurn, 'bench-age-in-turn'));
+      if (linkRows) {
+        await withConfig((c) => { c.destinations.nas!.bandwidthLimit = '100MB'; }, () => runMine(rep, 'bench-age', linkAge, 'bench-age-link'));
+        await withConfig((c) => { c.destinations.nas!.bandwidthLimit = '100MB'; c.settings = { ...c.settings, uploadWhileDumping: false }; }, () => runMine(rep, 'bench-age', linkAgeInTurn, 'bench-age-link-in-turn'));
+      }
       await runTyped(rep);
       await runBase(rep, stream, streamFile);
       // No warm-up for restic and borg: the dataset is in the page cache already, and a first backup takes as long as ours.
@@ -398,7 +416,7 @@ export async function runBackup(opts: {
     }
   });
 
-  const all = [mine, base, mineAge, mineAgeInTurn, typedAge, stream, ...(rt ? [restic] : []), ...(bt ? [borg] : [])];
+  const all = [mine, base, mineAge, mineAgeInTurn, ...(linkRows ? [linkAge, linkAgeInTurn] : []), typedAge, stream, ...(rt ? [restic] : []), ...(bt ? [borg] : [])];
   for (const c of all) summarizeContender(c, dataset.bytes);
   return {
     dataset: { ...dataset, sqlZstdRatio, duBytes },
@@ -408,6 +426,7 @@ export async function runBackup(opts: {
     encryptionOverhead: mineAge.summary.median / mine.summary.median - 1,
     encryptionTarget: 'encryption (age) adds at most 10 % to the verified full backup: overhead ≤ 0.10',
     overlapRatio: mineAge.summary.median / mineAgeInTurn.summary.median,
+    ...(linkRows ? { linkOverlapRatio: linkAge.summary.median / linkAgeInTurn.summary.median } : {}),
     ...(resticVersion ? { restic: { version: resticVersion, ageRatio: mineAge.summary.median / restic.summary.median, plainRatio: mine.summary.median / restic.summary.median } } : {}),
     ...(bt ? { borg: { version: bt.version, ageRatio: mineAge.summary.median / borg.summary.median, plainRatio: mine.summary.median / borg.summary.median } } : {}),
     resticTarget: rt ? { ratio: mineAge.summary.median / restic.summary.median, limit: 0.5, met: mineAge.summary.median / restic.summary.median <= 0.5 } : undefined,
