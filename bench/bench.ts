@@ -49,6 +49,8 @@
  *   BENCH_WORKER_REPS    worker: worker starts and `up` runs (default 3)
  *   BENCH_LINK_ROWS      backup: 0 leaves out the two rows on a 100 MB/s link (overlap on and off; default: run them)
  *   BENCH_WORKER_IDLE_S  worker: seconds the first worker idles after polling (and after a run) before its RSS is read (default 15)
+ *   BENCH_WORKER_SIZES   worker: dataset scales of the peak-RSS backups, a row each (default BENCH_DATASET_SCALE; the
+ *                        issue's rows: 1,5,20, about 45 GB of free disk and half an hour)
  * Quick smoke run: BENCH_REPS=1 BENCH_SIZE_MB=64 BENCH_DATASET_SCALE=0.05 npm run bench
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -273,9 +275,12 @@ function workerText(w: WorkerReport): string {
       ['up --run app --exit, spawn → exit (s)', fmt(w.medians.upS), w.ups.map((u) => fmt(u.seconds)).join(' '), `≤ ${t.upS} s: ${met(w.medians.upS <= t.upS)}`],
       ['  up: dev server answering / worker polling / run started / outcome printed (s)', [upMarks('devServer'), upMarks('polling'), upMarks('started'), upMarks('outcome')].join(' / '), '', ''],
       ['  up process VmHWM (MiB; dev server not included)', fmt(median(w.ups.flatMap((u) => (u.hwmMiB === undefined ? [] : [u.hwmMiB]))), 0), '', ''],
-      ...(w.backup ? [
-        [`worker process VmHWM, backup of ${fmt(w.backup.datasetBytes / 1e6, 0)} MB to sshd (MiB)`, fmt(w.backup.workerHwmMiB, 0), `${fmt(w.backup.seconds)} s; VmRSS before ${fmt(w.backup.workerRssBeforeMiB, 0)}; tree ${fmt(w.backup.treePeakMiB, 0)}`, `< ${t.peakRssMiB} MiB: ${met((w.backup.workerHwmMiB ?? Infinity) < t.peakRssMiB)}`],
-      ] : []),
+      ...(w.backups ?? (w.backup ? [w.backup] : [])).map((b) => [
+        `worker process VmHWM, backup of ${fmt(b.datasetBytes / 1e6, 0)} MB (${b.datasetFiles} files) to sshd (MiB)`,
+        fmt(b.workerHwmMiB, 0),
+        `${fmt(b.seconds)} s (upload ${fmt(b.activities?.upload)} s); VmRSS before ${fmt(b.workerRssBeforeMiB, 0)}; tree ${fmt(b.treePeakMiB, 0)}`,
+        `< ${t.peakRssMiB} MiB: ${met((b.workerHwmMiB ?? Infinity) < t.peakRssMiB)}`,
+      ]),
     ]),
   ].join('\n');
 }
@@ -304,6 +309,11 @@ async function main(): Promise<void> {
   if (!['', 'transport', 's3', 'backup', 'postgres', 'diff', 'restore', 'manyfiles', 'worker'].includes(only)) throw new Error(`BENCH_ONLY=${only}: expected transport, s3, backup, postgres, diff, restore, manyfiles or worker`);
   const workerReps = Math.floor(envNumber('BENCH_WORKER_REPS', 3, 1));
   const workerIdleS = envNumber('BENCH_WORKER_IDLE_S', 15, 0);
+  const workerSizes = (process.env.BENCH_WORKER_SIZES ?? String(scale)).split(',').map((v) => {
+    const n = Number(v.trim());
+    if (!Number.isFinite(n) || n < 0.001) throw new Error(`BENCH_WORKER_SIZES=${process.env.BENCH_WORKER_SIZES}: expected dataset scales such as 1,5,20`);
+    return n;
+  });
   const manyFiles = Math.floor(envNumber('BENCH_FILES', 1_000_000, 1));
   const pgGiB = envNumber('BENCH_PG_GIB', 1.2, 0.01);
 
@@ -312,7 +322,7 @@ async function main(): Promise<void> {
   const cpu = cpuFlags();
   const results: Record<string, unknown> = {
     startedAt: startedAt.toISOString(),
-    settings: { reps, warmup, sizeMiB, scale, profile, profileReps, only: only || 'all', workerReps, workerIdleS, ...(only === 'postgres' ? { pgGiB } : {}) },
+    settings: { reps, warmup, sizeMiB, scale, profile, profileReps, only: only || 'all', workerReps, workerIdleS, workerSizes, ...(only === 'postgres' ? { pgGiB } : {}) },
     machine: {
       cores: os.availableParallelism(), cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30),
       // SHA-256 speed (backupctl's, restic's and sha256sum's hashing) depends on it: the ratios hold on any CPU, the times do not.
@@ -418,8 +428,8 @@ async function main(): Promise<void> {
         const { runWorkerBench } = await import('./worker.js');
         load.worker = { loadavg: loadAvg(), idleBusyCores: await backgroundLoad() };
         // The backup's peak on a worker process: the backup section's dataset, or (run alone) one generated here.
-        const dataset = backup?.dataset ?? await generateDataset(path.join(tmp.path, 'src', 'dataset'), scale);
-        worker = await runWorkerBench({ tmp: tmp.path, reps: workerReps, idleS: workerIdleS, sshd, dataset, onCleanup: (fn) => { cleanups.push(fn); } });
+        const dataset = backup?.dataset ?? (workerSizes.includes(scale) ? await generateDataset(path.join(tmp.path, 'src', 'dataset'), scale) : undefined);
+        worker = await runWorkerBench({ tmp: tmp.path, reps: workerReps, idleS: workerIdleS, sshd, dataset, datasetScale: scale, sizes: workerSizes, onCleanup: (fn) => { cleanups.push(fn); } });
         results.worker = worker;
       });
     }

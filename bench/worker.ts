@@ -15,23 +15,32 @@
  *    examples/data (no state folder: the dev server's database, the signing key and the schedules are created), on
  *    free ports, wall time from spawn to exit, with the times at which it printed the dev server's address, "worker
  *    polling", the run's start and its outcome.
- *  - peak RSS during a backup: a verified full backup of the bench's mixed dataset (BENCH_DATASET_SCALE; 1.0 is the
- *    ~1 GB one) to the loopback sshd, run with `backupctl run --wait` on a separate `backupctl worker` process:
- *    VmHWM of that process (its peak over its life, start-up included) and the largest VmRSS of its process tree
- *    (tar, zstd) sampled every 250 ms.
+ *  - peak RSS during a backup, one row per dataset size: a verified full backup of the bench's mixed dataset to the
+ *    loopback sshd, run with `backupctl run --wait --json` on a fresh `backupctl worker` process per size: VmHWM of
+ *    that process (its peak over its life, start-up included), the largest VmRSS of its process tree (tar, zstd)
+ *    sampled every 250 ms, and the run's activity times from its history (the upload's seconds among them).
+ *    BENCH_WORKER_SIZES lists the sizes as dataset scales (1 is the ~1 GB dataset, 5 and 20 the 5 and 20 GiB ones:
+ *    `BENCH_WORKER_SIZES=1,5,20`); default: BENCH_DATASET_SCALE alone, on the dataset the run already has. A size
+ *    other than that one is generated in the bench's temp dir for its row and removed after it, with the run's
+ *    staging and remote copy (20 needs about 45 GB of free disk while its row runs).
+ *
+ * Every `backupctl` is started as a user types it: the bin script itself (bin/backupctl.js, through its shebang), not
+ * `node bin/backupctl.js`, so that `worker` and `up` get the start-up settings the script gives them.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
 import { getFreePort } from '../test/helpers/free-port.js';
 import { startTemporalDevServer } from '../test/helpers/temporal-server.js';
 import { killAll, listDescendants, runCommand, sleep } from '../test/helpers/util.js';
 import type { SshdHandle } from '../test/helpers/sshd.js';
+import { phasesFromHistory } from './backup.js';
 import { writeSftpJobConfig } from './config.js';
-import type { DatasetInfo } from './dataset.js';
+import { generateDataset, type DatasetInfo } from './dataset.js';
 import { procMem, sampleTreeRss } from './postgres.js';
 import { median } from './stats.js';
 import { log } from './sys.js';
@@ -69,6 +78,8 @@ export interface UpRun {
 }
 
 export interface BackupPeak {
+  /** The dataset's scale (BENCH_WORKER_SIZES): 1 is the ~1 GB mixed dataset. */
+  scale: number;
   datasetBytes: number;
   datasetFiles: number;
   seconds: number;
@@ -78,11 +89,18 @@ export interface BackupPeak {
   workerRssBeforeMiB?: number;
   /** Largest summed VmRSS of the worker and its children (tar, zstd), MiB. */
   treePeakMiB: number;
+  /** Seconds per activity type (dump, upload, verify, checksum, ...) from the run's history. */
+  activities: Record<string, number>;
+  /** Size of the artifact, bytes. */
+  artifactBytes?: number;
 }
 
 export interface WorkerReport {
   reps: number;
+  /** The first of `backups` (kept for earlier result files' readers). */
   backup?: BackupPeak;
+  /** One per BENCH_WORKER_SIZES entry, in that order. */
+  backups: BackupPeak[];
   idleWindowS: number;
   starts: WorkerStartRun[];
   ups: UpRun[];
@@ -112,7 +130,8 @@ function threadsOf(pid: number): number | undefined {
 /** Spawns the CLI, timestamps each line of its output (seconds since spawn), and resolves with them when it exits. */
 function spawnCli(args: string[], env: NodeJS.ProcessEnv) {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The bin script through its shebang, as a user types `backupctl ...`: `worker` and `up` get their settings there.
+  const child = spawn(CLI, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: { at: number; text: string }[] = [];
   let output = '';
   const partial = { stdout: '', stderr: '' };
@@ -149,7 +168,12 @@ function spawnCli(args: string[], env: NodeJS.ProcessEnv) {
   };
 }
 
-export async function runWorkerBench(opts: { tmp: string; reps: number; idleS: number; sshd?: SshdHandle; dataset?: DatasetInfo; onCleanup: (fn: () => Promise<void>) => void }): Promise<WorkerReport> {
+export async function runWorkerBench(opts: {
+  tmp: string; reps: number; idleS: number; sshd?: SshdHandle;
+  /** The run's dataset, at scale `datasetScale`; other sizes are generated for their row. */
+  dataset?: DatasetInfo; datasetScale?: number; sizes?: number[];
+  onCleanup: (fn: () => Promise<void>) => void;
+}): Promise<WorkerReport> {
   const { tmp, reps, idleS } = opts;
   const base = path.join(tmp, 'worker-bench');
   const server = await startTemporalDevServer();
@@ -176,7 +200,7 @@ export async function runWorkerBench(opts: { tmp: string; reps: number; idleS: n
       // One run of the example on this worker, then idle again: what a worker holds between runs.
       let afterRunRssMiB: number | undefined;
       if (rep === 1) {
-        const r = await runCommand(process.execPath, [CLI, '--config', config, 'run', 'app', '--wait'], { env, cwd: REPO_ROOT, timeoutMs: 120_000 });
+        const r = await runCommand(CLI, ['--config', config, 'run', 'app', '--wait'], { env, cwd: REPO_ROOT, timeoutMs: 120_000 });
         if (r.code !== 0) throw new Error(`backupctl run app --wait failed (exit ${r.code}):\n${r.stderr}`);
         await sleep(idleS * 1000);
         afterRunRssMiB = procMem(pid).rssMiB;
@@ -219,33 +243,22 @@ export async function runWorkerBench(opts: { tmp: string; reps: number; idleS: n
     log(`  up --run app --exit ${rep}: ${seconds.toFixed(2)} s (dev server ${m.devServer?.toFixed(2) ?? '?'}, polling ${m.polling?.toFixed(2) ?? '?'}, started ${m.started?.toFixed(2) ?? '?'}, outcome ${m.outcome?.toFixed(2) ?? '?'}), VmHWM ${hwmMiB?.toFixed(0) ?? '?'} MiB`);
   }
 
-  let backup: BackupPeak | undefined;
-  if (opts.sshd && opts.dataset) {
-    const { configFile } = await writeSftpJobConfig(base, 'peak', opts.sshd, { peak: { sources: [{ name: 'data', type: 'files', paths: [opts.dataset.dir] }], destinations: ['nas'] } });
-    const w = spawnCli(['--config', configFile, 'worker'], env);
+  const backups: BackupPeak[] = [];
+  const sshd = opts.sshd;
+  for (const scale of opts.sshd ? opts.sizes ?? [opts.datasetScale ?? 1] : []) {
+    const shared = opts.dataset && scale === (opts.datasetScale ?? 1) ? opts.dataset : undefined;
+    const genDir = path.join(base, `dataset-${scale}`);
     try {
-      await w.waitLine(/^worker polling task queue/);
-      await sleep(1000);
-      const pid = w.child.pid!;
-      const before = procMem(pid).rssMiB;
-      const sampler = sampleTreeRss(pid);
-      const t = performance.now();
-      const r = await runCommand(process.execPath, [CLI, '--config', configFile, 'run', 'peak', '--wait'], { env, cwd: REPO_ROOT, timeoutMs: 30 * 60_000 });
-      const seconds = (performance.now() - t) / 1000;
-      const tree = sampler.stop();
-      if (r.code !== 0) throw new Error(`backupctl run peak --wait failed (exit ${r.code}):\n${r.stderr}\nworker:\n${w.output().slice(-4000)}`);
-      backup = { datasetBytes: opts.dataset.bytes, datasetFiles: opts.dataset.files, seconds, workerHwmMiB: procMem(pid).hwmMiB, workerRssBeforeMiB: before, treePeakMiB: tree.peakMiB };
-      log(`  backup of ${(opts.dataset.bytes / 1e6).toFixed(0)} MB on a worker process: ${seconds.toFixed(2)} s, worker VmRSS before ${before?.toFixed(0) ?? '?'} MiB, VmHWM ${backup.workerHwmMiB?.toFixed(0) ?? '?'} MiB, tree peak ${tree.peakMiB.toFixed(0)} MiB`);
+      const dataset = shared ?? await generateDataset(genDir, scale);
+      if (!shared) log(`  dataset at scale ${scale}: ${(dataset.bytes / 1e6).toFixed(0)} MB, ${dataset.files} files, generated in ${dataset.seconds.toFixed(0)} s`);
+      backups.push(await backupPeak(base, `peak-${scale}`, scale, sshd!, dataset, env));
     } finally {
-      w.child.kill('SIGTERM');
-      const timer = setTimeout(w.killNow, 15_000);
-      await w.exited;
-      clearTimeout(timer);
+      await rm(genDir, { recursive: true, force: true });
     }
   }
 
   return {
-    reps, idleWindowS: idleS, starts, ups, targets: WORKER_TARGETS, backup,
+    reps, idleWindowS: idleS, starts, ups, targets: WORKER_TARGETS, backup: backups[0], backups,
     medians: {
       toPollingS: median(starts.map((s) => s.toPollingS)),
       idleRssMiB: starts[0]!.idleRssMiB,
@@ -253,4 +266,52 @@ export async function runWorkerBench(opts: { tmp: string; reps: number; idleS: n
       upS: median(ups.map((u) => u.seconds)),
     },
   };
+}
+
+/**
+ * A verified full backup of `dataset` on a fresh `backupctl worker` process: its VmHWM, its tree's sampled peak and
+ * the run's activity times. The run's staging and remote copy are removed afterwards (a 20 GiB row would otherwise
+ * keep twice its artifact on the disk).
+ */
+async function backupPeak(base: string, name: string, scale: number, sshd: SshdHandle, dataset: DatasetInfo, env: NodeJS.ProcessEnv): Promise<BackupPeak> {
+  const { configFile, stateDir } = await writeSftpJobConfig(base, name, sshd, { peak: { sources: [{ name: 'data', type: 'files', paths: [dataset.dir] }], destinations: ['nas'] } });
+  const w = spawnCli(['--config', configFile, 'worker'], env);
+  let remotePath: string | undefined;
+  try {
+    await w.waitLine(/^worker polling task queue/);
+    await sleep(1000);
+    const pid = w.child.pid!;
+    const before = procMem(pid).rssMiB;
+    const sampler = sampleTreeRss(pid);
+    const t = performance.now();
+    const r = await runCommand(CLI, ['--config', configFile, 'run', 'peak', '--wait', '--json'], { env, cwd: REPO_ROOT, timeoutMs: 60 * 60_000 });
+    const seconds = (performance.now() - t) / 1000;
+    const tree = sampler.stop();
+    const hwm = procMem(pid).hwmMiB;
+    if (r.code !== 0 && r.code !== 3) throw new Error(`backupctl run peak --wait failed (exit ${r.code}):\n${r.stderr}\nworker:\n${w.output().slice(-4000)}`);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { workflowId?: string; size?: number; remotePath?: string };
+    remotePath = out.remotePath;
+    const activities: Record<string, number> = {};
+    if (out.workflowId) {
+      const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
+      try {
+        const ph = await phasesFromHistory(new Client({ connection, namespace: 'default' }).workflow.getHandle(out.workflowId));
+        for (const a of ph.activities) activities[a.type] = (activities[a.type] ?? 0) + a.runS;
+      } finally {
+        await connection.close();
+      }
+    }
+    const peak: BackupPeak = { scale, datasetBytes: dataset.bytes, datasetFiles: dataset.files, seconds, workerHwmMiB: hwm, workerRssBeforeMiB: before, treePeakMiB: tree.peakMiB, activities, artifactBytes: out.size };
+    const acts = Object.entries(activities).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ');
+    log(`  backup of ${(dataset.bytes / 1e6).toFixed(0)} MB (${dataset.files} files) on a worker process: ${seconds.toFixed(2)} s (${acts}), worker VmRSS before ${before?.toFixed(0) ?? '?'} MiB, VmHWM ${hwm?.toFixed(0) ?? '?'} MiB, tree peak ${tree.peakMiB.toFixed(0)} MiB`);
+    return peak;
+  } finally {
+    w.child.kill('SIGTERM');
+    const timer = setTimeout(w.killNow, 15_000);
+    await w.exited;
+    clearTimeout(timer);
+    await rm(stateDir, { recursive: true, force: true });
+    // The artifact and its manifest on the destination (the run's slot folder stays, empty).
+    if (remotePath) for (const f of [remotePath, `${remotePath}.manifest.json`]) await rm(path.join(sshd.root, f), { force: true });
+  }
 }

@@ -31,7 +31,7 @@ export function checksum(deps: ActivityDeps) {
     const last = Math.max(0, ...ranges.map((r) => r.end));
     const signal = Context.current().cancellationSignal;
     const report = progressReporter({ step: 'checksum', total: last });
-    const hasher = new RangeHasher(ranges, 16, false);
+    const hasher = new RangeHasher(ranges, 4, false); // at most 4 MiB queued for the thread, and as many kept for reuse
     const fh = await open(file, 'r');
     try {
       let pos = 0;

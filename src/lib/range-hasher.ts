@@ -46,6 +46,9 @@ parentPort.on('message', (m) => {
 });
 `;
 
+/** The hashing thread's young generation, MiB: V8 makes it three semi-spaces (two and the new large-object space). */
+export const THREAD_YOUNG_GENERATION_MIB = 6;
+
 export interface RangeDigests {
   /** SHA-256 of everything ('' when not asked for). */
   digest: string;
@@ -68,7 +71,9 @@ export class RangeHasher {
    * to this file (opened for writing; it must stay open until `digest()` or `destroy()` has settled).
    */
   constructor(ranges: { start: number; end: number }[], private readonly maxPending = 64, whole = true, fd?: number) {
-    this.worker = new Worker(WORKER_CODE, { eval: true, workerData: { ranges, whole, fd } });
+    // The thread allocates little (buffers are transferred to it, not copied): a small young generation (2 MiB per
+    // semi-space, as `backupctl worker` gives its other threads) instead of V8's up to 16 MiB.
+    this.worker = new Worker(WORKER_CODE, { eval: true, workerData: { ranges, whole, fd }, resourceLimits: { maxYoungGenerationSizeMb: THREAD_YOUNG_GENERATION_MIB } });
     this.result = new Promise<RangeDigests>((resolve, reject) => {
       this.worker.on('message', (m: { ack?: ArrayBuffer; part?: string; digest?: string; parts?: string[]; error?: { message: string; code?: string } }) => {
         if (m.error) {

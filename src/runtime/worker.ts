@@ -1,4 +1,3 @@
-import v8 from 'node:v8';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { loadConfig, workerQueues } from '../config/load.js';
@@ -8,23 +7,6 @@ import { ensureSigningKey } from '../state/keys.js';
 import { workflowBundle } from './bundle.js';
 import { backupMetricsAddress, startMetricsServer, type MetricsServer } from './metrics-server.js';
 import { connectClient, connectNative, ensureSearchAttributes } from './temporal.js';
-
-/**
- * The young generation (V8's semi-space) of every thread the worker starts after this point, in MiB: the Temporal
- * SDK's workflow thread and the SHA-256 threads of uploads, checksums and fetches. V8 grows it to 16 MiB per semi-space
- * (32 MiB resident per isolate) under start-up's allocation and keeps it; these threads allocate little (the workflow
- * code's state, buffers that are transferred, not copied), so 2 MiB costs them nothing measurable. The main thread's
- * young generation is set at process start only: `NODE_OPTIONS=--max-semi-space-size=2` (README, "Memory").
- */
-export const THREAD_SEMI_SPACE_MIB = 2;
-
-let threadLimitsSet = false;
-function limitThreadHeaps(): void {
-  if (threadLimitsSet) return;
-  threadLimitsSet = true;
-  // Read by V8 when an isolate is created: the threads below get it, the running main thread keeps its own.
-  v8.setFlagsFromString(`--max-semi-space-size=${THREAD_SEMI_SPACE_MIB}`);
-}
 
 export interface WorkerOptions {
   configFile: string;
@@ -49,7 +31,6 @@ export interface WorkerOptions {
  * run's staging folder, so a host whose config is shared with others polls only its own queues.
  */
 export async function createWorkers(opts: WorkerOptions): Promise<{ workers: Worker[]; taskQueues: string[]; close(): Promise<void> }> {
-  limitThreadHeaps();
   const { config } = loadConfig(opts.configFile);
   const taskQueues = opts.privateQueue ? [opts.privateQueue] : workerQueues(config, opts.queues);
   // The key that signs manifests and drill reports: created on the first start when none is configured.
