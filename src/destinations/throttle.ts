@@ -11,9 +11,11 @@ export class Throttle {
     const due = this.start + (this.sent / this.bytesPerSecond) * 1000;
     const wait = due - Date.now();
     if (wait > 0) {
+      // The listener goes when the wait ends: an upload takes thousands of times from one activity's signal.
       await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(resolve, wait);
-        signal?.addEventListener('abort', () => { clearTimeout(t); reject(signal.reason as Error); }, { once: true });
+        const onAbort = () => { clearTimeout(t); reject(signal!.reason as Error); };
+        const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, wait);
+        signal?.addEventListener('abort', onAbort, { once: true });
       });
     }
   }
