@@ -146,10 +146,9 @@ program.command('restore <job>')
   .addOption(workerWaitOption())
   .option('--json', 'print the result as JSON')
   .action(action(async (job: string, opts: { to: string; backup?: string; at?: string; destination?: string; intoDatabases?: string[]; trustUnsigned?: boolean; identity?: string; worker: boolean; workerWait?: string; json?: boolean }) => {
-    await installRuntime(cfg());
     const { restoreCommand } = await import('./restore.js');
     const { workerWait, ...rest } = opts;
-    return restoreCommand(job, { config: cfg(), ...rest, workerWaitMs: waitMs(workerWait) });
+    return restoreCommand(job, { config: cfg(), ...rest, workerWaitMs: waitMs(workerWait), installRuntime: () => installRuntime(cfg()) });
   }));
 
 program.command('drill <job>')
@@ -158,9 +157,8 @@ program.command('drill <job>')
   .addOption(workerWaitOption())
   .option('--json', 'print the report as JSON')
   .action(action(async (job: string, opts: { worker: boolean; workerWait?: string; json?: boolean }) => {
-    await installRuntime(cfg());
     const { drillCommand } = await import('./drill.js');
-    return drillCommand(job, { config: cfg(), worker: opts.worker, json: opts.json, workerWaitMs: waitMs(opts.workerWait) });
+    return drillCommand(job, { config: cfg(), worker: opts.worker, json: opts.json, workerWaitMs: waitMs(opts.workerWait), installRuntime: () => installRuntime(cfg()) });
   }));
 
 const keysCmd = program.command('keys').description('the key that signs manifests and drill reports; age keys for encryption');

@@ -1,16 +1,17 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import { getJob, loadConfig, taskQueueOf } from '../config/load.js';
+import type { Config } from '../config/schema.js';
 import { RESTORE_WORKFLOW, restoreWorkflowId, type RestoreInput, type RestoreResult } from '../contracts/restore.js';
 import { BackupError } from '../errors.js';
 import { formatBytes } from '../lib/format.js';
 import { parseIntoDatabases } from '../restore/targets.js';
 import { awaitPickup, queuePollers } from '../runtime/pollers.js';
 import { connectClient } from '../runtime/temporal.js';
-import { createWorkers } from '../runtime/worker.js';
-import { Runtime } from '@temporalio/worker';
+import { signingKeyFiles } from '../state/keys.js';
 import { EXIT, uiLink } from './output.js';
 import { progressMode, progressTicker } from './progress.js';
 
@@ -21,6 +22,11 @@ export interface InProcessOptions {
   /** How long to wait for a worker to pick the workflow up before giving up (default 60 s). */
   workerWaitMs?: number;
   json?: boolean;
+  /**
+   * Installs the Temporal SDK's runtime (logger, metrics; src/cli/index.ts) before an in-process worker is created.
+   * Called only when one may be: never with `worker: false`, which loads no worker code at all.
+   */
+  installRuntime?: () => Promise<void>;
 }
 
 /** Where the CLI's workflow runs and how to await a worker for it (see `withClientAndWorker`). */
@@ -37,6 +43,66 @@ export const DEFAULT_WORKER_WAIT_MS = 60_000;
 /** A worker that polled the job's queue lately picks a new workflow up at once; one that does not within this is gone. */
 const SERVED_PICKUP_MS = 10_000;
 
+/** The CLI's in-process worker on its private queue, running (polling) from the moment it is created. */
+interface OwnWorker {
+  /** Settles once the worker polls its queue; rejects when it could not be created. */
+  ready: Promise<void>;
+  /** Shuts the worker down (if it runs), waits for it to end, closes its connection and destinations. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Creates the in-process worker for `privateQueue` in the background, and runs it as soon as it exists: the SDK's
+ * runtime is installed and the worker code loaded only here, while the caller connects, decides and starts its
+ * workflow. The worker runs the workflow code in the main thread (`mainThreadWorkflows`): a workflow thread would take
+ * 300 ms to start, for the one short workflow of this command.
+ */
+function startOwnWorker(opts: InProcessOptions, file: string, privateQueue: string): OwnWorker {
+  let stopped = false;
+  let installed = false;
+  const created = (async () => {
+    if (opts.installRuntime) {
+      await opts.installRuntime();
+      installed = true;
+    }
+    const { createWorkers } = await import('../runtime/worker.js');
+    return createWorkers({ configFile: file, privateQueue, mainThreadWorkflows: true });
+  })();
+  let running: Promise<unknown> | undefined;
+  const ready = created.then((w) => {
+    running = Promise.all(w.workers.map((x) => x.run()));
+    // Stopped before it was created (the command failed early): it runs for no time, which ends it.
+    if (stopped) for (const x of w.workers) if (x.getState() === 'RUNNING') x.shutdown();
+  });
+  ready.catch(() => undefined);
+  return {
+    ready,
+    async stop() {
+      stopped = true;
+      const w = await created.catch(() => undefined);
+      if (w) {
+        await ready.catch(() => undefined);
+        for (const x of w.workers) if (x.getState() === 'RUNNING') x.shutdown();
+        await running?.catch(() => undefined);
+        await w.close();
+      } else if (installed) {
+        // The SDK's runtime ends with its last worker; without one it would keep the process alive.
+        const { Runtime } = await import('@temporalio/worker');
+        await Runtime.instance().shutdown();
+      }
+    },
+  };
+}
+
+/**
+ * Whether the in-process worker can be created before it is known to be needed: creating it has no lasting effect
+ * then. It has one when the signing key is still to be created (the first start on this host), which only a worker
+ * this command actually runs should do.
+ */
+function ownWorkerIsSideEffectFree(config: Config): boolean {
+  return existsSync(signingKeyFiles(config).privateFile);
+}
+
 /**
  * Connects and decides where one workflow of the job runs, so that the CLI never competes with a running worker:
  * - a worker already serves the job's task queue (it polled it lately, per DescribeTaskQueue): the workflow runs there,
@@ -45,42 +111,76 @@ const SERVED_PICKUP_MS = 10_000;
  * - no worker serves it: the CLI runs an in-process worker on a private queue of its own (`backupctl-cli-<uuid>`) for
  *   this one workflow, so it takes no other job's tasks and leaves nothing half done on the job's queue when it exits;
  * - `worker: false` (`--no-worker`): the job's queue, and a bounded wait for its worker.
+ * Unless `worker: false`, the in-process worker is created while the client connects and asks (when that has no
+ * lasting effect, see ownWorkerIsSideEffectFree), and the workflow is started on its queue while it is still being
+ * created; when a worker serves the job's queue it stays idle until the end (and is ready if that worker does not
+ * pick the workflow up). `warm`: what the workflow's first step will need in this process, begun while the worker
+ * starts, only when the workflow runs on it.
  */
-export async function withClientAndWorker<T>(opts: InProcessOptions, jobQueue: string, fn: (p: Placement) => Promise<T>): Promise<T> {
-  const { file } = loadConfig(opts.config);
-  const { client, namespace } = await connectClient();
+export async function withClientAndWorker<T>(opts: InProcessOptions, jobQueue: string, fn: (p: Placement) => Promise<T>, warm?: () => Promise<void>): Promise<T> {
+  const { file, config } = loadConfig(opts.config);
   const waitMs = opts.workerWaitMs ?? DEFAULT_WORKER_WAIT_MS;
-  const placement = (taskQueue: string, ms: number): Placement => ({ client, namespace, taskQueue, picked: (handle) => awaitPickup(client, namespace, handle, taskQueue, ms) });
-  let ownWorker = false;
+  const privateQueue = `backupctl-cli-${randomUUID()}`;
+  let own = opts.worker !== false && ownWorkerIsSideEffectFree(config) ? startOwnWorker(opts, file, privateQueue) : undefined;
+  let warming: Promise<void> | undefined;
   try {
-    if (opts.worker === false) return await fn(placement(jobQueue, waitMs));
-    const pollers = await queuePollers(client, namespace, jobQueue);
-    if (pollers.length > 0) {
-      if (!opts.json) process.stderr.write(`a worker serves task queue ${jobQueue} (${pollers.join(', ')}): running there\n`);
-      try {
-        return await fn(placement(jobQueue, Math.min(waitMs, SERVED_PICKUP_MS)));
-      } catch (err) {
-        // The worker seen lately has stopped since (DescribeTaskQueue remembers pollers for minutes).
-        if (!(err instanceof BackupError && err.code === 'NO_WORKER')) throw err;
-        if (!opts.json) process.stderr.write(`no worker picked it up on ${jobQueue}; running it in this process instead\n`);
-      }
-    }
-    const privateQueue = `backupctl-cli-${randomUUID()}`;
-    ownWorker = true;
-    const w = await createWorkers({ configFile: file, privateQueue });
-    const running = Promise.all(w.workers.map((x) => x.run()));
+    const { client, namespace } = await connectClient();
+    const placement = (taskQueue: string, ms: number): Placement => ({ client, namespace, taskQueue, picked: (handle) => awaitPickup(client, namespace, handle, taskQueue, ms) });
     try {
-      return await fn(placement(privateQueue, waitMs));
+      if (opts.worker === false) return await fn(placement(jobQueue, waitMs));
+      const pollers = await queuePollers(client, namespace, jobQueue);
+      if (pollers.length > 0) {
+        if (!opts.json) process.stderr.write(`a worker serves task queue ${jobQueue} (${pollers.join(', ')}): running there\n`);
+        try {
+          return await fn(placement(jobQueue, Math.min(waitMs, SERVED_PICKUP_MS)));
+        } catch (err) {
+          // The worker seen lately has stopped since (DescribeTaskQueue remembers pollers for minutes).
+          if (!(err instanceof BackupError && err.code === 'NO_WORKER')) throw err;
+          if (!opts.json) process.stderr.write(`no worker picked it up on ${jobQueue}; running it in this process instead\n`);
+        }
+      }
+      own ??= startOwnWorker(opts, file, privateQueue);
+      // What the workflow's first step will do on this process's worker, done while that worker starts (best effort).
+      warming = warm?.().catch(() => undefined);
+      const { ready } = own;
+      return await fn({
+        client, namespace, taskQueue: privateQueue,
+        // The workflow may be started before the worker polls: its first task waits on the queue until then.
+        picked: async (handle) => {
+          try {
+            await ready;
+          } catch (err) {
+            // Nothing will ever poll the private queue: the workflow must not wait there for good.
+            await handle.terminate('the in-process worker could not be created').catch(() => undefined);
+            throw err;
+          }
+          await awaitPickup(client, namespace, handle, privateQueue, waitMs);
+        },
+      });
     } finally {
-      for (const x of w.workers) if (x.getState() === 'RUNNING') x.shutdown();
-      await running.catch(() => undefined);
-      await w.close();
+      // The worker first (it answers the progress queries until the end), then the client's connection.
+      await warming;
+      await own?.stop();
+      own = undefined;
+      await client.connection.close();
     }
   } finally {
-    await client.connection.close();
-    // The SDK's runtime (its log forwarding) ends with its last worker; without one it would keep the process alive.
-    if (!ownWorker) await Runtime.instance().shutdown();
+    // Connecting failed: the worker created meanwhile is not needed.
+    await own?.stop();
   }
+}
+
+/**
+ * Opens the destination the restore's plan reads first (`--destination`, else the job's first), in this process whose
+ * worker will run the plan: the pooled connection (src/destinations/pool.ts) is then the plan's and the fetch's, and
+ * the SSH handshake overlaps the worker's start instead of following it. Only for destinations whose connections are
+ * pooled; any failure is left for the plan to meet and report.
+ */
+async function warmDestination(config: Config, name: string): Promise<void> {
+  const { destinationPlugin, withDestination } = await import('../destinations/index.js');
+  const cfg = config.destinations[name];
+  if (!cfg || !destinationPlugin(cfg.type).reuse) return;
+  await withDestination(config, name, () => Promise.resolve());
 }
 
 export interface RestoreOptions extends InProcessOptions {
@@ -152,5 +252,5 @@ export async function restoreCommand(jobName: string, opts: RestoreOptions): Pro
       else process.stderr.write(`${cancelled ? 'cancelled' : 'failed'}: ${message}\n${link}\n`);
       return EXIT.FAILED;
     }
-  });
+  }, () => warmDestination(config, input.destination ?? job.destinations[0]!));
 }

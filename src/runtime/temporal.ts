@@ -1,6 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
-import { NativeConnection } from '@temporalio/worker';
+import type { NativeConnection } from '@temporalio/worker';
 import proto from '@temporalio/proto';
 import { SEARCH_ATTRIBUTE_NAMES } from '../contracts/search-attributes.js';
 import { BackupError } from '../errors.js';
@@ -33,6 +33,8 @@ export async function connectClient(): Promise<{ client: Client; connection: Con
 
 export async function connectNative(): Promise<{ connection: NativeConnection; namespace: string }> {
   const { connectionOptions, namespace } = connectConfig();
+  // Loaded here, by the commands that run a worker: the others (run, status, `restore --no-worker`, ...) need only the client.
+  const { NativeConnection } = await import('@temporalio/worker');
   try {
     return { connection: await NativeConnection.connect(connectionOptions), namespace };
   } catch (err) {
