@@ -91,15 +91,15 @@ export async function runActivity<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /** Heartbeats progress at most once a second; the SDK delivers cancellation through the heartbeat. */
-export function progressReporter(extra: Record<string, unknown> = {}): (bytes: number) => void {
+export function progressReporter(extra: Record<string, unknown> = {}): (bytes: number, more?: Record<string, unknown>) => void {
   const ctx = Context.current();
   let last = 0;
   ctx.heartbeat({ ...extra, bytes: 0 });
-  return (bytes: number) => {
+  return (bytes: number, more?: Record<string, unknown>) => {
     const now = Date.now();
     if (now - last < 1000) return;
     last = now;
-    ctx.heartbeat({ ...extra, bytes });
+    ctx.heartbeat({ ...extra, ...more, bytes });
   };
 }
 

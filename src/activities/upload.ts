@@ -39,14 +39,16 @@ export function upload(deps: ActivityDeps) {
     const started = Date.now();
     const signal = Context.current().cancellationSignal;
     let acked = 0;
-    const heartbeat = progressReporter({ step: 'upload', destination: input.destination, ...(input.size !== undefined ? { total: input.size } : {}) });
-    const report = (bytes: number) => { acked = bytes; heartbeat(bytes); };
-    const w = stagedWriteOf(input.tempPath, input.job);
     let size = input.size;
+    // Following the dump, the total is known once archive sealed the artifact.
+    const heartbeat = progressReporter({ step: 'upload', destination: input.destination, ...(size !== undefined ? { total: size } : {}) });
+    const beat = () => heartbeat(acked, size !== undefined ? { total: size } : undefined);
+    const report = (bytes: number) => { acked = bytes; beat(); };
+    const w = stagedWriteOf(input.tempPath, input.job);
     const sent = await withDestination(config, input.destination, async (d) => {
       if (!input.follow) return d.stage(file, w, { signal, onProgress: report });
       // While the dump runs, the follower waits between pieces: its heartbeats keep the upload alive and cancellable.
-      const follower = new ArtifactFollower(dir, { signal, onWait: () => heartbeat(acked) });
+      const follower = new ArtifactFollower(dir, { signal, onWait: beat, onSealed: (n) => { size = n; } });
       try {
         if (d.stageFollowing) {
           const r = await d.stageFollowing(follower, w, { signal, onProgress: report });

@@ -135,8 +135,10 @@ export class RangeHasher {
     return this.result;
   }
 
-  /** Stops the thread; resolves once it can no longer write. */
+  /** Stops the thread; resolves once it can no longer write. An `update` waiting for room fails instead of waiting on. */
   async destroy(): Promise<void> {
+    this.failed ??= new Error('the hashing thread was stopped');
+    for (const w of this.waiters.splice(0)) w();
     await this.worker.terminate();
   }
 }

@@ -41,8 +41,14 @@ export interface Journal {
 /** Replaces the journal of the staging folder `dir` (the dump and archive steps). */
 export function writeJournal(dir: string, j: Omit<Journal, 'boot'>): void {
   const file = path.join(dir, JOURNAL_FILE);
-  writeFileSync(`${file}.new`, JSON.stringify({ boot: bootId(), ...j }), { mode: 0o600 });
-  renameSync(`${file}.new`, file);
+  try {
+    writeFileSync(`${file}.new`, JSON.stringify({ boot: bootId(), ...j }), { mode: 0o600 });
+    renameSync(`${file}.new`, file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') throw new BackupError('STAGING_SPACE', `the staging disk is full (${dir}): the staging journal cannot be written`, { cause: err, hint: 'free space under the state folder' });
+    throw new BackupError('ARCHIVE_FAILED', `cannot write the staging journal ${file}: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 const isOffset = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
@@ -98,6 +104,8 @@ export interface FollowOptions {
   onWait?: () => void;
   /** How often to look again while nothing is ready. */
   pollMs?: number;
+  /** Told the artifact's size once archive sealed it. */
+  onSealed?: (size: number) => void;
 }
 
 /** The attempt of the component whose header is at `header`, as journal `j` tells it (undefined: not known there). */
@@ -133,7 +141,10 @@ export class ArtifactFollower {
   private journal(): Journal | undefined {
     const j = readJournal(this.dir);
     if (j) checkStagingBoot(j.boot, `the artifact ${this.file}`);
-    if (j?.size !== undefined) this.sealedAt = j.size;
+    if (j?.size !== undefined && this.sealedAt === undefined) {
+      this.sealedAt = j.size;
+      this.opts.onSealed?.(j.size);
+    }
     if (j && j.final < this.finalSeen) {
       throw new BackupError('ARCHIVE_FAILED', `the staged artifact ${this.file} was rewritten from ${j.final} bytes on while it was being sent (its dump ran again); the upload starts again`);
     }

@@ -8,7 +8,7 @@ import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { BACKUP_WORKFLOW, type BackupResult, type Manifest } from '../../src/contracts/index.js';
 import { closeDestinations } from '../../src/destinations/index.js';
-import { awaitBackup, failureOf, resultOf, runBackup, startBackup } from '../helpers/run-backup.js';
+import { awaitBackup, failureOf, resultOf, runBackup, startBackup, waitForStep } from '../helpers/run-backup.js';
 import { startSshd } from '../helpers/sshd.js';
 import { runCommand, waitFor } from '../helpers/util.js';
 import { fileSize, historyText, listFiles, sha256File, startEnv, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
@@ -295,6 +295,7 @@ describe('a verified backup, end to end (Temporal dev server, OpenSSH, SMTP)', (
     const handle = await withWorker(env, job, async () => {
       const h = await start(job);
       const tmp = await waitFor(() => remoteFiles().find((f) => f.endsWith('.tmp') && f.includes(h.workflowId) && fileSize(path.join(env.sshd.root, f)) > 2 * 1024 * 1024), { timeoutMs: 60_000, description: 'the upload to be under way' });
+      await waitForStep(h, 'upload');
       const r = await runCommand(inject('temporalCliPath'), ['workflow', 'cancel', '--address', env.address, '--workflow-id', h.workflowId], { timeoutMs: 30_000 });
       expect(r.code, r.stderr).toBe(0);
       await h.result().catch(() => undefined);

@@ -9,7 +9,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { applySchedules, desiredSchedules } from '../../src/schedules/index.js';
 import { BACKUP_WORKFLOW, FRESHNESS_WORKFLOW, type BackupResult } from '../../src/contracts/index.js';
 import { startHttpSink, type HttpSink } from '../helpers/http-sink.js';
-import { backupResult, startBackup } from '../helpers/run-backup.js';
+import { backupResult, startBackup, waitForStep } from '../helpers/run-backup.js';
 import { runCommand, waitFor } from '../helpers/util.js';
 import { listFiles, signAsDeployment, startEnv, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
 
@@ -177,6 +177,7 @@ describe('schedules, one run per slot and per job, cancel, monitoring (Temporal 
       const handle = await withWorker(env, job, async () => {
         const h = await startBackup(env.client, { taskQueue: job.taskQueue, workflowId: `cancel-${how}-${Date.now()}` });
         await waitFor(() => listFiles(env.sshd.root).find((f) => f.endsWith('.tmp') && f.includes(h.workflowId)), { timeoutMs: 60_000, description: 'the upload' });
+        await waitForStep(h, 'upload');
         if (how === 'cli') {
           const r = await backupctl(job, ['cancel', 'app', '--wait']);
           expect(r.stdout).toContain(`cancellation requested for ${h.workflowId}`);

@@ -1,6 +1,7 @@
 import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
-import { BACKUP_WORKFLOW, backupWorkflowId, type BackupResult, type BackupType } from '../../src/contracts/index.js';
+import { BACKUP_WORKFLOW, PROGRESS_QUERY, backupWorkflowId, type BackupResult, type BackupType } from '../../src/contracts/index.js';
+import { waitFor } from './util.js';
 
 // "Start a backup and await its outcome", for every test tier (workflow, e2e, faults): one way to start
 // backupWorkflow and one shape for how it ended.
@@ -78,4 +79,12 @@ export async function backupResult(client: Client, start: BackupStart): Promise<
 export function failureOf(outcome: BackupOutcome): WorkflowFailedError {
   if (outcome.status === 'completed') throw new Error(`expected the run to fail; it completed (${outcome.result.status})`);
   return outcome.error;
+}
+
+/**
+ * Waits until the run is in `step` (its progress query), e.g. 'upload': the upload to the first destination starts
+ * beside the dump, so its temporary file alone no longer says that the dump is over.
+ */
+export async function waitForStep(handle: WorkflowHandle, step: string, timeoutMs = 60_000): Promise<void> {
+  await waitFor(async () => (await handle.query<{ step: string }>(PROGRESS_QUERY)).step === step, { timeoutMs, intervalMs: 50, description: `the run to reach the ${step} step` });
 }

@@ -34,6 +34,15 @@ describe('ThreadHasher', () => {
     expect(await hasher.digest()).toBe(sha(Buffer.concat([a, b]), 'hex'));
   });
 
+  it('an update waiting for room fails when the hasher is destroyed, instead of waiting for ever', async () => {
+    const h = new ThreadHasher(1);
+    // The thread is busy with a large buffer; the next update waits for room.
+    await h.update(h.take(64 * 1024 * 1024), 64 * 1024 * 1024).catch(() => undefined);
+    const waiting = h.update(h.take(1024), 1024);
+    h.destroy();
+    await expect(waiting).rejects.toThrow(/stopped/);
+  });
+
   it('refuses a buffer that does not own its memory (it would be transferred away from its other users)', async () => {
     const hasher = new ThreadHasher();
     const pooled = Buffer.from('abc');

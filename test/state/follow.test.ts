@@ -156,6 +156,10 @@ describe('ArtifactFollower (the upload that follows the dump)', () => {
     await expect(sent).rejects.toThrow(/cancelled by the test/);
   });
 
+  it('a journal that cannot be written is a BackupError naming it', () => {
+    expect(() => writeJournal(path.join(dir, 'gone'), { done: [], final: 0 })).toThrow(expect.objectContaining({ code: 'ARCHIVE_FAILED', message: expect.stringMatching(/cannot write the staging journal .*gone/) }));
+  });
+
   it('refuses a staging journal written before the machine restarted', async () => {
     writeJournal(dir, { done: [], final: 0 });
     const j = JSON.parse(readFileSync(path.join(dir, 'artifact.follow'), 'utf8')) as Record<string, unknown>;

@@ -374,48 +374,53 @@ export class SftpSession implements Connection, FileStore {
       throw this.mapError(err, `cannot create ${target}`);
     }
     const sock = this.corkable();
-    // ssh2 does not answer WRITE requests still in flight when the connection drops: they fail on its close.
-    const pending = new Map<Promise<void>, (err: Error) => void>();
+    // ssh2 answers no request still in flight when the connection drops: each one here fails on its close instead.
+    const pending = new Map<Promise<unknown>, (err: Error) => void>();
     const onClose = () => { for (const fail of pending.values()) fail(new Error('connection closed')); };
     this.client.on('close', onClose);
-    let end = 0;
-    const closeHandle = async () => {
-      this.client.off('close', onClose);
-      if (!this.closed) await call<void>((cb) => this.sftp.close(handle, cb as never));
+    const request = <T>(fn: (cb: (err: Error | null | undefined, v: T) => void) => void): Promise<T> => {
+      if (this.closed) return Promise.reject(new Error('connection closed'));
+      let fail!: (err: Error) => void;
+      const done: Promise<T> = new Promise<T>((resolve, reject) => {
+        fail = reject;
+        fn((err, v) => (err ? reject(err) : resolve(v)));
+      }).finally(() => pending.delete(done));
+      pending.set(done, fail);
+      return done;
     };
+    let end = 0;
     return {
       chunk: (this.sftp as unknown as { _maxWriteLen: number })._maxWriteLen || 32 * 1024,
       parallel: this.cfg.parallelWrites,
       write: (buf, len, pos) => {
-        if (this.closed) return Promise.reject(new Error('connection closed'));
-        let fail!: (err: Error) => void;
-        const done = new Promise<void>((resolve, reject) => {
-          fail = reject;
+        end = Math.max(end, pos + len);
+        return request<void>((cb) => {
           // One WRITE becomes about eight SSH packets; corked, they leave in one writev() (see upload).
           sock?.cork();
-          this.sftp.write(handle, buf, 0, len, pos, (err) => (err ? reject(err) : resolve()));
+          this.sftp.write(handle, buf, 0, len, pos, cb as never);
           sock?.uncork();
-        }).finally(() => pending.delete(done));
-        pending.set(done, fail);
-        end = Math.max(end, pos + len);
-        return done;
+        });
       },
       finish: async (size) => {
         try {
-          if (end > size) await call<void>((cb) => this.sftp.fsetstat(handle, { size }, cb as never));
-          await closeHandle();
+          if (end > size) await request<void>((cb) => this.sftp.fsetstat(handle, { size }, cb as never));
+          await request<void>((cb) => this.sftp.close(handle, cb as never));
         } catch (err) {
           throw this.mapError(err, `closing ${target}`);
+        } finally {
+          this.client.off('close', onClose);
         }
       },
       abort: async () => {
-        // Give the writes in flight a moment, then drop the connection (it may be the stalled one).
+        // Give the requests in flight a moment, then drop the connection (it may be the stalled one) and fail them.
         if (pending.size > 0 && !this.closed) {
-          const t = setTimeout(() => this.close(), 5_000);
+          const t = setTimeout(() => { this.close(); onClose(); }, 5_000);
           await Promise.allSettled(pending.keys());
           clearTimeout(t);
         }
-        await closeHandle().catch(() => undefined);
+        onClose();
+        this.client.off('close', onClose);
+        if (!this.closed) this.sftp.close(handle, () => undefined);
       },
     };
   }
