@@ -47,7 +47,7 @@
  *   BENCH_PG_GIB         postgres: target pg_database_size in GiB (default 1.2; ≥ 1.0 for the 1 GiB requirement)
  *   BENCH_FILES          manyfiles: number of small files in the tree (default 1,000,000)
  *   BENCH_WORKER_REPS    worker: worker starts and `up` runs (default 3)
- *   BENCH_LINK_ROWS      backup: 0 leaves out the two rows on a 100 MB/s link (overlap on and off; default: run them)
+ *   BENCH_LINK_ROWS      backup: 0 leaves out the two rows on a 100 MB/s link (steps in turn and upload following the dump; default: run them)
  *   BENCH_WORKER_IDLE_S  worker: seconds the first worker idles after polling (and after a run) before its RSS is read (default 15)
  *   BENCH_WORKER_SIZES   worker: dataset scales of the peak-RSS backups, a row each (default BENCH_DATASET_SCALE; the
  *                        issue's rows: 1,5,20, about 45 GB of free disk and half an hour)
@@ -170,8 +170,8 @@ function backupTables(b: BackupReport): string {
   const typedLine = typed && resticRow ? `\nas a user types it (CLI process, served by the running worker): ${typed.name} ÷ restic = ${fmt(typed.summary.median / resticRow.summary.median)}` : '';
   const streamPhases = stream ? `\n\n${table(['streaming pipeline phase', 'median s'], Object.entries(stream.phaseMedians).map(([k, v]) => [k, fmt(v, 3)]))}` : '';
   const age = b.encryptionOverhead === undefined ? '' : `\n\nencryption at rest (age): backupctl (age) ÷ backupctl = ${fmt(1 + b.encryptionOverhead, 3)} (${b.encryptionOverhead >= 0 ? '+' : ''}${fmt(b.encryptionOverhead * 100, 1)} %); target (${b.encryptionTarget}): ${b.encryptionOverhead <= 0.1 ? 'MET' : 'NOT MET'}`
-    + (b.overlapRatio === undefined ? '' : `\nthe upload following the dump: backupctl (age) ÷ backupctl (age, steps in turn) = ${fmt(b.overlapRatio, 3)} (< 1: the overlap saves time here)`)
-    + (b.linkOverlapRatio === undefined ? '' : `\non a 100 MB/s link: backupctl (age, 100 MB/s link) ÷ (… steps in turn) = ${fmt(b.linkOverlapRatio, 3)}`)
+    + (b.overlapRatio === undefined ? '' : `\nthe upload following the dump: backupctl (age, upload following the dump) ÷ backupctl (age) = ${fmt(b.overlapRatio, 3)} (< 1: the overlap saves time here)`)
+    + (b.linkOverlapRatio === undefined ? '' : `\non a 100 MB/s link: backupctl (age, 100 MB/s link, upload following the dump) ÷ backupctl (age, 100 MB/s link) = ${fmt(b.linkOverlapRatio, 3)}`)
     + (b.restic ? `\nbeside restic's first backup (${b.restic.version.split(' ').slice(0, 2).join(' ')}; encrypts too), ratio of median times (< 1: faster than restic): backupctl (age) ÷ restic = ${fmt(b.restic.ageRatio)}, backupctl ÷ restic = ${fmt(b.restic.plainRatio)}` : '\nrestic not installed: no restic row')
     + (b.resticTarget ? `\ntarget (issue 19: verified full backup, with encryption as restic always encrypts, ≤ ${b.resticTarget.limit}× restic's first backup): ${b.resticTarget.met ? 'MET' : 'NOT MET'} (${fmt(b.resticTarget.ratio)}×)` : '')
     + (b.borg ? `\nbeside borg's first create (${b.borg.version}; repokey, for information): backupctl (age) ÷ borg = ${fmt(b.borg.ageRatio)}, backupctl ÷ borg = ${fmt(b.borg.plainRatio)}` : '\nborg not installed: no borg row');

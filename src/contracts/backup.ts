@@ -71,7 +71,7 @@ export interface RunPlan {
   base?: ManifestBase;
   /** The job has a retention policy: prune after a successful run. */
   prune?: boolean;
-  /** The first destination's upload starts beside the dump (settings.uploadWhileDumping; absent: it does). */
+  /** The first destination's upload starts beside the dump (settings.uploadWhileDumping; absent: it does not). */
   uploadWhileDumping?: boolean;
   /** The config this run acts on from here on (see ResolvedConfig). */
   resolved: ResolvedConfig;

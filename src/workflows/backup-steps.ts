@@ -224,7 +224,7 @@ export async function archive(run: BackupRun, plan: RunPlan, steps: LongSteps, d
 }
 
 /**
- * The upload to the first destination, started beside the dump: it follows the staged artifact as it grows and ends
+ * With settings.uploadWhileDumping, the upload to the first destination, started beside the dump: it follows the staged artifact as it grows and ends
  * once archive sealed it (README, "How a backup overlaps its steps"). Its result stands for that destination's first
  * upload.
  */
@@ -236,7 +236,7 @@ export interface Following {
 
 export function follow(run: BackupRun, plan: RunPlan): Following | undefined {
   const d = plan.destinations[0];
-  if (!d || plan.uploadWhileDumping === false) return undefined;
+  if (!d || plan.uploadWhileDumping !== true) return undefined;
   run.uploaded.add(d.name);
   const scope = new CancellationScope();
   const steps = followSteps(plan);

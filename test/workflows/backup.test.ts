@@ -97,10 +97,11 @@ describe('backup workflow decisions', () => {
     }
   });
 
-  it('the first upload starts beside the dump and follows it; with uploadWhileDumping: false only after archive; a dump that fails stops it before the cleanup', async () => {
+  it('with uploadWhileDumping the first upload starts beside the dump and follows it, without it only after archive; a dump that fails stops it before the cleanup', async () => {
     const order: string[] = [];
     const traced = (extra: Partial<Record<keyof Activities, unknown>> = {}) => {
       const { activities, calls } = scripted({
+        preflight: async () => ({ ...plan(['nas']), uploadWhileDumping: true }),
         dump: async () => { order.push('dump start'); await new Promise((r) => setTimeout(r, 300)); order.push('dump end'); return { name: 'files', type: 'files', member: 'files.tar.zst', offset: 0, end: 1024, size: 100, warnings: [], stats: {}, bootId: 'b' }; },
         upload: async (i: { follow?: boolean }) => { order.push(i.follow ? 'upload (follow)' : 'upload'); return { bytes: 2048, sha256: 'a'.repeat(64), durationMs: 1 }; },
         ...extra,
@@ -115,7 +116,7 @@ describe('backup workflow decisions', () => {
     expect(first.calls.upload).toEqual(['nas']);
 
     order.length = 0;
-    const inTurn = traced({ preflight: async () => ({ ...plan(['nas']), uploadWhileDumping: false }) });
+    const inTurn = traced({ preflight: async () => plan(['nas']) });
     expect((await runWith(inTurn.activities)).result?.status).toBe('succeeded');
     expect(order).toEqual(['dump start', 'dump end', 'upload']);
 
