@@ -1,8 +1,9 @@
 #!/bin/sh
 ':' /*
 # This file is both a shell script and the Node.js entry point. Run as `backupctl ...`, sh reads it first: the long-
-# running verbs (`worker`, `up`) get the two start-up settings of README "Memory and start-up" unless the environment
+# running verbs (`worker`, `up`) get the start-up settings of README "Memory and start-up" unless the environment
 # already sets them (V8's young generation capped at 2 MiB per semi-space in every thread, glibc's malloc arenas at 2),
+# and `gc` exposed so that transfers can free their dead SSH buffers promptly (src/lib/young-gc.ts),
 # then sh replaces itself with node, which reads this file as JavaScript (the lines up to the comment's end are a
 # string and a comment to it). `node bin/backupctl.js ...` skips the shell part and runs with Node's defaults.
 verb=
@@ -19,8 +20,8 @@ case $verb in
   worker|up)
     [ -n "${MALLOC_ARENA_MAX+set}" ] || { MALLOC_ARENA_MAX=2; export MALLOC_ARENA_MAX; }
     case " $NODE_OPTIONS " in
-      *--max-semi-space-size*) ;;
-      *) exec node --max-semi-space-size=2 "$0" "$@" ;;
+      *--max-semi-space-size*) exec node --expose-gc "$0" "$@" ;;
+      *) exec node --expose-gc --max-semi-space-size=2 "$0" "$@" ;;
     esac ;;
 esac
 exec node "$0" "$@"

@@ -27,10 +27,10 @@ function launch(args: string[], env: Record<string, string> = {}) {
 }
 
 describe('bin/backupctl.js', () => {
-  it('starts worker and up with a 2 MiB semi-space and two malloc arenas, after any global options', () => {
+  it('starts worker and up with gc exposed, a 2 MiB semi-space and two malloc arenas, after any global options', () => {
     for (const args of [['worker'], ['--config', 'x.yml', 'worker', '--queue', 'q'], ['-c', 'up', 'up', '--run', 'app'], ['--log-level', 'info', 'up']]) {
       const r = launch(args);
-      expect(r.args).toBe(`--max-semi-space-size=2 ${bin} ${args.join(' ')}`);
+      expect(r.args).toBe(`--expose-gc --max-semi-space-size=2 ${bin} ${args.join(' ')}`);
       expect(r.arenas).toBe('2');
     }
   });
@@ -45,11 +45,11 @@ describe('bin/backupctl.js', () => {
 
   it('keeps settings the environment already has', () => {
     const r = launch(['worker'], { MALLOC_ARENA_MAX: '8', NODE_OPTIONS: '--max-semi-space-size=16' });
-    expect(r.args).toBe(`${bin} worker`);
+    expect(r.args).toBe(`--expose-gc ${bin} worker`);
     expect(r.arenas).toBe('8');
     expect(r.nodeOptions).toBe('--max-semi-space-size=16');
     const only = launch(['worker'], { NODE_OPTIONS: '--max-old-space-size=512' });
-    expect(only.args).toBe(`--max-semi-space-size=2 ${bin} worker`);
+    expect(only.args).toBe(`--expose-gc --max-semi-space-size=2 ${bin} worker`);
   });
 
   it('runs as JavaScript under node, directly and through its shebang', () => {

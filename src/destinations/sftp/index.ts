@@ -10,6 +10,7 @@ import {
   DEFAULT_HOST_KEY_ALGORITHMS, checkKnownHosts, fingerprint, hostKeyAlgorithms, keyType, knownHostKeyTypes, type KnownHostsResult,
 } from '../../lib/known-hosts.js';
 import { isInside } from '../../lib/paths.js';
+import { collectYoung } from '../../lib/young-gc.js';
 import { DIR_MODE, FILE_MODE, SMALL_FILE_MAX_BYTES, checkRange, tooLarge } from '../limits.js';
 import { commitFile, discardFile, inspectFile, stageFile, stageFollowingFile, type FileStore, type OffsetWriter } from '../file-staging.js';
 import type { Capabilities, Connection, DirEntry, DownloadOptions, PieceSource, StageResult, StagedExpectation, StagedWrite, UploadOptions } from '../types.js';
@@ -337,6 +338,7 @@ export class SftpSession implements Connection, FileStore {
         sock?.uncork();
         // ssh2 copied the bytes into its packet synchronously, so the buffer can move to the hashing thread.
         await hasher.update(buf, bytesRead);
+        collectYoung(bytesRead);
       }
       if (failure && inFlight > 0 && !this.closed) {
         // Cancelled or failed with requests in flight: give them a moment, then drop the connection (it may be the
@@ -399,6 +401,7 @@ export class SftpSession implements Connection, FileStore {
           sock?.cork();
           this.sftp.write(handle, buf, 0, len, pos, cb as never);
           sock?.uncork();
+          collectYoung(len);
         });
       },
       finish: async (size) => {
@@ -478,6 +481,7 @@ export class SftpSession implements Connection, FileStore {
         if (n < wanted) read(done + n, wanted - n);
         done += n;
         await opts.sink.update(buf, n);
+        collectYoung(n);
         opts.onProgress?.(done);
       }
       return { bytes: done };
