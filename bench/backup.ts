@@ -253,7 +253,7 @@ export async function runBackup(opts: {
     runs: [], warmup: [], summary: summarize([], 1), phaseMedians: {},
   };
   const typedAge: BackupContender = {
-    name: 'backupctl run --wait (age, as typed)', description: '`node bin/backupctl.js --config <cfg> run bench-age --slot <slot> --wait --json` in a process of its own (TEMPORAL_ADDRESS set); the running worker (the bench\'s) does the backup with encryption',
+    name: 'backupctl run --wait (age, as typed)', description: '`bin/backupctl.js --config <cfg> run bench-age --slot <slot> --wait --json` in a process of its own (TEMPORAL_ADDRESS set); the running worker (the bench\'s) does the backup with encryption',
     runs: [], warmup: [], summary: summarize([], 1), phaseMedians: {},
   };
   const cliEnv: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: 'default' };

@@ -82,7 +82,7 @@ export async function runDiff(opts: {
     runs: [], summary: summarize([], 1), phaseMedians: {},
   };
   const typed: DiffContender = {
-    name: 'backupctl run --type diff --wait (as typed)', description: '`node bin/backupctl.js --config <cfg> run diffbench --type diff --slot <slot> --wait --json` in a process of its own; the running worker (the bench\'s) does the run',
+    name: 'backupctl run --type diff --wait (as typed)', description: '`bin/backupctl.js --config <cfg> run diffbench --type diff --slot <slot> --wait --json` in a process of its own; the running worker (the bench\'s) does the run',
     runs: [], summary: summarize([], 1), phaseMedians: {},
   };
   const cliEnv: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: 'default' };

@@ -1,7 +1,7 @@
 /**
  * Section 3 (BENCH_ONLY=postgres): one verified backup of a PostgreSQL database of ≥ 1 GiB, through the real path:
- * a separate worker process (`node bin/backupctl.js --config <cfg> worker`, TEMPORAL_ADDRESS → a Temporal dev
- * server), the run started with `node bin/backupctl.js --config <cfg> run <job> --wait --json`, a `postgres` source
+ * a separate worker process (`bin/backupctl.js --config <cfg> worker` through its shebang, as `backupctl worker`
+ * starts; TEMPORAL_ADDRESS → a Temporal dev server), the run started with `bin/backupctl.js --config <cfg> run <job> --wait --json`, a `postgres` source
  * (pg_dump over TCP with a password) and the loopback sshd as the destination (pinned host key).
  *
  * The database is generated server-side (INSERT … SELECT … FROM generate_series: numbers, timestamps, md5 text; two
@@ -216,7 +216,7 @@ export interface Worker {
 
 export function startWorker(configFile: string, env: NodeJS.ProcessEnv): Worker {
   const logs = new LogBuffer(4 * MIB);
-  const child = spawn(process.execPath, [CLI, '--config', configFile, 'worker'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(CLI, ['--config', configFile, 'worker'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout?.on('data', (c: Buffer) => logs.append(c));
   child.stderr?.on('data', (c: Buffer) => logs.append(c));
   let done = false;
@@ -248,12 +248,13 @@ export function startWorker(configFile: string, env: NodeJS.ProcessEnv): Worker 
 }
 
 /**
- * `node bin/backupctl.js …` to completion, collecting its output (like runCommand), but the child is known to the
+ * `bin/backupctl.js …` (through its shebang) to completion, collecting its output (like runCommand), but the child is known to the
  * cleanup: if the bench is interrupted, it is killed instead of waiting forever for a server that is gone.
  */
 export function runCli(args: readonly string[], env: NodeJS.ProcessEnv, onCleanup: (fn: () => Promise<void>) => void, timeoutMs: number): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // As typed: the bin script through its shebang (the launcher's per-verb settings apply), not `node bin/backupctl.js`.
+    const child = spawn(CLI, [...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => stdout.push(c));

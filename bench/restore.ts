@@ -98,7 +98,7 @@ export async function runRestore(opts: {
     runs: [], warmup: [], summary: summarize([], 1), phaseMedians: {},
   };
   const typed: RestoreContender = {
-    name: 'backupctl restore --to (as typed)', description: '`node bin/backupctl.js --config <cfg> restore rbench --to DIR`, a process of its own with TEMPORAL_ADDRESS set; no worker serves the job\'s queue (its own config\'s), so the command runs its own worker, as where none runs',
+    name: 'backupctl restore --to (as typed)', description: '`bin/backupctl.js --config <cfg> restore rbench --to DIR` (through its shebang, as `backupctl restore` runs), a process of its own with TEMPORAL_ADDRESS set; no worker serves the job\'s queue (its own config\'s), so the command runs its own worker, as where none runs',
     runs: [], warmup: [], summary: summarize([], 1), phaseMedians: {},
   };
   const noWorker: RestoreContender = {

@@ -35,8 +35,16 @@ describe('bin/backupctl.js', () => {
     }
   });
 
+  it('exposes gc to restore and drill, which may run a worker of their own, and changes nothing else for them', () => {
+    for (const args of [['restore', 'app', '--to', '/tmp/x'], ['-c', 'x.yml', 'drill', 'app']]) {
+      const r = launch(args);
+      expect(r.args).toBe(`--expose-gc ${bin} ${args.join(' ')}`);
+      expect(r.arenas).toBe('unset');
+    }
+  });
+
   it('leaves the other verbs, and a job or config file named like a verb, to Node.js defaults', () => {
-    for (const args of [['status'], ['run', 'worker'], ['-c', 'worker', 'run', 'up'], ['--version']]) {
+    for (const args of [['status'], ['run', 'worker'], ['run', 'restore'], ['-c', 'worker', 'run', 'up'], ['--version']]) {
       const r = launch(args);
       expect(r.args).toBe(`${bin} ${args.join(' ')}`);
       expect(r.arenas).toBe('unset');
