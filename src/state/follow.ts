@@ -26,7 +26,7 @@ import path from 'node:path';
 import { BackupError } from '../errors.js';
 import { ThreadHasher } from '../lib/hasher.js';
 import { BLOCK } from '../lib/tar.js';
-import { bootId, checkStagingBoot } from './staging.js';
+import { ARTIFACT_FILE, bootId, checkStagingBoot } from './staging.js';
 
 export const JOURNAL_FILE = 'artifact.follow';
 
@@ -134,10 +134,10 @@ export class ArtifactFollower {
   private landedTo = 0;
 
   constructor(private readonly dir: string, private readonly opts: FollowOptions = {}) {
-    this.file = path.join(dir, 'artifact.tar');
+    this.file = path.join(dir, ARTIFACT_FILE);
   }
 
-  /** The journal, or a wait for the dump to write its first one. */
+  /** The journal as it is now (undefined before the dump wrote its first one); checks its boot and that it never goes back. */
   private journal(): Journal | undefined {
     const j = readJournal(this.dir);
     if (j) checkStagingBoot(j.boot, `the artifact ${this.file}`);

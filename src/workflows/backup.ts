@@ -38,7 +38,8 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult |
       const plan = await preflight(run, lock);
       if (!plan) return undefined;
       const steps = longSteps(plan);
-      // The first destination's upload follows the dump as it writes (README, "How a backup overlaps its steps").
+      // With uploadWhileDumping, the first destination's upload follows the dump as it writes (README, "How a backup
+      // overlaps its steps"); without it (the default), nothing starts here.
       const following = follow(run, plan);
       let dumped, archived;
       try {
