@@ -8,15 +8,17 @@
  * the 1 GiB backup was 204 to 218 MiB, of which 40 MiB were dead Buffers (README "Memory and start-up").
  *
  * `collectYoung(bytes)` counts the bytes a transfer moved and runs a minor GC (a scavenge of the young generation,
- * well under a millisecond at that size) after every 8 MiB. It needs `gc`, which Node.js exposes only with
- * `--expose-gc`: the launcher (bin/backupctl.js) gives it to `worker` and `up`. Without it this does nothing.
+ * well under a millisecond at that size) after every 2 MiB. It needs `gc`, which Node.js exposes only with
+ * `--expose-gc`: the launcher (bin/backupctl.js) gives it to `worker`, `up`, `restore` and `drill`. Without it this
+ * does nothing.
  */
-const EVERY = 2 << 20;
+/** Bytes moved between two minor GCs. */
+export const COLLECT_EVERY = 2 << 20;
 let since = 0;
 
 export function collectYoung(bytes: number): void {
   since += bytes;
-  if (since < EVERY) return;
+  if (since < COLLECT_EVERY) return;
   since = 0;
   globalThis.gc?.({ type: 'minor' });
 }

@@ -31,6 +31,9 @@ export interface SinkOptions {
 /** A Writable that collects into a file, like the dump activity's counter in front of the artifact. */
 export function fileSink(file: string, opts: SinkOptions = {}): Sink {
   const ws = createWriteStream(file);
+  // A write still in flight when a failed dump destroys `out` (and so `ws`) fails with ERR_STREAM_DESTROYED: it goes
+  // to `out`, which is destroyed already, instead of being an uncaught error of the test run.
+  ws.on('error', (err) => { if (!out.destroyed) out.destroy(err); });
   let bytes = 0;
   let empty = 0;
   const out = new Writable({
