@@ -23,17 +23,6 @@ type SftpError = Error & { code?: number | string; level?: string };
 
 const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-/** Promise wrapper around one ssh2 callback-style call. */
-function call<T>(fn: (cb: (err: Error | null | undefined, v: T) => void) => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    try {
-      fn((err, v) => (err ? reject(err) : resolve(v)));
-    } catch (err) {
-      reject(err as Error);
-    }
-  });
-}
-
 /** Per pinned destination: the host key algorithms of the key type that matched the pin (learned once per worker). */
 const pinnedHostKeyAlgorithms = new Map<string, string[]>();
 
@@ -50,6 +39,31 @@ export class SftpSession implements Connection, FileStore {
   private hashCommand: string | null | undefined;
   /** Set when the connection is gone: the pool must not hand it out again. */
   closed = false;
+  /** How to fail each request still waiting for its answer (see `call`). */
+  private readonly waiting = new Set<(err: Error) => void>();
+
+  /**
+   * One ssh2 callback-style request as a promise that fails when the connection goes. ssh2 answers the requests in
+   * flight when a connection drops, but not one it issues afterwards: readdir by path closes its directory handle
+   * after the failure, on the dead channel, and that close (with the readdir's callback) is never answered. A size
+   * check listing manifests while the upload beside it lost the connection would wait forever.
+   */
+  private call<T>(fn: (cb: (err: Error | null | undefined, v: T) => void) => void): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('connection closed'));
+    return new Promise<T>((resolve, reject) => {
+      const fail = (err: Error) => { this.waiting.delete(fail); reject(err); };
+      this.waiting.add(fail);
+      try {
+        fn((err, v) => {
+          this.waiting.delete(fail);
+          if (err) reject(err);
+          else resolve(v);
+        });
+      } catch (err) {
+        fail(err as Error);
+      }
+    });
+  }
 
   /** The hash is computed on the server unless the account can run no hash command (then the file is read back). */
   get capabilities(): Capabilities {
@@ -144,7 +158,11 @@ export class SftpSession implements Connection, FileStore {
         client.on('error', () => { this.closed = true; });
         resolve({ ok: true, keyType: acceptedType });
       });
-      client.on('close', () => { if (this.client === client) this.closed = true; });
+      client.on('close', () => {
+        if (this.client !== client) return;
+        this.closed = true;
+        for (const fail of [...this.waiting]) fail(new Error('connection closed'));
+      });
       try {
         client.connect({
           host: cfg.host, port: cfg.port, username: cfg.user, privateKey, passphrase,
@@ -222,7 +240,7 @@ export class SftpSession implements Connection, FileStore {
     }
     // ssh2 leaves Nagle on: every pipelined WRITE would then wait for a delayed ACK (1.8 MB/s measured).
     this.client.setNoDelay(true);
-    this.sftp = await call<SFTPWrapper>((cb) => this.client.sftp(cb));
+    this.sftp = await this.call<SFTPWrapper>((cb) => this.client.sftp(cb));
     this.extensions = (this.sftp as unknown as { _extensions: Record<string, string> })._extensions ?? {};
     return this;
   }
@@ -244,7 +262,7 @@ export class SftpSession implements Connection, FileStore {
 
   async freeBytes(): Promise<number | undefined> {
     if (!this.has('statvfs@openssh.com')) return undefined;
-    const st = await call<{ f_bavail: number | bigint; f_frsize: number | bigint }>((cb) => this.sftp.ext_openssh_statvfs(this.cfg.path, cb as never))
+    const st = await this.call<{ f_bavail: number | bigint; f_frsize: number | bigint }>((cb) => this.sftp.ext_openssh_statvfs(this.cfg.path, cb as never))
       .catch((err: unknown) => { throw this.mapError(err, 'statvfs'); });
     const free = Number(st.f_bavail) * Number(st.f_frsize);
     if (!Number.isFinite(free)) throw new BackupError('DESTINATION_IO', `${this.where()}: statvfs returned no usable free space`);
@@ -262,9 +280,9 @@ export class SftpSession implements Connection, FileStore {
       cur = path.join(cur, part);
       try {
         // Created 0700: backups are private to the backup account (an existing folder is left as it is).
-        await call<void>((cb) => this.sftp.mkdir(cur, { mode: DIR_MODE }, cb as never));
+        await this.call<void>((cb) => this.sftp.mkdir(cur, { mode: DIR_MODE }, cb as never));
       } catch (err) {
-        const st = await call<Stats>((cb) => this.sftp.stat(cur, cb)).catch(() => undefined);
+        const st = await this.call<Stats>((cb) => this.sftp.stat(cur, cb)).catch(() => undefined);
         if (!st?.isDirectory()) throw this.mapError(err, `cannot create directory ${cur}`);
       }
     }
@@ -292,7 +310,7 @@ export class SftpSession implements Connection, FileStore {
     let handle: Buffer;
     try {
       // Created 0600 (the final rename keeps the mode).
-      handle = await call<Buffer>((cb) => this.sftp.open(target, 'w', { mode: FILE_MODE }, cb));
+      handle = await this.call<Buffer>((cb) => this.sftp.open(target, 'w', { mode: FILE_MODE }, cb));
     } catch (err) {
       throw this.mapError(err, `cannot create ${target}`);
     }
@@ -340,18 +358,19 @@ export class SftpSession implements Connection, FileStore {
         await hasher.update(buf, bytesRead);
         collectYoung(bytesRead);
       }
+      // The last writes' answers, unless the attempt fails (or is cancelled) while it waits for them.
+      while (inFlight > 0 && !failure && !this.closed) await new Promise<void>((r) => (wake = r));
       if (failure && inFlight > 0 && !this.closed) {
         // Cancelled or failed with requests in flight: give them a moment, then drop the connection (it may be the
         // stalled one that made this attempt time out) so that nothing waits for answers that never come.
-        const t = setTimeout(() => this.close(), 5_000);
+        const t = setTimeout(() => { this.close(); signalWake(); }, 5_000);
         while (inFlight > 0 && !this.closed) await new Promise<void>((r) => (wake = r));
         clearTimeout(t);
       }
-      while (inFlight > 0 && !this.closed) await new Promise<void>((r) => (wake = r));
       if (failure) throw failure;
       if (this.closed) throw new Error('connection closed');
-      if (!opts.deferSync && this.has('fsync@openssh.com')) await call<void>((cb) => this.sftp.ext_openssh_fsync(handle, cb as never));
-      await call<void>((cb) => this.sftp.close(handle, cb as never));
+      if (!opts.deferSync && this.has('fsync@openssh.com')) await this.call<void>((cb) => this.sftp.ext_openssh_fsync(handle, cb as never));
+      await this.call<void>((cb) => this.sftp.close(handle, cb as never));
       return { bytes: readPos, sha256: await hasher.digest() };
     } catch (err) {
       hasher.destroy();
@@ -371,7 +390,7 @@ export class SftpSession implements Connection, FileStore {
     let handle: Buffer;
     try {
       // Created 0600 (the final rename keeps the mode).
-      handle = await call<Buffer>((cb) => this.sftp.open(target, 'w', { mode: FILE_MODE }, cb));
+      handle = await this.call<Buffer>((cb) => this.sftp.open(target, 'w', { mode: FILE_MODE }, cb));
     } catch (err) {
       throw this.mapError(err, `cannot create ${target}`);
     }
@@ -450,7 +469,7 @@ export class SftpSession implements Connection, FileStore {
     const size = st.size;
     const chunk = (this.sftp as unknown as { _maxReadLen: number })._maxReadLen || 32 * 1024;
     const inFlightMax = Math.max(32, this.cfg.parallelWrites);
-    const handle = await call<Buffer>((cb) => this.sftp.open(file, 'r', cb)).catch((err: unknown) => {
+    const handle = await this.call<Buffer>((cb) => this.sftp.open(file, 'r', cb)).catch((err: unknown) => {
       if ((err as SftpError).code === FX.NO_SUCH_FILE) throw new BackupError('RESTORE_NOT_FOUND', `${this.where()}: ${file} does not exist`);
       throw this.mapError(err, `opening ${file}`);
     });
@@ -495,7 +514,7 @@ export class SftpSession implements Connection, FileStore {
 
   async stat(p: string): Promise<{ size: number } | undefined> {
     try {
-      const st = await call<Stats>((cb) => this.sftp.stat(this.abs(p), cb));
+      const st = await this.call<Stats>((cb) => this.sftp.stat(this.abs(p), cb));
       return { size: st.size };
     } catch (err) {
       if ((err as SftpError).code === FX.NO_SUCH_FILE) return undefined;
@@ -529,12 +548,12 @@ export class SftpSession implements Connection, FileStore {
   async sync(p: string): Promise<boolean> {
     if (!this.has('fsync@openssh.com')) return false;
     const file = this.abs(p);
-    const handle = await call<Buffer>((cb) => this.sftp.open(file, 'r', cb)).catch((err: unknown) => {
+    const handle = await this.call<Buffer>((cb) => this.sftp.open(file, 'r', cb)).catch((err: unknown) => {
       if ((err as SftpError).code === FX.NO_SUCH_FILE) throw new BackupError('VERIFY_MISSING', `${this.where()}: ${file} does not exist`);
       throw this.mapError(err, `opening ${file}`);
     });
     try {
-      await call<void>((cb) => this.sftp.ext_openssh_fsync(handle, cb as never));
+      await this.call<void>((cb) => this.sftp.ext_openssh_fsync(handle, cb as never));
     } catch (err) {
       throw this.mapError(err, `flushing ${file} (fsync@openssh.com)`);
     } finally {
@@ -571,7 +590,7 @@ export class SftpSession implements Connection, FileStore {
 
   private async readBackHash(p: string, size: number, opts: UploadOptions): Promise<string> {
     const file = this.abs(p);
-    const handle = await call<Buffer>((cb) => this.sftp.open(file, 'r', cb)).catch((err: unknown) => {
+    const handle = await this.call<Buffer>((cb) => this.sftp.open(file, 'r', cb)).catch((err: unknown) => {
       if ((err as SftpError).code === FX.NO_SUCH_FILE) throw new BackupError('VERIFY_MISSING', `${this.where()}: ${file} does not exist`);
       throw this.mapError(err, `opening ${file}`);
     });
@@ -580,7 +599,7 @@ export class SftpSession implements Connection, FileStore {
     const pending = new Map<number, Promise<Buffer>>();
     let next = 0;
     let done = 0;
-    const read = (pos: number) => call<Buffer>((cb) => {
+    const read = (pos: number) => this.call<Buffer>((cb) => {
       const buf = Buffer.allocUnsafe(Math.min(chunk, size - pos));
       this.sftp.read(handle, buf, 0, buf.length, pos, (err, n) => cb(err, buf.subarray(0, n)));
     });
@@ -608,8 +627,8 @@ export class SftpSession implements Connection, FileStore {
 
   async rename(from: string, to: string): Promise<void> {
     try {
-      if (this.has('posix-rename@openssh.com')) await call<void>((cb) => this.sftp.ext_openssh_rename(this.abs(from), this.abs(to), cb as never));
-      else await call<void>((cb) => this.sftp.rename(this.abs(from), this.abs(to), cb as never));
+      if (this.has('posix-rename@openssh.com')) await this.call<void>((cb) => this.sftp.ext_openssh_rename(this.abs(from), this.abs(to), cb as never));
+      else await this.call<void>((cb) => this.sftp.rename(this.abs(from), this.abs(to), cb as never));
     } catch (err) {
       throw this.mapError(err, `renaming ${from} to ${to}`);
     }
@@ -626,7 +645,7 @@ export class SftpSession implements Connection, FileStore {
    */
   async renameNoReplace(from: string, to: string): Promise<void> {
     try {
-      await call<void>((cb) => this.sftp.rename(this.abs(from), this.abs(to), cb as never));
+      await this.call<void>((cb) => this.sftp.rename(this.abs(from), this.abs(to), cb as never));
     } catch (err) {
       throw this.mapError(err, `renaming ${from} to ${to}`);
     }
@@ -637,10 +656,10 @@ export class SftpSession implements Connection, FileStore {
     const tmp = `${target}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
     try {
       await this.mkdirp(path.dirname(target));
-      const handle = await call<Buffer>((cb) => this.sftp.open(tmp, 'w', { mode: FILE_MODE }, cb));
-      await call<void>((cb) => this.sftp.write(handle, data, 0, data.length, 0, cb as never));
-      if (this.has('fsync@openssh.com')) await call<void>((cb) => this.sftp.ext_openssh_fsync(handle, cb as never));
-      await call<void>((cb) => this.sftp.close(handle, cb as never));
+      const handle = await this.call<Buffer>((cb) => this.sftp.open(tmp, 'w', { mode: FILE_MODE }, cb));
+      await this.call<void>((cb) => this.sftp.write(handle, data, 0, data.length, 0, cb as never));
+      if (this.has('fsync@openssh.com')) await this.call<void>((cb) => this.sftp.ext_openssh_fsync(handle, cb as never));
+      await this.call<void>((cb) => this.sftp.close(handle, cb as never));
       if (opts.exclusive) {
         await this.renameNoReplace(path.relative(this.cfg.path, tmp), p).catch(async (err: unknown) => {
           if (await this.stat(p)) throw new BackupError('DESTINATION_EXISTS', `${this.where()}: ${p} exists; it was not replaced`);
@@ -658,19 +677,19 @@ export class SftpSession implements Connection, FileStore {
   async readSmallFile(p: string, maxBytes = SMALL_FILE_MAX_BYTES): Promise<Buffer | undefined> {
     let handle: Buffer;
     try {
-      handle = await call<Buffer>((cb) => this.sftp.open(this.abs(p), 'r', cb));
+      handle = await this.call<Buffer>((cb) => this.sftp.open(this.abs(p), 'r', cb));
     } catch (err) {
       if ((err as SftpError).code === FX.NO_SUCH_FILE) return undefined;
       throw this.mapError(err, `reading ${p}`);
     }
     try {
-      const size = (await call<Stats>((cb) => this.sftp.fstat(handle, cb))).size;
+      const size = (await this.call<Stats>((cb) => this.sftp.fstat(handle, cb))).size;
       if (size > maxBytes) throw tooLarge(this.name, p, size, maxBytes);
       // Never more than the cap, even when the file grows while it is read.
       const buf = Buffer.alloc(maxBytes + 1);
       let done = 0;
       for (;;) {
-        const n = await call<number>((cb) => this.sftp.read(handle, buf, done, Math.min(64 * 1024, buf.length - done), done, (err, bytes) => cb(err, bytes)))
+        const n = await this.call<number>((cb) => this.sftp.read(handle, buf, done, Math.min(64 * 1024, buf.length - done), done, (err, bytes) => cb(err, bytes)))
           .catch((err: unknown) => { if ((err as SftpError).code === FX.EOF) return 0; throw err; });
         if (!n) break;
         done += n;
@@ -688,16 +707,16 @@ export class SftpSession implements Connection, FileStore {
     checkRange(this.name, p, offset, length);
     const buf = Buffer.alloc(length);
     try {
-      const handle = await call<Buffer>((cb) => this.sftp.open(this.abs(p), 'r', cb));
+      const handle = await this.call<Buffer>((cb) => this.sftp.open(this.abs(p), 'r', cb));
       try {
         let done = 0;
         while (done < length) {
-          const n = await call<number>((cb) => this.sftp.read(handle, buf, done, Math.min(64 * 1024, length - done), offset + done, (err, bytes) => cb(err, bytes)));
+          const n = await this.call<number>((cb) => this.sftp.read(handle, buf, done, Math.min(64 * 1024, length - done), offset + done, (err, bytes) => cb(err, bytes)));
           if (n === 0) throw new Error(`${p} ends before byte ${offset + length}`);
           done += n;
         }
       } finally {
-        await call<void>((cb) => this.sftp.close(handle, cb as never)).catch(() => undefined);
+        await this.call<void>((cb) => this.sftp.close(handle, cb as never)).catch(() => undefined);
       }
     } catch (err) {
       throw this.mapError(err, `reading ${p}`);
@@ -707,7 +726,7 @@ export class SftpSession implements Connection, FileStore {
 
   async list(dir: string): Promise<DirEntry[] | undefined> {
     try {
-      const entries = await call<{ filename: string; attrs: Stats }[]>((cb) => this.sftp.readdir(this.abs(dir), cb as never));
+      const entries = await this.call<{ filename: string; attrs: Stats }[]>((cb) => this.sftp.readdir(this.abs(dir), cb as never));
       return entries.map((e) => ({
         name: e.filename,
         type: e.attrs.isDirectory() ? 'dir' : e.attrs.isFile() ? 'file' : 'other',
@@ -721,7 +740,7 @@ export class SftpSession implements Connection, FileStore {
 
   async remove(p: string): Promise<boolean> {
     try {
-      await call<void>((cb) => this.sftp.unlink(this.abs(p), cb as never));
+      await this.call<void>((cb) => this.sftp.unlink(this.abs(p), cb as never));
       return true;
     } catch (err) {
       if ((err as SftpError).code === FX.NO_SUCH_FILE) return false;
@@ -734,8 +753,11 @@ export class SftpSession implements Connection, FileStore {
 
   close(): void {
     this.closed = true;
-    this.client.end();
-    // end() waits for the server; a stalled connection never answers: destroy it.
-    setTimeout(() => this.client.destroy(), 1_000).unref();
+    const client = this.client;
+    client.end();
+    // end() waits for the server; a stalled connection never answers: destroy its socket. ssh2's own destroy() does
+    // nothing once end() has ended the socket's writable side, so that the connection (and every request waiting on
+    // it, see `call`) would hang until SSH keepalives gave up.
+    setTimeout(() => { (client as unknown as { _sock?: { destroy(): void } })._sock?.destroy(); }, 1_000).unref();
   }
 }
