@@ -207,7 +207,7 @@ export async function dump(run: BackupRun, plan: RunPlan, steps: LongSteps): Pro
     offset = c.end;
   }
   details(run, 'size check');
-  const sizes = await quick.checkSizes({ ...runRef(run), type: plan.type, tier: plan.tier, workflowId: run.workflowId, components });
+  const sizes = await shortSteps(run.retries).checkSizes({ ...runRef(run), type: plan.type, tier: plan.tier, workflowId: run.workflowId, components });
   // Anomalies go first: the notification headlines the first warning.
   run.warnings.unshift(...sizes.warnings);
   return { components, sizeWarnings: sizes.warnings };
