@@ -65,6 +65,10 @@ export class SftpSession implements Connection, FileStore {
     });
   }
 
+  private failWaiting(): void {
+    for (const fail of [...this.waiting]) fail(new Error('connection closed'));
+  }
+
   /** The hash is computed on the server unless the account can run no hash command (then the file is read back). */
   get capabilities(): Capabilities {
     return { atomicRename: true, serverSideHash: this.hashCommand !== null, durableSync: this.has('fsync@openssh.com'), conditionalCreate: true };
@@ -161,7 +165,7 @@ export class SftpSession implements Connection, FileStore {
       client.on('close', () => {
         if (this.client !== client) return;
         this.closed = true;
-        for (const fail of [...this.waiting]) fail(new Error('connection closed'));
+        this.failWaiting();
       });
       try {
         client.connect({
@@ -395,18 +399,12 @@ export class SftpSession implements Connection, FileStore {
       throw this.mapError(err, `cannot create ${target}`);
     }
     const sock = this.corkable();
-    // ssh2 answers no request still in flight when the connection drops: each one here fails on its close instead.
-    const pending = new Map<Promise<unknown>, (err: Error) => void>();
-    const onClose = () => { for (const fail of pending.values()) fail(new Error('connection closed')); };
-    this.client.on('close', onClose);
+    // The requests in flight, which an abort waits for (each fails when the connection goes, see `call`).
+    const pending = new Set<Promise<unknown>>();
     const request = <T>(fn: (cb: (err: Error | null | undefined, v: T) => void) => void): Promise<T> => {
-      if (this.closed) return Promise.reject(new Error('connection closed'));
-      let fail!: (err: Error) => void;
-      const done: Promise<T> = new Promise<T>((resolve, reject) => {
-        fail = reject;
-        fn((err, v) => (err ? reject(err) : resolve(v)));
-      }).finally(() => pending.delete(done));
-      pending.set(done, fail);
+      const done = this.call<T>(fn);
+      pending.add(done);
+      done.then(() => pending.delete(done), () => pending.delete(done));
       return done;
     };
     let end = 0;
@@ -429,19 +427,15 @@ export class SftpSession implements Connection, FileStore {
           await request<void>((cb) => this.sftp.close(handle, cb as never));
         } catch (err) {
           throw this.mapError(err, `closing ${target}`);
-        } finally {
-          this.client.off('close', onClose);
         }
       },
       abort: async () => {
-        // Give the requests in flight a moment, then drop the connection (it may be the stalled one) and fail them.
+        // Give the requests in flight a moment, then drop the connection (it may be the stalled one), which fails them.
         if (pending.size > 0 && !this.closed) {
-          const t = setTimeout(() => { this.close(); onClose(); }, 5_000);
-          await Promise.allSettled(pending.keys());
+          const t = setTimeout(() => this.close(), 5_000);
+          await Promise.allSettled(pending);
           clearTimeout(t);
         }
-        onClose();
-        this.client.off('close', onClose);
         if (!this.closed) this.sftp.close(handle, () => undefined);
       },
     };
@@ -753,6 +747,8 @@ export class SftpSession implements Connection, FileStore {
 
   close(): void {
     this.closed = true;
+    // Nothing waits for answers on a connection being dropped.
+    this.failWaiting();
     const client = this.client;
     client.end();
     // end() waits for the server; a stalled connection never answers: destroy its socket. ssh2's own destroy() does
