@@ -1,4 +1,3 @@
-import { createReadStream } from 'node:fs';
 import { lstat, mkdir, open, readdir, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable, type Writable } from 'node:stream';
@@ -29,12 +28,6 @@ export interface ComponentSpec {
    * `plaintextSize` bytes. The identity is a path on the worker, never the key.
    */
   encrypted?: { identity: string; plaintextSize: number; encryption: ManifestEncryption };
-}
-
-export interface ComponentSource extends ComponentSpec {
-  /** A file holding the component's bytes, and where they sit in it. */
-  file: string;
-  start: number;
 }
 
 /**
@@ -195,27 +188,6 @@ export async function openComponent(c: ComponentSpec, root: string, signal: Abor
       fileSink?.destroy();
     },
   };
-}
-
-/**
- * Unpacks one component whose bytes sit in a local file (`start`, `size`) into `root`, through `openComponent`: the
- * same pipe a restore feeds from its download. Returns the path it wrote, relative to `root`.
- */
-export async function unpackComponent(c: ComponentSource, root: string, signal: AbortSignal, onBytes: (n: number) => void): Promise<string> {
-  const w = await openComponent(c, root, signal);
-  try {
-    if (c.size > 0) {
-      for await (const chunk of createReadStream(c.file, { start: c.start, end: c.start + c.size - 1, highWaterMark: 1 << 20, signal }) as AsyncIterable<Buffer>) {
-        await w.write(chunk);
-        onBytes(chunk.length);
-      }
-    }
-    w.end();
-    await w.done;
-    return w.rel;
-  } finally {
-    w.kill();
-  }
 }
 
 interface Child extends Proc {

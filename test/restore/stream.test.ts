@@ -8,7 +8,7 @@ import type { RestoreArtifact } from '../../src/contracts/restore.js';
 import { BLOCK, END_OF_ARCHIVE, padding, tarHeader } from '../../src/lib/tar.js';
 import { memberRanges } from '../../src/restore/chain.js';
 import { ArtifactStream, type ArtifactOutcome } from '../../src/restore/stream.js';
-import { unpackComponent } from '../../src/restore/unpack.js';
+import { unpackComponent } from '../helpers/unpack-file.js';
 import { listFiles } from '../e2e/fixture.js';
 import { waitFor } from '../helpers/util.js';
 

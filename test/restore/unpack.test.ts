@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RangeHasher } from '../../src/lib/range-hasher.js';
-import { treeStats, unpackComponent, type ComponentSource } from '../../src/restore/unpack.js';
+import { treeStats } from '../../src/restore/unpack.js';
+import { unpackComponent, type ComponentSource } from '../helpers/unpack-file.js';
 import { listFiles } from '../e2e/fixture.js';
 
 // The unpack step against real GNU tar and zstd: a full then a differential (--listed-incremental) files component
