@@ -56,7 +56,7 @@ export function upload(deps: ActivityDeps) {
     // than by the server).
     const heartbeatMs = Context.current().info.heartbeatTimeoutMs;
     const limit = heartbeatMs ? Math.round(heartbeatMs * 1.5) : undefined;
-    const watch = limit ? new StallWatch(limit, () => new BackupError('DESTINATION_UNREACHABLE', `destination "${input.destination}" answered none of the upload's writes in flight for ${Math.round(limit / 1000)} s (the connection stalled)`, {
+    const watch = limit ? new StallWatch(limit, () => new BackupError('DESTINATION_UNREACHABLE', `destination "${input.destination}" acknowledged none of the upload's bytes for ${Math.round(limit / 1000)} s (a stalled connection, or a worker too busy to send them)`, {
       hint: 'the upload is retried on a new connection; check the network to the destination if this repeats',
     })) : undefined;
     const sig = watch ? AbortSignal.any([signal, watch.signal]) : signal;

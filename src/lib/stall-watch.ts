@@ -5,7 +5,7 @@
  * An upload whose steps wait for nothing else is caught by Temporal's heartbeat timeout: it heartbeats only on
  * acknowledgements. The upload that follows the dump also heartbeats while it waits for the dump's next bytes, so a
  * stall would go unnoticed while the run's other steps (the size check, on the same connection) hang on it too; this
- * watch aborts `signal` instead, after the same time.
+ * watch aborts `signal` instead, after `limitMs` (the upload sets 1.5 heartbeat timeouts).
  */
 export class StallWatch {
   private handed = 0;

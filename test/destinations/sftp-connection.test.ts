@@ -1,9 +1,10 @@
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SftpSession } from '../../src/destinations/sftp/index.js';
 import { sftpDestinationSchema } from '../../src/destinations/sftp/schema.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
-import { startSshd, type SshdHandle } from '../helpers/sshd.js';
+import { startSshd, startSshdSftpOnly, type SshdHandle } from '../helpers/sshd.js';
 
 // No request of the SFTP destination outlives its connection (src/destinations/sftp/index.ts, `call` and `close`).
 // ssh2 never answers a request issued after the connection dropped, and its destroy() does nothing once end() ran: a
@@ -90,6 +91,31 @@ describe('sftp requests and a lost connection', () => {
       proxy.disarm();
       proxy.release();
       s.close();
+    }
+  });
+
+  it('a read-back hash whose connection closes with reads in flight fails as unreachable, and none of its reads goes unhandled', async () => {
+    // An SFTP-only account: no hash command, so the stored file is hashed by reading it back, 32 reads in flight.
+    const only = await startSshdSftpOnly();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => { unhandled.push(reason); };
+    process.on('unhandledRejection', onUnhandled);
+    const s = new SftpSession('nas', sftpDestinationSchema.parse({
+      type: 'sftp', host: only.host, port: only.port, user: only.user, privateKey: only.clientKeyPath, hostKey: only.hostKeyFingerprint, path: only.root,
+    }));
+    try {
+      writeFileSync(path.join(only.root, 'big.bin'), Buffer.alloc(8 << 20, 1));
+      await s.connect();
+      // The connection goes (a stalled upload beside it dropped it, say) once the first bytes have been hashed.
+      const err = await within(s.sha256('big.bin', { onProgress: () => s.close() }).then(() => undefined, (e: unknown) => e as Error & { code?: string }), 5_000, 'the read-back hash');
+      expect(err?.code).toBe('DESTINATION_UNREACHABLE');
+      expect(err?.message).toMatch(/reading .*big\.bin/);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      s.close();
+      await only.stop();
     }
   });
 });

@@ -329,8 +329,8 @@ export class SftpSession implements Connection, FileStore {
     const signalWake = () => { const w = wake; wake = undefined; w?.(); };
     const onAbort = () => { failure ??= opts.signal?.reason ?? new Error('aborted'); signalWake(); };
     opts.signal?.addEventListener('abort', onAbort, { once: true });
-    // ssh2 does not answer WRITE requests still in flight when the connection drops: without this, the upload would
-    // wait for their acknowledgements forever (and a cancelled or timed-out attempt would never end).
+    // The connection closing wakes the waits below at once (ssh2 answers the writes in flight with an error when the
+    // channel ends, but a connection dropped by close() may take its socket's second to get there).
     const onClose = () => { failure ??= new Error('connection closed'); signalWake(); };
     this.client.on('close', onClose);
     if (this.closed) onClose();
@@ -593,10 +593,16 @@ export class SftpSession implements Connection, FileStore {
     const pending = new Map<number, Promise<Buffer>>();
     let next = 0;
     let done = 0;
-    const read = (pos: number) => this.call<Buffer>((cb) => {
-      const buf = Buffer.allocUnsafe(Math.min(chunk, size - pos));
-      this.sftp.read(handle, buf, 0, buf.length, pos, (err, n) => cb(err, buf.subarray(0, n)));
-    });
+    const read = (pos: number) => {
+      const r = this.call<Buffer>((cb) => {
+        const buf = Buffer.allocUnsafe(Math.min(chunk, size - pos));
+        this.sftp.read(handle, buf, 0, buf.length, pos, (err, n) => cb(err, buf.subarray(0, n)));
+      });
+      // Only the oldest read is awaited; when the loop ends early (a failed read, a lost connection, cancellation) the
+      // others still settle, and an unhandled rejection would end the worker process.
+      r.catch(() => undefined);
+      return r;
+    };
     try {
       while (done < size) {
         opts.signal?.throwIfAborted();
@@ -604,7 +610,7 @@ export class SftpSession implements Connection, FileStore {
           pending.set(next, read(next));
           next += Math.min(chunk, size - next);
         }
-        const buf = await pending.get(done)!;
+        const buf = await pending.get(done)!.catch((err: unknown) => { throw this.mapError(err, `reading ${file}`); });
         pending.delete(done);
         if (buf.length === 0) throw new BackupError('VERIFY_MISMATCH', `${this.where()}: ${file} is shorter than expected`);
         h.update(buf);
