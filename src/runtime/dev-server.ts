@@ -73,9 +73,17 @@ export async function startDevServer(opts: { stateDir: string; port?: number; ui
   const child = spawn(bin, args, { stdio: ['ignore', out, out], detached: true, env: childEnv() });
   const address = `127.0.0.1:${port}`;
   let exited = false;
+  // A binary that cannot be run (no execute bit, a directory) gives 'error' and no 'exit'; unheard, it would throw.
+  let spawnError: Error | undefined;
   child.on('exit', () => { exited = true; });
+  child.once('error', (err) => { spawnError = err; exited = true; });
   const deadline = Date.now() + 60_000;
   for (;;) {
+    if (spawnError) {
+      throw new BackupError('TEMPORAL_UNAVAILABLE', `cannot run the Temporal CLI ${bin}: ${spawnError.message}`, {
+        hint: 'TEMPORAL_CLI_PATH (or `temporal` on PATH, or .tools/bin/temporal) must be the temporal executable; scripts/install-temporal.sh builds one',
+      });
+    }
     if (exited) throw new BackupError('TEMPORAL_UNAVAILABLE', `the Temporal dev server exited at start; see ${logFile}`, { hint: `is port ${port} or ${uiPort} in use?` });
     const h = await run(bin, ['operator', 'cluster', 'health', '--address', address]).catch(() => undefined);
     if (h?.code === 0) break;
