@@ -28,7 +28,7 @@ export async function drillCommand(jobName: string, opts: InProcessOptions): Pro
   const { config } = loadConfig(opts.config);
   const pgbackrest = config.pgbackrest[jobName];
   const job = pgbackrest ?? getJob(config, jobName);
-  return withClientAndWorker(opts, taskQueueOf(config, job), async ({ client, namespace, taskQueue, picked }) => {
+  return withClientAndWorker(opts, taskQueueOf(config, job), async ({ client, namespace, taskQueue, picked, result }) => {
     const workflowId = drillWorkflowId(jobName, new Date());
     const handle = await client.workflow.start(pgbackrest ? PGBACKREST_DRILL_WORKFLOW : DRILL_WORKFLOW, { taskQueue, workflowId, args: [{ job: jobName }], staticSummary: `restore drill of ${jobName}` });
     const link = uiLink(config.temporal.uiUrl, namespace, workflowId);
@@ -38,7 +38,7 @@ export async function drillCommand(jobName: string, opts: InProcessOptions): Pro
     let report: DrillReport | PgbackrestDrillReport | undefined;
     let error: string | undefined;
     try {
-      report = (await handle.result()) as DrillReport | PgbackrestDrillReport;
+      report = (await result(handle)) as DrillReport | PgbackrestDrillReport;
     } catch (err) {
       if (!(err instanceof WorkflowFailedError)) throw err;
       const cause = err.cause;

@@ -3,10 +3,11 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
+import type { Worker } from '@temporalio/worker';
 import { getJob, loadConfig, taskQueueOf } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { RESTORE_WORKFLOW, restoreWorkflowId, type RestoreInput, type RestoreResult } from '../contracts/restore.js';
-import { BackupError } from '../errors.js';
+import { BackupError, errorMessage } from '../errors.js';
 import { formatBytes } from '../lib/format.js';
 import { parseIntoDatabases } from '../restore/targets.js';
 import { awaitPickup, queuePollers } from '../runtime/pollers.js';
@@ -37,6 +38,11 @@ export interface Placement {
   taskQueue: string;
   /** Waits (bounded) until a worker picked the started workflow up; terminates it and throws NO_WORKER otherwise. */
   picked(handle: WorkflowHandle): Promise<void>;
+  /**
+   * The workflow's result. On the in-process worker's queue, that worker failing first fails it too (NO_WORKER), and
+   * the workflow, which nothing would run any more, is terminated.
+   */
+  result(handle: WorkflowHandle): Promise<unknown>;
 }
 
 export const DEFAULT_WORKER_WAIT_MS = 60_000;
@@ -44,12 +50,20 @@ export const DEFAULT_WORKER_WAIT_MS = 60_000;
 const SERVED_PICKUP_MS = 10_000;
 
 /** The CLI's in-process worker on its private queue, running (polling) from the moment it is created. */
-interface OwnWorker {
+export interface OwnWorker {
   /** Settles once the worker polls its queue; rejects when it could not be created. */
   ready: Promise<void>;
+  /**
+   * Rejects (NO_WORKER) if the worker, once running, ends before `stop()`: a fatal error of the SDK or the server. A
+   * workflow on its private queue would otherwise wait for good. Never resolves.
+   */
+  failed: Promise<never>;
   /** Shuts the worker down (if it runs), waits for it to end, closes its connection and destinations. */
   stop(): Promise<void>;
 }
+
+/** What `startOwnWorker` runs: src/runtime/worker.ts's `createWorkers` for the private queue (a test's own in unit tests). */
+export type CreateOwnWorkers = () => Promise<{ workers: Pick<Worker, 'run' | 'shutdown' | 'getState'>[]; close(): Promise<void> }>;
 
 /**
  * Creates the in-process worker for `privateQueue` in the background, and runs it as soon as it exists: the SDK's
@@ -57,10 +71,11 @@ interface OwnWorker {
  * workflow. The worker runs the workflow code in the main thread (`mainThreadWorkflows`): a workflow thread would take
  * 300 ms to start, for the one short workflow of this command.
  */
-function startOwnWorker(opts: InProcessOptions, file: string, privateQueue: string): OwnWorker {
+export function startOwnWorker(opts: InProcessOptions, file: string, privateQueue: string, create?: CreateOwnWorkers): OwnWorker {
   let stopped = false;
   let installed = false;
   const created = (async () => {
+    if (create) return create();
     if (opts.installRuntime) {
       await opts.installRuntime();
       installed = true;
@@ -69,14 +84,24 @@ function startOwnWorker(opts: InProcessOptions, file: string, privateQueue: stri
     return createWorkers({ configFile: file, privateQueue, mainThreadWorkflows: true });
   })();
   let running: Promise<unknown> | undefined;
+  const hint = 'its workflow was terminated; run the command again (or with `backupctl worker` running, with --no-worker)';
+  let fail!: (err: BackupError) => void;
+  const failed = new Promise<never>((_, reject) => { fail = reject; });
+  failed.catch(() => undefined);
   const ready = created.then((w) => {
     running = Promise.all(w.workers.map((x) => x.run()));
+    // Handled here, at once: a rejection waiting for stop() would be unhandled, and end the command without its cleanup.
+    running.then(
+      () => { if (!stopped) fail(new BackupError('NO_WORKER', 'the in-process worker stopped before its workflow ended', { hint })); },
+      (err: unknown) => { if (!stopped) fail(new BackupError('NO_WORKER', `the in-process worker failed: ${errorMessage(err)}`, { cause: err, hint })); },
+    );
     // Stopped before it was created (the command failed early): it runs for no time, which ends it.
     if (stopped) for (const x of w.workers) if (x.getState() === 'RUNNING') x.shutdown();
   });
   ready.catch(() => undefined);
   return {
     ready,
+    failed,
     async stop() {
       stopped = true;
       const w = await created.catch(() => undefined);
@@ -125,7 +150,9 @@ export async function withClientAndWorker<T>(opts: InProcessOptions, jobQueue: s
   let warming: Promise<void> | undefined;
   try {
     const { client, namespace } = await connectClient();
-    const placement = (taskQueue: string, ms: number): Placement => ({ client, namespace, taskQueue, picked: (handle) => awaitPickup(client, namespace, handle, taskQueue, ms) });
+    const placement = (taskQueue: string, ms: number): Placement => ({
+      client, namespace, taskQueue, picked: (handle) => awaitPickup(client, namespace, handle, taskQueue, ms), result: (handle) => handle.result(),
+    });
     try {
       if (opts.worker === false) return await fn(placement(jobQueue, waitMs));
       const pollers = await queuePollers(client, namespace, jobQueue);
@@ -142,8 +169,12 @@ export async function withClientAndWorker<T>(opts: InProcessOptions, jobQueue: s
       own ??= startOwnWorker(opts, file, privateQueue);
       // What the workflow's first step will do on this process's worker, done while that worker starts (best effort).
       warming = warm?.().catch(() => undefined);
-      const { ready } = own;
+      const { ready, failed } = own;
       return await fn({
+        result: (handle) => Promise.race([handle.result(), failed.catch(async (err: unknown) => {
+          await handle.terminate('the in-process worker failed').catch(() => undefined);
+          throw err;
+        })]),
         client, namespace, taskQueue: privateQueue,
         // The workflow may be started before the worker polls: its first task waits on the queue until then.
         picked: async (handle) => {
@@ -212,7 +243,7 @@ export async function restoreCommand(jobName: string, opts: RestoreOptions): Pro
     input.trustUnsigned = true;
     if (!opts.json) process.stderr.write('WARNING: --trust-unsigned: a backup whose manifest signature does not verify may be restored; nothing would then prove it was made by this deployment\n');
   }
-  return withClientAndWorker(opts, taskQueueOf(config, job), async ({ client, namespace, taskQueue, picked }) => {
+  return withClientAndWorker(opts, taskQueueOf(config, job), async ({ client, namespace, taskQueue, picked, result }) => {
     const workflowId = restoreWorkflowId(jobName, new Date());
     let handle;
     try {
@@ -229,7 +260,7 @@ export async function restoreCommand(jobName: string, opts: RestoreOptions): Pro
     await picked(handle);
     const stop = progressTicker(handle, progressMode(opts.json));
     try {
-      const r = (await handle.result()) as RestoreResult;
+      const r = (await result(handle)) as RestoreResult;
       await stop();
       if (r.warning && !opts.json) process.stderr.write(`WARNING: ${r.warning}\n`);
       if (opts.json) {
