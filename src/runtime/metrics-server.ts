@@ -52,12 +52,21 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
       else res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(renderReport(jobs));
     }, (err: unknown) => {
       res.writeHead(503, { 'content-type': 'text/plain' }).end(`backupctl: ${errorMessage(err)}\n`);
+    }).catch((err: unknown) => {
+      // Rendering failed: an answer, never an unhandled rejection (which would end the worker and its runs).
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end(`backupctl: ${errorMessage(err)}\n`);
     });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port, opts.host, () => resolve());
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
+  // Later errors (accepting connections with no descriptor left) are logged; unheard, one would end the worker.
+  server.on('error', (err) => { process.stderr.write(`backupctl metrics server ${opts.host}:${opts.port}: ${errorMessage(err)}\n`); });
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`,
