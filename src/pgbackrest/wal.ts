@@ -86,6 +86,8 @@ export interface Continuity {
 /**
  * Walks the archived segments from `from` to the newest archived one and names the first missing. A segment counts as
  * archived on any timeline (after a promotion the history continues on the new timeline at the same segment number).
+ * The walk goes over the archived segments, not over every number between them: the names come from the repository,
+ * and one planted name far ahead (`…FFFFFFFF000000FF`) must make a huge gap, not a loop of 10^12 steps.
  */
 export function checkContinuity(archivedNames: readonly string[], from: string, segmentSize: number): Continuity {
   const start = parseSegment(from, segmentSize);
@@ -98,16 +100,19 @@ export function checkContinuity(archivedNames: readonly string[], from: string, 
     if (s.segno > newest.segno || (s.segno === newest.segno && s.timeline > newest.timeline)) newest = s;
   }
   let missing: string | undefined;
-  let missingCount = 0;
+  let missingCount = 0n;
   let timeline = start.timeline;
-  for (let n = start.segno; n <= newest.segno; n++) {
-    const tl = present.get(n);
-    if (tl !== undefined) {
-      timeline = tl;
-      continue;
-    }
-    missingCount++;
-    missing ??= segmentName({ timeline, segno: n }, segmentSize);
+  let expected = start.segno;
+  const gapUntil = (segno: bigint) => {
+    if (segno <= expected) return;
+    missingCount += segno - expected;
+    missing ??= segmentName({ timeline, segno: expected }, segmentSize);
+  };
+  for (const segno of [...present.keys()].filter((n) => n >= start.segno).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
+    gapUntil(segno);
+    timeline = present.get(segno)!;
+    expected = segno + 1n;
   }
-  return { from, to: segmentName(newest, segmentSize), segments: Number(newest.segno - start.segno + 1n), missing, missingCount };
+  gapUntil(newest.segno + 1n);
+  return { from, to: segmentName(newest, segmentSize), segments: Number(newest.segno - start.segno + 1n), missing, missingCount: Number(missingCount) };
 }

@@ -36,6 +36,15 @@ describe('WAL segment names and the continuity check', () => {
     expect(c.missing).toBe('000000020000000000000005');
   });
 
+  it('one name far ahead (planted in the repository) is a huge gap, counted without walking it; nothing archived after the start is its gap', () => {
+    const c = checkContinuity(['000000010000000000000003', '000000010000000000000004', '00000001FFFFFFFF000000FF'], '000000010000000000000003', 16 * MiB);
+    expect(c.missing).toBe('000000010000000000000005');
+    expect(c.missingCount).toBe(0xFFFFFFFF * 256 + 0xFF - 5);
+    expect(c.to).toBe('00000001FFFFFFFF000000FF');
+    const none = checkContinuity(['000000010000000000000001'], '000000010000000000000003', 16 * MiB);
+    expect(none).toEqual({ from: '000000010000000000000003', to: '000000010000000000000003', segments: 1, missing: '000000010000000000000003', missingCount: 1 });
+  });
+
   it('archived file names: segments only (not .backup, .partial or .history files)', () => {
     expect(archivedSegment('000000010000000000000003-5f8973854b9fb3d63bca931b8b47a43945fd4f31.gz')).toBe('000000010000000000000003');
     expect(archivedSegment('000000010000000000000003-5f8973854b9fb3d63bca931b8b47a43945fd4f31.zst')).toBe('000000010000000000000003');
