@@ -39,6 +39,25 @@ export interface DrillStatus {
 /** Drill reports read per destination before giving up on finding a signed one among the newest. */
 const MAX_REPORTS_READ = 20;
 
+/**
+ * A signed report's bytes as the drill report of `jobName` stored as `file`, or undefined. The signature binds the
+ * bytes, not where they lie: a report of another job, or one copied under a newer name (which `status` would read
+ * first for good, hiding every later failed drill), is not this file's report. Its fields are checked before use.
+ */
+export function drillReportOf(bytes: Buffer, jobName: string, file: string): DrillReport | undefined {
+  let r: Partial<DrillReport>;
+  try {
+    r = JSON.parse(bytes.toString()) as Partial<DrillReport>;
+  } catch {
+    return undefined;
+  }
+  if (typeof r !== 'object' || r === null || r.job !== jobName || typeof r.workflowId !== 'string' || typeof r.ok !== 'boolean') return undefined;
+  if (typeof r.finishedAt !== 'string' || Number.isNaN(Date.parse(r.finishedAt)) || drillReportName(r.finishedAt) !== file) return undefined;
+  if (!Array.isArray(r.problems) || !r.problems.every((p) => typeof p === 'string')) return undefined;
+  if (r.restoreMs !== undefined && typeof r.restoreMs !== 'number') return undefined;
+  return r as DrillReport;
+}
+
 /** The newest signed drill report of a job on any of its destinations (`drills/<job>/*.json`), if there is one. */
 export async function lastDrill(config: Config, jobName: string, trust: Trust, now = Date.now()): Promise<DrillStatus | undefined> {
   let best: DrillStatus | undefined;
@@ -49,7 +68,8 @@ export async function lastDrill(config: Config, jobName: string, trust: Trust, n
         for (const file of files.reverse().slice(0, MAX_REPORTS_READ)) {
           const { bytes, verification } = await readSigned(d, `${drillReportDir(jobName)}/${file}`, 'drill-report', trust);
           if (!bytes || !verification.ok) continue;
-          const r = JSON.parse(bytes.toString()) as DrillReport;
+          const r = drillReportOf(bytes, jobName, file);
+          if (!r) continue;
           if (!best || r.finishedAt > best.finishedAt) {
             best = { ok: r.ok, finishedAt: r.finishedAt, ageMs: now - Date.parse(r.finishedAt), restoreMs: r.restoreMs, workflowId: r.workflowId, destination: name, problems: r.problems };
           }
@@ -76,8 +96,8 @@ export async function drillReports(config: Config, jobName: string, trust: Trust
         for (const file of files.reverse().slice(0, limit)) {
           const { bytes, verification } = await readSigned(d, `${drillReportDir(jobName)}/${file}`, 'drill-report', trust);
           if (!bytes || !verification.ok) continue;
-          const r = JSON.parse(bytes.toString()) as DrillReport;
-          if (r.job !== jobName || typeof r.finishedAt !== 'string' || typeof r.ok !== 'boolean') continue;
+          const r = drillReportOf(bytes, jobName, file);
+          if (!r) continue;
           if (!byWorkflow.has(r.workflowId)) byWorkflow.set(r.workflowId, { ...r, destination: name });
         }
       });
