@@ -24,6 +24,8 @@ export async function chooseBase(config: Config, jobName: string, job: Job, dest
   for (const name of destinations) {
     if (name === first) continue;
     const there = await withDestination(config, name, async (d) => {
+      // The artifact itself, with its size, not only its manifest: a manifest alone is no backup to restore there.
+      if ((await d.stat(base.path))?.size !== base.size) return false;
       if (!(await d.stat(`${base.path}.manifest.json`))) return false;
       try {
         const read = await readManifest(d, `${base.path}.manifest.json`, trust);

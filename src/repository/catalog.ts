@@ -129,21 +129,27 @@ export interface BackupInfo {
 const byNameDesc = (a: { name: string }, b: { name: string }) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0);
 
 /**
- * Signed manifests of a job in one tier, newest slot first (walks `<tier>/YYYY/MM/DD/HHMM/`, reading only what it
- * yields). A manifest whose signature does not verify is skipped: it is no backup of this deployment.
+ * Signed manifests of a job's stored backups in one tier, newest slot first (walks `<tier>/YYYY/MM/DD/HHMM/`, reading
+ * only what it yields). Skipped, as no backup of this deployment: a manifest whose signature does not verify; one that
+ * does not describe the artifact its name says, of this job (the signature binds the bytes, not the place: another
+ * job's signed manifest copied here); one whose artifact is not stored beside it with the manifest's size (deleted by
+ * hand or by a bucket's lifecycle rule: a manifest alone must not keep `status` fresh or become a diff's base).
  */
 export async function* manifestsNewestFirst(d: DestinationSession, tier: string, job: string, trust: Trust): AsyncGenerator<{ dir: string; manifest: Manifest }> {
   for await (const dir of slotDirsNewestFirst(d, tier)) {
-    const files = ((await d.list(dir)) ?? []).filter((e) => e.type === 'file' && parseName(e.name, job)?.kind === 'manifest').sort(byNameDesc);
-    for (const f of files) {
+    const listed = ((await d.list(dir)) ?? []).filter((e) => e.type === 'file');
+    const sizes = new Map(listed.map((e) => [e.name, e.size]));
+    for (const f of listed.filter((e) => parseName(e.name, job)?.kind === 'manifest').sort(byNameDesc)) {
+      const artifact = parseName(f.name, job)!.artifact;
       let read: ReadManifest;
       try {
         read = await readManifest(d, `${dir}/${f.name}`, trust);
+        checkManifest(read.manifest, job, artifact);
       } catch {
-        // an unreadable manifest is no proof of a backup
+        // an unreadable manifest, or one of another artifact, is no proof of a backup
         continue;
       }
-      if (read.unverified === undefined) yield { dir, manifest: read.manifest };
+      if (read.unverified === undefined && sizes.get(artifact) === read.manifest.artifact.size) yield { dir, manifest: read.manifest };
     }
   }
 }

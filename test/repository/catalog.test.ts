@@ -131,17 +131,26 @@ describe('catalog', () => {
 });
 
 describe('newest backups', () => {
-  it('yields the readable manifests of a tier newest first, skipping unreadable ones', async () => {
+  it('yields the manifests of stored backups of a tier newest first, skipping the unreadable, the misplaced and those without their artifact', async () => {
     const seen: string[] = [];
     for await (const { dir, manifest } of manifestsNewestFirst(d, 'daily', 'app', trust)) seen.push(`${dir}/${manifest.artifact.name}`);
-    // The unreadable manifest is skipped; this walker does not compare a manifest with its artifact (the catalog does).
-    expect(seen).toEqual([
-      'daily/2025/11/09/0300/app-diff-20251109T030000Z.tar',
-      'daily/2025/11/08/0300/app-full-20251108T030000Z.tar',
-      'daily/2025/11/07/0300/app-full-20251107T030000Z.tar',
-      diff.finalPath,
-      full.finalPath,
-    ]);
+    // Skipped, newest first: 11/09 (its artifact is gone), 11/08 (the artifact's size differs from the manifest's),
+    // 11/07 (the manifest names job "other"), 11/06 (unreadable), 11/05 (no manifest).
+    expect(seen).toEqual([diff.finalPath, full.finalPath]);
+  });
+
+  it('another job\'s signed manifest copied beside this job\'s artifact is no backup of this job', async () => {
+    const slot = '2025-11-11T03:00:00Z';
+    const other = manifestFor('app-db', 'full', 'daily', slot, 10);
+    const here = layout('app', 'full', 'daily', new Date(slot), other.workflowId);
+    put(here.finalPath, Buffer.alloc(10));
+    put(here.manifestPath, JSON.stringify(other));
+    try {
+      const found = await newestOnDestination(d, 'app', ['full'], trust, Date.parse('2025-11-12T00:00:00Z'));
+      expect(found.full?.slot).toBe('2025-11-03T03:00:00Z');
+    } finally {
+      rmSync(path.join(root, 'daily/2025/11/11'), { recursive: true, force: true });
+    }
   });
 
   it('finds the newest of each type over all tiers', async () => {
