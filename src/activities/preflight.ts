@@ -7,8 +7,10 @@ import type { Manifest } from '../contracts/manifest.js';
 import { withDestination } from '../destinations/index.js';
 import { BackupError } from '../errors.js';
 import { formatBytes } from '../lib/format.js';
+import { finalizedAt } from '../repository/catalog.js';
 import { layout } from '../repository/layout.js';
 import { createSource } from '../sources/index.js';
+import { trustOf } from '../state/keys.js';
 import { stagingDir } from '../state/staging.js';
 import { currentRun, jobContext, resolveRun, runActivity, type ActivityDeps } from './context.js';
 import { chooseBase } from './diff-base.js';
@@ -77,10 +79,17 @@ export function preflight(deps: ActivityDeps) {
 
     const destinations: RunPlan['destinations'] = [];
     const alreadyStored: RunPlan['alreadyStored'] = [];
+    const trust = trustOf(config);
     for (const name of job.destinations) {
       // A slot is backed up once: a destination that already holds this slot's finalized backup is left alone.
       const stored = await withDestination(config, name, async (d) => {
-        if (await d.stat(paths.manifestPath)) return true;
+        const held = await finalizedAt(d, paths, input.job, trust);
+        if (held === 'stored') return true;
+        if (held !== 'absent') {
+          throw new BackupError('MANIFEST_UNVERIFIED', `destination "${name}" (${d.location}) holds ${paths.manifestPath} for this slot, but it is no backup of this deployment: ${held.problem}; nothing was written`, {
+            permanent: true, hint: 'a planted or damaged file: look at it, move it and its artifact away, then run the slot again',
+          });
+        }
         const free = await d.freeBytes();
         if (free !== undefined && free < needed) {
           throw new BackupError('DESTINATION_SPACE', `not enough space on destination "${name}" (${d.location}): ${formatBytes(free)} free, ${formatBytes(needed)} needed (estimated from ${basis}, +${config.settings.spaceMargin}%)`, {

@@ -8,7 +8,7 @@
 import type { BackupType } from '../contracts/backup.js';
 import type { Manifest, ManifestBase } from '../contracts/manifest.js';
 import type { DestinationSession } from '../destinations/types.js';
-import { errorMessage } from '../errors.js';
+import { BackupError, errorMessage } from '../errors.js';
 import { checkManifest, readManifest, type ReadManifest } from './manifest.js';
 import { manifestName, parseName } from './names.js';
 import type { Trust } from './signatures.js';
@@ -152,6 +152,30 @@ export async function* manifestsNewestFirst(d: DestinationSession, tier: string,
       if (read.unverified === undefined && sizes.get(artifact) === read.manifest.artifact.size) yield { dir, manifest: read.manifest };
     }
   }
+}
+
+/**
+ * Whether a destination holds the finalized backup at `finalPath` (with its manifest at `manifestPath`) of `job`:
+ * `absent` when no manifest is there, `stored` when a manifest that verifies describes this artifact of this job and
+ * the artifact is there with its size, else the problem (a planted, unsigned or damaged manifest, an artifact gone):
+ * a slot whose name is taken by something that is no backup is neither skipped as done nor overwritten.
+ */
+export async function finalizedAt(d: DestinationSession, paths: { finalPath: string; manifestPath: string; artifactName: string }, job: string, trust: Trust): Promise<'absent' | 'stored' | { problem: string }> {
+  if (!(await d.stat(paths.manifestPath))) return 'absent';
+  let read: ReadManifest;
+  try {
+    read = await readManifest(d, paths.manifestPath, trust);
+    checkManifest(read.manifest, job, paths.artifactName);
+  } catch (err) {
+    if (err instanceof BackupError) throw err;
+    return { problem: `its manifest is unreadable or describes another backup (${errorMessage(err)})` };
+  }
+  if (read.unverified !== undefined) return { problem: `its manifest is not signed by a trusted key (${read.unverified})` };
+  const stored = await d.stat(paths.finalPath);
+  if (stored?.size !== read.manifest.artifact.size) {
+    return { problem: stored ? `the artifact has ${stored.size} bytes, its manifest says ${read.manifest.artifact.size}` : 'its artifact is missing' };
+  }
+  return 'stored';
 }
 
 /**

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupType } from '../../src/contracts/backup.js';
 import type { Manifest } from '../../src/contracts/manifest.js';
 import { LocalSession } from '../../src/destinations/local/index.js';
-import { catalogDestination, manifestsNewestFirst, newestOnDestination } from '../../src/repository/catalog.js';
+import { catalogDestination, finalizedAt, manifestsNewestFirst, newestOnDestination } from '../../src/repository/catalog.js';
 import { layout } from '../../src/repository/layout.js';
 import { slotDirsNewestFirst, tiersOf } from '../../src/repository/walk.js';
 import { signatureName } from '../../src/repository/signatures.js';
@@ -158,5 +158,32 @@ describe('newest backups', () => {
     const found = await newestOnDestination(d, 'app-db', ['full', 'diff'], trust, now);
     expect(found.diff).toBeUndefined();
     expect(found.full).toMatchObject({ type: 'full', slot: '2025-11-04T03:00:00Z', ageMs: 6 * 86_400_000, destination: 'nas', path: 'daily/2025/11/04/0300/app-db-full-20251104T030000Z.tar' });
+  });
+});
+
+describe('a slot already backed up', () => {
+  const at = (job: string, type: BackupType, slot: string) => finalizedAt(d, layout(job, type, 'daily', new Date(slot), `backup-${job}-${type}-${slot}`), job, trust);
+
+  it('stored: a verified manifest of this artifact, and the artifact with its size; absent: no manifest', async () => {
+    expect(await at('app', 'full', '2025-11-03T03:00:00Z')).toBe('stored');
+    expect(await at('app', 'full', '2025-11-05T03:00:00Z')).toBe('absent');
+    expect(await at('app', 'full', '2025-12-24T03:00:00Z')).toBe('absent');
+  });
+
+  it('a manifest that is no backup of this slot is a problem, never "stored": unreadable, another job\'s, artifact gone or of another size, unsigned', async () => {
+    expect(await at('app', 'full', '2025-11-06T03:00:00Z')).toMatchObject({ problem: expect.stringMatching(/unreadable or describes another backup/) });
+    expect(await at('app', 'full', '2025-11-07T03:00:00Z')).toMatchObject({ problem: expect.stringMatching(/describes another backup/) });
+    expect(await at('app', 'full', '2025-11-08T03:00:00Z')).toMatchObject({ problem: 'the artifact has 5 bytes, its manifest says 6' });
+    expect(await finalizedAt(d, layout('app', 'diff', 'daily', new Date('2025-11-09T03:00:00Z'), 'w-gone'), 'app', trust)).toEqual({ problem: 'its artifact is missing' });
+    const slot = '2025-11-13T03:00:00Z';
+    const m = manifestFor('app', 'full', 'daily', slot, 10);
+    const l = layout('app', 'full', 'daily', new Date(slot), m.workflowId);
+    put(l.finalPath, Buffer.alloc(10));
+    writeFileSync(path.join(root, l.manifestPath), JSON.stringify(m));
+    try {
+      expect(await at('app', 'full', slot)).toMatchObject({ problem: expect.stringMatching(/not signed by a trusted key/) });
+    } finally {
+      rmSync(path.join(root, 'daily/2025/11/13'), { recursive: true, force: true });
+    }
   });
 });
