@@ -14,6 +14,19 @@ export const DIR_MODE = 0o700;
  */
 export const SMALL_FILE_MAX_BYTES = 1024 * 1024;
 
+/**
+ * At most this many entries are read from one folder's listing (and, on S3, of parts or incomplete uploads): a
+ * hostile or broken store that lists without end must not exhaust the worker's memory.
+ */
+export const LIST_MAX = 200_000;
+
+/** A listing above LIST_MAX: refused (permanent), never read on. */
+export function tooManyEntries(destination: string, dir: string): BackupError {
+  return new BackupError('DESTINATION_IO', `destination "${destination}": more than ${LIST_MAX} entries under ${dir || '/'}; refused`, {
+    permanent: true, hint: 'a folder this large was not made by backupctl: look at it on the destination',
+  });
+}
+
 /** The largest range `readRange` reads into memory (a GNU tar snapshot member). */
 export const RANGE_MAX_BYTES = 256 * 1024 * 1024;
 

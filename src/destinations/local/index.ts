@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { link, mkdir, open, readdir, rename, rm, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { link, mkdir, open, opendir, rename, rm, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { LocalDestinationConfig as LocalDestination } from './schema.js';
 import { BackupError } from '../../errors.js';
-import { DIR_MODE, FILE_MODE, SMALL_FILE_MAX_BYTES, checkRange, tooLarge } from '../limits.js';
+import { DIR_MODE, FILE_MODE, LIST_MAX, SMALL_FILE_MAX_BYTES, checkRange, tooLarge, tooManyEntries } from '../limits.js';
 import { commitFile, discardFile, inspectFile, stageFile, stageFollowingFile, type FileStore, type OffsetWriter } from '../file-staging.js';
 import type { Capabilities, Connection, DirEntry, DownloadOptions, PieceSource, StagedExpectation, StagedWrite, UploadOptions } from '../types.js';
 import { ThreadHasher } from '../../lib/hasher.js';
@@ -339,7 +340,12 @@ export class LocalSession implements Connection, FileStore {
   async list(dir: string): Promise<DirEntry[] | undefined> {
     const full = this.abs(dir);
     try {
-      const entries = await readdir(full, { withFileTypes: true });
+      // Counted as it is read: a folder of millions of entries is refused at LIST_MAX, not held in memory.
+      const entries: Dirent[] = [];
+      for await (const e of await opendir(full)) {
+        if (entries.length === LIST_MAX) throw tooManyEntries(this.name, dir);
+        entries.push(e);
+      }
       return await Promise.all(entries.map(async (e) => {
         const st = await stat(path.join(full, e.name)).catch(() => undefined);
         return { name: e.name, type: e.isDirectory() ? 'dir' : e.isFile() ? 'file' : 'other', size: st?.size ?? 0, mtimeMs: st?.mtimeMs ?? 0 } as DirEntry;

@@ -13,7 +13,7 @@ import type { S3DestinationConfig } from './schema.js';
 import { readSecret } from '../../config/secrets.js';
 import { BackupError } from '../../errors.js';
 import { ThreadHasher } from '../../lib/hasher.js';
-import { SMALL_FILE_MAX_BYTES, checkRange, tooLarge } from '../limits.js';
+import { LIST_MAX, SMALL_FILE_MAX_BYTES, checkRange, tooLarge, tooManyEntries } from '../limits.js';
 import type {
   Capabilities, Connection, DirEntry, DownloadOptions, StageResult, StagedExpectation, StagedFacts, StagedWrite, UploadOptions,
 } from '../types.js';
@@ -24,8 +24,6 @@ const B64_SHA256 = /^[A-Za-z0-9+/]{43}=$/;
 /** The composite checksum of a multipart object: base64 SHA-256 of the parts' raw SHA-256s, `-<parts>`. */
 const COMPOSITE = /^[A-Za-z0-9+/]{43}=-\d{1,5}$/;
 const UPLOAD_ID = /^[\x21-\x7e]{1,1024}$/;
-/** At most this many entries listed from one folder, parts or uploads: a hostile store must not exhaust memory. */
-const LIST_MAX = 200_000;
 const DOWNLOAD_CHUNK = 8 * 1024 * 1024;
 
 type S3Err = Error & { $metadata?: { httpStatusCode?: number }; Code?: string; code?: string };
@@ -649,7 +647,7 @@ export class S3Session implements Connection {
         if (!name || name.includes('/') || name === '.' || name === '..') continue;
         out.push({ name, type: 'dir', size: 0, mtimeMs: 0 });
       }
-      if (out.length > LIST_MAX) throw new BackupError('DESTINATION_IO', `${this.where()}: more than ${LIST_MAX} entries under ${dir || '/'}; refused`, { permanent: true });
+      if (out.length > LIST_MAX) throw tooManyEntries(this.name, dir);
       if (!r.IsTruncated) break;
       token = r.NextContinuationToken;
       if (!token) throw new BackupError('DESTINATION_IO', `${this.where()}: a truncated listing of ${dir || '/'} without a continuation token`);

@@ -11,7 +11,7 @@ import {
 } from '../../lib/known-hosts.js';
 import { isInside } from '../../lib/paths.js';
 import { collectYoung } from '../../lib/young-gc.js';
-import { DIR_MODE, FILE_MODE, SMALL_FILE_MAX_BYTES, checkRange, tooLarge } from '../limits.js';
+import { DIR_MODE, FILE_MODE, LIST_MAX, SMALL_FILE_MAX_BYTES, checkRange, tooLarge, tooManyEntries } from '../limits.js';
 import { commitFile, discardFile, inspectFile, stageFile, stageFollowingFile, type FileStore, type OffsetWriter } from '../file-staging.js';
 import type { Capabilities, Connection, DirEntry, DownloadOptions, PieceSource, StageResult, StagedExpectation, StagedWrite, UploadOptions } from '../types.js';
 import { probeWritable } from '../probe.js';
@@ -725,16 +725,29 @@ export class SftpSession implements Connection, FileStore {
   }
 
   async list(dir: string): Promise<DirEntry[] | undefined> {
+    let handle: Buffer;
     try {
-      const entries = await this.call<{ filename: string; attrs: Stats }[]>((cb) => this.sftp.readdir(this.abs(dir), cb as never));
-      return entries.map((e) => ({
-        name: e.filename,
-        type: e.attrs.isDirectory() ? 'dir' : e.attrs.isFile() ? 'file' : 'other',
-        size: e.attrs.size, mtimeMs: e.attrs.mtime * 1000,
-      }));
+      handle = await this.call<Buffer>((cb) => this.sftp.opendir(this.abs(dir), cb));
     } catch (err) {
       if ((err as SftpError).code === FX.NO_SUCH_FILE) return undefined;
       throw this.mapError(err, `listing ${dir}`);
+    }
+    // Page by page, counted: a server that lists without end is refused at LIST_MAX entries, not held in memory.
+    const out: DirEntry[] = [];
+    try {
+      for (;;) {
+        const page = await this.call<{ filename: string; attrs: Stats }[]>((cb) => this.sftp.readdir(handle, cb as never))
+          .catch((err: unknown) => { if ((err as SftpError).code === FX.EOF) return undefined; throw err; });
+        if (!page) return out;
+        for (const e of page) {
+          out.push({ name: e.filename, type: e.attrs.isDirectory() ? 'dir' : e.attrs.isFile() ? 'file' : 'other', size: e.attrs.size, mtimeMs: e.attrs.mtime * 1000 });
+        }
+        if (out.length > LIST_MAX) throw tooManyEntries(this.name, dir);
+      }
+    } catch (err) {
+      throw this.mapError(err, `listing ${dir}`);
+    } finally {
+      await this.call<void>((cb) => this.sftp.close(handle, cb as never)).catch(() => undefined);
     }
   }
 
