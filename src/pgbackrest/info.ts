@@ -18,7 +18,8 @@ const Stanza = z.object({
   name: z.string(),
   archive: z.array(z.object({ id: z.string(), min: z.string().nullable(), max: z.string().nullable(), database: z.object({ id: z.number() }) })).default([]),
   backup: z.array(Backup).default([]),
-  db: z.array(z.object({ id: z.number(), 'system-id': z.string(), version: z.string() })).default([]),
+  // The version names the server binaries a drill runs (/usr/lib/postgresql/<version>/bin): a major version, no path.
+  db: z.array(z.object({ id: z.number(), 'system-id': z.string(), version: z.string().regex(/^\d{1,3}(\.\d{1,3})?$/) })).default([]),
   status: z.object({
     code: z.number(), message: z.string(),
     lock: z.object({ backup: z.object({ held: z.boolean(), size: z.number().optional(), 'size-cplt': z.number().optional() }).optional() }).optional(),

@@ -27,6 +27,9 @@ describe('pgbackrest info --output=json', () => {
     expect(() => parseInfo(INFO, 'other')).toThrow(/knows no stanza "other"/);
     expect(() => parseInfo('P00 ERROR: [055]', 'main')).toThrow(/printed no JSON/);
     expect(() => parseInfo(INFO.replace('"label":"20261129-130214F"', '"label":"../../etc"'), 'main')).toThrow(/unexpected shape: backup\.0\.label/);
+    // The version becomes part of the path of the server binaries a drill runs: a major version only.
+    expect(() => parseInfo(INFO.replace('"version":"15"', '"version":"../../../tmp/x"'), 'main')).toThrow(/unexpected shape: db\.0\.version/);
+    expect(parseInfo(INFO.replace('"version":"15"', '"version":"9.6"'), 'main').db[0]!.version).toBe('9.6');
   });
 
   it('repo-ls: files with their time', () => {
