@@ -170,11 +170,18 @@ export async function withClientAndWorker<T>(opts: InProcessOptions, jobQueue: s
       // What the workflow's first step will do on this process's worker, done while that worker starts (best effort).
       warming = warm?.().catch(() => undefined);
       const { ready, failed } = own;
+      /**
+       * `p` (a wait on the workflow), unless the in-process worker fails first: then a workflow that has not ended is
+       * terminated and the worker's error thrown; one that ended just before the worker settles `p` as usual.
+       */
+      const unlessWorkerFails = <R>(handle: WorkflowHandle, p: Promise<R>): Promise<R> => Promise.race([p, failed.catch(async (err: unknown): Promise<R> => {
+        const status = await handle.describe().then((d) => d.status.name, () => undefined);
+        if (status !== undefined && status !== 'RUNNING') return p;
+        await handle.terminate('the in-process worker failed').catch(() => undefined);
+        throw err;
+      })]);
       return await fn({
-        result: (handle) => Promise.race([handle.result(), failed.catch(async (err: unknown) => {
-          await handle.terminate('the in-process worker failed').catch(() => undefined);
-          throw err;
-        })]),
+        result: (handle) => unlessWorkerFails(handle, handle.result()),
         client, namespace, taskQueue: privateQueue,
         // The workflow may be started before the worker polls: its first task waits on the queue until then.
         picked: async (handle) => {
@@ -185,7 +192,7 @@ export async function withClientAndWorker<T>(opts: InProcessOptions, jobQueue: s
             await handle.terminate('the in-process worker could not be created').catch(() => undefined);
             throw err;
           }
-          await awaitPickup(client, namespace, handle, privateQueue, waitMs);
+          await unlessWorkerFails(handle, awaitPickup(client, namespace, handle, privateQueue, waitMs));
         },
       });
     } finally {

@@ -48,8 +48,9 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
       return;
     }
     overviews().then((jobs) => {
-      if (route === '/metrics') res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(renderExposition(backupMetrics(jobs)));
-      else res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(renderReport(jobs));
+      // Rendered before the status is set: a failure to render is a 500, never a 200 with an error for a body.
+      const body = route === '/metrics' ? renderExposition(backupMetrics(jobs)) : renderReport(jobs);
+      res.writeHead(200, { 'content-type': route === '/metrics' ? 'text/plain; version=0.0.4; charset=utf-8' : 'text/html; charset=utf-8' }).end(body);
     }, (err: unknown) => {
       res.writeHead(503, { 'content-type': 'text/plain' }).end(`backupctl: ${errorMessage(err)}\n`);
     }).catch((err: unknown) => {

@@ -734,11 +734,16 @@ export class SftpSession implements Connection, FileStore {
     }
     // Page by page, counted: a server that lists without end is refused at LIST_MAX entries, not held in memory.
     const out: DirEntry[] = [];
+    // An honest server sends names until its end-of-file answer; one that sends empty pages (or only `.` and `..`,
+    // which ssh2 drops) without end is refused too.
+    let emptyPages = 0;
     try {
       for (;;) {
         const page = await this.call<{ filename: string; attrs: Stats }[]>((cb) => this.sftp.readdir(handle, cb as never))
           .catch((err: unknown) => { if ((err as SftpError).code === FX.EOF) return undefined; throw err; });
         if (!page) return out;
+        emptyPages = page.length === 0 ? emptyPages + 1 : 0;
+        if (emptyPages > 100) throw new BackupError('DESTINATION_IO', `${this.where()}: the listing of ${dir || '/'} does not end (empty pages); refused`, { permanent: true });
         for (const e of page) {
           out.push({ name: e.filename, type: e.attrs.isDirectory() ? 'dir' : e.attrs.isFile() ? 'file' : 'other', size: e.attrs.size, mtimeMs: e.attrs.mtime * 1000 });
         }
