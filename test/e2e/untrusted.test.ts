@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backupWorkflowId, type DrillReport, type Manifest } from '../../src/contracts/index.js';
 import { BLOCK, END_OF_ARCHIVE, padding, tarHeader } from '../../src/lib/tar.js';
 import { layout } from '../../src/repository/layout.js';
-import { backupResult } from '../helpers/run-backup.js';
+import { backupResult, failureOf, runBackup } from '../helpers/run-backup.js';
 import { runCommand } from '../helpers/util.js';
 import { listFiles, signAsDeployment, startEnv, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
 
@@ -127,6 +127,26 @@ describe('a planted manifest and artifact on the destination', () => {
     const listed = JSON.parse(out.stdout) as { destinations: { backups: unknown[]; anomalies: { problem: string; detail: string }[] }[] };
     expect(listed.destinations[0]!.backups).toEqual([]);
     expect(listed.destinations[0]!.anomalies).toEqual([expect.objectContaining({ problem: 'unreadable manifest', detail: expect.stringMatching(/component name "\.\.\/\.\.\/\.\.\/victim" is not a name/) })]);
+  });
+});
+
+describe('a file planted at a slot\'s manifest name', () => {
+  it('the run of that slot fails in preflight (MANIFEST_UNVERIFIED, naming the file), is notified, and writes nothing: neither skipped as done nor overwritten', async () => {
+    const job = await ownJob();
+    const slot = new Date(Date.UTC(2025, 9, 1, 3, 0, 0));
+    const l = layout('app', 'full', 'daily', slot, backupWorkflowId('app', 'full', slot));
+    const root = (job.config.destinations as Record<string, { path: string }>).nas!.path;
+    mkdirSync(path.join(root, l.dir), { recursive: true });
+    writeFileSync(path.join(root, l.manifestPath), '{}');
+    const outcome = await withWorker(env, job, () => runBackup(env.client, { taskQueue: job.taskQueue, slot }));
+    const err = failureOf(outcome);
+    expect((err.cause as { type?: string }).type).toBe('MANIFEST_UNVERIFIED');
+    expect(err.cause?.message).toMatch(new RegExp(`preflight step: .*holds ${l.manifestPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} for this slot, but it is no backup of this deployment`));
+    const mail = await env.smtp.waitFor((m) => m.text?.includes(outcome.handle.workflowId) === true);
+    expect(mail.subject).toMatch(/FAILED/);
+    // The planted file is as it was, and nothing else was written beside it.
+    expect(readFileSync(path.join(root, l.manifestPath), 'utf8')).toBe('{}');
+    expect(listFiles(root)).toEqual([l.manifestPath]);
   });
 });
 
