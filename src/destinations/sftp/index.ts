@@ -470,9 +470,8 @@ export class SftpSession implements Connection, FileStore {
     const pending = new Map<number, Promise<{ buf: Buffer; n: number }>>();
     const read = (pos: number, len: number) => {
       const buf = opts.sink.take(chunk);
-      const pr = new Promise<{ buf: Buffer; n: number }>((resolve, reject) => {
-        this.sftp.read(handle, buf, 0, len, pos, (err, n) => (err ? reject(err) : resolve({ buf, n: n ?? 0 })));
-      });
+      // Through `call`, like every request: one issued after the connection dropped fails instead of waiting for good.
+      const pr = this.call<{ buf: Buffer; n: number }>((cb) => this.sftp.read(handle, buf, 0, len, pos, (err, n) => cb(err, { buf, n: n ?? 0 })));
       pr.catch(() => undefined);
       pending.set(pos, pr);
     };
