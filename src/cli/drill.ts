@@ -1,6 +1,6 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { getJob, loadConfig, taskQueueOf } from '../config/load.js';
+import { deploymentOf, getJob, loadConfig, taskQueueOf } from '../config/load.js';
 import { DRILL_WORKFLOW, drillWorkflowId, type DrillReport } from '../contracts/drill.js';
 import { PGBACKREST_DRILL_WORKFLOW, type PgbackrestDrillReport } from '../contracts/pgbackrest.js';
 import { formatBytes } from '../lib/format.js';
@@ -29,7 +29,7 @@ export async function drillCommand(jobName: string, opts: InProcessOptions): Pro
   const pgbackrest = config.pgbackrest[jobName];
   const job = pgbackrest ?? getJob(config, jobName);
   return withClientAndWorker(opts, taskQueueOf(config, job), async ({ client, namespace, taskQueue, picked, result }) => {
-    const workflowId = drillWorkflowId(jobName, new Date());
+    const workflowId = drillWorkflowId(deploymentOf(config), jobName, new Date());
     const handle = await client.workflow.start(pgbackrest ? PGBACKREST_DRILL_WORKFLOW : DRILL_WORKFLOW, { taskQueue, workflowId, args: [{ job: jobName }], staticSummary: `restore drill of ${jobName}` });
     const link = uiLink(config.temporal.uiUrl, namespace, workflowId);
     if (!opts.json) process.stderr.write(`started ${workflowId}\n${link}\n`);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import type { Worker } from '@temporalio/worker';
-import { getJob, loadConfig, taskQueueOf } from '../config/load.js';
+import { deploymentOf, getJob, loadConfig, taskQueueOf } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { RESTORE_WORKFLOW, restoreWorkflowId, type RestoreInput, type RestoreResult } from '../contracts/restore.js';
 import { BackupError, errorMessage } from '../errors.js';
@@ -251,7 +251,7 @@ export async function restoreCommand(jobName: string, opts: RestoreOptions): Pro
     if (!opts.json) process.stderr.write('WARNING: --trust-unsigned: a backup whose manifest signature does not verify may be restored; nothing would then prove it was made by this deployment\n');
   }
   return withClientAndWorker(opts, taskQueueOf(config, job), async ({ client, namespace, taskQueue, picked, result }) => {
-    const workflowId = restoreWorkflowId(jobName, new Date());
+    const workflowId = restoreWorkflowId(deploymentOf(config), jobName, new Date());
     let handle;
     try {
       handle = await client.workflow.start(RESTORE_WORKFLOW, {

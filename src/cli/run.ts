@@ -1,6 +1,6 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
-import { getJob, loadConfig, taskQueueOf } from '../config/load.js';
+import { deploymentOf, getJob, loadConfig, taskQueueOf } from '../config/load.js';
 import {
   BACKUP_WORKFLOW, backupWorkflowId, futureSlotProblem, rfc3339Seconds, type BackupInput, type BackupResult,
   type BackupType, type SkippedResult,
@@ -36,7 +36,7 @@ export async function runCommand(jobName: string, opts: RunOptions): Promise<num
   if (future) throw new BackupError('CONFIG_INVALID', `--slot: ${future}`, { hint: 'give the slot of a time that has passed (or leave --slot out for now)' });
   const conn = opts.client ? { client: opts.client, namespace: opts.namespace ?? 'default' } : await connectClient();
   const { client, namespace } = conn;
-  const workflowId = backupWorkflowId(jobName, opts.type, slot);
+  const workflowId = backupWorkflowId(deploymentOf(config), jobName, opts.type, slot);
   const input: BackupInput = { job: jobName, type: opts.type, slot: rfc3339Seconds(slot) };
   let handle;
   try {

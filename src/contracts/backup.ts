@@ -154,9 +154,18 @@ export function rfc3339Seconds(d: Date): string {
   return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-/** One workflow ID per job, type and slot: a second start for the same slot is rejected by Temporal. */
-export function backupWorkflowId(job: string, type: BackupType, slot: Date): string {
-  return `backup-${job}-${type}-${rfc3339Seconds(slot)}`;
+/**
+ * What a schedule's action names its runs, `backup:<deployment>:<job>:<type>`: the server appends `-<slot>`, which
+ * gives `backupWorkflowId`. The deployment (`temporal.deployment`) is in it, so that the same job name in two configs on
+ * one namespace gives two runs of a slot, not one rejected start.
+ */
+export function backupActionId(deployment: string, job: string, type: BackupType): string {
+  return `backup:${deployment}:${job}:${type}`;
+}
+
+/** One workflow ID per deployment, job, type and slot: a second start for the same slot is rejected by Temporal. */
+export function backupWorkflowId(deployment: string, job: string, type: BackupType, slot: Date): string {
+  return `${backupActionId(deployment, job, type)}-${rfc3339Seconds(slot)}`;
 }
 
 

@@ -25,6 +25,12 @@ export function drillTargets(chain: RestoreArtifact[], prefix: string, lists: Da
   return dumpedDatabases(chain, lists).flatMap((d) => d.databases.map((database) => ({ source: d.source, type: d.type, database, target: `${prefix}_${++n}` })));
 }
 
-export function drillWorkflowId(job: string, at: Date): string {
-  return `drill-${job}-${rfc3339Seconds(at)}`;
+/** What a drill schedule's action names its runs, `drill:<deployment>:<job>`: the server appends `-<time>`. */
+export function drillActionId(deployment: string, job: string): string {
+  return `drill:${deployment}:${job}`;
+}
+
+/** A drill's workflow ID, `drill:<deployment>:<job>-<time>`, the same whether a schedule or `backupctl drill` starts it. */
+export function drillWorkflowId(deployment: string, job: string, at: Date): string {
+  return `${drillActionId(deployment, job)}-${rfc3339Seconds(at)}`;
 }

@@ -110,6 +110,7 @@ export function dumpedDatabases(chain: RestoreArtifact[], lists: DatabaseLists):
   return [...out.values()];
 }
 
-export function restoreWorkflowId(job: string, at: Date): string {
-  return `restore-${job}-${rfc3339Seconds(at)}`;
+/** A restore's workflow ID, `restore:<deployment>:<job>-<time>`. */
+export function restoreWorkflowId(deployment: string, job: string, at: Date): string {
+  return `restore:${deployment}:${job}-${rfc3339Seconds(at)}`;
 }

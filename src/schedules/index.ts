@@ -3,8 +3,8 @@ import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type Schedul
 import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
 import { deploymentOf, taskQueueOf } from '../config/load.js';
 import type { Config, Job, PgbackrestJob, ScheduleDef } from '../config/schema.js';
-import { BACKUP_WORKFLOW } from '../contracts/backup.js';
-import { DRILL_WORKFLOW } from '../contracts/drill.js';
+import { BACKUP_WORKFLOW, backupActionId } from '../contracts/backup.js';
+import { DRILL_WORKFLOW, drillActionId } from '../contracts/drill.js';
 import { FRESHNESS_WORKFLOW } from '../contracts/freshness.js';
 import { PGBACKREST_DRILL_WORKFLOW, PGBACKREST_WORKFLOW } from '../contracts/pgbackrest.js';
 import { SEARCH_ATTRIBUTE_NAMES } from '../contracts/search-attributes.js';
@@ -93,8 +93,9 @@ export function desiredSchedules(config: Config): DesiredSchedule[] {
         spec: spec(def),
         action: {
           type: 'startWorkflow', workflowType, taskQueue: taskQueueOf(config, job),
-          // The server appends the slot: backup-<job>-<type>-<RFC 3339 time>, the same ID a manual run of that slot gets.
-          workflowId: `backup-${jobName}-${def.type}`,
+          // The server appends the slot: backup:<deployment>:<job>:<type>-<RFC 3339 time>, the same ID a manual run of
+          // that slot gets (backupWorkflowId).
+          workflowId: backupActionId(deployment, jobName, def.type),
           args: [{ job: jobName, type: def.type }],
           typedSearchAttributes: [{ key: BackupJob, value: jobName }, { key: BackupTypeKey, value: def.type }],
           memo: { [HASH_MEMO]: hash },
@@ -119,8 +120,8 @@ export function desiredSchedules(config: Config): DesiredSchedule[] {
       spec: { cronExpressions: [job.drill.cron], timezone: job.drill.timezone },
       action: {
         type: 'startWorkflow', workflowType: drillWorkflow, taskQueue: taskQueueOf(config, job),
-        // The server appends the time: drill-<job>-<RFC 3339 time>, like `backupctl drill`.
-        workflowId: `drill-${jobName}`, args: [{ job: jobName }], memo: { [HASH_MEMO]: hash },
+        // The server appends the time: drill:<deployment>:<job>-<RFC 3339 time>, like `backupctl drill` (drillWorkflowId).
+        workflowId: drillActionId(deployment, jobName), args: [{ job: jobName }], memo: { [HASH_MEMO]: hash },
         staticSummary: `scheduled restore drill of ${jobName}`,
       },
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour', pauseOnFailure: false },

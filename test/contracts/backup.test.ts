@@ -4,9 +4,11 @@ import { isName } from '../../src/contracts/names.js';
 
 describe('run identity', () => {
   const slot = new Date('2025-11-04T03:00:00.123Z');
-  it('derives the workflow ID from job, type and slot, like a Temporal schedule does', () => {
+  it('derives the workflow ID from deployment, job, type and slot, like a Temporal schedule does', () => {
     expect(rfc3339Seconds(slot)).toBe('2025-11-04T03:00:00Z');
-    expect(backupWorkflowId('app', 'full', slot)).toBe('backup-app-full-2025-11-04T03:00:00Z');
+    expect(backupWorkflowId('backup-1a2b3c4d', 'app', 'full', slot)).toBe('backup:backup-1a2b3c4d:app:full-2025-11-04T03:00:00Z');
+    // The same job name in another deployment is another run of the slot.
+    expect(backupWorkflowId('web-01', 'app', 'full', slot)).not.toBe(backupWorkflowId('web-02', 'app', 'full', slot));
   });
 });
 

@@ -140,7 +140,7 @@ describe('database sources in real runs', () => {
     const job = await dbJob((c) => { c.jobs.app.sources = c.jobs.app.sources.filter((s: { type: string }) => s.type === 'mysql'); c.settings.retries = 1; });
     const before = listFiles(env.sshd.root);
     const s = slot();
-    const workflowId = backupWorkflowId('app', 'full', s);
+    const workflowId = backupWorkflowId(job.deployment, 'app', 'full', s);
     const artifact = path.join(job.stateDir, 'staging', workflowId, 'artifact.tar');
     const { handle, result } = await withWorker(env, job, async () => {
       const h = await startBackup(env.client, { taskQueue: job.taskQueue, slot: s });

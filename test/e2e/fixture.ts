@@ -6,6 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { stringify } from 'yaml';
+import { defaultDeployment } from '../../src/config/load.js';
 import { signatureFor, signatureName, type SignedKind } from '../../src/repository/signatures.js';
 import { createWorkers, type WorkerOptions } from '../../src/runtime/worker.js';
 import { createSigningKey, loadSigningKey } from '../../src/state/keys.js';
@@ -90,6 +91,8 @@ export interface JobSetup {
   dataDir: string;
   stateDir: string;
   config: Record<string, unknown>;
+  /** The config's deployment (`temporal.deployment`, else the default its file's path gives): it is in run IDs. */
+  deployment: string;
 }
 
 /** Writes a config with one files job `app` → sftp destination `nas` → email notifier `ops`, on its own task queue. */
@@ -125,7 +128,8 @@ export async function writeJob(env: Env, patch: (cfg: LooseConfig) => void = () 
   patch(config);
   const configFile = path.join(base, 'backup.yml');
   await writeFile(configFile, stringify(config));
-  return { configFile, taskQueue, dataDir, stateDir: config.stateDir as string, config };
+  const deployment = (config.temporal as { deployment?: string }).deployment ?? defaultDeployment(configFile);
+  return { configFile, taskQueue, dataDir, stateDir: config.stateDir as string, config, deployment };
 }
 
 /** Runs an in-process worker for `fn`'s duration. */

@@ -184,7 +184,7 @@ describe('many hosts, one Temporal', () => {
       // Runs of both jobs `app` at once: each takes its own deployment's lock, so neither waits for the other.
       const slow = (a: Activities) => ({ ...a, dump: async (i: Parameters<Activities['dump']>[0]) => { await new Promise((r) => setTimeout(r, 3000)); return a.dump(i); } });
       // (Their slots differ: both configs store on the same destination, where a slot of job `app` is one file.)
-      const runOf = (j: JobSetup, slot: Date) => runBackup(env.client, { taskQueue: queueOf(j), slot, workflowId: `${backupWorkflowId('app', 'full', slot)}-${queueOf(j)}` });
+      const runOf = (j: JobSetup, slot: Date) => runBackup(env.client, { taskQueue: queueOf(j), slot, deployment: j.deployment });
       const [ra, rb] = await withWorker(env, A, () => withWorker(env, B, () => Promise.all([runOf(A, new Date('2025-04-01T03:00:00Z')), runOf(B, new Date('2025-04-02T03:00:00Z'))]), slow), slow);
       succeeded(ra);
       succeeded(rb);
@@ -204,13 +204,37 @@ describe('many hosts, one Temporal', () => {
     }
   });
 
+  it('two deployments with a job of the same name run the same slot at once, each its own run: the run ID carries the deployment', async () => {
+    const A = await writeJob(env);
+    // Not the same destination path: there a slot of job `app` is one file.
+    const rootB = path.join(env.sshd.root, `deployment-b-${randomUUID().slice(0, 8)}`);
+    mkdirSync(rootB);
+    const B = await writeJob(env, (c) => { c.destinations.nas.path = rootB; });
+    expect(A.deployment).not.toBe(B.deployment);
+    const slot = '2025-06-01T03:00:00Z';
+    const run = (j: JobSetup) => backupctl(j.configFile, ['run', 'app', '--slot', slot, '--wait', '--json']);
+    const [ra, rb] = await withWorker(env, A, () => withWorker(env, B, () => Promise.all([run(A), run(B)])));
+    const outcome = (r: Awaited<ReturnType<typeof run>>) => {
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as { status: string; workflowId: string; remotePath: string };
+    };
+    const [oa, ob] = [outcome(ra), outcome(rb)];
+    expect(oa.workflowId).toBe(`backup:${A.deployment}:app:full-${slot}`);
+    expect(ob.workflowId).toBe(`backup:${B.deployment}:app:full-${slot}`);
+    expect(oa.workflowId).toBe(backupWorkflowId(A.deployment, 'app', 'full', new Date(slot)));
+    expect(oa.status).toBe('succeeded');
+    expect(ob.status).toBe('succeeded');
+    expect(existsSync(path.join(env.sshd.root, oa.remotePath))).toBe(true);
+    expect(existsSync(path.join(rootB, ob.remotePath))).toBe(true);
+  });
+
   it('restore and drill never compete with a running worker: with one serving the job\'s queue they run on it, else on a private queue of their own', async () => {
     const job = await writeJob(env);
     const w = await createWorkers({ configFile: job.configFile, connection: env.native, namespace: 'default', identity: 'host-worker' });
     const running = w.workers[0]!.run();
     let restoreWf: string;
     try {
-      succeeded(await runBackup(env.client, { taskQueue: job.taskQueue, slot: new Date('2025-05-01T03:00:00Z') }));
+      succeeded(await runBackup(env.client, { taskQueue: job.taskQueue, slot: new Date('2025-05-01T03:00:00Z'), deployment: job.deployment }));
       const to = path.join(env.tmp.path, `restore-served-${randomUUID()}`);
       const r = await backupctl(job.configFile, ['restore', 'app', '--to', to]);
       expect(r.code, r.stderr).toBe(0);
@@ -239,7 +263,7 @@ describe('many hosts, one Temporal', () => {
     const pending = await startBackup(env.client, { taskQueue: other.taskQueue, slot: new Date('2025-05-02T03:00:00Z') });
     try {
       const to = path.join(env.tmp.path, `restore-private-${randomUUID()}`);
-      const r = await backupctl(other.configFile, ['restore', 'app', '--to', to, '--backup', backupWorkflowId('app', 'full', new Date('2025-05-01T03:00:00Z'))]);
+      const r = await backupctl(other.configFile, ['restore', 'app', '--to', to, '--backup', backupWorkflowId(job.deployment, 'app', 'full', new Date('2025-05-01T03:00:00Z'))]);
       expect(r.code, r.stderr).toBe(0);
       const wf = /^started (\S+)$/m.exec(r.stderr)![1]!;
       expect((await env.client.workflow.getHandle(wf).describe()).taskQueue).toMatch(/^backupctl-cli-[0-9a-f-]{36}$/);
@@ -267,6 +291,6 @@ describe('many hosts, one Temporal', () => {
       for await (const x of env.client.workflow.list({ query: `TaskQueue="${job.taskQueue}" AND ExecutionStatus="Terminated"` })) ids.push(x.workflowId);
       return ids.length === 2 ? ids : undefined;
     }, { timeoutMs: 30_000, description: 'the prune and the restore to be terminated' });
-    expect(terminated.map((id) => id.replace(/-[^-]+$/, '').split('-')[0]).sort()).toEqual(['prune', 'restore']);
+    expect(terminated.map((id) => id.split(/[-:]/)[0]).sort()).toEqual(['prune', 'restore']);
   });
 });

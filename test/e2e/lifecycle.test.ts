@@ -28,7 +28,7 @@ let minute = 0;
 const nextSlot = () => new Date(Date.UTC(2025, 11, 1, 2, minute++, 0));
 
 function runBackup(job: JobSetup, type: BackupType, slot = nextSlot()): Promise<BackupResult> {
-  return backupResult(env.client, { taskQueue: job.taskQueue, type, slot, workflowId: `${backupWorkflowId('app', type, slot)}-${job.taskQueue}` });
+  return backupResult(env.client, { taskQueue: job.taskQueue, type, slot, workflowId: backupWorkflowId(job.deployment, 'app', type, slot) });
 }
 
 const manifestOf = (r: BackupResult) => JSON.parse(readFileSync(path.join(env.sshd.root, `${r.locations[0]!.path}.manifest.json`), 'utf8')) as Manifest;
@@ -173,7 +173,7 @@ describe('differential backups of files sources', () => {
 
 /** Writes a finalized-looking backup (artifact + manifest, signed with the deployment's key) straight onto the destination. */
 function craft(root: string, slot: Date, tier: string, type: BackupType, base?: { slot: Date; tier: string }): string {
-  const workflowId = backupWorkflowId('app', type, slot);
+  const workflowId = backupWorkflowId('crafted', 'app', type, slot);
   const p = layout('app', type, tier, slot, workflowId);
   mkdirSync(path.join(root, p.dir), { recursive: true });
   const data = `artifact ${workflowId}`;
@@ -183,8 +183,8 @@ function craft(root: string, slot: Date, tier: string, type: BackupType, base?: 
     artifact: { name: p.artifactName, size: data.length, sha256: '0'.repeat(64), format: 'tar' }, components: [], warnings: [], tools: {},
   };
   if (base) {
-    const b = layout('app', 'full', base.tier, base.slot, backupWorkflowId('app', 'full', base.slot));
-    manifest.base = { workflowId: backupWorkflowId('app', 'full', base.slot), slot: base.slot.toISOString(), path: b.finalPath, size: 1, sha256: '0'.repeat(64) };
+    const b = layout('app', 'full', base.tier, base.slot, backupWorkflowId('crafted', 'app', 'full', base.slot));
+    manifest.base = { workflowId: backupWorkflowId('crafted', 'app', 'full', base.slot), slot: base.slot.toISOString(), path: b.finalPath, size: 1, sha256: '0'.repeat(64) };
   }
   writeFileSync(path.join(root, p.manifestPath), JSON.stringify(manifest));
   signAsDeployment(env, path.join(root, p.manifestPath));
@@ -287,7 +287,7 @@ describe('retention (prune) and the orphan sweep', () => {
       const done = await runBackup(job, 'full');
       // A run that stays running: its task queue has no worker.
       const slot = nextSlot();
-      const running = await startBackup(env.client, { taskQueue: `${job.taskQueue}-nobody`, slot, workflowId: `${backupWorkflowId('app', 'full', slot)}-running-${job.taskQueue}` });
+      const running = await startBackup(env.client, { taskQueue: `${job.taskQueue}-nobody`, slot, workflowId: `${backupWorkflowId(job.deployment, 'app', 'full', slot)}-running` });
       return { done, running };
     });
     try {

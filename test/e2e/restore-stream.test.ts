@@ -70,7 +70,7 @@ describe('restore streams', () => {
   it('no copy of the artifact is ever written on the worker: staging holds only the run\'s markers, the tree goes through the temporary directory beside --to', async () => {
     const parent = path.join(env.tmp.path, 'stream-ok');
     const to = path.join(parent, 'target');
-    const workflowId = restoreWorkflowId('app', new Date());
+    const workflowId = restoreWorkflowId(job.deployment, 'app', new Date());
     const staging = watchNames(path.join(job.stateDir, 'staging', safeWorkflowId(workflowId)));
     const beside = watchNames(parent);
     let result;
@@ -106,7 +106,7 @@ describe('restore streams', () => {
 
     const parent = path.join(env.tmp.path, 'stream-flipped');
     const to = path.join(parent, 'target');
-    const workflowId = restoreWorkflowId('app', new Date());
+    const workflowId = restoreWorkflowId(job.deployment, 'app', new Date());
     const beside = watchNames(parent);
     const failed = await restore(to, workflowId, { 'shop-db': 'shop_never' });
     beside.close();
@@ -127,7 +127,7 @@ describe('restore streams', () => {
     m.components[0]!.sha256 = createHash('sha256').update(bytes.subarray(r.start, r.start + r.size)).digest('hex');
     writeFileSync(manifestFile, JSON.stringify(m));
     signAsDeployment(env, manifestFile);
-    const again = await restore(to, restoreWorkflowId('app', new Date(Date.now() + 1000)), { 'shop-db': 'shop_never' });
+    const again = await restore(to, restoreWorkflowId(job.deployment, 'app', new Date(Date.now() + 1000)), { 'shop-db': 'shop_never' });
     expect(again).toBeInstanceOf(WorkflowFailedError);
     const cause2 = (again as WorkflowFailedError).cause as { type?: string; message: string };
     expect(cause2.type).toBe('RESTORE_FAILED');
@@ -150,7 +150,7 @@ describe('restore streams', () => {
 
     const parent = path.join(env.tmp.path, 'stream-retry');
     const to = path.join(parent, 'target');
-    const workflowId = restoreWorkflowId('app', new Date(Date.now() + 2000));
+    const workflowId = restoreWorkflowId(job.deployment, 'app', new Date(Date.now() + 2000));
     const tmpDir = path.join(parent, `.target.${safeWorkflowId(workflowId)}.restore-tmp`);
     const calls: string[] = [];
     const result = await restore(to, workflowId, undefined, j, (a) => ({

@@ -108,7 +108,7 @@ describe('restore', () => {
 
     // A second restore into the same, now non-empty directory is refused; so is loading into an existing database.
     const again = await withWorker(env, job, () => env.client.workflow.execute(RESTORE_WORKFLOW, {
-      taskQueue: job.taskQueue, workflowId: restoreWorkflowId('app', new Date()), args: [{ job: 'app', to }],
+      taskQueue: job.taskQueue, workflowId: restoreWorkflowId(job.deployment, 'app', new Date()), args: [{ job: 'app', to }],
     })).catch((e: unknown) => e as WorkflowFailedError);
     expect(again).toBeInstanceOf(WorkflowFailedError);
     expect((again as WorkflowFailedError).cause?.message).toMatch(/failed in the plan step: the restore target .*target exists and is not an empty directory/);
@@ -119,7 +119,7 @@ describe('restore', () => {
     const job = await writeJob(env);
     await backup(job);
     const to = path.join(env.tmp.path, 'restore-restart', 'target');
-    const workflowId = restoreWorkflowId('app', new Date());
+    const workflowId = restoreWorkflowId(job.deployment, 'app', new Date());
     let fetchStarted!: () => void;
     const started = new Promise<void>((resolve) => { fetchStarted = resolve; });
     // Worker 1: its fetch starts, then the worker goes away mid-step.
@@ -147,7 +147,7 @@ describe('restore', () => {
     const to = path.join(env.tmp.path, 'restore-after-rename', 'target');
     let calls = 0;
     const result = await withWorker(env, job, () => env.client.workflow.execute(RESTORE_WORKFLOW, {
-      taskQueue: job.taskQueue, workflowId: restoreWorkflowId('app', new Date()), args: [{ job: 'app', to }],
+      taskQueue: job.taskQueue, workflowId: restoreWorkflowId(job.deployment, 'app', new Date()), args: [{ job: 'app', to }],
     }), (a) => ({
       ...a,
       unpackArtifacts: async (input: Parameters<typeof a.unpackArtifacts>[0]) => {
@@ -210,7 +210,7 @@ describe('restore', () => {
     signAsDeployment(env, manifestFile);
     const to = path.join(env.tmp.path, 'restore-component', 'target');
     const restored = await withWorker(env, job, () => env.client.workflow.execute(RESTORE_WORKFLOW, {
-      taskQueue: job.taskQueue, workflowId: restoreWorkflowId('app', new Date()), args: [{ job: 'app', to }],
+      taskQueue: job.taskQueue, workflowId: restoreWorkflowId(job.deployment, 'app', new Date()), args: [{ job: 'app', to }],
     }));
     expect(restored).toMatchObject({ status: 'restored' });
     expect(tree(path.join(to, 'files', 'app-files', path.relative('/', job.dataDir)))).toEqual(tree(job.dataDir));

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stringify } from 'yaml';
 import { loadConfig } from '../../src/config/load.js';
 import { applySchedules, desiredSchedules } from '../../src/schedules/index.js';
-import { BACKUP_WORKFLOW, FRESHNESS_WORKFLOW, type BackupResult } from '../../src/contracts/index.js';
+import { BACKUP_WORKFLOW, FRESHNESS_WORKFLOW, backupWorkflowId, type BackupResult } from '../../src/contracts/index.js';
 import { startHttpSink, type HttpSink } from '../helpers/http-sink.js';
 import { backupResult, startBackup, waitForStep } from '../helpers/run-backup.js';
 import { runCommand, waitFor } from '../helpers/util.js';
@@ -104,7 +104,9 @@ describe('schedules, one run per slot and per job, cancel, monitoring (Temporal 
     await applySchedules(env.client, config);
     try {
       const slot = new Date('2024-06-01T03:00:00Z');
-      const id = 'backup-app-full-2024-06-01T03:00:00Z';
+      // The ID the server gives each schedule's run of the slot, and `backupctl run --slot` too.
+      const id = backupWorkflowId(job.deployment, 'app', 'full', slot);
+      expect(id).toBe(`backup:${job.deployment}:app:full-2024-06-01T03:00:00Z`);
       await withWorker(env, job, async () => {
         await Promise.all(['a', 'b', 'c'].map((n) => env.client.schedule.getHandle(sid(job, n)).backfill({ start: new Date(slot.getTime() - 1000), end: new Date(slot.getTime() + 1000), overlap: ScheduleOverlapPolicy.ALLOW_ALL })));
         await waitFor(async () => {

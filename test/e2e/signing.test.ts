@@ -21,7 +21,7 @@ const backupctl = (job: JobSetup, args: string[]) =>
   runCommand(process.execPath, [cli, '--config', job.configFile, ...args], { timeoutMs: 180_000, env: { ...process.env, TEMPORAL_ADDRESS: env.address } });
 
 function runBackup(job: JobSetup, type: BackupType, slot: Date): Promise<BackupResult> {
-  return backupResult(env.client, { taskQueue: job.taskQueue, type, slot, workflowId: `${backupWorkflowId('app', type, slot)}-${job.taskQueue}` });
+  return backupResult(env.client, { taskQueue: job.taskQueue, type, slot, workflowId: backupWorkflowId(job.deployment, 'app', type, slot) });
 }
 
 interface Listed { destinations: { backups: { path: string; keyId?: string }[]; unverified: { path: string; reason: string; workflowId: string }[] }[] }

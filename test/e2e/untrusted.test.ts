@@ -134,7 +134,7 @@ describe('a file planted at a slot\'s manifest name', () => {
   it('the run of that slot fails in preflight (MANIFEST_UNVERIFIED, naming the file), is notified, and writes nothing: neither skipped as done nor overwritten', async () => {
     const job = await ownJob();
     const slot = new Date(Date.UTC(2025, 9, 1, 3, 0, 0));
-    const l = layout('app', 'full', 'daily', slot, backupWorkflowId('app', 'full', slot));
+    const l = layout('app', 'full', 'daily', slot, backupWorkflowId(job.deployment, 'app', 'full', slot));
     const root = (job.config.destinations as Record<string, { path: string }>).nas!.path;
     mkdirSync(path.join(root, l.dir), { recursive: true });
     writeFileSync(path.join(root, l.manifestPath), '{}');
@@ -183,6 +183,6 @@ describe('inputs', () => {
     const out = await backupctl(['--config', job.configFile, 'run', 'app', '--slot', '2099-01-01T03:00:00Z']);
     expect(out.code, out.stdout + out.stderr).toBe(2);
     expect(out.stderr).toMatch(/--slot: slot 2099-01-01T03:00:00Z is in the future \(now is .*; at most 5 minutes ahead are accepted\)/);
-    await expect(env.client.workflow.getHandle(backupWorkflowId('app', 'full', new Date('2099-01-01T03:00:00Z'))).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+    await expect(env.client.workflow.getHandle(backupWorkflowId(job.deployment, 'app', 'full', new Date('2099-01-01T03:00:00Z'))).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
   });
 });

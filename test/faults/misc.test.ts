@@ -96,7 +96,7 @@ describe('fault injection: notifier away, racing starts, files changing under ta
     const remote = localRemote(env.sshd.root);
     const before = await snapshot(remote);
     const slot = nextSlot();
-    const workflowId = backupWorkflowId('app', 'full', slot);
+    const workflowId = backupWorkflowId(job.deployment, 'app', 'full', slot);
     // Three `backupctl run` at the same moment (incident 03: cron started the script three times).
     const results = await withWorker(env, job, async () => {
       const runs = await Promise.all([1, 2, 3].map(() => runCommand(process.execPath, [cli, '--config', job.configFile, 'run', 'app', '--slot', slot.toISOString(), '--wait'], { env: { ...process.env, TEMPORAL_ADDRESS: env.address }, timeoutMs: 90_000 })));

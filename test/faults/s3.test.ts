@@ -149,7 +149,7 @@ describe('fault injection: S3 (s3proxy through the fault proxy)', () => {
     const job = await s3Job();
     const before = await snapshot(remote);
     const slot = nextSlot();
-    const workflowId = backupWorkflowId('app', 'full', slot);
+    const workflowId = backupWorkflowId(job.deployment, 'app', 'full', slot);
     const results = await withWorker(env, job, () => Promise.all([1, 2, 3].map(() => runCommand(process.execPath, [cli, '--config', job.configFile, 'run', 'app', '--slot', slot.toISOString(), '--wait'], { env: { ...process.env, TEMPORAL_ADDRESS: env.address }, timeoutMs: 90_000 }))));
     expect(results.filter((r) => r.code === 0), results.map((r) => r.stderr).join('\n')).toHaveLength(1);
     for (const r of results.filter((x) => x.code !== 0)) expect(r.stderr).toContain('already exists');

@@ -15,7 +15,12 @@ export interface BackupStart {
   type?: BackupType;
   /** The run's slot, sent as an ISO time; without it the workflow takes its schedule or start time. */
   slot?: Date;
-  /** Default: the ID a schedule gives this job, type and slot (`backupWorkflowId`). */
+  /**
+   * Default: the ID a schedule of the deployment gives this job, type and slot (`backupWorkflowId`). Give it when the
+   * test's run must meet a run the CLI or a schedule starts (JobSetup.deployment).
+   */
+  deployment?: string;
+  /** Default: the ID a schedule gives this job, type and slot (`backupWorkflowId`) in `deployment` (default `test`). */
   workflowId?: string;
 }
 
@@ -34,7 +39,7 @@ export type BackupOutcome =
 /** Starts backupWorkflow on the job's task queue (some worker must serve it). */
 export function startBackup(client: Client, start: BackupStart): Promise<WorkflowHandle> {
   const job = start.job ?? 'app';
-  const workflowId = start.workflowId ?? (start.slot ? backupWorkflowId(job, start.type ?? 'full', start.slot) : undefined);
+  const workflowId = start.workflowId ?? (start.slot ? backupWorkflowId(start.deployment ?? 'test', job, start.type ?? 'full', start.slot) : undefined);
   if (!workflowId) throw new Error('startBackup: give a slot or a workflowId');
   const input = { job, ...(start.type ? { type: start.type } : {}), ...(start.slot ? { slot: start.slot.toISOString() } : {}) };
   return client.workflow.start(BACKUP_WORKFLOW, { taskQueue: start.taskQueue, workflowId, args: [input] });

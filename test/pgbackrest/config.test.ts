@@ -37,7 +37,7 @@ describe('kind: pgbackrest jobs', () => {
     // IDs carry the config's deployment (issue 18): backupctl:<deployment>:<job>:<schedule>.
     expect(scheduleId(config, 'db', db.schedules[0]!, 0)).toMatch(/^backupctl:backup-[0-9a-f]{8}:db:full$/);
     const full = schedules.find((s) => s.id === scheduleId(config, 'db', db.schedules[0]!, 0))!;
-    expect(full.options.action).toMatchObject({ workflowType: PGBACKREST_WORKFLOW, args: [{ job: 'db', type: 'full' }], workflowId: 'backup-db-full' });
+    expect(full.options.action).toMatchObject({ workflowType: PGBACKREST_WORKFLOW, args: [{ job: 'db', type: 'full' }], workflowId: `backup:${config.temporal.deployment}:db:full` });
     expect(schedules.find((s) => s.id === scheduleId(config, 'db', db.schedules[1]!, 1))!.options.action).toMatchObject({ workflowType: PGBACKREST_WORKFLOW, args: [{ job: 'db', type: 'diff' }] });
     expect(schedules.find((s) => s.id === drillScheduleId(config, 'db'))!.options.action).toMatchObject({ workflowType: PGBACKREST_DRILL_WORKFLOW });
     // --repo goes to the commands that take it; check looks at every repository.

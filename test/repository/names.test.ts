@@ -15,7 +15,7 @@ describe('names: what layout() writes, parseName reads back', () => {
   for (const c of cases) {
     it(`round-trips job "${c.job}", ${c.type}, ${c.slot}`, () => {
       const slot = new Date(c.slot);
-      const workflowId = backupWorkflowId(c.job, c.type, slot);
+      const workflowId = backupWorkflowId('backup-1a2b3c4d', c.job, c.type, slot);
       const l = layout(c.job, c.type, 'daily', slot, workflowId);
       const expected = { artifact: l.artifactName, job: c.job, type: c.type, slot: c.slot };
       expect(parseName(base(l.finalPath), c.job)).toEqual({ kind: 'artifact', ...expected });

@@ -16,7 +16,7 @@ describe('restore drill schedule', () => {
   it('is weekly by default for a job with backup schedules, starting drillWorkflow on the job\'s queue', () => {
     const d = desiredSchedules(config()).find((s) => s.id === DRILL_ID);
     expect(d?.options.spec).toEqual({ cronExpressions: ['0 5 * * 0'], timezone: 'UTC' });
-    expect(d?.options.action).toMatchObject({ workflowType: DRILL_WORKFLOW, workflowId: 'drill-app', args: [{ job: 'app' }], taskQueue: 'backupctl' });
+    expect(d?.options.action).toMatchObject({ workflowType: DRILL_WORKFLOW, workflowId: `drill:${config().temporal.deployment}:app`, args: [{ job: 'app' }], taskQueue: 'backupctl' });
   });
 
   it('follows drill.cron, and is absent with drill.enabled: false or without backup schedules', () => {
