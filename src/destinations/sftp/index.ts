@@ -452,25 +452,35 @@ export class SftpSession implements Connection, FileStore {
     }
   }
 
-  /**
-   * Pipelined reads: up to `parallelWrites` (at least 32) READ requests of the server's maximum length in flight, their
-   * replies passed to the sink in file order.
-   */
+  /** The whole file, through pipelined reads (`readWhole`), to the sink; a file that is not there is RESTORE_NOT_FOUND. */
   async download(p: string, opts: DownloadOptions): Promise<{ bytes: number }> {
     const file = this.abs(p);
     const st = await this.stat(p);
     if (!st) throw new BackupError('RESTORE_NOT_FOUND', `${this.where()}: ${file} does not exist`);
-    const size = st.size;
+    return this.readWhole(file, st.size, opts.sink, opts, {
+      missing: () => new BackupError('RESTORE_NOT_FOUND', `${this.where()}: ${file} does not exist`),
+      short: (done) => new BackupError('RESTORE_FAILED', `${this.where()}: ${file} ended at ${done} bytes, ${st.size} expected`, { permanent: false }),
+    });
+  }
+
+  /**
+   * Reads `size` bytes of `file` into `sink`, in file order: up to `parallelWrites` (at least 32) READ requests of the
+   * server's maximum length in flight, a short read asked again for the rest of its range. Every request goes through
+   * `call`, so one issued after the connection dropped fails instead of waiting for good, and each is handled when it is
+   * made: when the loop ends early (a failed read, a lost connection, cancellation) the others still settle, and an
+   * unhandled rejection would end the worker process. `fail` names the errors of the caller's step: the file missing,
+   * and the file ending before `size`.
+   */
+  private async readWhole(file: string, size: number, sink: DownloadOptions['sink'], opts: UploadOptions, fail: { missing: () => BackupError; short: (done: number) => BackupError }): Promise<{ bytes: number }> {
     const chunk = (this.sftp as unknown as { _maxReadLen: number })._maxReadLen || 32 * 1024;
     const inFlightMax = Math.max(32, this.cfg.parallelWrites);
     const handle = await this.call<Buffer>((cb) => this.sftp.open(file, 'r', cb)).catch((err: unknown) => {
-      if ((err as SftpError).code === FX.NO_SUCH_FILE) throw new BackupError('RESTORE_NOT_FOUND', `${this.where()}: ${file} does not exist`);
+      if ((err as SftpError).code === FX.NO_SUCH_FILE) throw fail.missing();
       throw this.mapError(err, `opening ${file}`);
     });
     const pending = new Map<number, Promise<{ buf: Buffer; n: number }>>();
     const read = (pos: number, len: number) => {
-      const buf = opts.sink.take(chunk);
-      // Through `call`, like every request: one issued after the connection dropped fails instead of waiting for good.
+      const buf = sink.take(chunk);
       const pr = this.call<{ buf: Buffer; n: number }>((cb) => this.sftp.read(handle, buf, 0, len, pos, (err, n) => cb(err, { buf, n: n ?? 0 })));
       pr.catch(() => undefined);
       pending.set(pos, pr);
@@ -487,12 +497,12 @@ export class SftpSession implements Connection, FileStore {
         }
         const { buf, n } = await pending.get(done)!;
         pending.delete(done);
-        if (n === 0) throw new BackupError('RESTORE_FAILED', `${this.where()}: ${file} ended at ${done} bytes, ${size} expected`, { permanent: false });
+        if (n === 0) throw fail.short(done);
         const wanted = Math.min(chunk, size - done);
         // A short read: ask again for the rest of that range (before the requests already in flight are used).
         if (n < wanted) read(done + n, wanted - n);
         done += n;
-        await opts.sink.update(buf, n);
+        await sink.update(buf, n);
         collectYoung(n);
         opts.onProgress?.(done);
       }
@@ -581,47 +591,16 @@ export class SftpSession implements Connection, FileStore {
     return null;
   }
 
+  /** The SHA-256 of the file as read back through SFTP (an account that may run no command). */
   private async readBackHash(p: string, size: number, opts: UploadOptions): Promise<string> {
     const file = this.abs(p);
-    const handle = await this.call<Buffer>((cb) => this.sftp.open(file, 'r', cb)).catch((err: unknown) => {
-      if ((err as SftpError).code === FX.NO_SUCH_FILE) throw new BackupError('VERIFY_MISSING', `${this.where()}: ${file} does not exist`);
-      throw this.mapError(err, `opening ${file}`);
-    });
-    const chunk = 64 * 1024;
     const h = createHash('sha256');
-    const pending = new Map<number, Promise<Buffer>>();
-    let next = 0;
-    let done = 0;
-    const read = (pos: number) => {
-      const r = this.call<Buffer>((cb) => {
-        const buf = Buffer.allocUnsafe(Math.min(chunk, size - pos));
-        this.sftp.read(handle, buf, 0, buf.length, pos, (err, n) => cb(err, buf.subarray(0, n)));
-      });
-      // Only the oldest read is awaited; when the loop ends early (a failed read, a lost connection, cancellation) the
-      // others still settle, and an unhandled rejection would end the worker process.
-      r.catch(() => undefined);
-      return r;
-    };
-    try {
-      while (done < size) {
-        opts.signal?.throwIfAborted();
-        while (pending.size < 32 && next < size) {
-          pending.set(next, read(next));
-          next += Math.min(chunk, size - next);
-        }
-        const buf = await pending.get(done)!.catch((err: unknown) => { throw this.mapError(err, `reading ${file}`); });
-        pending.delete(done);
-        if (buf.length === 0) throw new BackupError('VERIFY_MISMATCH', `${this.where()}: ${file} is shorter than expected`);
-        h.update(buf);
-        // A short read: ask again for the rest of that range.
-        if (buf.length < Math.min(chunk, size - done)) pending.set(done + buf.length, read(done + buf.length));
-        done += buf.length;
-        opts.onProgress?.(done);
-      }
-      return h.digest('hex');
-    } finally {
-      this.sftp.close(handle, () => undefined);
-    }
+    const sink = { take: (n: number) => Buffer.allocUnsafe(n), update: async (buf: Buffer, len: number) => { h.update(buf.subarray(0, len)); } };
+    await this.readWhole(file, size, sink, opts, {
+      missing: () => new BackupError('VERIFY_MISSING', `${this.where()}: ${file} does not exist`),
+      short: () => new BackupError('VERIFY_MISMATCH', `${this.where()}: ${file} is shorter than expected`),
+    });
+    return h.digest('hex');
   }
 
   async rename(from: string, to: string): Promise<void> {
