@@ -1,6 +1,7 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import { deploymentOf, getJob, loadConfig, taskQueueOf } from '../config/load.js';
+import type { Config } from '../config/schema.js';
 import {
   BACKUP_WORKFLOW, backupWorkflowId, futureSlotProblem, rfc3339Seconds, type BackupInput, type BackupResult,
   type BackupType, type SkippedResult,
@@ -8,6 +9,7 @@ import {
 import { PGBACKREST_WORKFLOW, isPgbackrestResult, type PgbackrestResult } from '../contracts/pgbackrest.js';
 import { BackupError } from '../errors.js';
 import { formatBytes } from '../lib/format.js';
+import { escapeQuery } from '../monitor/runs.js';
 import { connectClient } from '../runtime/temporal.js';
 import { EXIT, uiLink } from './output.js';
 import { progressMode, progressTicker } from './progress.js';
@@ -106,15 +108,18 @@ export async function cancelCommand(target: string, opts: { wait?: boolean; conf
   const { client } = await connectClient();
   try {
     let ids = [target];
-    let jobs: string[] = [];
+    let config: Config | undefined;
     try {
-      jobs = Object.keys(loadConfig(opts.config).config.jobs);
+      config = loadConfig(opts.config).config;
     } catch {
-      jobs = [];
+      config = undefined;
     }
-    if (jobs.includes(target)) {
+    const job = config && Object.hasOwn(config.jobs, target) ? config.jobs[target] : undefined;
+    if (config && job) {
       ids = [];
-      for await (const w of client.workflow.list({ query: `BackupJob="${target}" AND ExecutionStatus="Running" AND WorkflowType="${BACKUP_WORKFLOW}"` })) ids.push(w.workflowId);
+      // This config's job: its runs are on its task queue (another config's job of the same name runs on its own).
+      const query = `BackupJob="${escapeQuery(target)}" AND TaskQueue="${escapeQuery(taskQueueOf(config, job))}" AND ExecutionStatus="Running" AND WorkflowType="${BACKUP_WORKFLOW}"`;
+      for await (const w of client.workflow.list({ query })) ids.push(w.workflowId);
       if (ids.length === 0) {
         process.stdout.write(`no running run of job ${target}\n`);
         return EXIT.OK;

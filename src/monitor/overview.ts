@@ -5,6 +5,7 @@
  * it is the same after a worker restart.
  */
 import type { Client } from '@temporalio/client';
+import { taskQueueOf } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { BackupType } from '../contracts/backup.js';
 import type { DrillReport } from '../contracts/drill.js';
@@ -63,7 +64,7 @@ export async function jobOverview(config: Config, client: Client, job: string, n
     }
   }
   backups.sort((a, b) => a.slot.localeCompare(b.slot) || a.destination.localeCompare(b.destination));
-  const [status, runs, drills] = await Promise.all([jobStatus(config, client, job, now), recentRuns(client, job), drillReports(config, job, trust)]);
+  const [status, runs, drills] = await Promise.all([jobStatus(config, client, job, now), recentRuns(client, job, taskQueueOf(config, j)), drillReports(config, job, trust)]);
   return {
     job, health: status.health, problems: status.problems, types, freshness: { full: j.freshness.full, diff: j.freshness.diff },
     destinations: j.destinations, backups, runs: runs.reverse(), drills, unreadable, generatedAt: new Date(now).toISOString(),

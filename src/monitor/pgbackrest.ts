@@ -54,7 +54,7 @@ export async function pgbackrestJobStatus(config: Config, client: Client, jobNam
   }
   const { schedules, scheduleProblem } = await scheduleStatus(config, client, jobName, job.schedules, problems);
   await queueStatus(client, taskQueueOf(config, job), problems);
-  const { running, lastRuns, failing } = await runStatus(client, jobName, job.failingAfter, problems);
+  const { running, lastRuns, failing } = await runStatus(client, jobName, taskQueueOf(config, job), job.failingAfter, problems);
   const health: Health = stale ? 'stale' : failing ? 'failing' : scheduleProblem || problems.length > 0 || lastRuns[0]?.outcome === 'succeeded_with_warnings' ? 'warning' : 'ok';
   return { job: jobName, health, newest: {}, running, schedules, lastRuns, problems, pgbackrest: pg };
 }

@@ -80,10 +80,10 @@ export function escapeQuery(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
 }
 
-/** The newest `limit` backup runs of a job (newest first), with their steps' durations. */
-export async function recentRuns(client: Client, job: string, limit = 100): Promise<RunRecord[]> {
+/** The newest `limit` backup runs of a job on its task queue (newest first), with their steps' durations. */
+export async function recentRuns(client: Client, job: string, taskQueue: string, limit = 100): Promise<RunRecord[]> {
   const out: RunRecord[] = [];
-  for await (const w of client.workflow.list({ query: `${SEARCH_ATTRIBUTE_NAMES.job}="${escapeQuery(job)}"` })) {
+  for await (const w of client.workflow.list({ query: `${SEARCH_ATTRIBUTE_NAMES.job}="${escapeQuery(job)}" AND TaskQueue="${escapeQuery(taskQueue)}"` })) {
     const attrs = w.searchAttributes ?? {};
     const type = attrs[SEARCH_ATTRIBUTE_NAMES.type]?.[0] as BackupType | undefined;
     const outcome = attrs[SEARCH_ATTRIBUTE_NAMES.outcome]?.[0] as string | undefined;

@@ -64,14 +64,18 @@ export async function scheduleStatus(config: Config, client: Client, jobName: st
   return { schedules, scheduleProblem };
 }
 
-/** The job's running and recent runs (by its search attribute); `failing` after `failingAfter` failed runs in a row. */
-export async function runStatus(client: Client, jobName: string, failingAfter: number, problems: string[]): Promise<{ running: JobStatus['running']; lastRuns: JobStatus['lastRuns']; failing: boolean }> {
+/**
+ * The job's running and recent runs (by its search attribute, on its task queue: another config's job of the same name
+ * runs on its own hosts' queue, and is not this job); `failing` after `failingAfter` failed runs in a row.
+ */
+export async function runStatus(client: Client, jobName: string, taskQueue: string, failingAfter: number, problems: string[]): Promise<{ running: JobStatus['running']; lastRuns: JobStatus['lastRuns']; failing: boolean }> {
+  const scope = `BackupJob="${escapeQuery(jobName)}" AND TaskQueue="${escapeQuery(taskQueue)}"`;
   const running: JobStatus['running'] = [];
-  for await (const w of client.workflow.list({ query: `BackupJob="${escapeQuery(jobName)}" AND ExecutionStatus="Running"` })) {
+  for await (const w of client.workflow.list({ query: `${scope} AND ExecutionStatus="Running"` })) {
     running.push({ workflowId: w.workflowId, startTime: w.startTime.toISOString() });
   }
   const lastRuns: JobStatus['lastRuns'] = [];
-  for await (const w of client.workflow.list({ query: `BackupJob="${escapeQuery(jobName)}" AND ExecutionStatus!="Running"` })) {
+  for await (const w of client.workflow.list({ query: `${scope} AND ExecutionStatus!="Running"` })) {
     const outcome = w.searchAttributes?.BackupOutcome?.[0] as string | undefined;
     lastRuns.push({ workflowId: w.workflowId, status: w.status.name, outcome, closeTime: w.closeTime?.toISOString() });
     if (lastRuns.length >= 10) break;
@@ -130,7 +134,7 @@ export async function jobStatus(config: Config, client: Client, jobName: string,
 
   const { schedules, scheduleProblem } = await scheduleStatus(config, client, jobName, job.schedules, problems);
   await queueStatus(client, taskQueueOf(config, job), problems);
-  const { running, lastRuns, failing } = await runStatus(client, jobName, job.failingAfter, problems);
+  const { running, lastRuns, failing } = await runStatus(client, jobName, taskQueueOf(config, job), job.failingAfter, problems);
 
   const drill = await lastDrill(config, jobName, trust, now);
   if (drill && !drill.ok) problems.push(`the last restore drill (${drill.finishedAt}) failed: ${drill.problems[0] ?? 'see its report'}`);

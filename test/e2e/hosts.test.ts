@@ -228,6 +228,35 @@ describe('many hosts, one Temporal', () => {
     expect(existsSync(path.join(rootB, ob.remotePath))).toBe(true);
   });
 
+  it('cancel and status name a job of their own config: another deployment\'s running job of the same name is neither shown nor cancelled', async () => {
+    const [A, B] = [await writeJob(env), await writeJob(env)];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    const held = (a: Activities) => ({ ...a, dump: async (i: Parameters<Activities['dump']>[0]) => { await gate; return a.dump(i); } });
+    await withWorker(env, B, async () => {
+      const running = await startBackup(env.client, { taskQueue: B.taskQueue, slot: new Date('2025-07-01T03:00:00Z'), deployment: B.deployment });
+      try {
+        await waitFor(async () => {
+          for await (const w of env.client.workflow.list({ query: `BackupJob="app" AND TaskQueue="${B.taskQueue}" AND ExecutionStatus="Running"` })) if (w.workflowId === running.workflowId) return true;
+          return undefined;
+        }, { timeoutMs: 30_000, description: 'B\'s run to be listed' });
+        const runningOf = async (j: JobSetup) => {
+          const r = await backupctl(j.configFile, ['status', 'app', '--json']);
+          return (JSON.parse(r.stdout) as { jobs: { running: { workflowId: string }[] }[] }).jobs[0]!.running.map((x) => x.workflowId);
+        };
+        expect(await runningOf(A)).toEqual([]);
+        expect(await runningOf(B)).toEqual([running.workflowId]);
+        const c = await backupctl(A.configFile, ['cancel', 'app']);
+        expect(c.code, c.stderr).toBe(0);
+        expect(c.stdout).toContain('no running run of job app');
+        expect((await running.describe()).status.name).toBe('RUNNING');
+      } finally {
+        await running.terminate('test done').catch(() => undefined);
+        release();
+      }
+    }, held);
+  });
+
   it('restore and drill never compete with a running worker: with one serving the job\'s queue they run on it, else on a private queue of their own', async () => {
     const job = await writeJob(env);
     const w = await createWorkers({ configFile: job.configFile, connection: env.native, namespace: 'default', identity: 'host-worker' });
