@@ -48,6 +48,8 @@
  *   BENCH_FILES          manyfiles: number of small files in the tree (default 1,000,000)
  *   BENCH_WORKER_REPS    worker: worker starts and `up` runs (default 3)
  *   BENCH_LINK_ROWS      backup: 0 leaves out the two rows on a 100 MB/s link (steps in turn and upload following the dump; default: run them)
+ *   BENCH_RESTORE_FS     restore: where the restored trees go: a journaled ext4 on a loop device made for the section
+ *                        (default, as root; the temp dir when that fails) | tmp (the temp dir's filesystem)
  *   BENCH_WORKER_IDLE_S  worker: seconds the first worker idles after polling (and after a run) before its RSS is read (default 15)
  *   BENCH_WORKER_SIZES   worker: dataset scales of the peak-RSS backups, a row each (default BENCH_DATASET_SCALE; the
  *                        issue's rows: 1,5,20, about 45 GB of free disk and half an hour)

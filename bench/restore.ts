@@ -51,6 +51,8 @@ export interface RestoreReport {
   /** The same against the baseline that also checks the download's SHA-256 (`openssl dgst`) before unpacking. */
   speedupChecked: number;
   target: string;
+  /** The filesystem the restored trees were written to (`restoreTargets`). */
+  targetFs: string;
   /** Regular files in the first restored tree of each contender (both must equal the dataset's). */
   restoredFiles: Record<string, number>;
   /** Issue 19's target: `backupctl restore --to` as typed ≤ 0.6× `restic restore latest` (absent without restic). */
@@ -73,6 +75,41 @@ async function countFiles(dir: string): Promise<number> {
   return Number(r.stdout.trim());
 }
 
+/**
+ * Where the restored trees go. By default (as root, where loop devices work) a journaled ext4 created for the section:
+ * a sparse image file in the bench's temp dir on a loop device with direct I/O, inode tables written at mkfs (no
+ * background initialisation during the runs). The root filesystem of the machines this bench runs on is ext4 without a
+ * journal, where creating files for minutes after ~30,000 were deleted (the previous repetition's tree) makes the
+ * kernel skip every recently freed inode (`recently_deleted()`, checked only without a journal): a `tar -x` of the
+ * dataset took 3.2 s there right after the tree was deleted (page cache dropped) and 2.0 s where nothing had been
+ * deleted. A server's data filesystem has a journal. `BENCH_RESTORE_FS=tmp` restores into the temp dir instead.
+ */
+async function restoreTargets(tmp: string, onCleanup: (fn: () => Promise<void>) => void): Promise<{ dir: string; fs: string }> {
+  const inTmp = { dir: path.join(tmp, 'restore-targets'), fs: 'the bench\'s temp dir (its filesystem)' };
+  if (process.env.BENCH_RESTORE_FS === 'tmp' || process.getuid?.() !== 0) return inTmp;
+  const image = path.join(tmp, 'restore-targets.ext4');
+  const dir = path.join(tmp, 'restore-targets-fs');
+  const step = async (file: string, args: string[]) => {
+    const r = await runCommand(file, args, { timeoutMs: 5 * 60_000 });
+    if (r.code !== 0) throw new Error(`${file} ${args.join(' ')}: ${r.stderr.trim() || r.stdout.trim()}`);
+    return r.stdout.trim();
+  };
+  try {
+    await step('truncate', ['-s', '24G', image]);
+    await step('mkfs.ext4', ['-q', '-F', '-E', 'lazy_itable_init=0,lazy_journal_init=0', image]);
+    const dev = await step('losetup', ['--find', '--show', '--direct-io=on', image]);
+    onCleanup(async () => { await runCommand('losetup', ['-d', dev]); await rm(image, { force: true }); });
+    await mkdir(dir, { recursive: true });
+    await step('mount', [dev, dir]);
+    onCleanup(async () => { await runCommand('umount', [dir]); });
+    return { dir: path.join(dir, 'targets'), fs: `a journaled ext4 on ${dev} (a sparse 24 GiB image in the temp dir, direct I/O)` };
+  } catch (err) {
+    log(`restore: no journaled scratch filesystem for the targets (${(err as Error).message.split('\n')[0]}): restoring into the temp dir`);
+    await rm(image, { force: true });
+    return inTmp;
+  }
+}
+
 export async function runRestore(opts: {
   sshd: SshdHandle; tmp: string; dataset: DatasetInfo; reps: number; warmup: number; onCleanup: (fn: () => Promise<void>) => void;
 }): Promise<RestoreReport> {
@@ -81,7 +118,8 @@ export async function runRestore(opts: {
     rbench: { sources: [{ name: 'data', type: 'files', paths: [dataset.dir] }], destinations: ['nas'] },
   }, opts.onCleanup);
 
-  const targets = path.join(tmp, 'restore-targets');
+  const { dir: targets, fs: targetFs } = await restoreTargets(tmp, opts.onCleanup);
+  log(`restore: restoring into ${targetFs}`);
   const staging = path.join(tmp, 'restore-baseline-staging');
   await mkdir(targets, { recursive: true });
   await mkdir(staging, { recursive: true });
@@ -160,7 +198,8 @@ export async function runRestore(opts: {
     const stored = [remote, ...(rt ? [resticRepo] : []), ...(bt ? [borgRepo] : [])];
     // Between runs: the restored tree is deleted, dirty pages written out and (as root) the page cache dropped, then the
     // stored artifact is read back into it, so that every run starts alike: artifact cached on the server side, an
-    // empty target. Dropping the cache matters on ext4 without a journal (this machine's root): for minutes after
+    // empty target. Dropping the cache matters on ext4 without a journal (this machine's root, where the targets are
+    // only with BENCH_RESTORE_FS=tmp or without a loop device, see restoreTargets): for minutes after
     // ~30,000 files are deleted, creating files makes the kernel skip each recently freed inode whose inode-table block
     // is still cached (recently_deleted()), measured at 18 s of system time for a `tar -x` that otherwise takes 3 s.
     // Without the right to drop caches, the trees stay until the end of the section instead.
@@ -273,6 +312,7 @@ mark unpack
     speedup: base.summary.median / mine.summary.median,
     speedupChecked: checked.summary.median / mine.summary.median,
     target: 'backupctl restore no slower than sftp get + zstd -d | tar -x: speed-up ≥ 1',
+    targetFs,
     restoredFiles,
   };
 }
@@ -291,6 +331,7 @@ export function restoreText(r: RestoreReport): string {
   });
   const out = [
     `4. Restore of the mixed dataset's backup (${r.dataset.files} files, ${(r.dataset.bytes / 1e6).toFixed(1)} MB; artifact ${(r.artifact.size / 1e6).toFixed(1)} MB) from loopback sshd`,
+    `restored into ${r.targetFs}`,
     table(['contender', 'n', 's median [min–max]', 'MB/s of source median [min–max]', 'speed-up vs baseline', 'client CPU s', 'server CPU s', 'busy cores', 'foreign cores', 'own peak RSS MiB', 'sshd sessions peak RSS MiB', 'steal s', 'files restored'], rows),
   ];
   for (const c of r.contenders) {
