@@ -1,5 +1,6 @@
 import { Context, log } from '@temporalio/activity';
 import type { BackupEvent } from '../contracts/events.js';
+import { deploymentOf, taskQueueOf } from '../config/load.js';
 import { createNotifier } from '../notifiers/index.js';
 import { renderMessage } from '../notifiers/message.js';
 import { anyJobConfig, currentRun, notifiersOfJob, runActivity, type ActivityDeps } from './context.js';
@@ -16,7 +17,10 @@ export function notify(deps: ActivityDeps) {
     const config = anyJobConfig(deps, input.job);
     const notifier = createNotifier(config, input.notifier);
     if (!notifier.wants(input.event)) return { sent: false };
-    const message = renderMessage(input.event, { uiUrl: config.temporal.uiUrl, namespace: currentRun().namespace });
+    const job = config.jobs[input.job] ?? config.pgbackrest[input.job];
+    const message = renderMessage(input.event, {
+      uiUrl: config.temporal.uiUrl, namespace: currentRun().namespace, deployment: deploymentOf(config), ...(job ? { taskQueue: taskQueueOf(config, job) } : {}),
+    });
     // Alive while sending (SMTP has its own timeouts): a worker that dies mid-send is noticed within the heartbeat
     // timeout and the message is sent again (with the same ID), instead of after the whole start-to-close timeout.
     const ctx = Context.current();

@@ -9,7 +9,7 @@ import {
 import { PGBACKREST_WORKFLOW, isPgbackrestResult, type PgbackrestResult } from '../contracts/pgbackrest.js';
 import { BackupError } from '../errors.js';
 import { formatBytes } from '../lib/format.js';
-import { escapeQuery } from '../monitor/runs.js';
+import { escapeQuery } from '../lib/visibility.js';
 import { connectClient } from '../runtime/temporal.js';
 import { EXIT, uiLink } from './output.js';
 import { progressMode, progressTicker } from './progress.js';

@@ -295,7 +295,7 @@ export const Config = z.strictObject({
     uiUrl: z.string().url().default('http://localhost:8233').meta(about('the Temporal Web UI, for links in output and notifications', 'https://temporal.example.org')),
     /** Names this config's schedules, job locks and ownership on the namespace; default derived from the config file's path (`deploymentOf`). */
     deployment: Name.optional().meta({
-      description: 'the name of this deployment on the Temporal namespace: it scopes schedule IDs, job lock IDs and which schedules `schedules apply` owns, so that two configs with the same job names never touch each other\'s. Default: the config file\'s name and a hash of its absolute path (e.g. "backup-1a2b3c4d"); set it when hosts share one config under different paths, or before moving the file',
+      description: 'the name of this deployment on the Temporal namespace: it scopes schedule IDs, run IDs (backup, drill, restore), job lock IDs and which schedules `schedules apply` owns, so that two configs with the same job names never touch each other\'s. Default: the config file\'s name and a hash of its absolute path (e.g. "backup-1a2b3c4d"); set it when hosts share one config under different paths, or before moving the file',
       examples: ['prod-eu'],
     }),
   }).default({ taskQueue: 'backupctl', uiUrl: 'http://localhost:8233' })

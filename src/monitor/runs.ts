@@ -7,6 +7,7 @@
 import type { Client } from '@temporalio/client';
 import type { BackupType } from '../contracts/backup.js';
 import { SEARCH_ATTRIBUTE_NAMES } from '../contracts/search-attributes.js';
+import { escapeQuery } from '../lib/visibility.js';
 
 export interface RunRecord {
   workflowId: string;
@@ -75,10 +76,6 @@ export function stepsOfHistory(events: HistoryEvent[]): Pick<RunRecord, 'steps' 
 /** Closed runs' histories never change: read once per process. */
 const closedRuns = new Map<string, Pick<RunRecord, 'steps' | 'failedStep' | 'error'>>();
 
-/** A value inside a visibility query's double quotes. */
-export function escapeQuery(v: string): string {
-  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
-}
 
 /** The newest `limit` backup runs of a job on its task queue (newest first), with their steps' durations. */
 export async function recentRuns(client: Client, job: string, taskQueue: string, limit = 100): Promise<RunRecord[]> {

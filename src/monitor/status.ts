@@ -13,7 +13,7 @@ import { lastDrill, type DrillStatus } from '../repository/drill-reports.js';
 import { scheduleId, scheduleName } from '../schedules/index.js';
 import { taskQueueOf } from '../config/load.js';
 import proto from '@temporalio/proto';
-import { escapeQuery } from './runs.js';
+import { escapeQuery } from '../lib/visibility.js';
 import { trustOf } from '../state/keys.js';
 
 export type Health = 'ok' | 'warning' | 'failing' | 'stale';

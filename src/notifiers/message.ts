@@ -4,12 +4,19 @@ import type { BackupResult } from '../contracts/backup.js';
 import type { DrillReport } from '../contracts/drill.js';
 import { isPgbackrestResult } from '../contracts/pgbackrest.js';
 import { formatBytes } from '../lib/format.js';
+import { escapeQuery } from '../lib/visibility.js';
 import { pgbackrestDrill, pgbackrestSuccess } from './pgbackrest-message.js';
 import type { RenderedMessage } from './types.js';
 
 export interface MessageContext {
   uiUrl: string;
   namespace: string;
+  /**
+   * The config's deployment and the job's task queue: an alert's ID and its link to the job's runs are this config's
+   * job's, not those of another config's job of the same name.
+   */
+  deployment?: string;
+  taskQueue?: string;
 }
 
 function duration(ms: number): string {
@@ -27,7 +34,7 @@ export function renderMessage(event: BackupEvent, ctx: MessageContext): Rendered
   const workflowId = eventWorkflowId(event);
   // Stable across resends: the same run and event always get the same ID (an alert: its alertId, stable per job,
   // problems and day; else the same job, problems and check).
-  const key = workflowId ?? (event.kind === 'alert' ? event.alertId ?? `${event.job}\0${event.checkedAt}\0${event.problems.join('\n')}` : '');
+  const key = workflowId ?? (event.kind === 'alert' ? `${ctx.deployment ?? ''}\0${event.alertId ?? `${event.job}\0${event.checkedAt}\0${event.problems.join('\n')}`}` : '');
   const id = createHash('sha256').update(`${key}\0${event.kind}`).digest('hex').slice(0, 32);
   if (event.kind === 'start') {
     return { id, subject: `[backupctl] started: ${event.job} ${event.type} backup ${event.slot}`, text: `Backup started: job ${event.job}, ${event.type}, slot ${event.slot}.\n\nRun: ${runLink(ctx, event.workflowId, event.runId)}` };
@@ -41,7 +48,7 @@ export function renderMessage(event: BackupEvent, ctx: MessageContext): Rendered
   if (event.kind === 'alert') {
     return {
       id, subject: `[backupctl] ALERT: ${event.job}: ${event.problems[0]}${event.problems.length > 1 ? ` (+${event.problems.length - 1} more)` : ''}`,
-      text: [`Monitoring found problems with job ${event.job} (checked ${event.checkedAt}):`, '', ...event.problems.map((p) => `  - ${p}`), '', `Runs: ${ctx.uiUrl.replace(/\/+$/, '')}/namespaces/${encodeURIComponent(ctx.namespace)}/workflows?query=${encodeURIComponent(`BackupJob="${event.job}"`)}`].join('\n'),
+      text: [`Monitoring found problems with job ${event.job} (checked ${event.checkedAt}):`, '', ...event.problems.map((p) => `  - ${p}`), '', `Runs: ${ctx.uiUrl.replace(/\/+$/, '')}/namespaces/${encodeURIComponent(ctx.namespace)}/workflows?query=${encodeURIComponent(`BackupJob="${escapeQuery(event.job)}"${ctx.taskQueue ? ` AND TaskQueue="${escapeQuery(ctx.taskQueue)}"` : ''}`)}`].join('\n'),
     };
   }
   if (event.kind === 'drill' && event.report.format === 'backupctl-pgbackrest-drill/1') {

@@ -143,7 +143,7 @@ describe('database sources in real runs', () => {
     const workflowId = backupWorkflowId(job.deployment, 'app', 'full', s);
     const artifact = path.join(job.stateDir, 'staging', workflowId, 'artifact.tar');
     const { handle, result } = await withWorker(env, job, async () => {
-      const h = await startBackup(env.client, { taskQueue: job.taskQueue, slot: s });
+      const h = await startBackup(env.client, { taskQueue: job.taskQueue, slot: s, deployment: job.deployment });
       await waitFor(() => existsSync(artifact) && statSync(artifact).size > 1024 * 1024, { timeoutMs: 60_000, intervalMs: 20, description: 'the dump to be under way' });
       await maria.kill('SIGKILL');
       return ended(await awaitBackup(h));

@@ -205,10 +205,11 @@ describe('many hosts, one Temporal', () => {
   });
 
   it('two deployments with a job of the same name run the same slot at once, each its own run: the run ID carries the deployment', async () => {
-    const A = await writeJob(env);
-    // Not the same destination path: there a slot of job `app` is one file.
-    const rootB = path.join(env.sshd.root, `deployment-b-${randomUUID().slice(0, 8)}`);
+    // Each its own destination path (there a slot of job `app` is one file), and not the one the other tests here share.
+    const [rootA, rootB] = ['a', 'b'].map((x) => path.join(env.sshd.root, `deployment-${x}-${randomUUID().slice(0, 8)}`)) as [string, string];
+    mkdirSync(rootA);
     mkdirSync(rootB);
+    const A = await writeJob(env, (c) => { c.destinations.nas.path = rootA; });
     const B = await writeJob(env, (c) => { c.destinations.nas.path = rootB; });
     expect(A.deployment).not.toBe(B.deployment);
     const slot = '2025-06-01T03:00:00Z';
@@ -224,7 +225,7 @@ describe('many hosts, one Temporal', () => {
     expect(oa.workflowId).toBe(backupWorkflowId(A.deployment, 'app', 'full', new Date(slot)));
     expect(oa.status).toBe('succeeded');
     expect(ob.status).toBe('succeeded');
-    expect(existsSync(path.join(env.sshd.root, oa.remotePath))).toBe(true);
+    expect(existsSync(path.join(rootA, oa.remotePath))).toBe(true);
     expect(existsSync(path.join(rootB, ob.remotePath))).toBe(true);
   });
 

@@ -33,4 +33,11 @@ describe('notification messages', () => {
     expect(m.text).toContain('nas: daily/x.tar');
     expect(m.text).toContain('ab'.repeat(32));
   });
+  it('an alert is the job\'s of this config: its link lists the runs on the job\'s task queue, and its ID differs between deployments', () => {
+    const alert: BackupEvent = { kind: 'alert', job: 'app', problems: ['newest full backup is 26 h old (threshold 25 h)'], checkedAt: '2025-11-05T05:00:00Z', alertId: 'alert:app:2025-11-05:stale-full' };
+    const m = renderMessage(alert, { ...ctx, deployment: 'web-01', taskQueue: 'backupctl-web01' });
+    expect(m.text).toContain(`/namespaces/default/workflows?query=${encodeURIComponent('BackupJob="app" AND TaskQueue="backupctl-web01"')}`);
+    expect(renderMessage({ ...alert, checkedAt: '2025-11-05T06:00:00Z' }, { ...ctx, deployment: 'web-01' }).id).toBe(m.id);
+    expect(renderMessage(alert, { ...ctx, deployment: 'web-02', taskQueue: 'backupctl-web01' }).id).not.toBe(m.id);
+  });
 });
