@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import { insideRoot } from '../lib/paths.js';
@@ -14,7 +15,20 @@ export function streamMarker(config: Config, workflowId: string, index: number, 
   return insideRoot(stagingDir(config, workflowId), `artifact-${index}.${state}`, 'a restore marker');
 }
 
-/** The directory a restore unpacks into before it is renamed to the target: beside it, on the same file system. */
+/** The longest file name Linux file systems take (bytes). */
+const NAME_MAX = 255;
+
+/**
+ * The directory a restore unpacks into before it is renamed to the target: beside it, on the same file system, named
+ * `.<target>.<workflow ID>.restore-tmp`; when that is longer than a file name may be (a long target name and a run ID
+ * with long deployment and job names), `.<target's first characters>.<hash of both>.restore-tmp`.
+ */
 export function unpackTempDir(to: string, workflowId: string): string {
-  return insideRoot(path.dirname(to), `.${path.basename(to)}.${safeWorkflowId(workflowId)}.restore-tmp`, 'the temporary restore directory');
+  const base = path.basename(to);
+  let name = `.${base}.${safeWorkflowId(workflowId)}.restore-tmp`;
+  if (Buffer.byteLength(name) > NAME_MAX) {
+    const hash = createHash('sha256').update(`${base}\0${workflowId}`).digest('hex').slice(0, 32);
+    name = `.${Buffer.from(base).subarray(0, 64).toString('utf8').replace(/\uFFFD+$/, '')}.${hash}.restore-tmp`;
+  }
+  return insideRoot(path.dirname(to), name, 'the temporary restore directory');
 }
