@@ -76,7 +76,6 @@ export function stepsOfHistory(events: HistoryEvent[]): Pick<RunRecord, 'steps' 
 /** Closed runs' histories never change: read once per process. */
 const closedRuns = new Map<string, Pick<RunRecord, 'steps' | 'failedStep' | 'error'>>();
 
-
 /** The newest `limit` backup runs of a job on its task queue (newest first), with their steps' durations. */
 export async function recentRuns(client: Client, job: string, taskQueue: string, limit = 100): Promise<RunRecord[]> {
   const out: RunRecord[] = [];

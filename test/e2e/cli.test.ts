@@ -30,7 +30,7 @@ describe('backupctl CLI against real servers', () => {
     const r = await withWorker(env, job, () => backupctl(['--config', job.configFile, 'run', 'app', '--wait', '--json']));
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { status: string; workflowId: string; remotePath: string; size: number; sha256: string; warnings: string[] };
-    expect(out).toMatchObject({ status: 'succeeded', warnings: [], workflowId: expect.stringMatching(/^backup-app-full-\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/) });
+    expect(out).toMatchObject({ status: 'succeeded', warnings: [], workflowId: expect.stringMatching(new RegExp(`^backup:${job.deployment}:app:full-\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$`)) });
     const final = path.join(env.tmp.path, 'nas-share', out.remotePath);
     expect(sha256File(final)).toBe(out.sha256);
     const manifest = JSON.parse(readFileSync(`${final}.manifest.json`, 'utf8')) as Manifest;
@@ -72,7 +72,7 @@ describe('backupctl CLI against real servers', () => {
     const r = await withWorker(env, job, () => backupctl(['--config', job.configFile, 'run', 'app', '--wait']));
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/failed: backup app failed in the dump step: source "app-files": tar exited 2/);
-    expect(r.stderr).toMatch(/http:\/\/localhost:8233\/namespaces\/default\/workflows\/backup-app-full-/);
+    expect(r.stderr).toContain(`http://localhost:8233/namespaces/default/workflows/${encodeURIComponent(`backup:${job.deployment}:app:full-`)}`);
   });
 
   it('run --wait off a terminal prints plain progress lines: step, bytes of the total, rate and ETA', async () => {

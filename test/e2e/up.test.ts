@@ -36,7 +36,7 @@ describe('backupctl up (the quick start) on the embedded dev server', () => {
     expect(r.stderr).toMatch(new RegExp(`^Temporal dev server at 127\\.0\\.0\\.1:${port}, Web UI http://localhost:${uiPort} `, 'm'));
     expect(r.stderr).toMatch(/^schedule created: backupctl:backup-[0-9a-f]{8}:app:full \(full backup of app, minute 0 hour 3,11,19 Europe\/Berlin\)$/m);
     expect(r.stderr).toMatch(/^worker polling task queue\(s\) backupctl; Ctrl-C to stop$/m);
-    expect(r.stdout).toMatch(/^started backup-app-full-\S+\nhttp:\/\/localhost:8233\/namespaces\/default\/workflows\/backup-app-full-/m);
+    expect(r.stdout).toMatch(/^started backup:backup-[0-9a-f]{8}:app:full-\S+\nhttp:\/\/localhost:8233\/namespaces\/default\/workflows\/backup%3Abackup-[0-9a-f]{8}%3Aapp%3Afull-/m);
     expect(`${r.stdout}${r.stderr}`).not.toMatch(/\[(INFO|DEBUG|TRACE)\]|Worker state changed|lock granted/);
     const stored = listFiles(path.join(tmp.path, 'examples', 'backups')).filter((f) => f.endsWith('.tar'));
     expect(stored).toHaveLength(1);
