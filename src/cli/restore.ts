@@ -28,6 +28,8 @@ export interface InProcessOptions {
    * Called only when one may be: never with `worker: false`, which loads no worker code at all.
    */
   installRuntime?: () => Promise<void>;
+  /** What creates the in-process worker; default the SDK's worker for this config (a test puts a stand-in here). */
+  createOwnWorkers?: CreateOwnWorkers;
 }
 
 /** Where the CLI's workflow runs and how to await a worker for it (see `withClientAndWorker`). */
@@ -146,7 +148,7 @@ export async function withClientAndWorker<T>(opts: InProcessOptions, jobQueue: s
   const { file, config } = loadConfig(opts.config);
   const waitMs = opts.workerWaitMs ?? DEFAULT_WORKER_WAIT_MS;
   const privateQueue = `backupctl-cli-${randomUUID()}`;
-  let own = opts.worker !== false && ownWorkerIsSideEffectFree(config) ? startOwnWorker(opts, file, privateQueue) : undefined;
+  let own = opts.worker !== false && ownWorkerIsSideEffectFree(config) ? startOwnWorker(opts, file, privateQueue, opts.createOwnWorkers) : undefined;
   let warming: Promise<void> | undefined;
   try {
     const { client, namespace } = await connectClient();
@@ -166,7 +168,7 @@ export async function withClientAndWorker<T>(opts: InProcessOptions, jobQueue: s
           if (!opts.json) process.stderr.write(`no worker picked it up on ${jobQueue}; running it in this process instead\n`);
         }
       }
-      own ??= startOwnWorker(opts, file, privateQueue);
+      own ??= startOwnWorker(opts, file, privateQueue, opts.createOwnWorkers);
       // What the workflow's first step will do on this process's worker, done while that worker starts (best effort).
       warming = warm?.().catch(() => undefined);
       const { ready, failed } = own;

@@ -8,6 +8,8 @@ import { stringify } from 'yaml';
 import type { Activities } from '../../src/activities/index.js';
 import { loadConfig } from '../../src/config/load.js';
 import { BACKUP_WORKFLOW, backupWorkflowId, lockWorkflowId, type BackupResult } from '../../src/contracts/index.js';
+import { withClientAndWorker, type CreateOwnWorkers } from '../../src/cli/restore.js';
+import { BackupError } from '../../src/errors.js';
 import { createWorkers, runWorkers } from '../../src/runtime/worker.js';
 import { applySchedules, desiredSchedules } from '../../src/schedules/index.js';
 import { stagingDir } from '../../src/state/staging.js';
@@ -300,6 +302,36 @@ describe('many hosts, one Temporal', () => {
       expect(await everPickedUp(pending)).toBe(false);
     } finally {
       await pending.terminate('test done');
+    }
+  });
+
+  it('the in-process worker failing while its workflow waits to be picked up: the command fails at once with NO_WORKER, naming the error, and the workflow is terminated', async () => {
+    const job = await writeJob(env);
+    // A stand-in for the SDK's worker that never polls, and fails half a second after the workflow was started.
+    let die!: (err: Error) => void;
+    const running = new Promise<void>((_, reject) => { die = reject; });
+    const create: CreateOwnWorkers = () => Promise.resolve({ workers: [{ run: () => running, shutdown: () => undefined, getState: () => 'RUNNING' } as never], close: () => Promise.resolve() });
+    const address = process.env.TEMPORAL_ADDRESS;
+    process.env.TEMPORAL_ADDRESS = env.address;
+    let started: WorkflowHandle | undefined;
+    const t0 = Date.now();
+    try {
+      const outcome = await withClientAndWorker({ config: job.configFile, json: true, workerWaitMs: 30_000, createOwnWorkers: create }, `nobody-${randomUUID()}`, async ({ client, taskQueue, picked }) => {
+        started = await client.workflow.start(BACKUP_WORKFLOW, { taskQueue, workflowId: `own-worker-dies-${randomUUID()}`, args: [{ job: 'app' }] });
+        setTimeout(() => die(new Error('fatal: the namespace is gone')), 500);
+        await picked(started);
+        return 'picked up';
+      }).catch((e: unknown) => e);
+      expect(outcome).toBeInstanceOf(BackupError);
+      expect((outcome as BackupError).code).toBe('NO_WORKER');
+      expect((outcome as BackupError).message).toContain('the in-process worker failed: fatal: the namespace is gone');
+      // Not the 30 s wait for a pickup that can no longer come.
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      // (Asked through the test's client: the command closed its own.)
+      expect((await env.client.workflow.getHandle(started!.workflowId).describe()).status.name).toBe('TERMINATED');
+    } finally {
+      if (address === undefined) delete process.env.TEMPORAL_ADDRESS;
+      else process.env.TEMPORAL_ADDRESS = address;
     }
   });
 
