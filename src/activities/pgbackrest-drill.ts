@@ -7,7 +7,7 @@ import { taskQueueOf } from '../config/load.js';
 import { PGBACKREST_WORKFLOW, isPgbackrestResult, type PgbackrestFacts } from '../contracts/pgbackrest.js';
 import { BackupError, errorMessage } from '../errors.js';
 import { lastLines, runCapture } from '../lib/process.js';
-import { escapeQuery } from '../lib/visibility.js';
+import { jobRunsQuery } from '../lib/visibility.js';
 import { scratchHome } from '../lib/scratch-server.js';
 import { ensureOk, primaryConnection, runPgbackrest } from '../pgbackrest/cli.js';
 import { readInfo } from '../pgbackrest/repo.js';
@@ -40,7 +40,7 @@ export function pgbackrestDrillPlan(deps: ActivityDeps) {
     let expected: PgbackrestDrillPlan['expected'];
     const client = Context.current().client;
     // This config's job (its task queue): another config's stanza of the same job name can have a backup of the same label.
-    const query = `BackupJob="${escapeQuery(input.job)}" AND TaskQueue="${escapeQuery(taskQueueOf(config, job))}" AND WorkflowType="${PGBACKREST_WORKFLOW}" AND ExecutionStatus="Completed"`;
+    const query = `${jobRunsQuery(input.job, taskQueueOf(config, job))} AND WorkflowType="${PGBACKREST_WORKFLOW}" AND ExecutionStatus="Completed"`;
     let looked = 0;
     for await (const w of client.workflow.list({ query })) {
       if (++looked > 50) break;

@@ -9,7 +9,7 @@ import {
 import { PGBACKREST_WORKFLOW, isPgbackrestResult, type PgbackrestResult } from '../contracts/pgbackrest.js';
 import { BackupError } from '../errors.js';
 import { formatBytes } from '../lib/format.js';
-import { escapeQuery } from '../lib/visibility.js';
+import { jobRunsQuery } from '../lib/visibility.js';
 import { connectClient } from '../runtime/temporal.js';
 import { EXIT, uiLink } from './output.js';
 import { progressMode, progressTicker } from './progress.js';
@@ -118,7 +118,7 @@ export async function cancelCommand(target: string, opts: { wait?: boolean; conf
     if (config && job) {
       ids = [];
       // This config's job: its runs are on its task queue (another config's job of the same name runs on its own).
-      const query = `BackupJob="${escapeQuery(target)}" AND TaskQueue="${escapeQuery(taskQueueOf(config, job))}" AND ExecutionStatus="Running" AND WorkflowType="${BACKUP_WORKFLOW}"`;
+      const query = `${jobRunsQuery(target, taskQueueOf(config, job))} AND ExecutionStatus="Running" AND WorkflowType="${BACKUP_WORKFLOW}"`;
       for await (const w of client.workflow.list({ query })) ids.push(w.workflowId);
       if (ids.length === 0) {
         process.stdout.write(`no running run of job ${target}\n`);

@@ -7,7 +7,7 @@
 import type { Client } from '@temporalio/client';
 import type { BackupType } from '../contracts/backup.js';
 import { SEARCH_ATTRIBUTE_NAMES } from '../contracts/search-attributes.js';
-import { escapeQuery } from '../lib/visibility.js';
+import { jobRunsQuery } from '../lib/visibility.js';
 
 export interface RunRecord {
   workflowId: string;
@@ -79,7 +79,7 @@ const closedRuns = new Map<string, Pick<RunRecord, 'steps' | 'failedStep' | 'err
 /** The newest `limit` backup runs of a job on its task queue (newest first), with their steps' durations. */
 export async function recentRuns(client: Client, job: string, taskQueue: string, limit = 100): Promise<RunRecord[]> {
   const out: RunRecord[] = [];
-  for await (const w of client.workflow.list({ query: `${SEARCH_ATTRIBUTE_NAMES.job}="${escapeQuery(job)}" AND TaskQueue="${escapeQuery(taskQueue)}"` })) {
+  for await (const w of client.workflow.list({ query: jobRunsQuery(job, taskQueue) })) {
     const attrs = w.searchAttributes ?? {};
     const type = attrs[SEARCH_ATTRIBUTE_NAMES.type]?.[0] as BackupType | undefined;
     const outcome = attrs[SEARCH_ATTRIBUTE_NAMES.outcome]?.[0] as string | undefined;

@@ -13,7 +13,7 @@ import { lastDrill, type DrillStatus } from '../repository/drill-reports.js';
 import { scheduleId, scheduleName } from '../schedules/index.js';
 import { taskQueueOf } from '../config/load.js';
 import proto from '@temporalio/proto';
-import { escapeQuery } from '../lib/visibility.js';
+import { jobRunsQuery } from '../lib/visibility.js';
 import { trustOf } from '../state/keys.js';
 
 export type Health = 'ok' | 'warning' | 'failing' | 'stale';
@@ -69,7 +69,7 @@ export async function scheduleStatus(config: Config, client: Client, jobName: st
  * runs on its own hosts' queue, and is not this job); `failing` after `failingAfter` failed runs in a row.
  */
 export async function runStatus(client: Client, jobName: string, taskQueue: string, failingAfter: number, problems: string[]): Promise<{ running: JobStatus['running']; lastRuns: JobStatus['lastRuns']; failing: boolean }> {
-  const scope = `BackupJob="${escapeQuery(jobName)}" AND TaskQueue="${escapeQuery(taskQueue)}"`;
+  const scope = jobRunsQuery(jobName, taskQueue);
   const running: JobStatus['running'] = [];
   for await (const w of client.workflow.list({ query: `${scope} AND ExecutionStatus="Running"` })) {
     running.push({ workflowId: w.workflowId, startTime: w.startTime.toISOString() });

@@ -4,7 +4,7 @@ import type { BackupResult } from '../contracts/backup.js';
 import type { DrillReport } from '../contracts/drill.js';
 import { isPgbackrestResult } from '../contracts/pgbackrest.js';
 import { formatBytes } from '../lib/format.js';
-import { escapeQuery } from '../lib/visibility.js';
+import { jobRunsQuery } from '../lib/visibility.js';
 import { pgbackrestDrill, pgbackrestSuccess } from './pgbackrest-message.js';
 import type { RenderedMessage } from './types.js';
 
@@ -48,7 +48,7 @@ export function renderMessage(event: BackupEvent, ctx: MessageContext): Rendered
   if (event.kind === 'alert') {
     return {
       id, subject: `[backupctl] ALERT: ${event.job}: ${event.problems[0]}${event.problems.length > 1 ? ` (+${event.problems.length - 1} more)` : ''}`,
-      text: [`Monitoring found problems with job ${event.job} (checked ${event.checkedAt}):`, '', ...event.problems.map((p) => `  - ${p}`), '', `Runs: ${ctx.uiUrl.replace(/\/+$/, '')}/namespaces/${encodeURIComponent(ctx.namespace)}/workflows?query=${encodeURIComponent(`BackupJob="${escapeQuery(event.job)}"${ctx.taskQueue ? ` AND TaskQueue="${escapeQuery(ctx.taskQueue)}"` : ''}`)}`].join('\n'),
+      text: [`Monitoring found problems with job ${event.job} (checked ${event.checkedAt}):`, '', ...event.problems.map((p) => `  - ${p}`), '', `Runs: ${ctx.uiUrl.replace(/\/+$/, '')}/namespaces/${encodeURIComponent(ctx.namespace)}/workflows?query=${encodeURIComponent(jobRunsQuery(event.job, ctx.taskQueue))}`].join('\n'),
     };
   }
   if (event.kind === 'drill' && event.report.format === 'backupctl-pgbackrest-drill/1') {
