@@ -29,7 +29,7 @@ export function runRecord(rep: number, m: Measured<unknown>, bytes: number, own:
     // The bench process's own high-water marks describe backupctl only when backupctl runs in it.
     ...(own === 'self' ? { nodePeakRssMiB: m.nodePeakRssMiB, maxRssBeforeMiB: m.maxRssBeforeMiB, maxRssAfterMiB: m.maxRssAfterMiB, nodeRssBeforeMiB: m.nodeRssBeforeMiB } : {}),
     serverCpuS: m.serverCpuS, foreignCores: m.foreignCores, stealS: m.stealS,
-    ...(m.rss ? { clientPeakRssMiB: own === 'self' ? m.rss.selfAndChildrenMiB : m.rss.childrenMiB, sessionsPeakRssMiB: m.rss.sessionsMiB, rssSamples: m.rss.samples } : {}),
+    ...(m.rss ? { clientPeakRssMiB: own === 'self' ? m.rss.selfAndChildrenMiB : m.rss.childrenMiB, sessionsPeakRssMiB: m.rss.sessionsMiB, rssSamples: m.rss.samples, cpuByCommand: m.rss.cpuByCommand } : {}),
   };
 }
 

@@ -40,8 +40,30 @@ export function table(header: readonly string[], rows: readonly (readonly string
 }
 
 /** Fills a contender's summary (over its measured runs) and its median per phase. */
-export function summarizeContender(c: { runs: readonly { seconds: number; phases?: Record<string, number> }[]; summary: Summary; phaseMedians: Record<string, number> }, bytes: number): void {
+export function summarizeContender(c: {
+  runs: readonly { seconds: number; phases?: Record<string, number>; cpuByCommand?: Record<string, number> }[];
+  summary: Summary; phaseMedians: Record<string, number>; cpuMedians?: Record<string, number>;
+}, bytes: number): void {
   c.summary = summarize(c.runs.map((r) => r.seconds), bytes);
-  const keys = [...new Set(c.runs.flatMap((r) => Object.keys(r.phases ?? {})))];
-  c.phaseMedians = Object.fromEntries(keys.map((k) => [k, median(c.runs.map((r) => r.phases?.[k] ?? Number.NaN).filter(Number.isFinite))]));
+  c.phaseMedians = medians(c.runs.map((r) => r.phases));
+  if (c.runs.some((r) => r.cpuByCommand)) c.cpuMedians = cpuMedians(c.runs.map((r) => r.cpuByCommand));
+}
+
+/** Per key, the median over the records that have it. */
+function medians(records: readonly (Record<string, number> | undefined)[]): Record<string, number> {
+  const keys = [...new Set(records.flatMap((r) => Object.keys(r ?? {})))];
+  return Object.fromEntries(keys.map((k) => [k, median(records.map((r) => r?.[k] ?? Number.NaN).filter(Number.isFinite))]));
+}
+
+/** Per command, the median CPU seconds over the runs (0 in a run where it did not appear), largest first. */
+export function cpuMedians(records: readonly (Record<string, number> | undefined)[]): Record<string, number> {
+  const keys = [...new Set(records.flatMap((r) => Object.keys(r ?? {})))];
+  const m = keys.map((k) => [k, median(records.map((r) => r?.[k] ?? 0))] as const).filter(([, v]) => v >= 0.005);
+  return Object.fromEntries(m.sort((a, b) => b[1] - a[1]));
+}
+
+/** "zstd 4.10, node/node 1.80, …": the largest `n` entries of a CPU profile, seconds. */
+export function cpuText(cpu: Record<string, number> | undefined, n = 8): string {
+  if (!cpu) return '';
+  return Object.entries(cpu).sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ');
 }

@@ -84,6 +84,25 @@ export interface SampledRss {
   /** The session processes of the first server (sshd's children and theirs: internal-sftp, `borg serve`, sha256sum …). */
   sessionsMiB: number;
   samples: number;
+  /**
+   * CPU seconds during the run by command name, from the same samples: this process's threads (`node/<thread name>`),
+   * the commands it started (tar, zstd, age, restic …) and the servers' processes (`server/<command>`: sshd and its
+   * sessions, commands run by them, the Temporal dev server). A process that ends between two samples is missed for
+   * its last tick or all of it: what the samples do not explain is under `(unsampled)` keys (see `measure`).
+   */
+  cpuByCommand: Record<string, number>;
+}
+
+/** `comm` and own CPU ticks (utime + stime) from a /proc stat file, undefined when it is gone. */
+function procTicks(file: string): { comm: string; ticks: number } | undefined {
+  try {
+    const stat = readFileSync(file, 'utf8');
+    const close = stat.lastIndexOf(')');
+    const f = stat.slice(close + 2).split(' ');
+    return { comm: stat.slice(stat.indexOf('(') + 1, close), ticks: Number(f[11]) + Number(f[12]) };
+  } catch {
+    return undefined;
+  }
 }
 
 const RSS_SAMPLE_MS = 200;
@@ -91,11 +110,32 @@ const RSS_SAMPLE_MS = 200;
 /** Samples resident memory every RSS_SAMPLE_MS until stopped (peaks of sums; processes shorter than a tick may be missed). */
 function sampleRss(servers: readonly number[]): { stop(): SampledRss } {
   const skip = new Set(servers);
-  const r: SampledRss = { selfAndChildrenMiB: 0, childrenMiB: 0, sessionsMiB: 0, samples: 0 };
+  const r: SampledRss = { selfAndChildrenMiB: 0, childrenMiB: 0, sessionsMiB: 0, samples: 0, cpuByCommand: {} };
+  // Per thread or process: its label, its ticks when first seen (0 if it started after the first sample), and lately.
+  const seen = new Map<string, { label: string; first: number; last: number }>();
+  const note = (key: string, file: string, label: (comm: string) => string) => {
+    const t = procTicks(file);
+    if (!t) return;
+    const e = seen.get(key);
+    // The last name counts: a shell that execs its command (`ssh host cmd`: bash -c, then cmd) takes the command's.
+    if (e) Object.assign(e, { label: label(t.comm), last: t.ticks });
+    else seen.set(key, { label: label(t.comm), first: r.samples === 0 ? t.ticks : 0, last: t.ticks });
+  };
   const tick = () => {
-    const children = descendantsExcept(process.pid, skip).reduce((s, p) => s + rssKiB(p), 0) / 1024;
+    const childPids = descendantsExcept(process.pid, skip);
+    const children = childPids.reduce((s, p) => s + rssKiB(p), 0) / 1024;
     const self = rssKiB(process.pid) / 1024;
-    const sessions = servers[0] ? descendantsExcept(servers[0], new Set()).reduce((s, p) => s + rssKiB(p), 0) / 1024 : 0;
+    const sessionPids = servers[0] ? descendantsExcept(servers[0], new Set()) : [];
+    const sessions = sessionPids.reduce((s, p) => s + rssKiB(p), 0) / 1024;
+    let tids: string[] = [];
+    try {
+      tids = readdirSync('/proc/self/task');
+    } catch {
+      // no /proc
+    }
+    for (const tid of tids) note(`t${tid}`, `/proc/self/task/${tid}/stat`, (c) => `node/${c}`);
+    for (const p of childPids) note(`c${p}`, `/proc/${p}/stat`, (c) => c);
+    for (const p of [...servers, ...servers.flatMap((s) => descendantsExcept(s, new Set()))]) note(`s${p}`, `/proc/${p}/stat`, (c) => `server/${c}`);
     r.childrenMiB = Math.max(r.childrenMiB, children);
     r.selfAndChildrenMiB = Math.max(r.selfAndChildrenMiB, self + children);
     r.sessionsMiB = Math.max(r.sessionsMiB, sessions);
@@ -103,7 +143,16 @@ function sampleRss(servers: readonly number[]): { stop(): SampledRss } {
   };
   tick();
   const timer = setInterval(tick, RSS_SAMPLE_MS);
-  return { stop: () => { clearInterval(timer); tick(); return r; } };
+  return {
+    stop: () => {
+      clearInterval(timer);
+      tick();
+      const cpu: Record<string, number> = {};
+      for (const e of seen.values()) if (e.last > e.first) cpu[e.label] = (cpu[e.label] ?? 0) + (e.last - e.first) / CLK_TCK;
+      r.cpuByCommand = cpu;
+      return r;
+    },
+  };
 }
 
 /** CPU seconds of this process (all threads) and of its waited-for descendants (tar, zstd, sftp, ssh, bash …). */
@@ -218,6 +267,16 @@ export async function measure<T>(fn: () => Promise<T>, opts: MeasureOptions = {}
   const machineBusyS = ((cpu2.busy - cpu0.busy) / Math.max(1, cpu2.total - cpu0.total)) * cores * windowS;
   const serverCpuS = srv2 - srv0;
   const foreign = machineBusyS - (own2.self - own0.self) - (own2.children - own0.children) - serverCpuS;
+  if (rss) {
+    // What the samples did not see: threads and processes that ended between two samples (or within one).
+    const sum = (pick: (label: string) => boolean) => Object.entries(rss.cpuByCommand).reduce((s, [k, v]) => s + (pick(k) ? v : 0), 0);
+    const nodeSeen = sum((k) => k.startsWith('node/'));
+    const serverSeen = sum((k) => k.startsWith('server/'));
+    const childSeen = sum((k) => !k.startsWith('node/') && !k.startsWith('server/'));
+    rss.cpuByCommand['node (unsampled)'] = Math.max(0, own1.self - own0.self - nodeSeen);
+    rss.cpuByCommand['children (unsampled)'] = Math.max(0, own1.children - own0.children - childSeen);
+    rss.cpuByCommand['server (unsampled)'] = Math.max(0, serverCpuS - serverSeen);
+  }
   return {
     serverCpuS,
     foreignCores: Math.max(0, foreign / windowS),

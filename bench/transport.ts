@@ -38,6 +38,8 @@ export interface RunRecord {
   /** Sampled peak RSS of the sshd session processes (internal-sftp, `borg serve`, remote sha256sum), MiB. */
   sessionsPeakRssMiB?: number;
   rssSamples?: number;
+  /** CPU seconds by command during the run, from the 200 ms samples (see `SampledRss.cpuByCommand`). */
+  cpuByCommand?: Record<string, number>;
   extra?: Record<string, unknown>;
 }
 
