@@ -4,7 +4,7 @@ import { log } from '@temporalio/activity';
 import { taskQueueOf } from '../config/load.js';
 import type { BackupType, RunPlan } from '../contracts/backup.js';
 import type { Manifest } from '../contracts/manifest.js';
-import { withDestination } from '../destinations/index.js';
+import { destinationPlugin, withDestination } from '../destinations/index.js';
 import { BackupError } from '../errors.js';
 import { formatBytes } from '../lib/format.js';
 import { finalizedAt } from '../repository/catalog.js';
@@ -122,13 +122,16 @@ export function preflight(deps: ActivityDeps) {
       });
     }
 
+    // The first destination's upload follows the dump where it can write at offsets (SFTP, a filesystem); an S3 one
+    // waits for the sealed artifact.
+    const follows = config.settings.uploadWhileDumping && destinationPlugin(destinations[0]!.type).follows;
     return {
       job: input.job, type, tier, slot: input.slot, workflowId, artifactName: paths.artifactName,
       sources: job.sources.map((s) => ({ name: s.name, type: s.type })),
       destinations, alreadyStored, notifiers: job.notify,
       retries: config.settings.retries, heartbeatTimeoutMs: config.settings.heartbeatTimeout,
       verifyAttempts: config.settings.verifyAttempts, notifyTimeoutMs: config.settings.notifyTimeout,
-      warnings, ...(base ? { base } : {}), prune: job.retention !== undefined, uploadWhileDumping: config.settings.uploadWhileDumping,
+      warnings, ...(base ? { base } : {}), prune: job.retention !== undefined, uploadWhileDumping: follows,
       resolved: resolveRun(config, input.job),
     };
   });

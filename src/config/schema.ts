@@ -196,7 +196,7 @@ export const Settings = z.strictObject({
   /** Uploads tried when verification finds a mismatch, before the run fails. */
   verifyAttempts: z.number().int().min(1).max(10).default(2).meta(about('uploads tried when verification finds a mismatch, before the run fails', 2)),
   /** The first destination's upload starts beside the dump and follows the staged artifact (README, "How a backup overlaps its steps"). */
-  uploadWhileDumping: z.boolean().default(false).meta(about('start the upload to the first destination (SFTP or local) beside the dump, following the staged artifact as it grows: faster where the upload is bound by a link, slower where it competes with compression for the CPU (default false: upload once the artifact is sealed)', true)),
+  uploadWhileDumping: z.boolean().default(true).meta(about('start the upload to the first destination (SFTP or local; an S3 one waits) beside the dump, following the staged artifact as it grows: faster where the upload is bound by a link, about even where it competes with compression for the CPU (false: upload once the artifact is sealed)', false)),
   /** Extra room required beyond the estimated size, in percent. */
   spaceMargin: z.number().int().min(0).max(1000).default(20).meta(about('free space required beyond the estimated size, in percent', 20)),
   /** How long a notification is retried (with backoff) before it is given up and logged. */

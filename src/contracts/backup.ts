@@ -71,7 +71,10 @@ export interface RunPlan {
   base?: ManifestBase;
   /** The job has a retention policy: prune after a successful run. */
   prune?: boolean;
-  /** The first destination's upload starts beside the dump (settings.uploadWhileDumping; absent: it does not). */
+  /**
+   * The first destination's upload starts beside the dump (settings.uploadWhileDumping, on by default, where that
+   * destination writes at offsets; absent or false: it starts once archive sealed the artifact).
+   */
   uploadWhileDumping?: boolean;
   /** The config this run acts on from here on (see ResolvedConfig). */
   resolved: ResolvedConfig;

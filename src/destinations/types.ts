@@ -205,6 +205,11 @@ export interface DestinationPlugin<S extends DestinationSchema = DestinationSche
   connect(name: string, cfg: C): Promise<Connection>;
   /** Whether a connection is kept open and reused by later steps and runs (closed after 30 s unused). */
   readonly reuse: boolean;
+  /**
+   * Whether its sessions write at offsets (`stageFollowing`), so that the upload to it can follow the dump
+   * (settings.uploadWhileDumping). S3 cannot: an S3 first destination is uploaded once archive sealed the artifact.
+   */
+  readonly follows: boolean;
   /** Bytes per second the config limits uploads to (the throttle wraps the session), if it does. */
   bandwidthLimit?(cfg: C): number | undefined;
   /** Every secret reference in a config (relative `file` paths are resolved against the config file). */

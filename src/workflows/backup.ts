@@ -38,8 +38,8 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult |
       const plan = await preflight(run, lock);
       if (!plan) return undefined;
       const steps = longSteps(plan);
-      // With uploadWhileDumping, the first destination's upload follows the dump as it writes (README, "How a backup
-      // overlaps its steps"); without it (the default), nothing starts here.
+      // With uploadWhileDumping (the default; not to S3), the first destination's upload follows the dump as it writes
+      // (README, "How a backup overlaps its steps"); without it, nothing starts here.
       const following = follow(run, plan);
       let dumped, archived;
       try {

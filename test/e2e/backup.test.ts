@@ -86,15 +86,15 @@ describe('a verified backup, end to end (Temporal dev server, OpenSSH, SMTP)', (
     expect(history).not.toContain(readFileSync(env.sshd.clientKeyPath, 'utf8').split('\n')[1]);
   });
 
-  it('with uploadWhileDumping the upload follows the dump: it starts before the dump ends, and a dump retried half way leaves the retry\'s bytes stored', async () => {
+  it('by default the upload follows the dump (uploadWhileDumping): it starts before the dump ends, and a dump retried half way leaves the retry\'s bytes stored', async () => {
     const marker = path.join(mkdtempSync(path.join(tmpdir(), 'follow-')), 'failed-once');
     // Attempt 1 writes 3 MB of "A" and fails; attempt 2 writes 3 MB of "B", pauses, then 1 MB of "C".
     const script = `if [ -f ${marker} ]; then head -c 3000000 /dev/zero | tr '\\0' B; sleep 1; head -c 1000000 /dev/zero | tr '\\0' C; `
       + `else head -c 3000000 /dev/zero | tr '\\0' A; sleep 1; touch ${marker}; exit 3; fi`;
     const job = await writeJob(env, (c) => {
       c.jobs.app.sources = [{ name: 'stream', type: 'command', command: ['sh', '-c', script], compress: false }];
-      c.settings.uploadWhileDumping = true;
     });
+    expect((job.config as { settings?: { uploadWhileDumping?: unknown } }).settings?.uploadWhileDumping).toBeUndefined();
     const outcome = await withWorker(env, job, () => run(job));
     const result = resultOf(outcome);
     const final = path.join(env.sshd.root, result.locations[0]!.path);

@@ -7,7 +7,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DrillReport, Manifest, PruneReport, RestoreResult } from '../../src/contracts/index.js';
-import { backupResult, runBackup } from '../helpers/run-backup.js';
+import { backupResult, resultOf, runBackup } from '../helpers/run-backup.js';
 import { s3IncompleteUploads, s3Keys, s3Object, startS3Proxy, type S3ProxyHandle } from '../helpers/s3proxy.js';
 import { runCommand, sleep } from '../helpers/util.js';
 import { startEnv, tree, withWorker, writeJob, type Env, type JobSetup } from './fixture.js';
@@ -63,8 +63,16 @@ describe('S3 destination end to end (s3proxy over HTTPS)', () => {
     const job = await s3Job();
     // ~12 MiB of incompressible data: three parts of 5 MiB.
     writeFileSync(path.join(job.dataDir, 'random.bin'), randomBytes(12 * 1024 * 1024));
-    const r = await withWorker(env, job, () => backupResult(env.client, { taskQueue: job.taskQueue, slot: slot() }));
+    const outcome = await withWorker(env, job, () => runBackup(env.client, { taskQueue: job.taskQueue, slot: slot() }));
+    const r = resultOf(outcome);
     expect(r.status).toBe('succeeded');
+    // S3 cannot be written at offsets: with uploadWhileDumping on (the default), its upload still waits for the dump.
+    const events = (await outcome.handle.fetchHistory()).events ?? [];
+    const scheduled = new Map(events.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => [String(e.eventId), e.activityTaskScheduledEventAttributes!.activityType!.name]));
+    const uploadScheduled = events.findIndex((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'upload');
+    const dumpCompleted = events.findIndex((e) => scheduled.get(String(e.activityTaskCompletedEventAttributes?.scheduledEventId)) === 'dump');
+    expect(dumpCompleted).toBeGreaterThan(-1);
+    expect(uploadScheduled).toBeGreaterThan(dumpCompleted);
     const final = r.locations[0]!.path;
     expect(final).toMatch(/^daily\/2025\/09\/01\/03\d\d\/app-full-20250901T03\d\d00Z\.tar$/);
     expect((await keys()).filter((k) => k.startsWith(path.posix.dirname(final)))).toEqual([final, `${final}.manifest.json`, `${final}.manifest.json.sig`]);

@@ -7,6 +7,7 @@ export const plugin: DestinationPlugin<typeof localDestinationSchema> = {
   schema: localDestinationSchema,
   connect: (name, cfg) => new LocalSession(name, cfg).connect(),
   reuse: false,
+  follows: true,
   secretRefs: () => [],
   resolvePaths(cfg, abs) { cfg.path = abs(cfg.path); },
 };

@@ -10,6 +10,7 @@ export const plugin: DestinationPlugin<typeof s3DestinationSchema> = {
   schema: s3DestinationSchema,
   connect: async (name, cfg) => new (await import('./index.js')).S3Session(name, cfg).connect(),
   reuse: true,
+  follows: false,
   bandwidthLimit: (cfg) => cfg.bandwidthLimit,
   secretRefs: (cfg) => [cfg.accessKeyId, cfg.secretAccessKey, cfg.sessionToken].filter((r) => r !== undefined),
   resolvePaths(cfg, abs) {

@@ -10,6 +10,7 @@ export const plugin: DestinationPlugin<typeof sftpDestinationSchema> = {
   schema: sftpDestinationSchema,
   connect: async (name, cfg) => new (await import('./index.js')).SftpSession(name, cfg).connect(),
   reuse: true,
+  follows: true,
   bandwidthLimit: (cfg) => cfg.bandwidthLimit,
   secretRefs: (cfg) => (cfg.passphrase ? [cfg.passphrase] : []),
   resolvePaths(cfg, abs) {
