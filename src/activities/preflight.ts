@@ -80,25 +80,29 @@ export function preflight(deps: ActivityDeps) {
     const destinations: RunPlan['destinations'] = [];
     const alreadyStored: RunPlan['alreadyStored'] = [];
     const trust = trustOf(config);
-    for (const name of job.destinations) {
+    // Every destination is checked at once, each on its own connection; when several fail, the first in the job's
+    // order is the error.
+    const checks = await Promise.allSettled(job.destinations.map((name) => withDestination(config, name, async (d) => {
       // A slot is backed up once: a destination that already holds this slot's finalized backup is left alone.
-      const stored = await withDestination(config, name, async (d) => {
-        const held = await finalizedAt(d, paths, input.job, trust);
-        if (held === 'stored') return true;
-        if (held !== 'absent') {
-          throw new BackupError('MANIFEST_UNVERIFIED', `destination "${name}" (${d.location}) holds ${paths.manifestPath} for this slot, but it is no backup of this deployment: ${held.problem}; nothing was written`, {
-            permanent: true, hint: 'a planted or damaged file: look at it, move it and its artifact away, then run the slot again',
-          });
-        }
-        const free = await d.freeBytes();
-        if (free !== undefined && free < needed) {
-          throw new BackupError('DESTINATION_SPACE', `not enough space on destination "${name}" (${d.location}): ${formatBytes(free)} free, ${formatBytes(needed)} needed (estimated from ${basis}, +${config.settings.spaceMargin}%)`, {
-            hint: 'free space on the destination or remove old backups',
-          });
-        }
-        return false;
-      });
-      if (stored) {
+      const held = await finalizedAt(d, paths, input.job, trust);
+      if (held === 'stored') return true;
+      if (held !== 'absent') {
+        throw new BackupError('MANIFEST_UNVERIFIED', `destination "${name}" (${d.location}) holds ${paths.manifestPath} for this slot, but it is no backup of this deployment: ${held.problem}; nothing was written`, {
+          permanent: true, hint: 'a planted or damaged file: look at it, move it and its artifact away, then run the slot again',
+        });
+      }
+      const free = await d.freeBytes();
+      if (free !== undefined && free < needed) {
+        throw new BackupError('DESTINATION_SPACE', `not enough space on destination "${name}" (${d.location}): ${formatBytes(free)} free, ${formatBytes(needed)} needed (estimated from ${basis}, +${config.settings.spaceMargin}%)`, {
+          hint: 'free space on the destination or remove old backups',
+        });
+      }
+      return false;
+    })));
+    const failed = checks.find((c): c is PromiseRejectedResult => c.status === 'rejected');
+    if (failed) throw failed.reason;
+    for (const [i, name] of job.destinations.entries()) {
+      if ((checks[i] as PromiseFulfilledResult<boolean>).value) {
         alreadyStored.push({ destination: name, path: paths.finalPath });
         continue;
       }
