@@ -125,8 +125,9 @@ function sampleRss(servers: readonly number[]): { stop(): SampledRss } {
     const childPids = descendantsExcept(process.pid, skip);
     const children = childPids.reduce((s, p) => s + rssKiB(p), 0) / 1024;
     const self = rssKiB(process.pid) / 1024;
-    const sessionPids = servers[0] ? descendantsExcept(servers[0], new Set()) : [];
-    const sessions = sessionPids.reduce((s, p) => s + rssKiB(p), 0) / 1024;
+    // Each server's descendants (the first server's are its sessions, whose memory is summed).
+    const serverDescendants = servers.map((s) => descendantsExcept(s, new Set()));
+    const sessions = (serverDescendants[0] ?? []).reduce((s, p) => s + rssKiB(p), 0) / 1024;
     let tids: string[] = [];
     try {
       tids = readdirSync('/proc/self/task');
@@ -135,7 +136,7 @@ function sampleRss(servers: readonly number[]): { stop(): SampledRss } {
     }
     for (const tid of tids) note(`t${tid}`, `/proc/self/task/${tid}/stat`, (c) => `node/${c}`);
     for (const p of childPids) note(`c${p}`, `/proc/${p}/stat`, (c) => c);
-    for (const p of [...servers, ...servers.flatMap((s) => descendantsExcept(s, new Set()))]) note(`s${p}`, `/proc/${p}/stat`, (c) => `server/${c}`);
+    for (const p of [...servers, ...serverDescendants.flat()]) note(`s${p}`, `/proc/${p}/stat`, (c) => `server/${c}`);
     r.childrenMiB = Math.max(r.childrenMiB, children);
     r.selfAndChildrenMiB = Math.max(r.selfAndChildrenMiB, self + children);
     r.sessionsMiB = Math.max(r.sessionsMiB, sessions);
@@ -268,7 +269,8 @@ export async function measure<T>(fn: () => Promise<T>, opts: MeasureOptions = {}
   const serverCpuS = srv2 - srv0;
   const foreign = machineBusyS - (own2.self - own0.self) - (own2.children - own0.children) - serverCpuS;
   if (rss) {
-    // What the samples did not see: threads and processes that ended between two samples (or within one).
+    // What the samples did not see: threads and processes that ended between two samples (or within one). A command
+    // that its parent never reaps (restic's ssh) is seen but not in the children's total: that difference stays 0.
     const sum = (pick: (label: string) => boolean) => Object.entries(rss.cpuByCommand).reduce((s, [k, v]) => s + (pick(k) ? v : 0), 0);
     const nodeSeen = sum((k) => k.startsWith('node/'));
     const serverSeen = sum((k) => k.startsWith('server/'));
