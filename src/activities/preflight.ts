@@ -99,10 +99,9 @@ export function preflight(deps: ActivityDeps) {
       }
       return false;
     })));
-    const failed = checks.find((c): c is PromiseRejectedResult => c.status === 'rejected');
-    if (failed) throw failed.reason;
+    const stored = checks.map((c) => { if (c.status === 'rejected') throw c.reason; return c.value; });
     for (const [i, name] of job.destinations.entries()) {
-      if ((checks[i] as PromiseFulfilledResult<boolean>).value) {
+      if (stored[i]) {
         alreadyStored.push({ destination: name, path: paths.finalPath });
         continue;
       }
