@@ -49,17 +49,15 @@ export function summarizeContender(c: {
   if (c.runs.some((r) => r.cpuByCommand)) c.cpuMedians = cpuMedians(c.runs.map((r) => r.cpuByCommand));
 }
 
-/** Per key, the median over the records that have it. */
-function medians(records: readonly (Record<string, number> | undefined)[]): Record<string, number> {
+/** Per key, the median over the records; a record without the key counts as `missing` (NaN: it is left out). */
+function medians(records: readonly (Record<string, number> | undefined)[], missing = Number.NaN): Record<string, number> {
   const keys = [...new Set(records.flatMap((r) => Object.keys(r ?? {})))];
-  return Object.fromEntries(keys.map((k) => [k, median(records.map((r) => r?.[k] ?? Number.NaN).filter(Number.isFinite))]));
+  return Object.fromEntries(keys.map((k) => [k, median(records.map((r) => r?.[k] ?? missing).filter(Number.isFinite))]));
 }
 
 /** Per command, the median CPU seconds over the runs (0 in a run where it did not appear), largest first. */
-export function cpuMedians(records: readonly (Record<string, number> | undefined)[]): Record<string, number> {
-  const keys = [...new Set(records.flatMap((r) => Object.keys(r ?? {})))];
-  const m = keys.map((k) => [k, median(records.map((r) => r?.[k] ?? 0))] as const).filter(([, v]) => v >= 0.005);
-  return Object.fromEntries(m.sort((a, b) => b[1] - a[1]));
+function cpuMedians(records: readonly (Record<string, number> | undefined)[]): Record<string, number> {
+  return Object.fromEntries(Object.entries(medians(records, 0)).filter(([, v]) => v >= 0.005).sort((a, b) => b[1] - a[1]));
 }
 
 /** "zstd 4.10, node/node 1.80, …": the largest `n` entries of a CPU profile, seconds. */

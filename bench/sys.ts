@@ -93,13 +93,23 @@ export interface SampledRss {
   cpuByCommand: Record<string, number>;
 }
 
-/** `comm` and own CPU ticks (utime + stime) from a /proc stat file, undefined when it is gone. */
+/**
+ * A /proc stat file: the command name and its CPU ticks, own (utime + stime, fields 14–15) and reaped children's
+ * (cutime + cstime, 16–17); throws when the process is gone.
+ */
+function procStat(file: string): { comm: string; own: number; reaped: number } {
+  const stat = readFileSync(file, 'utf8');
+  const close = stat.lastIndexOf(')');
+  // Field 14 (utime) is at index 11 after "pid (comm) ".
+  const f = stat.slice(close + 2).split(' ').map(Number);
+  return { comm: stat.slice(stat.indexOf('(') + 1, close), own: f[11]! + f[12]!, reaped: f[13]! + f[14]! };
+}
+
+/** `comm` and own CPU ticks of a /proc stat file, undefined when the process is gone. */
 function procTicks(file: string): { comm: string; ticks: number } | undefined {
   try {
-    const stat = readFileSync(file, 'utf8');
-    const close = stat.lastIndexOf(')');
-    const f = stat.slice(close + 2).split(' ');
-    return { comm: stat.slice(stat.indexOf('(') + 1, close), ticks: Number(f[11]) + Number(f[12]) };
+    const s = procStat(file);
+    return { comm: s.comm, ticks: s.own };
   } catch {
     return undefined;
   }
@@ -158,10 +168,8 @@ function sampleRss(servers: readonly number[]): { stop(): SampledRss } {
 
 /** CPU seconds of this process (all threads) and of its waited-for descendants (tar, zstd, sftp, ssh, bash …). */
 function ownCpu(): { self: number; children: number } {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
-  // Fields 14–17 (utime, stime, cutime, cstime) are at indexes 11–14 after "pid (comm) ".
-  return { self: (f[11]! + f[12]!) / CLK_TCK, children: (f[13]! + f[14]!) / CLK_TCK };
+  const s = procStat('/proc/self/stat');
+  return { self: s.own / CLK_TCK, children: s.reaped / CLK_TCK };
 }
 
 /** CPU seconds of a process tree: every live member's own time plus what it has reaped; 0 for a vanished process. */
@@ -169,9 +177,8 @@ export function treeCpu(pid: number): number {
   let ticks = 0;
   for (const p of [pid, ...listDescendants(pid)]) {
     try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
-      ticks += f[11]! + f[12]! + f[13]! + f[14]!;
+      const s = procStat(`/proc/${p}/stat`);
+      ticks += s.own + s.reaped;
     } catch {
       // exited meanwhile: its time is in its parent's cutime once reaped
     }
